@@ -1,0 +1,24 @@
+"""graphcore: a static computational graph with symbolic differentiation, a NumPy interpreter,
+ONNX export and graphviz diagrams.
+
+    import graphcore as gc
+    x = gc.placeholder(gc.float32, (None, 4), name="x")
+    ...
+    with gc.Session() as sess:
+        sess.run(loss, feed_dict={x: data})
+"""
+from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
+from .errors import (BuildError, CheckpointError, ExecutionError, FeedError, GradientError, GraphcoreError,
+                     GraphFinalizedError, NumericsError)
+from .graph import Graph, Node, Tensor, control_dependencies, get_default_graph, name_scope, reset_default_graph
+from .op import REGISTRY, convert_to_tensor
+from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
+from .gradients import gradients
+from .session import Session
+from . import activations, losses, train
+from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
+from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
+                     sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
+                     sparse_softmax_cross_entropy_with_logits)
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""Errors that point at the user's code.
+
+Every error raised about a node names the node, its op type and the file:line of the user code that created
+it, so a shape mismatch found at run time can still be traced to the line that built the bad op.
+"""
+
+
+class GraphcoreError(Exception):
+    """Base class of every error graphcore raises on purpose."""
+
+    def __init__(self, message, node=None):
+        self.node = node
+        self.detail = message
+        super().__init__(_with_node_context(message, node))
+
+
+def _with_node_context(message, node):
+    if node is None:
+        return message
+    return f"{message}\n  node: '{node.name}' ({node.op.type}), created at {node.site}"
+
+
+class BuildError(GraphcoreError, ValueError):
+    """A node cannot be built: bad shapes, dtypes or attributes (found at build time)."""
+
+
+class GraphFinalizedError(GraphcoreError, RuntimeError):
+    """A node was added to a graph after ``Graph.finalize()``."""
+
+
+class FeedError(GraphcoreError, ValueError):
+    """A feed is missing, or its shape or dtype does not fit the placeholder."""
+
+
+class ExecutionError(GraphcoreError, RuntimeError):
+    """A kernel failed while running; the original exception is kept in ``original``."""
+
+    def __init__(self, message, node=None, original=None):
+        self.original = original
+        super().__init__(message, node)
+
+
+class NumericsError(ExecutionError):
+    """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
+
+
+class GradientError(GraphcoreError, ValueError):
+    """A gradient cannot be built: a non-differentiable op on the path, or a disconnected input."""
+
+
+class CheckpointError(GraphcoreError, ValueError):
+    """A checkpoint does not match the graph it is restored into, or is not a graphcore checkpoint."""

@@ -1,0 +1,97 @@
+"""Symbolic reverse-mode differentiation: ``gradients(ys, xs)`` adds gradient nodes to the graph.
+
+Only nodes on a path from some ``x`` to some ``y`` are visited, in reverse creation order (creation order is
+topological). Each node's op builds its input gradients from ordinary graph ops, so the result can be run,
+rendered, exported and differentiated again (second-order gradients, contractive autoencoders).
+Fan-out is summed with one ``AddN`` per tensor; broadcasting is undone inside each op's gradient rule.
+Gradients never flow into integer or boolean tensors.
+"""
+from .errors import GradientError
+from .graph import Tensor
+from .ops.math import add_n, ones_like, zeros_like
+
+_UNCONNECTED = ("none", "zero", "raise")
+
+
+def _carries_gradient(tensor):
+    return tensor.dtype.kind == "f"
+
+
+def _between(ys, xs):
+    """Nodes that consume (transitively) some x and that some y depends on."""
+    x_set = set(xs)
+    graph = ys[0].node.graph
+    first = min(x.node.id for x in xs)
+    forward = set()
+    for node in graph.nodes[first:]:
+        if any(t in x_set or t.node in forward for t in node.inputs if _carries_gradient(t)):
+            forward.add(node)
+    backward, stack = set(), [y.node for y in ys]
+    while stack:
+        node = stack.pop()
+        if node in backward:
+            continue
+        backward.add(node)
+        stack.extend(t.node for t in node.inputs)
+    return forward & backward
+
+
+def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
+    """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs``.
+
+    ``grad_ys`` seeds the output gradients (default: ones). ``unconnected`` says what a disconnected x gets:
+    ``"none"`` (None), ``"zero"`` (zeros shaped like x) or ``"raise"`` (a GradientError naming x).
+    A non-differentiable op on a path raises a GradientError naming the node and where it was built.
+    """
+    single_x = isinstance(xs, Tensor)
+    ys = [ys] if isinstance(ys, Tensor) else list(ys)
+    xs = [xs] if single_x else list(xs)
+    if unconnected not in _UNCONNECTED:
+        raise ValueError(f"unconnected must be one of {_UNCONNECTED}, got {unconnected!r}")
+    for t in ys + xs:
+        if not _carries_gradient(t):
+            raise GradientError(f"gradients need floating-point tensors; {t.name} is {t.dtype.name}", t.node)
+    graph = ys[0].node.graph
+    with graph.name_scope(name):
+        seeds = grad_ys if grad_ys is not None else [None] * len(ys)
+        seeds = [seeds] if isinstance(seeds, Tensor) else list(seeds)
+        contributions = {}
+        for y, seed in zip(ys, seeds):
+            contributions.setdefault(y, []).append(ones_like(y) if seed is None else seed)
+        relevant = _between(ys, xs)
+        x_set = set(xs)
+        for node in sorted(relevant, key=lambda n: n.id, reverse=True):
+            out_grads = [_total(contributions.get(t)) for t in node.outputs]
+            if all(g is None for g in out_grads):
+                continue
+            if not node.op.differentiable:
+                raise GradientError(f"op {node.op.type} is not differentiable, but a gradient must flow through "
+                                    f"it (wrap it in gc.stop_gradient if that is intended)", node)
+            if len(out_grads) > 1:
+                out_grads = [g if g is not None else zeros_like(t) for g, t in zip(out_grads, node.outputs)]
+            with graph.name_scope(node.name + "_grad"):
+                in_grads = node.op.grad(node, *out_grads)
+            for t, g in zip(node.inputs, in_grads):
+                if g is not None and _carries_gradient(t) and (t in x_set or t.node in relevant):
+                    contributions.setdefault(t, []).append(g)
+        results = []
+        for x in xs:
+            g = _total(contributions.get(x))
+            if g is None:
+                if unconnected == "raise":
+                    raise GradientError(f"{x.name} is not connected to {', '.join(y.name for y in ys)}", x.node)
+                if unconnected == "zero":
+                    g = zeros_like(x)
+            results.append(g)
+    return results[0] if single_x else results
+
+
+def _total(grads):
+    if not grads:
+        return None
+    if len(grads) > 1:
+        contributions = grads[:]
+        grads.clear()
+        grads.append(add_n(contributions))
+    return grads[0]
+

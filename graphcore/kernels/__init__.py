@@ -1,0 +1,1 @@
+"""Pure-NumPy NCHW convolution and pooling kernels."""

@@ -1,0 +1,17 @@
+"""The op library: importing this package registers every op in ``graphcore.op.REGISTRY``."""
+from .state import (Variable, VariableTensor, assign, assign_add, assign_sub, constant, group, placeholder,
+                    placeholder_with_default, stop_gradient)
+from .math import (abs, add, add_n, broadcast_like, cast, cos, divide, elu, equal, exp, floor, greater,
+                   greater_equal, identity, leaky_relu, less, less_equal, log, log1p, logical_and, logical_not,
+                   logical_or, matmul, maximum, minimum, multiply, negative, not_equal, ones_like, power,
+                   reciprocal, relu, rsqrt, sigmoid, sign, sin, size, softplus, sqrt, square, step, subtract,
+                   sum_to, tanh, where, zeros_like)
+from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape, reshape_like, split, squeeze,
+                    tile, transpose)
+from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
+from .nn import log_softmax, softmax
+from .random import bernoulli, random_normal, random_uniform
+
+# Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
+__all__ = [name for name in dir() if not name.startswith("_") and name not in
+           ("state", "math", "array", "reduce", "nn", "random")]

@@ -1,0 +1,113 @@
+"""Random ops. Each node owns a generator in the session, seeded from its ``seed`` (or the graph's seed and
+the node's position), so a seeded program gives the same numbers on every run of the program.
+
+The shape is static (``shape=(4, 3)``) or taken at run time from a ``like`` tensor, so dropout masks and
+VAE noise follow a batch size that is only known when data is fed. Samples carry no gradient (use the
+reparameterisation ``mean + std * random_normal_like(std)`` for a differentiable sample).
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+from ..errors import BuildError
+from ..graph import Tensor, get_default_graph
+from ..op import Op, apply_op, register, require_float
+from ..shapes import normalize_shape
+
+
+class RandomOp(Op):
+    stateful = True
+
+    def infer(self, node):
+        if node.inputs:
+            return [(node.attrs["dtype"], node.inputs[0].shape)]
+        return [(node.attrs["dtype"], node.attrs["shape"])]
+
+    def make_kernel(self, node, runtime):
+        rng, attrs = runtime.generator(node), node.attrs
+        shape = attrs["shape"]
+        draw = self.draw
+        if node.inputs:
+            return lambda like: draw(rng, like.shape, attrs)
+        return lambda: draw(rng, shape, attrs)
+
+    def grad(self, node, g):
+        return [None] * len(node.inputs)
+
+
+@register
+class RandomNormal(RandomOp):
+    """Normal samples with ``mean`` and ``stddev``."""
+
+    @staticmethod
+    def draw(rng, shape, attrs):
+        return rng.standard_normal(shape, dtype=attrs["dtype"]) * attrs["dtype"].type(attrs["stddev"]) \
+            + attrs["dtype"].type(attrs["mean"])
+
+    def samples(self, rng):
+        yield [], {"shape": (2, 3), "dtype": _dt.float64, "mean": 1.0, "stddev": 2.0, "seed": 1}
+
+
+@register
+class RandomUniform(RandomOp):
+    """Uniform samples in [minval, maxval)."""
+
+    @staticmethod
+    def draw(rng, shape, attrs):
+        low, high = attrs["minval"], attrs["maxval"]
+        return (rng.random(shape, dtype=attrs["dtype"]) * attrs["dtype"].type(high - low)
+                + attrs["dtype"].type(low))
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3))], {"shape": None, "dtype": _dt.float64, "minval": -1.0, "maxval": 1.0,
+                                          "seed": 2}
+
+
+@register
+class Bernoulli(RandomOp):
+    """1 with probability ``probs`` (a tensor, elementwise), else 0; same dtype as ``probs``."""
+
+    def infer(self, node):
+        require_float(node)
+        p = node.inputs[0]
+        return [(p.dtype, p.shape)]
+
+    def make_kernel(self, node, runtime):
+        rng = runtime.generator(node)
+        return lambda p: (rng.random(p.shape, dtype=p.dtype) < p).astype(p.dtype)
+
+    def samples(self, rng):
+        yield [rng.uniform(size=(3, 4))], {"seed": 3}
+
+
+def _random(op_type, shape_or_like, dtype, seed, name, **attrs):
+    dtype = _dt.as_dtype(dtype)
+    if dtype.kind != "f":
+        raise BuildError(f"{op_type} makes floating-point samples, not {dtype.name}")
+    if isinstance(shape_or_like, Tensor):
+        return apply_op(op_type, [shape_or_like], name=name, shape=None, dtype=dtype, seed=seed, **attrs)
+    return apply_op(op_type, [], name=name, graph=get_default_graph(), shape=normalize_shape(shape_or_like),
+                    dtype=dtype, seed=seed, **attrs)
+
+
+def random_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
+    """Normal samples; ``shape`` is a tuple, or a tensor whose runtime shape is used."""
+    return _random("RandomNormal", shape, dtype, seed, name, mean=float(mean), stddev=float(stddev))
+
+
+def random_uniform(shape, minval=0.0, maxval=1.0, dtype=_dt.float32, seed=None, name=None):
+    """Uniform samples; ``shape`` is a tuple, or a tensor whose runtime shape is used."""
+    return _random("RandomUniform", shape, dtype, seed, name, minval=float(minval), maxval=float(maxval))
+
+
+def bernoulli(probs, seed=None, name=None):
+    """0/1 samples with elementwise probabilities ``probs`` (RBM sampling, dropout masks)."""
+    return apply_op("Bernoulli", [probs], name=name, seed=seed)
+
+
+def seed_for(node):
+    """The deterministic seed of a random node: its own, else (graph seed, node position), else None."""
+    if node.attrs.get("seed") is not None:
+        return (int(node.graph.seed or 0), int(node.attrs["seed"]))
+    if node.graph.seed is not None:
+        return (int(node.graph.seed), node.id)
+    return None

@@ -1,0 +1,271 @@
+"""Leaves and state: constants, placeholders, variables, assignment, grouping and stop_gradient.
+
+Variables live in the Session, not in the graph. A ``Variable`` node *reads* its current value; ``Assign``
+and the optimizers' ``Apply*`` ops take the variable's read as their first input(s) and write new arrays
+back. Because every writer consumes the read, all reads in one ``run`` see the value from the start of the
+run (a snapshot), whatever order independent nodes run in. Writes never mutate arrays in place.
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+from ..errors import BuildError
+from ..graph import Tensor, get_default_graph, graph_of, ndarray_type
+from ..op import REGISTRY, Op, apply_op, register, same_dtype
+from ..shapes import compatible, format_shape, normalize_shape
+
+
+@register
+class Constant(Op):
+    """A value baked into the graph (kept as a read-only array)."""
+
+    def infer(self, node):
+        value = node.attrs["value"]
+        return [(value.dtype, value.shape)]
+
+    def make_kernel(self, node, runtime):
+        value = node.attrs["value"]
+        return lambda: value
+
+    def grad(self, node, g):
+        return []
+
+    def samples(self, rng):
+        yield [], {"value": _readonly(rng.normal(size=(2, 3)))}
+
+
+def _readonly(array):
+    array = np.array(array)
+    array.flags.writeable = False
+    return array
+
+
+def constant(value, dtype=None, name=None, graph=None):
+    """A constant node. Python floats default to float32 and ints to int64 unless ``dtype`` says otherwise."""
+    array = ndarray_type(value) if dtype is None else np.asarray(value, dtype=_dt.as_dtype(dtype))
+    graph = graph or get_default_graph()
+    return graph.create_node(REGISTRY["Constant"], [], {"value": _readonly(array)}, name=name or "Const").outputs[0]
+
+
+@register
+class Placeholder(Op):
+    """A value fed at run time; ``None`` dims accept any size. With ``default`` it may be left unfed."""
+
+    stateful = True
+
+    def infer(self, node):
+        return [(node.attrs["dtype"], node.attrs["shape"])]
+
+    def make_kernel(self, node, runtime):
+        default = node.attrs.get("default")
+        if default is None:
+            return runtime.missing_feed(node)
+        return lambda: default
+
+    def grad(self, node, g):
+        return []
+
+
+def placeholder(dtype=_dt.float32, shape=None, name=None, default=None):
+    """A graph input. ``shape=None`` means a scalar only when ``default`` is given; use ``()`` for scalars."""
+    dtype = _dt.as_dtype(dtype)
+    if shape is None and default is not None:
+        shape = np.shape(default)
+    attrs = {"dtype": dtype, "shape": normalize_shape(shape)}
+    if default is not None:
+        attrs["default"] = _readonly(np.asarray(default, dtype=dtype))
+        if not compatible(attrs["shape"], attrs["default"].shape):
+            raise BuildError(f"placeholder default of shape {attrs['default'].shape} does not fit "
+                             f"{format_shape(attrs['shape'])}")
+    return get_default_graph().create_node(REGISTRY["Placeholder"], [], attrs, name=name or "Placeholder").outputs[0]
+
+
+def placeholder_with_default(default, shape=None, name=None, dtype=None):
+    """A placeholder that takes ``default`` when not fed (the learning-phase switch is one)."""
+    dtype = _dt.as_dtype(dtype) if dtype is not None else ndarray_type(default).dtype
+    return placeholder(dtype, shape if shape is not None else np.shape(default), name=name, default=default)
+
+
+@register
+class Variable(Op):
+    """Reads a variable's current value from the session. Initialised from ``initial_value`` (an array) or
+    ``initializer`` (a tensor, run once when the session first needs the variable)."""
+
+    stateful = True
+
+    def infer(self, node):
+        return [(node.attrs["dtype"], node.attrs["shape"])]
+
+    def make_kernel(self, node, runtime):
+        return runtime.variable_reader(node)
+
+    def grad(self, node, g):
+        return []
+
+
+class VariableTensor(Tensor):
+    """The tensor a ``gc.Variable(...)`` call returns: its read, plus the variable's properties."""
+
+    __slots__ = ()
+
+    @property
+    def trainable(self):
+        return self.node.attrs["trainable"]
+
+    @property
+    def initializer(self):
+        return self.node.attrs.get("initializer")
+
+    @property
+    def initial_value(self):
+        return self.node.attrs.get("initial_value")
+
+    def assign(self, value, name=None):
+        return assign(self, value, name=name)
+
+    def assign_add(self, delta, name=None):
+        return assign_add(self, delta, name=name)
+
+    def __repr__(self):
+        return f"<Variable '{self.name}' {self.dtype.name}{format_shape(self.shape)}>"
+
+
+def Variable(initial_value, name=None, trainable=True, dtype=None):
+    """A trainable (by default) variable; ``initial_value`` is an array or a tensor such as
+    ``gc.random_normal((4, 3), seed=0)``, evaluated when the session first needs the variable."""
+    graph = graph_of(initial_value)
+    attrs = {"trainable": bool(trainable)}
+    if isinstance(initial_value, Tensor):
+        if dtype is not None and _dt.as_dtype(dtype) != initial_value.dtype:
+            raise BuildError(f"Variable: initializer is {initial_value.dtype.name}, dtype says {dtype}")
+        if None in initial_value.shape:
+            raise BuildError(f"Variable: initializer shape {format_shape(initial_value.shape)} must be fully known")
+        attrs.update(dtype=initial_value.dtype, shape=initial_value.shape, initializer=initial_value)
+    else:
+        array = ndarray_type(initial_value) if dtype is None else np.asarray(initial_value, _dt.as_dtype(dtype))
+        attrs.update(dtype=array.dtype, shape=array.shape, initial_value=_readonly(array))
+    node = graph.create_node(REGISTRY["Variable"], [], attrs, name=name or "Variable")
+    tensor = VariableTensor(node, 0, node.outputs[0].dtype, node.outputs[0].shape)
+    node.outputs = (tensor,)
+    graph.variables.append(tensor)
+    return tensor
+
+
+def _check_variable(node, what="first input"):
+    if not isinstance(node.inputs[0], VariableTensor):
+        raise BuildError(f"the {what} must be a variable, got {node.inputs[0].name} ({node.inputs[0].node.type})")
+
+
+class WriteOp(Op):
+    """Base of ops that write their first ``writes`` outputs into the variables read by their first inputs."""
+
+    writes = 1
+    differentiable = False
+    stateful = True
+
+    def infer(self, node):
+        for i in range(self.writes):
+            _check_variable(node, f"input {i}")
+        return [(t.dtype, t.shape) for t in node.inputs[:self.writes]]
+
+    def make_kernel(self, node, runtime):
+        compute = super().make_kernel(node, runtime)
+        names = [t.node.name for t in node.inputs[:self.writes]]
+        store = runtime.variables
+        if self.writes == 1:
+            name = names[0]
+
+            def write_one(*arrays):
+                store[name] = value = compute(*arrays)
+                return value
+            return write_one
+
+        def write_many(*arrays):
+            values = compute(*arrays)
+            for n, v in zip(names, values):
+                store[n] = v
+            return values
+        return write_many
+
+
+@register
+class Assign(WriteOp):
+    """``var ← value``; outputs the new value."""
+
+    def infer(self, node):
+        out = super().infer(node)
+        same_dtype(node)
+        var_shape, value_shape = node.inputs[0].shape, node.inputs[1].shape
+        if len(var_shape) != len(value_shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(var_shape, value_shape)):
+            raise BuildError(f"cannot assign shape {format_shape(node.inputs[1].shape)} to a variable of shape "
+                             f"{format_shape(node.inputs[0].shape)}")
+        return out
+
+    def compute(self, var, value):
+        return np.array(value, dtype=var.dtype, copy=True).reshape(var.shape)
+
+
+@register
+class AssignAdd(WriteOp):
+    """``var ← var + delta``; outputs the new value."""
+
+    def infer(self, node):
+        same_dtype(node)
+        return super().infer(node)
+
+    def compute(self, var, delta):
+        return var + delta
+
+
+def assign(var, value, name=None):
+    return apply_op("Assign", [var, value], name=name)
+
+
+def assign_add(var, delta, name=None):
+    return apply_op("AssignAdd", [var, delta], name=name)
+
+
+def assign_sub(var, delta, name=None):
+    from .math import negative
+    return assign_add(var, negative(delta) if isinstance(delta, Tensor) else -np.asarray(delta), name=name)
+
+
+@register
+class NoOp(Op):
+    """Does nothing; used with control inputs to group updates into one fetchable training step."""
+
+    def infer(self, node):
+        return []
+
+    def compute(self):
+        return ()
+
+
+def group(*items, name=None):
+    """One node that runs after all ``items`` (tensors or nodes): ``sess.run(step)`` returns None."""
+    nodes = [t.node if isinstance(t, Tensor) else t for t in items]
+    graph = nodes[0].graph if nodes else get_default_graph()
+    return graph.create_node(REGISTRY["NoOp"], [], {}, name=name or "group", control_inputs=nodes)
+
+
+@register
+class StopGradient(Op):
+    """Identity forward; blocks gradients (RBM negative samples, target networks)."""
+
+    def infer(self, node):
+        x = node.inputs[0]
+        return [(x.dtype, x.shape)]
+
+    def compute(self, x):
+        return x
+
+    def grad(self, node, g):
+        return [None]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3))], {}
+
+
+def stop_gradient(x, name=None):
+    return apply_op("StopGradient", [x], name=name)
+

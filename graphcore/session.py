@@ -1,0 +1,256 @@
+"""The NumPy interpreter.
+
+``Session.run`` plans once per (fetches, feed keys): it prunes the graph to what the fetches need, orders it
+(creation order is topological), binds each node's kernel with its attributes, and computes where every
+intermediate value is used for the last time. A run is then a flat loop over ``(kernel, input slots, output
+slots, slots to free)`` with no per-run analysis; intermediates are dropped as soon as nothing needs them.
+
+Variables live here, in ``Session.variables`` (name → array). Every random node owns a generator here too,
+so a seeded graph replays the same numbers in every new session.
+"""
+import numpy as np
+
+from . import dtypes as _dt
+from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
+from .graph import Node, Tensor, get_default_graph
+from .ops.random import seed_for
+from .shapes import compatible, format_shape, format_type
+
+
+class _Plan:
+    __slots__ = ("steps", "feed_slots", "fetch_slots", "slot_count", "nodes")
+
+    def __init__(self, steps, feed_slots, fetch_slots, slot_count, nodes):
+        self.steps, self.feed_slots, self.fetch_slots = steps, feed_slots, fetch_slots
+        self.slot_count, self.nodes = slot_count, nodes
+
+
+class Session:
+    """Runs a graph. Variables are initialised when the session starts (and lazily, if created later)."""
+
+    def __init__(self, graph=None, check_numerics=False, seed=None):
+        self.graph = graph or get_default_graph()
+        self.check_numerics = check_numerics
+        self.variables = {}
+        self._generators = {}
+        self._entropy = np.random.SeedSequence(seed)
+        self._plans = {}
+        self._closed = False
+        self.initialize()
+
+    # ----- context manager --------------------------------------------------------------------------------
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        self.variables.clear()
+        self._plans.clear()
+        self._closed = True
+
+    # ----- state the kernels bind to ------------------------------------------------------------------------
+    def variable_reader(self, node):
+        store, name = self.variables, node.name
+        return lambda: store[name]
+
+    def generator(self, node):
+        if node not in self._generators:
+            seed = seed_for(node)
+            sequence = np.random.SeedSequence(list(seed)) if seed is not None else self._entropy.spawn(1)[0]
+            self._generators[node] = np.random.default_rng(sequence)
+        return self._generators[node]
+
+    def missing_feed(self, node):
+        def fail():
+            raise FeedError(f"placeholder '{node.name}' {format_type(node.attrs['dtype'], node.attrs['shape'])} "
+                            "must be fed: pass it in feed_dict", node)
+        return fail
+
+    def initialize(self, variables=None):
+        """(Re)initialise ``variables`` (default: every variable of the graph) from their initial values."""
+        variables = self.graph.variables if variables is None else variables
+        pending = []
+        for v in variables:
+            if v.initial_value is not None:
+                self.variables[v.node.name] = np.array(v.initial_value)
+            else:
+                pending.append(v)
+        if pending:
+            values = self._execute([v.initializer for v in pending], {}, check_numerics=False, init=False)
+            for v, value in zip(pending, values):
+                self.variables[v.node.name] = value
+
+    # ----- running ------------------------------------------------------------------------------------------
+    def run(self, fetches, feed_dict=None, check_numerics=None):
+        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None."""
+        if self._closed:
+            raise GraphcoreError("this session is closed")
+        leaves = []
+        structure = _flatten(fetches, leaves, self.graph)
+        feeds = self._prepare_feeds(feed_dict or {})
+        check = self.check_numerics if check_numerics is None else check_numerics
+        values = self._execute(leaves, feeds, check)
+        return _rebuild(structure, iter(values))
+
+    def _prepare_feeds(self, feed_dict):
+        feeds = {}
+        for key, value in feed_dict.items():
+            tensor = self.graph.get_tensor(key) if isinstance(key, str) else key
+            if not isinstance(tensor, Tensor):
+                raise FeedError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
+            feeds[tensor] = _check_feed(tensor, value)
+        return feeds
+
+    def _execute(self, leaves, feeds, check_numerics, init=True):
+        key = (tuple(leaves), frozenset(feeds))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(leaves, feeds, init)
+        slots = [None] * plan.slot_count
+        for tensor, slot in plan.feed_slots:
+            slots[slot] = feeds[tensor]
+        if check_numerics:
+            _run_checked(plan, slots)
+        else:
+            _run(plan, slots)
+        return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
+
+    def _make_plan(self, leaves, feeds, init):
+        targets = [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        needed, stack = set(), list(targets)
+        while stack:
+            node = stack.pop()
+            if node in needed:
+                continue
+            needed.add(node)
+            stack.extend(t.node for t in node.inputs if t not in feeds)
+            stack.extend(node.control_inputs)
+        order = sorted(needed, key=lambda n: n.id)
+        for node in order:
+            if node.op.type == "Placeholder" and "default" not in node.attrs and \
+                    not all(t in feeds for t in node.outputs):
+                self.missing_feed(node)()
+        if init:
+            stale = [v for v in self.graph.variables if v.node in needed and v.node.name not in self.variables]
+            if stale:
+                self.initialize(stale)
+
+        slot_of = {}
+        for tensor in feeds:
+            slot_of[tensor] = len(slot_of)
+        for node in order:
+            for t in node.outputs:
+                if t not in slot_of:
+                    slot_of[t] = len(slot_of)
+        fetch_slots = [slot_of[leaf] if isinstance(leaf, Tensor) else None for leaf in leaves]
+        keep = set(fetch_slots)
+        last_use = {}
+        for index, node in enumerate(order):
+            for t in node.inputs:
+                last_use[slot_of[t]] = index
+        frees = [[] for _ in order]
+        for slot, index in last_use.items():
+            if slot not in keep:
+                frees[index].append(slot)
+        steps = []
+        for index, node in enumerate(order):
+            outs = tuple(slot_of[t] for t in node.outputs)
+            steps.append((node.op.make_kernel(node, self), tuple(slot_of[t] for t in node.inputs),
+                          outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
+        feed_slots = [(t, slot_of[t]) for t in feeds]
+        return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
+
+
+def _run(plan, slots):
+    """The hot loop: no analysis, no allocation beyond the kernels' own."""
+    index = 0
+    try:
+        for index, (kernel, ins, out, frees, _) in enumerate(plan.steps):
+            value = kernel(*[slots[i] for i in ins])
+            if type(out) is int:
+                slots[out] = value
+            elif out:
+                for o, v in zip(out, value):
+                    slots[o] = v
+            for f in frees:
+                slots[f] = None
+    except GraphcoreError:
+        raise
+    except Exception as e:  # a kernel failed: report the node, its inputs and where the user built it
+        _, ins, _, _, node = plan.steps[index]
+        raise ExecutionError(f"{node.op.type} failed at run time: {type(e).__name__}: {e}\n  inputs: "
+                             + _describe_arrays(node, [slots[i] for i in ins]), node, original=e) from None
+
+
+def _run_checked(plan, slots):
+    """Like ``_run``, step by step, stopping at the first node whose output holds NaN or Inf."""
+    for step in plan.steps:
+        single = _Plan([step], (), (), 0, ())
+        _run(single, slots)
+        out, node = step[2], step[4]
+        for o in ((out,) if type(out) is int else out):
+            value = slots[o]
+            if value is not None and np.asarray(value).dtype.kind == "f" and not np.all(np.isfinite(value)):
+                bad = "NaN" if np.isnan(value).any() else "Inf"
+                raise NumericsError(f"check_numerics: {node.op.type} produced {bad} "
+                                    f"(inputs: {_describe_arrays(node, [slots[i] for i in step[1]])})", node)
+
+
+def _describe_arrays(node, arrays):
+    parts = []
+    for t, a in zip(node.inputs, arrays):
+        a = np.asarray(a) if a is not None else None
+        parts.append(f"{t.name}: " + (f"{a.dtype.name}{format_shape(a.shape)}" if a is not None else "freed"))
+    return ", ".join(parts) or "none"
+
+
+def _check_feed(tensor, value):
+    """Validate one feed against the tensor's static dtype and shape; safe casts (float64 → float32,
+    int → float) are applied, unsafe ones (float → int) are refused."""
+    array = np.asarray(value)
+    if array.dtype != tensor.dtype:
+        kind_ok = np.can_cast(array.dtype, tensor.dtype, "same_kind") or (
+            array.dtype == _dt.bool_ and tensor.dtype.kind == "f")
+        if not kind_ok:
+            raise FeedError(f"cannot feed {array.dtype.name} data to '{tensor.name}' of dtype {tensor.dtype.name}",
+                            tensor.node)
+        array = array.astype(tensor.dtype)
+    if not compatible(tensor.shape, array.shape):
+        raise FeedError(f"cannot feed shape {format_shape(array.shape)} to '{tensor.name}' of shape "
+                        f"{format_shape(tensor.shape)}", tensor.node)
+    return array
+
+
+def _fetched(leaf, value):
+    # A variable's array is the session's state: hand out a copy so callers cannot corrupt it.
+    if leaf.node.op.type == "Variable":
+        return np.array(value)
+    return value
+
+
+def _flatten(fetches, leaves, graph):
+    """Record the nesting of ``fetches`` and collect its leaves (tensors and nodes) in order."""
+    if isinstance(fetches, (Tensor, Node)):
+        leaves.append(fetches)
+        return None
+    if isinstance(fetches, str):
+        name, _, index = fetches.partition(":")
+        node = graph.get_node(name)
+        leaves.append(node.outputs[int(index or 0)] if node.outputs else node)
+        return None
+    if isinstance(fetches, dict):
+        return (dict, [(k, _flatten(v, leaves, graph)) for k, v in fetches.items()])
+    if isinstance(fetches, (list, tuple)):
+        return (type(fetches), [_flatten(v, leaves, graph) for v in fetches])
+    raise TypeError(f"cannot fetch {fetches!r}: fetch tensors, nodes, names, or lists/tuples/dicts of them")
+
+
+def _rebuild(structure, values):
+    if structure is None:
+        return next(values)
+    kind, items = structure
+    if kind is dict:
+        return {k: _rebuild(s, values) for k, s in items}
+    return kind(_rebuild(s, values) for s in items)

@@ -1,0 +1,5 @@
+"""Training: optimizers as graph update ops, gradient clipping and checkpoints."""
+from .apply_ops import ApplyAdam, ApplyGradientDescent, ApplyMomentum, ApplyRMSProp  # noqa: F401 (registers)
+from .clipping import clip_by_global_norm, clip_by_value, global_norm
+from .optimizers import SGD, Adam, GradientDescent, Momentum, Optimizer, RMSProp, get
+from .saver import Saver
