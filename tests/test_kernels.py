@@ -264,10 +264,9 @@ def test_max_pool_matches_torch(torch, kernel, strides, pads, dtype):
 
 @pytest.mark.parametrize("count_include_pad", [True, False])
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("kernel, strides, pads", POOL_GRID)
+# A window lying wholly in the padding has no defined average (torch refuses such pads too).
+@pytest.mark.parametrize("kernel, strides, pads", [c for c in POOL_GRID if max(c[2]) < min(c[0])])
 def test_avg_pool_matches_torch(torch, kernel, strides, pads, dtype, count_include_pad):
-    if max(pads) >= min(kernel):
-        pytest.skip("a window lying wholly in the padding has no defined average")
     x = _pool_input(dtype) + 0.25
     tx = torch.from_numpy(x).requires_grad_()
     avg = torch.nn.functional.avg_pool2d

@@ -7,6 +7,9 @@ buffer (about ``_CHUNK_BYTES``): measured on 2 cores this is ~1.5x faster
 than one huge im2col matrix, because the copy and the GEMM that reads it stay
 in cache.  Depthwise convolutions skip im2col, since their per-channel
 matrices are too small for BLAS, and use one multiply-add per kernel tap.
+The input gradient folds columns back (col2im) with one slice-add per tap;
+for stride 1 each add is one long contiguous run (see
+_unit_stride_input_grad).
 
 The private helpers (padding, tap slices, cropping) are shared with pool.py.
 """

@@ -39,6 +39,10 @@ class Reshape(Op):
             return [(x.dtype, tuple(None if d == -1 else d for d in target))]
         if known is not None and known != fixed:
             raise BuildError(f"cannot reshape {format_shape(x.shape)} ({known} elements) to {target} ({fixed})")
+        known_part = int(np.prod([d for d in x.shape if d is not None]))
+        if known_part and fixed % known_part:
+            raise BuildError(f"cannot reshape {format_shape(x.shape)} to {target}: {fixed} elements are not a "
+                             f"multiple of {known_part} for any size of the unknown dimensions")
         return [(x.dtype, tuple(target))]
 
     def compute(self, x, shape):

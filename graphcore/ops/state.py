@@ -204,6 +204,9 @@ class Assign(WriteOp):
     def compute(self, var, value):
         return np.array(value, dtype=var.dtype, copy=True).reshape(var.shape)
 
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))], {}
+
 
 @register
 class AssignAdd(WriteOp):
@@ -215,6 +218,9 @@ class AssignAdd(WriteOp):
 
     def compute(self, var, delta):
         return var + delta
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3)), rng.normal(size=(2, 3))], {}
 
 
 def assign(var, value, name=None):
@@ -239,6 +245,9 @@ class NoOp(Op):
 
     def compute(self):
         return ()
+
+    def samples(self, rng):
+        yield [], {}
 
 
 def group(*items, name=None):
