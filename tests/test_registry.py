@@ -42,7 +42,7 @@ def _build(op_type, arrays, attrs, batch_unknown=False):
                 inputs.append(gc.Variable(a, name=f"var{i}"))
                 continue
             shape = a.shape
-            if batch_unknown and a.ndim:
+            if batch_unknown and a.ndim and i == writes:  # the data input: its batch size is unknown
                 shape = (None,) + a.shape[1:]
             ph = gc.placeholder(a.dtype, shape, name=f"in{i}")
             inputs.append(ph)

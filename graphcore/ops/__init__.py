@@ -11,7 +11,8 @@ from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape,
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
 from .nn import log_softmax, softmax
 from .random import bernoulli, random_normal, random_uniform
+from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("state", "math", "array", "reduce", "nn", "random")]
+           ("state", "math", "array", "reduce", "nn", "random", "conv")]
