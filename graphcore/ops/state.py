@@ -251,8 +251,9 @@ class NoOp(Op):
 
 
 def group(*items, name=None):
-    """One node that runs after all ``items`` (tensors or nodes): ``sess.run(step)`` returns None."""
-    nodes = [t.node if isinstance(t, Tensor) else t for t in items]
+    """One node that runs after all ``items`` (tensors, tuples of a node's outputs, or nodes):
+    ``sess.run(step)`` returns None."""
+    nodes = [t.node if isinstance(t, Tensor) else t[0].node if isinstance(t, tuple) else t for t in items]
     graph = nodes[0].graph if nodes else get_default_graph()
     return graph.create_node(REGISTRY["NoOp"], [], {}, name=name or "group", control_inputs=nodes)
 

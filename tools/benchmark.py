@@ -1,0 +1,138 @@
+"""Training-step benchmarks against PyTorch CPU, interleaved in one run.
+
+Timings on shared machines swing wildly, so each case alternates rounds of graphcore and PyTorch steps and
+reports the median of the per-round ratios (graphcore time / PyTorch time; below 1 means graphcore is faster).
+
+    python tools/benchmark.py                 # every case
+    python tools/benchmark.py mlp overhead    # chosen cases
+    python tools/benchmark.py --rounds 15
+
+A case is a function returning (graphcore_step, torch_step): two zero-argument callables doing one training
+step each on identical shapes. Register new cases with ``@case("name")``.
+"""
+import argparse
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import graphcore as gc
+
+CASES = {}
+
+
+def case(name):
+    def register(fn):
+        CASES[name] = fn
+        return fn
+    return register
+
+
+def interleaved_ratio(ours, theirs, rounds, steps):
+    """Median over rounds of (time of `steps` calls of ours) / (time of `steps` calls of theirs)."""
+    ours(), theirs()  # warm up: plans, caches, lazy initialisation
+    ratios, our_times, their_times = [], [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for _ in range(steps):
+            ours()
+        mid = time.perf_counter()
+        for _ in range(steps):
+            theirs()
+        end = time.perf_counter()
+        our_times.append((mid - start) / steps)
+        their_times.append((end - mid) / steps)
+        ratios.append(our_times[-1] / their_times[-1])
+    return statistics.median(ratios), statistics.median(our_times), statistics.median(their_times)
+
+
+@case("mlp")
+def mlp_784_512_256_10():
+    """MLP 784-512-256-10, ReLU, softmax cross-entropy, SGD; batch 128 of random data."""
+    import torch
+    rng = np.random.default_rng(0)
+    x_data = rng.normal(size=(128, 784)).astype(np.float32)
+    y_data = rng.integers(0, 10, size=128)
+    sizes = [784, 512, 256, 10]
+    weights = [(rng.normal(size=(a, b)) * np.sqrt(2 / a)).astype(np.float32) for a, b in zip(sizes, sizes[1:])]
+
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 784), name="x")
+        y = gc.placeholder(gc.int64, (None,), name="y")
+        h = x
+        for i, w in enumerate(weights):
+            with gc.name_scope(f"dense_{i}"):
+                W = gc.Variable(w, name="kernel")
+                b = gc.Variable(np.zeros(w.shape[1], np.float32), name="bias")
+                h = h @ W + b
+                if i < len(weights) - 1:
+                    h = gc.relu(h)
+        loss = gc.reduce_mean(gc.sparse_softmax_cross_entropy_with_logits(y, h))
+        step = gc.train.SGD(0.01).minimize(loss)
+        g.finalize()
+    sess = gc.Session(g)
+    feed = {x: x_data, y: y_data}
+
+    layers = []
+    for w in weights:
+        linear = torch.nn.Linear(*w.shape)
+        with torch.no_grad():
+            linear.weight.copy_(torch.from_numpy(w.T))
+            linear.bias.zero_()
+        layers += [linear, torch.nn.ReLU()]
+    model = torch.nn.Sequential(*layers[:-1])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    tx, ty = torch.from_numpy(x_data), torch.from_numpy(y_data)
+
+    def torch_step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(model(tx), ty).backward()
+        opt.step()
+
+    return (lambda: sess.run(step, feed)), torch_step
+
+
+def chain_overhead(length=10_000):
+    """Per-node interpreter overhead: a chain of tiny elementwise ops on a 4-element vector."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (4,), name="x")
+        h = x
+        for _ in range(length // 2):
+            h = gc.tanh(h * 0.5)
+    sess = gc.Session(g)
+    feed = {x: np.ones(4, np.float32)}
+    sess.run(h, feed)
+    times = []
+    for _ in range(5):
+        start = time.perf_counter()
+        sess.run(h, feed)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / length
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("cases", nargs="*", help=f"cases to run (default: all of {sorted(CASES)} and overhead)")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--steps", type=int, default=5)
+    args = parser.parse_args(argv)
+    import torch
+    torch.set_num_threads(2)
+    chosen = args.cases or sorted(CASES) + ["overhead"]
+    print(f"{'case':<12} {'graphcore':>12} {'pytorch':>12} {'median ratio':>13}")
+    for name in chosen:
+        if name == "overhead":
+            per_node = chain_overhead()
+            print(f"{'overhead':<12} {per_node * 1e6:>9.2f} µs per node (chain of 10,000 tiny elementwise ops)")
+            continue
+        ours, theirs = CASES[name]()
+        ratio, ours_t, theirs_t = interleaved_ratio(ours, theirs, args.rounds, args.steps)
+        print(f"{name:<12} {ours_t * 1e3:>9.2f} ms {theirs_t * 1e3:>9.2f} ms {ratio:>13.2f}")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
