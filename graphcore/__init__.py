@@ -16,6 +16,9 @@ from .ops import *  # noqa: F401,F403  (the op library's graph-building function
 from .gradients import gradients
 from .session import Session
 from . import activations, losses, train
+from . import layers
+from .layers import Input
+from .model import Model, Sequential, load_model
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
                      sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,

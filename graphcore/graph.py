@@ -243,9 +243,6 @@ class Graph:
     def trainable_variables(self):
         return [v for v in self.variables if v.trainable]
 
-    def __len__(self):
-        return len(self.nodes)
-
     def __repr__(self):
         return f"<Graph with {len(self.nodes)} nodes>"
 

@@ -9,7 +9,7 @@ from .math import (abs, add, add_n, broadcast_like, cast, cos, divide, elu, equa
 from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape, reshape_like, split, squeeze,
                     tile, transpose)
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
-from .nn import log_softmax, softmax
+from .nn import batch_norm, dropout, log_softmax, softmax
 from .random import bernoulli, random_normal, random_uniform
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
 

@@ -1,10 +1,13 @@
-"""Fused neural-network ops that need fusing for numerical stability: softmax and log-softmax.
+"""Fused neural-network ops.
 
-Everything else (losses, the notes' activations) is composed from primitives in ``graphcore.activations`` and
-``graphcore.losses``; these two are fused because exp/sum/log composed naively overflows for large logits.
+Softmax and log-softmax are fused for numerical stability (exp/sum/log composed naively overflows for large
+logits); dropout and batch normalisation because their behaviour switches between training and inference at
+run time, so one graph serves both. Everything else (losses, the notes' activations) is composed from
+primitives in ``graphcore.activations`` and ``graphcore.losses``.
 """
 import numpy as np
 
+from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float
 from ..shapes import normalize_axes
 
@@ -56,3 +59,116 @@ def softmax(x, axis=-1, name=None):
 
 def log_softmax(x, axis=-1, name=None):
     return apply_op("LogSoftmax", [x], name=name, axis=normalize_axes(axis, x.ndim)[0])
+
+
+# ----- training-switched ops: one graph serves training and inference ------------------------------------
+
+@register
+class Dropout(Op):
+    """Inverted dropout: in training, zero each element with probability ``rate`` and scale the survivors by
+    1/(1 − rate) (rate 1/3 → ×1.5); in inference, the identity. Inputs: x and the bool ``training`` switch.
+    Outputs: y and the mask it used (the gradient is g · mask)."""
+
+    stateful = True
+
+    def infer(self, node):
+        require_float(node, 0)
+        x, training = node.inputs
+        if training.dtype != np.bool_ or training.shape != ():
+            raise BuildError(f"the training switch must be a bool scalar, got {training.dtype.name}{training.shape}")
+        return [(x.dtype, x.shape), (x.dtype, x.shape)]
+
+    def make_kernel(self, node, runtime):
+        rng, rate = runtime.generator(node), node.attrs["rate"]
+
+        def dropout(x, training):
+            if not training or rate == 0:
+                return x, np.broadcast_to(np.ones((), x.dtype), x.shape)
+            mask = rng.random(x.shape, dtype=x.dtype) >= rate
+            mask = mask.astype(x.dtype)
+            mask *= x.dtype.type(1.0 / (1.0 - rate))
+            return x * mask, mask
+        return dropout
+
+    def grad(self, node, g, g_mask):
+        return [g * node.outputs[1], None]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(4, 6)), np.array(True)], {"rate": 1 / 3, "seed": 0}
+        yield [rng.normal(size=(4, 6)), np.array(False)], {"rate": 0.5, "seed": 0}
+
+
+def dropout(x, rate, training, seed=None, name=None):
+    """Inverted dropout switched by the bool scalar tensor ``training``; returns y."""
+    if not 0 <= rate < 1:
+        raise BuildError(f"dropout rate must be in [0, 1), got {rate}")
+    return apply_op("Dropout", [x, training], name=name, rate=float(rate), seed=seed)[0]
+
+
+@register
+class BatchNorm(Op):
+    """Batch normalisation over every axis but ``axis`` (the channels).
+
+    Inputs: x, gamma, beta, moving_mean, moving_var, training (bool scalar). Outputs: y and the mean and
+    variance used — the batch's (biased variance) in training, the moving ones in inference — so the
+    moving-average update ``m ← μ·m + (1 − μ)·used`` is a no-op in inference. One formula gives the gradient
+    in both modes: dx = γ·r·(g − t·(mean(g) + x̂·mean(g·x̂))) with t = 1 in training, 0 in inference.
+    """
+
+    def infer(self, node):
+        require_float(node, 0, 1, 2, 3, 4)
+        x = node.inputs[0]
+        axis = node.attrs["axis"]
+        channels = (x.shape[axis],)
+        for t in node.inputs[1:5]:
+            if t.shape != channels:
+                raise BuildError(f"{t.name} must have shape {channels} (the channel axis {axis} of x)")
+        return [(x.dtype, x.shape), (x.dtype, channels), (x.dtype, channels)]
+
+    def compute(self, x, gamma, beta, moving_mean, moving_var, training, axis, epsilon):
+        reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        if training:
+            mean = x.mean(axis=reduce_axes, dtype=x.dtype)
+            var = x.var(axis=reduce_axes, dtype=x.dtype)
+        else:
+            mean, var = moving_mean, moving_var
+        scale = gamma / np.sqrt(var + x.dtype.type(epsilon))
+        y = x * scale.reshape(shape)
+        y += (beta - mean * scale).reshape(shape)
+        return y, mean, var
+
+    def grad(self, node, g, g_mean, g_var):
+        # Chain rule through the statistics used: in training they depend on x; in inference they are the
+        # moving statistics (inputs 3 and 4). t ∈ {0, 1} selects between the two without branching.
+        from .array import reshape
+        from .math import cast, rsqrt, size
+        from .reduce import reduce_sum
+        x, gamma, _, _, _, training = node.inputs
+        _, mean, var = node.outputs
+        axis, epsilon = node.attrs["axis"], node.attrs["epsilon"]
+        reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
+        rstd = rsqrt(var + epsilon)
+        centered = x - reshape(mean, shape)
+        xhat = centered * reshape(rstd, shape)
+        t = cast(training, x.dtype)
+        count = size(x, x.dtype) / size(mean, x.dtype)
+        d_mean = -reduce_sum(g, reduce_axes) * gamma * rstd + g_mean
+        d_var = reduce_sum(g * centered, reduce_axes) * gamma * (-0.5) * rstd * rstd * rstd + g_var
+        dx = g * reshape(gamma * rstd, shape) + t * (reshape(d_mean, shape) + 2.0 * centered * reshape(d_var, shape)) / count
+        return [dx, reduce_sum(g * xhat, reduce_axes), reduce_sum(g, reduce_axes), (1.0 - t) * d_mean,
+                (1.0 - t) * d_var, None]
+
+    def samples(self, rng):
+        c = 3
+        params = [rng.uniform(0.5, 1.5, size=c), rng.normal(size=c), rng.normal(size=c), rng.uniform(0.5, 2, size=c)]
+        for training in (True, False):
+            yield [rng.normal(size=(4, c, 2, 2))] + params + [np.array(training)], {"axis": 1, "epsilon": 1e-3}
+
+
+def batch_norm(x, gamma, beta, moving_mean, moving_var, training, axis=1, epsilon=1e-3, name=None):
+    """Returns (y, mean used, variance used); see ``BatchNorm``."""
+    return apply_op("BatchNorm", [x, gamma, beta, moving_mean, moving_var, training], name=name,
+                    axis=axis, epsilon=float(epsilon))

@@ -34,8 +34,12 @@ class Constant(Op):
 
 
 def _readonly(array):
-    array = np.array(array)
-    array.flags.writeable = False
+    """A read-only array; already read-only ones (zero-stride views of a weight initialiser) are kept as they
+    are, so building a full-size model allocates nothing."""
+    array = np.asarray(array)
+    if array.flags.writeable:
+        array = array.copy()
+        array.flags.writeable = False
     return array
 
 

@@ -1,0 +1,204 @@
+"""The Layer base class, Keras-style, on top of the static graph.
+
+A layer is a recipe: the first call creates its variables under its own name scope (``conv2d/kernel``) and
+every call adds its ops under that scope, so diagrams collapse a layer into one box. Users speak Keras's
+channels-last language (``input_shape=(128, 128, 3)``, ``output_shape (None, 127, 127, 16)``,
+``get_weights()`` in Keras layouts); inside, images are NCHW and the input is transposed once at the boundary.
+
+Each graph has one ``learning_phase`` switch (a bool placeholder defaulting to False): dropout and batch
+normalisation read it, ``fit`` feeds True. Layer calls are recorded per graph so a functional ``Model`` can
+find its layers and be saved and rebuilt.
+"""
+import inspect
+import re
+import weakref
+
+import numpy as np
+
+from .. import dtypes as _dt
+from ..errors import BuildError
+from ..graph import get_default_graph, graph_of
+from ..ops.array import transpose
+from ..ops.state import Variable, placeholder, placeholder_with_default
+from .. import initializers
+
+_SESSIONS = weakref.WeakKeyDictionary()
+_CALLS = weakref.WeakKeyDictionary()
+_PHASES = weakref.WeakKeyDictionary()
+
+
+def session_for(graph):
+    """The session that holds the weights of the layers built in ``graph`` (created on first use)."""
+    from ..session import Session
+    if graph not in _SESSIONS:
+        _SESSIONS[graph] = Session(graph)
+    return _SESSIONS[graph]
+
+
+def learning_phase(graph=None):
+    """The graph's training switch: a bool scalar placeholder that is False unless fed True."""
+    graph = graph or get_default_graph()
+    if graph not in _PHASES:
+        with graph.as_default(), graph.name_scope("/"):
+            _PHASES[graph] = placeholder_with_default(False, shape=(), name="learning_phase")
+    return _PHASES[graph]
+
+
+def layer_calls(graph):
+    """[(layer, input tensors, output tensors)] in call order."""
+    return _CALLS.setdefault(graph, [])
+
+
+def keras_shape(tensor):
+    """The shape a Keras user expects: images NHWC, everything else as is."""
+    shape = tensor.shape
+    return (shape[0],) + shape[2:] + (shape[1],) if len(shape) == 4 else shape
+
+
+def _snake(name):
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower().replace("2_d", "2d")
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class Layer:
+    """Base class. Subclasses implement ``build(inputs)`` (create weights with ``add_weight``) and
+    ``call(inputs)`` (build ops; internal layout), and list Keras weight layouts in ``keras_layouts``."""
+
+    def __new__(cls, *args, **kwargs):
+        self = super().__new__(cls)
+        # Remember the constructor arguments: get_config() and model files rebuild layers from them.
+        self._config = inspect.signature(cls.__init__).bind(self, *args, **kwargs).arguments
+        self._config.pop("self")
+        extra = self._config.pop("kwargs", {})
+        self._config.update(extra)
+        return self
+
+    def __init__(self, name=None, trainable=True, input_shape=None, dtype="float32"):
+        self._given_name = name
+        self.name = None
+        self.trainable = trainable
+        self.input_shape_arg = tuple(input_shape) if input_shape is not None else None
+        self.dtype = _dt.as_dtype(dtype)
+        self.weights = []
+        self.updates = []
+        self.built = False
+        self.graph = None
+        self.input = self.output = None
+
+    # ----- building -----------------------------------------------------------------------------------------
+    def __call__(self, inputs):
+        graph = graph_of(*_as_list(inputs))
+        if self.graph is not None and graph is not self.graph:
+            raise BuildError(f"layer {self.name} was built in another graph")
+        if self.name is None:
+            self.graph = graph
+            self.name = graph.unique_name(self._given_name or _snake(type(self).__name__))
+        with graph.as_default(), graph.name_scope(self.name + "/"):
+            if not self.built:
+                self.build(inputs)
+                self.built = True
+            outputs = self.call(inputs)
+        self.input, self.output = inputs, outputs
+        layer_calls(graph).append((self, _as_list(inputs), _as_list(outputs)))
+        return outputs
+
+    def build(self, inputs):
+        """Create weights; the default layer has none."""
+
+    def call(self, inputs):
+        raise NotImplementedError
+
+    def add_weight(self, name, shape, initializer, trainable=True, fans=None):
+        init = initializers.get(initializer)
+        value = init(tuple(shape), self.dtype, fans=fans)
+        var = Variable(value, name=name, trainable=self.trainable and trainable)
+        self.weights.append(var)
+        return var
+
+    @property
+    def training(self):
+        return learning_phase(self.graph)
+
+    # ----- introspection ------------------------------------------------------------------------------------
+    @property
+    def trainable_weights(self):
+        return [w for w in self.weights if w.trainable]
+
+    @property
+    def non_trainable_weights(self):
+        return [w for w in self.weights if not w.trainable]
+
+    def count_params(self):
+        return int(sum(np.prod(w.shape) for w in self.weights))
+
+    @property
+    def output_shape(self):
+        outputs = _as_list(self.output)
+        shapes = [keras_shape(t) for t in outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    def get_config(self):
+        return dict(self._config)
+
+    # ----- weights in Keras layouts ------------------------------------------------------------------------
+    keras_layouts = ()   # per weight: (internal → Keras axes permutation) or None for "same layout"
+
+    def _layout(self, i):
+        return self.keras_layouts[i] if i < len(self.keras_layouts) else None
+
+    def get_weights(self):
+        session = session_for(self.graph)
+        values = session.run(list(self.weights)) if self.weights else []
+        return [v if self._layout(i) is None else np.transpose(v, self._layout(i)) for i, v in enumerate(values)]
+
+    def set_weights(self, weights):
+        if len(weights) != len(self.weights):
+            raise ValueError(f"{self.name} has {len(self.weights)} weights, got {len(weights)}")
+        session = session_for(self.graph)
+        for i, (var, value) in enumerate(zip(self.weights, weights)):
+            value = np.asarray(value, dtype=var.dtype)
+            perm = self._layout(i)
+            if perm is not None:
+                value = np.transpose(value, np.argsort(perm))
+            if value.shape != var.shape:
+                raise ValueError(f"{var.name}: expected a Keras-layout array of shape "
+                                 f"{tuple(np.transpose(np.empty(var.shape), perm).shape) if perm else var.shape}, "
+                                 f"got {np.shape(weights[i])}")
+            session.variables[var.node.name] = np.array(value)
+
+    def __repr__(self):
+        return f"<{type(self).__name__} '{self.name or self._given_name or '?'}'>"
+
+
+class InputLayer(Layer):
+    """A model input: a placeholder in the user's layout (NHWC images), transposed once to NCHW."""
+
+    def __init__(self, shape, name=None, dtype="float32"):
+        super().__init__(name=name or "input", dtype=dtype)
+        self.shape = tuple(shape)
+
+    def create(self, graph):
+        self.graph = graph
+        self.name = graph.unique_name(self._given_name)
+        with graph.as_default():
+            self.placeholder = placeholder(self.dtype, (None,) + self.shape, name=self.name)
+            with graph.name_scope(self.name + "/"):
+                internal = transpose(self.placeholder, (0, 3, 1, 2)) if len(self.shape) == 3 else self.placeholder
+        self.built = True
+        self.input, self.output = self.placeholder, internal
+        layer_calls(graph).append((self, [self.placeholder], [internal]))
+        return internal
+
+    @property
+    def output_shape(self):
+        return (None,) + self.shape
+
+
+def Input(shape, name=None, dtype="float32", graph=None):
+    """A symbolic model input of per-example ``shape`` (channels-last for images), in ``graph`` or the
+    default graph. Returns the tensor layers consume."""
+    return InputLayer(shape, name=name, dtype=dtype).create(graph or get_default_graph())
+

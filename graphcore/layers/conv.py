@@ -1,0 +1,187 @@
+"""Convolution and pooling layers. Kernels are stored as the conv op wants them (OIHW) and converted to
+Keras's layouts by ``get_weights``/``set_weights`` (Conv2D kernel (kh, kw, in, out), etc.)."""
+from .. import activations
+from ..ops.array import pad
+from ..ops.conv import _pair, avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d
+from .base import Layer
+
+_HWIO = (2, 3, 1, 0)          # OIHW → Keras (kh, kw, in, out)
+
+
+class _Conv(Layer):
+    """Shared by the convolution layers: kernel size, strides, padding, activation, bias."""
+
+    def __init__(self, kernel_size, strides=(1, 1), padding="valid", activation=None, use_bias=True,
+                 dilation_rate=(1, 1), kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+        super().__init__(**kwargs)
+        self.kernel_size, self.strides = _pair(kernel_size, "kernel_size"), _pair(strides, "strides")
+        self.dilation_rate = _pair(dilation_rate, "dilation_rate")
+        self.padding, self.use_bias = padding, use_bias
+        self.activation = activations.get(activation)
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+
+    def _add_kernel(self, name, out_channels, in_per_group):
+        kh, kw = self.kernel_size
+        return self.add_weight(name, (out_channels, in_per_group, kh, kw), self.kernel_initializer,
+                               fans=(in_per_group * kh * kw, out_channels * kh * kw))
+
+    def _finish(self, y):
+        if self.use_bias:
+            y = y + self.bias_broadcast
+        return self.activation(y, axis=1) if self.activation in (activations.softmax,) else self.activation(y)
+
+    def _add_bias(self, channels):
+        from ..ops.array import reshape
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (channels,), self.bias_initializer)
+            self.bias_broadcast = reshape(self.bias, (channels, 1, 1))
+
+
+class Conv2D(_Conv):
+    """2-D convolution; ``groups`` splits channels (groups = in_channels is depthwise)."""
+
+    keras_layouts = (_HWIO,)
+
+    def __init__(self, filters, kernel_size, groups=1, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.filters, self.groups = int(filters), int(groups)
+
+    def build(self, x):
+        self.kernel = self._add_kernel("kernel", self.filters, x.shape[1] // self.groups)
+        self._add_bias(self.filters)
+
+    def call(self, x):
+        return self._finish(conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups))
+
+
+class DepthwiseConv2D(_Conv):
+    """One filter per input channel (× depth_multiplier); Keras kernel layout (kh, kw, in, multiplier)."""
+
+    keras_layouts = (None,)
+
+    def __init__(self, kernel_size, depth_multiplier=1, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.depth_multiplier = int(depth_multiplier)
+
+    def build(self, x):
+        self.channels = x.shape[1]
+        self.kernel = self._add_kernel("depthwise_kernel", self.channels * self.depth_multiplier, 1)
+        self._add_bias(self.channels * self.depth_multiplier)
+
+    def call(self, x):
+        return self._finish(conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.channels))
+
+    def get_weights(self):
+        weights = super().get_weights()
+        weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
+        return weights
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        weights[0] = _depthwise_from_keras(weights[0])
+        super().set_weights(weights)
+
+
+def _depthwise_to_keras(kernel, multiplier):
+    """(C·M, 1, kh, kw) with output channel c·M + m → Keras (kh, kw, C, M)."""
+    cm, _, kh, kw = kernel.shape
+    return kernel.reshape(cm // multiplier, multiplier, kh, kw).transpose(2, 3, 0, 1)
+
+
+def _depthwise_from_keras(kernel):
+    kh, kw, c, m = kernel.shape
+    return kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
+
+
+class SeparableConv2D(_Conv):
+    """Depthwise convolution followed by a 1×1 pointwise convolution (MobileNet's building block)."""
+
+    keras_layouts = (None, _HWIO)
+
+    def __init__(self, filters, kernel_size, depth_multiplier=1, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.filters, self.depth_multiplier = int(filters), int(depth_multiplier)
+
+    def build(self, x):
+        self.channels = x.shape[1]
+        mid = self.channels * self.depth_multiplier
+        self.depthwise_kernel = self._add_kernel("depthwise_kernel", mid, 1)
+        self.pointwise_kernel = self.add_weight("pointwise_kernel", (self.filters, mid, 1, 1),
+                                                self.kernel_initializer, fans=(mid, self.filters))
+        self._add_bias(self.filters)
+
+    def call(self, x):
+        depthwise = conv2d(x, self.depthwise_kernel, self.strides, self.padding, self.dilation_rate, self.channels)
+        return self._finish(conv2d(depthwise, self.pointwise_kernel))
+
+    def get_weights(self):
+        weights = super().get_weights()
+        weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
+        return weights
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        weights[0] = _depthwise_from_keras(weights[0])
+        super().set_weights(weights)
+
+
+class Conv2DTranspose(_Conv):
+    """Transposed convolution (upsampling); Keras kernel layout (kh, kw, out, in)."""
+
+    keras_layouts = ((2, 3, 1, 0),)   # internal (in, out, kh, kw) → (kh, kw, out, in)
+
+    def __init__(self, filters, kernel_size, output_padding=None, **kwargs):
+        super().__init__(kernel_size, **kwargs)
+        self.filters, self.output_padding = int(filters), output_padding
+
+    def build(self, x):
+        kh, kw = self.kernel_size
+        self.kernel = self.add_weight("kernel", (x.shape[1], self.filters, kh, kw), self.kernel_initializer,
+                                      fans=(self.filters * kh * kw, x.shape[1] * kh * kw))
+        self._add_bias(self.filters)
+
+    def call(self, x):
+        return self._finish(conv2d_transpose(x, self.kernel, strides=self.strides, padding=self.padding,
+                                             dilations=self.dilation_rate, output_padding=self.output_padding or 0))
+
+
+class _Pool2D(Layer):
+    def __init__(self, pool_size=(2, 2), strides=None, padding="valid", **kwargs):
+        super().__init__(**kwargs)
+        self.pool_size, self.strides, self.padding = pool_size, strides, padding
+
+
+class MaxPooling2D(_Pool2D):
+    """Max over windows (strides default to the window)."""
+
+    def call(self, x):
+        return max_pool2d(x, self.pool_size, self.strides, self.padding)
+
+
+class AveragePooling2D(_Pool2D):
+    """Mean over windows (padding left out of the divisor, as in Keras)."""
+
+    def call(self, x):
+        return avg_pool2d(x, self.pool_size, self.strides, self.padding)
+
+
+class GlobalAveragePooling2D(Layer):
+    """(N, H, W, C) → (N, C): the mean of each feature map."""
+
+    def call(self, x):
+        return global_avg_pool2d(x)
+
+
+class ZeroPadding2D(Layer):
+    """Zero rows/columns around images: an int, (ph, pw) or ((top, bottom), (left, right))."""
+
+    def __init__(self, padding=(1, 1), **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(padding, int):
+            padding = ((padding, padding), (padding, padding))
+        elif isinstance(padding[0], int):
+            padding = ((padding[0], padding[0]), (padding[1], padding[1]))
+        self.padding = tuple(tuple(p) for p in padding)
+
+    def call(self, x):
+        return pad(x, ((0, 0), (0, 0)) + self.padding)
