@@ -25,3 +25,11 @@ from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_
                      sparse_softmax_cross_entropy_with_logits)
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name):
+    """``gc.models`` and ``gc.export`` load on first use (they import onnx and the whole zoo)."""
+    if name in ("models", "export"):
+        import importlib
+        return importlib.import_module(f"graphcore.{name}")
+    raise AttributeError(f"module 'graphcore' has no attribute {name!r}")

@@ -31,6 +31,11 @@ def bipolar_sigmoid(x, steepness=1.0):
     return 2.0 * binary_sigmoid(x, steepness) - 1.0
 
 
+def relu6(x):
+    """min(max(x, 0), 6): MobileNet's bounded ReLU."""
+    return minimum(relu(x), 6.0)
+
+
 def ramp(x):
     """0 below 0, x on [0, 1], 1 above 1."""
     return minimum(maximum(x, 0.0), 1.0)
@@ -39,7 +44,7 @@ def ramp(x):
 ACTIVATIONS = {
     "linear": linear, None: linear, "identity": identity, "binary_step": binary_step, "step": binary_step,
     "bipolar_step": bipolar_step, "sigmoid": sigmoid, "binary_sigmoid": binary_sigmoid,
-    "bipolar_sigmoid": bipolar_sigmoid, "ramp": ramp, "relu": relu, "leaky_relu": leaky_relu, "elu": elu,
+    "bipolar_sigmoid": bipolar_sigmoid, "ramp": ramp, "relu": relu, "relu6": relu6, "leaky_relu": leaky_relu, "elu": elu,
     "tanh": tanh, "softmax": softmax, "log_softmax": log_softmax, "softplus": softplus,
 }
 

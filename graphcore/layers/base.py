@@ -19,6 +19,7 @@ from .. import dtypes as _dt
 from ..errors import BuildError
 from ..graph import get_default_graph, graph_of
 from ..ops.array import transpose
+from ..ops.math import identity
 from ..ops.state import Variable, placeholder, placeholder_with_default
 from .. import initializers
 
@@ -101,6 +102,8 @@ class Layer:
                 self.build(inputs)
                 self.built = True
             outputs = self.call(inputs)
+            if any(out is inp for out in _as_list(outputs) for inp in _as_list(inputs)):
+                outputs = identity(outputs)   # a layer's output is its own tensor, even for 'linear'
         self.input, self.output = inputs, outputs
         layer_calls(graph).append((self, _as_list(inputs), _as_list(outputs)))
         return outputs

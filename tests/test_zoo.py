@@ -1,0 +1,113 @@
+"""The architecture zoo: published parameter counts, LeNet-5's table, small builds that run forward and
+train a step, the perceptron rule, and LeNet-5 learning the digits."""
+import time
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import graphcore as gc
+from graphcore import models
+
+# Small configurations: every builder, fast enough to run forward and a training step in the suite.
+SMALL = {
+    "mlp": dict(input_shape=(16,), hidden=(8,)),
+    "seed_cnn": dict(input_shape=(16, 16, 3)),
+    "lenet5": dict(input_shape=(32, 32, 1)),
+    "alexnet": dict(input_shape=(67, 67, 3), width=0.1, fc_units=16),
+    "zfnet": dict(input_shape=(64, 64, 3), width=0.1, fc_units=16),
+    "vgg16": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
+    "vgg19": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
+    "resnet18": dict(input_shape=(32, 32, 3), width=0.125),
+    "resnet34": dict(input_shape=(32, 32, 3), width=0.125),
+    "resnet50": dict(input_shape=(32, 32, 3), width=0.125),
+    "googlenet": dict(input_shape=(32, 32, 3), width=0.1),
+    "mobilenet": dict(input_shape=(32, 32, 3), alpha=0.25),
+}
+
+# (trainable, total) parameters at 224×224×3 (AlexNet 227×227×3) and 1000 classes.
+PUBLISHED = {
+    "vgg16": (138_357_544, 138_357_544), "vgg19": (143_667_240, 143_667_240),
+    "resnet18": (11_689_512, None), "resnet34": (21_797_672, None), "resnet50": (25_557_032, None),
+    "mobilenet": (4_231_976, 4_253_864),
+    "alexnet": (62_378_344, 62_378_344), "zfnet": (62_357_608, 62_357_608), "googlenet": (6_998_552, 6_998_552),
+}
+
+
+def _trainable(model):
+    return int(sum(np.prod(w.shape) for w in model.trainable_variables))
+
+
+def test_zoo_lists_every_architecture_of_the_notes():
+    assert set(models.available()) == set(SMALL) | {"perceptron"}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_parameter_counts_without_allocating(name):
+    tracemalloc.start()
+    model = models.get(name)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    trainable, total = PUBLISHED[name]
+    assert _trainable(model) == trainable
+    if total is not None:
+        assert model.count_params() == total
+    assert peak < 50e6, f"building {name} allocated {peak / 1e6:.0f} MB: weights or activations were allocated"
+
+
+def test_lenet5_layer_shapes_follow_the_notes_table(capsys):
+    model = models.lenet5()
+    shapes = [layer.output_shape for layer in model.layers]
+    assert shapes == [(None, 32, 32, 1), (None, 28, 28, 6), (None, 14, 14, 6), (None, 10, 10, 16),
+                      (None, 5, 5, 16), (None, 1, 1, 120), (None, 120), (None, 84), (None, 10)]
+    assert model.count_params() == 61_706
+    model.summary()
+    table = capsys.readouterr().out
+    for row in ["(None, 28, 28, 6)", "(None, 14, 14, 6)", "(None, 10, 10, 16)", "(None, 5, 5, 16)", "(None, 84)"]:
+        assert row in table
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_small_model_runs_forward_and_a_training_step(name):
+    model = models.get(name, num_classes=5, **SMALL[name])
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4,) + SMALL[name]["input_shape"]).astype(np.float32)
+    y = np.arange(4) % 5
+    probabilities = model.predict(x)
+    assert probabilities.shape == (4, 5)
+    np.testing.assert_allclose(probabilities.sum(1), 1.0, rtol=1e-5)
+    model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    before = [w.copy() for w in model.get_weights()]
+    history = model.fit(x, y, epochs=1, batch_size=4, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "no weight changed"
+
+
+def test_perceptron_rule_separates_a_linearly_separable_set():
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, size=(60, 2)).astype(np.float32)
+    t = np.where(x[:, 0] + 2 * x[:, 1] > 0.2, 1.0, -1.0)
+    model = models.perceptron(input_shape=(2,))
+    mistakes = model.fit(x, t, epochs=100)
+    assert mistakes[-1] == 0 and mistakes[0] > 0
+    np.testing.assert_array_equal(model.predict(x)[:, 0], t)
+
+
+def _digits_32x32():
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    images = np.kron(digits.images / 16.0, np.ones((4, 4)))[..., None].astype(np.float32)  # 8×8 → 32×32
+    order = np.random.default_rng(0).permutation(len(images))
+    return images[order], digits.target[order]
+
+
+def test_lenet5_learns_digits_to_97_percent_in_under_two_minutes():
+    images, labels = _digits_32x32()
+    model = models.lenet5()
+    model.compile(gc.train.Adam(0.002), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    start = time.perf_counter()
+    model.fit(images[:1400], labels[:1400], epochs=6, batch_size=32, verbose=0)
+    elapsed = time.perf_counter() - start
+    _, accuracy = model.evaluate(images[1400:], labels[1400:])
+    assert accuracy >= 0.97, accuracy
+    assert elapsed < 120, elapsed
