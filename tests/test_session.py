@@ -142,3 +142,16 @@ def test_placeholder_with_default():
         out = gc.where(training, gc.constant(1.0), gc.constant(0.0))
     with gc.Session(g) as sess:
         assert sess.run(out) == 0.0 and sess.run(out, {training: True}) == 1.0
+
+
+def test_where_never_leaks_nan_from_the_branch_not_taken():
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (3,), name="x")
+        safe = gc.where(x > 0, gc.log(gc.where(x > 0, x, 1.0)), 0.0)
+        naive = gc.where(x > 0, gc.log(x), 0.0)
+        (g_safe,) = gc.gradients(gc.reduce_sum(safe), [x])
+    with gc.Session(g) as sess, np.errstate(all="ignore"):
+        values = sess.run([naive, g_safe], {x: np.array([-1.0, 0.0, np.e], np.float32)})
+    np.testing.assert_allclose(values[0], [0.0, 0.0, 1.0])
+    np.testing.assert_allclose(values[1], [0.0, 0.0, 1 / np.e], rtol=1e-6)

@@ -94,6 +94,58 @@ def mlp_784_512_256_10():
     return (lambda: sess.run(step, feed)), torch_step
 
 
+def _model_case(model, torch_model, x_data, y_data):
+    """Training steps (SGD, softmax cross-entropy) of a zoo model and its PyTorch twin on the same batch."""
+    import torch
+    model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy")
+    compiled = model._compiled
+    feed = model._feed(x_data, y_data, training=True)
+    opt = torch.optim.SGD(torch_model.parameters(), lr=0.01)
+    tx = torch.from_numpy(np.ascontiguousarray(x_data.transpose(0, 3, 1, 2)))
+    ty = torch.from_numpy(y_data)
+
+    def torch_step():
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(torch_model(tx), ty).backward()
+        opt.step()
+
+    return (lambda: model.session.run(compiled["train_op"], feed)), torch_step
+
+
+@case("lenet5")
+def lenet5_batch64():
+    """LeNet-5 (tanh, average pooling) on a batch of 64 32×32×1 images."""
+    import torch
+    from graphcore import models
+    nn = torch.nn
+    rng = np.random.default_rng(0)
+    twin = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+                         nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(), nn.Linear(120, 84),
+                         nn.Tanh(), nn.Linear(84, 10))
+    return _model_case(models.lenet5(), twin, rng.normal(size=(64, 32, 32, 1)).astype(np.float32),
+                       rng.integers(0, 10, 64))
+
+
+@case("small_vgg")
+def small_vgg_batch32():
+    """VGG16 at a quarter of the width (16…128 channels, 256-unit dense layers) on 32 32×32×3 images."""
+    import torch
+    from graphcore import models
+    nn = torch.nn
+    rng = np.random.default_rng(0)
+    blocks, channels, twin = (2, 2, 3, 3, 3), 3, []
+    for block, convs in enumerate(blocks):
+        width = min(64 * 2 ** block, 512) // 4
+        for _ in range(convs):
+            twin += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
+            channels = width
+        twin.append(nn.MaxPool2d(2))
+    twin += [nn.Flatten(), nn.Linear(channels, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)]
+    model = models.vgg16(input_shape=(32, 32, 3), num_classes=10, width=0.25, fc_units=256)
+    return _model_case(model, nn.Sequential(*twin), rng.normal(size=(32, 32, 32, 3)).astype(np.float32),
+                       rng.integers(0, 10, 32))
+
+
 def chain_overhead(length=10_000):
     """Per-node interpreter overhead: a chain of tiny elementwise ops on a 4-element vector."""
     g = gc.Graph()

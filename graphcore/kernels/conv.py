@@ -1,15 +1,15 @@
 """NCHW 2-D convolution kernels: forward, input gradient and filter gradient.
 
-The dense paths are im2col + BLAS: the receptive fields are gathered with a
-zero-copy ``sliding_window_view`` and contracted against the filters with
-``np.matmul``.  The gather is done a few images at a time into a reused
-buffer (about ``_CHUNK_BYTES``): measured on 2 cores this is ~1.5x faster
-than one huge im2col matrix, because the copy and the GEMM that reads it stay
-in cache.  Depthwise convolutions skip im2col, since their per-channel
-matrices are too small for BLAS, and use one multiply-add per kernel tap.
-The input gradient folds columns back (col2im) with one slice-add per tap;
-for stride 1 each add is one long contiguous run (see
-_unit_stride_input_grad).
+The dense paths are im2col + BLAS with *output positions as rows*: the receptive fields are gathered (one
+copy, from a zero-copy ``sliding_window_view``) into a (N·Ho·Wo, C·kh·kw) matrix, so a whole batch is one
+large matrix product even when the feature maps are tiny (a batched product per image collapses to
+(O × CKK)·(CKK × 4) products on a 2×2 map and runs at a few GFLOP/s). Images are gathered a chunk at a
+time (about ``_CHUNK_BYTES`` of columns) so the copy and the product that reads it stay in cache.
+
+Results come back as NCHW *views* of channels-last memory: no transpose copy is made, elementwise ops
+keep that layout, and the next convolution's gather reads contiguous channels. Depthwise convolutions skip
+im2col (their per-channel matrices are too small for BLAS) and use one multiply-add per kernel tap. The
+input gradient folds columns back (col2im) with one strided slice-add per tap, never ``np.add.at``.
 
 The private helpers (padding, tap slices, cropping) are shared with pool.py.
 """
@@ -65,30 +65,55 @@ def _tap_slices(kernel, strides, dilations, out_hw):
                          slice(j * dw, j * dw + sw * (wo - 1) + 1, sw))
 
 
-def _windows(xp, kernel, strides, dilations):
-    """Zero-copy (N, C, Ho, Wo, kh, kw) view of every receptive field."""
-    (kh, kw), (sh, sw), (dh, dw) = kernel, strides, dilations
-    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
-    return sliding_window_view(xp, span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw]
+def _padded_channels_last(x, pads):
+    """x (N, C, H, W) padded with zeros, as a channels-last (N, Hp, Wp, C) array.
 
-
-def _chunk_len(bytes_per_image):
-    """Images per im2col chunk so that one chunk stays cache-sized."""
-    return max(1, _CHUNK_BYTES // max(1, bytes_per_image))
-
-
-def _im2col_chunks(win, groups):
-    """Yield (n0, cols) with cols shaped (nb, groups, Cg*kh*kw, Ho*Wo).
-
-    cols is a reused buffer: it is only valid until the next iteration.
+    The padding copy is needed anyway, so it also moves the channels innermost; an unpadded input that is
+    already channels-last in memory (a previous convolution's output) is used as it is.
     """
-    n, c, ho, wo, kh, kw = win.shape
-    nb = _chunk_len(c * kh * kw * ho * wo * win.itemsize)
-    buf = np.empty((min(nb, n), c, kh, kw, ho, wo), dtype=win.dtype)
-    for n0 in range(0, n, nb):
-        cols = buf[:min(nb, n - n0)]
-        cols[...] = win[n0:n0 + nb].transpose(0, 1, 4, 5, 2, 3)
-        yield n0, cols.reshape(len(cols), groups, -1, ho * wo)
+    top, bottom, left, right = pads
+    n, c, h, w = x.shape
+    if not any(pads):
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    xp = np.zeros((n, h + top + bottom, w + left + right, c), dtype=x.dtype)
+    xp[:, top:top + h, left:left + w] = x.transpose(0, 2, 3, 1)
+    return xp
+
+
+def _windows(xp, kernel, strides, dilations, out_hw):
+    """Zero-copy (N, Ho, Wo, kh, kw, C) view of every receptive field of a channels-last input."""
+    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, strides, dilations, out_hw
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = sliding_window_view(xp, span, axis=(1, 2))[:, ::sh, ::sw, :, ::dh, ::dw]
+    return win[:, :ho, :wo].transpose(0, 1, 2, 4, 5, 3)
+
+
+def _chunks(n, bytes_per_image):
+    """Image ranges [n0, n1) whose columns take about ``_CHUNK_BYTES``."""
+    step = max(1, _CHUNK_BYTES // max(1, bytes_per_image))
+    return [(n0, min(n, n0 + step)) for n0 in range(0, n, step)]
+
+
+def _im2col(win, n0, n1, buf):
+    """Receptive fields of images [n0, n1) as rows (m·Ho·Wo, kh·kw·C), written into ``buf``."""
+    _, ho, wo, kh, kw, c = win.shape
+    cols = buf[:(n1 - n0) * ho * wo].reshape(n1 - n0, ho, wo, kh, kw, c)
+    cols[...] = win[n0:n1]
+    return cols.reshape((n1 - n0) * ho * wo, kh * kw * c)
+
+
+def _filter_matrix(w):
+    """(O, Cg, kh, kw) → (O, kh·kw·Cg), the column order of ``_im2col``."""
+    o, cg, kh, kw = w.shape
+    return w.transpose(0, 2, 3, 1).reshape(o, kh * kw * cg)
+
+
+def _grouped(cols, groups, taps, g):
+    """The columns of group g: (rows, kh·kw·Cg) (a copy when groups > 1)."""
+    if groups == 1:
+        return cols
+    rows = cols.shape[0]
+    return cols.reshape(rows, taps, groups, -1)[:, :, g].reshape(rows, -1)
 
 
 def _is_depthwise(channels, groups):
@@ -97,17 +122,26 @@ def _is_depthwise(channels, groups):
 
 def conv2d(x, w, strides, pads, dilations, groups):
     """Cross-correlation like torch.nn.functional.conv2d: (N,C,H,W) -> (N,O,Ho,Wo)."""
-    xp = _pad(x, pads)
-    n, c = x.shape[:2]
+    n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    ho, wo = _out_hw(xp.shape[2:], (kh, kw), strides, dilations)
+    ho, wo = _out_hw((h + pads[0] + pads[1], wd + pads[2] + pads[3]), (kh, kw), strides, dilations)
     if _is_depthwise(c, groups):
-        return _depthwise_conv2d(xp, w, strides, dilations, (ho, wo))
-    y = np.empty((n, groups, o // groups, ho * wo), dtype=x.dtype)
-    wg = w.reshape(groups, o // groups, cg * kh * kw)
-    for n0, cols in _im2col_chunks(_windows(xp, (kh, kw), strides, dilations), groups):
-        np.matmul(wg, cols, out=y[n0:n0 + len(cols)])
-    return y.reshape(n, o, ho, wo)
+        return _depthwise_conv2d(_pad(x, pads), w, strides, dilations, (ho, wo))
+    xl = _padded_channels_last(x, pads)
+    win = _windows(xl, (kh, kw), strides, dilations, (ho, wo))
+    y = np.empty((n, ho, wo, o), dtype=x.dtype)
+    y_rows = y.reshape(n * ho * wo, o)
+    wt = _filter_matrix(w).T
+    og = o // groups
+    chunks = _chunks(n, ho * wo * c * kh * kw * x.itemsize)
+    buf = np.empty((chunks[0][1] * ho * wo, c * kh * kw), dtype=x.dtype)
+    for n0, n1 in chunks:
+        cols = _im2col(win, n0, n1, buf)
+        rows = slice(n0 * ho * wo, n1 * ho * wo)
+        for g in range(groups):
+            np.matmul(_grouped(cols, groups, kh * kw, g), wt[:, g * og:(g + 1) * og],
+                      out=y_rows[rows, g * og:(g + 1) * og])
+    return y.transpose(0, 3, 1, 2)
 
 
 def _depthwise_conv2d(xp, w, strides, dilations, out_hw):
@@ -126,90 +160,61 @@ def _depthwise_conv2d(xp, w, strides, dilations, out_hw):
 def conv2d_input_grad(dy, w, input_hw, strides, pads, dilations, groups):
     """Gradient of conv2d w.r.t. x, i.e. ConvTranspose2d with output size input_hw.
 
-    Columns W^T @ dy are folded back (col2im) by one strided slice-add per tap.
+    Tap by tap: the tap's contribution dy·W[:, :, i, j] is one matrix product, added (col2im) into its shifted
+    window of a channels-last buffer. Both sides of every add are long contiguous runs, unlike a fold of one
+    big column matrix, whose per-tap slices have only C contiguous values and leave NumPy looping over them.
     """
     n, o, ho, wo = dy.shape
     _, cg, kh, kw = w.shape
     c = cg * groups
-    dense = not _is_depthwise(c, groups)
-    if dense and tuple(strides) == (1, 1):
-        padded_hw = (input_hw[0] + pads[0] + pads[1], input_hw[1] + pads[2] + pads[3])
-        return _crop(_unit_stride_input_grad(dy, w, padded_hw, dilations, groups),
-                     pads, input_hw)
-    dxp = _padded_zeros(n, c, input_hw, pads, dy.dtype)
-    taps = list(_tap_slices((kh, kw), strides, dilations, (ho, wo)))
-    if not dense:
-        dyd = dy.reshape(n, c, o // c, ho, wo)
-        wd = w.reshape(c, o // c, kh, kw)
-        for i, j, (rows, cols) in taps:
-            dxp[:, :, rows, cols] += np.einsum('ncmhw,cm->nchw', dyd, wd[:, :, i, j])
-        return _crop(dxp, pads, input_hw)
-    for n0, col in _input_columns(dy.reshape(n, groups, o // groups, ho * wo), w, groups):
-        col = col.reshape(col.shape[:4] + (ho, wo))
-        for i, j, (rows, cols) in taps:
-            dxp[n0:n0 + len(col), :, rows, cols] += col[:, :, i, j]
+    if _is_depthwise(c, groups):
+        return _depthwise_input_grad(dy, w, input_hw, strides, pads, dilations, c)
+    top, bottom, left, right = pads
+    dxp = np.zeros((n, input_hw[0] + top + bottom, input_hw[1] + left + right, c), dtype=dy.dtype)
+    dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    og = o // groups
+    part = np.empty((n * ho * wo, c), dtype=dy.dtype)
+    for i, j, (rows, cols) in _tap_slices((kh, kw), strides, dilations, (ho, wo)):
+        for g in range(groups):
+            np.matmul(dy_rows[:, g * og:(g + 1) * og], w[g * og:(g + 1) * og, :, i, j],
+                      out=part[:, g * cg:(g + 1) * cg])
+        dxp[:, rows, cols] += part.reshape(n, ho, wo, c)
+    return dxp[:, top:top + input_hw[0], left:left + input_hw[1]].transpose(0, 3, 1, 2)
+
+
+def _depthwise_input_grad(dy, w, input_hw, strides, pads, dilations, channels):
+    """One multiply-add per tap: input channel c gathers its own output channels c·M … c·M + M − 1."""
+    n, o, ho, wo = dy.shape
+    kh, kw = w.shape[2:]
+    dxp = _padded_zeros(n, channels, input_hw, pads, dy.dtype)
+    dyd = dy.reshape(n, channels, o // channels, ho, wo)
+    wd = w.reshape(channels, o // channels, kh, kw)
+    for i, j, (rows, cols) in _tap_slices((kh, kw), strides, dilations, (ho, wo)):
+        dxp[:, :, rows, cols] += np.einsum('ncmhw,cm->nchw', dyd, wd[:, :, i, j])
     return _crop(dxp, pads, input_hw)
 
 
-def _input_columns(dyg, w, groups):
-    """Yield (n0, col) with col = W^T @ dy shaped (m, C, kh, kw, L) per chunk of m images.
-
-    dyg is dy as (N, groups, O/groups, L).  col is a reused buffer.
-    """
-    n, _, og, length = dyg.shape
-    _, cg, kh, kw = w.shape
-    wt = w.reshape(groups, og, cg * kh * kw).transpose(0, 2, 1)
-    nb = _chunk_len(groups * cg * kh * kw * length * dyg.itemsize)
-    buf = np.empty((min(nb, n), groups, cg * kh * kw, length), dtype=dyg.dtype)
-    for n0 in range(0, n, nb):
-        chunk = dyg[n0:n0 + nb]
-        col = np.matmul(wt, chunk, out=buf[:len(chunk)])
-        yield n0, col.reshape(len(chunk), groups * cg, kh, kw, length)
-
-
-def _unit_stride_input_grad(dy, w, padded_hw, dilations, groups):
-    """Padded dx for stride 1, folding columns with one long slice-add per tap.
-
-    dy is widened with zero columns to the padded width Wp, so a tap's
-    contribution to a whole (n, c) plane is one contiguous run of the
-    flattened padded image, starting at i*dh*Wp + j*dw.  This replaces Ho
-    short row-adds per tap, whose per-row overhead made small images ~4x
-    slower.  The zero columns spill harmlessly into the next row or plane;
-    a tail as long as the largest offset absorbs the last plane's spill.
-    """
-    n, o, ho, wo = dy.shape
-    _, cg, kh, kw = w.shape
-    c = cg * groups
-    (hp, wp), (dh, dw) = padded_hw, dilations
-    plane = hp * wp
-    wide = np.zeros((n, o, ho, wp), dtype=dy.dtype)
-    wide[..., :wo] = dy
-    flat = np.zeros(n * c * plane + (kh - 1) * dh * wp + (kw - 1) * dw, dtype=dy.dtype)
-    for n0, col in _input_columns(wide.reshape(n, groups, o // groups, ho * wp), w, groups):
-        m = len(col)
-        for i in range(kh):
-            for j in range(kw):
-                start = n0 * c * plane + i * dh * wp + j * dw
-                run = flat[start:start + m * c * plane].reshape(m, c, plane)
-                run[:, :, :ho * wp] += col[:, :, i, j]
-    return flat[:n * c * plane].reshape(n, c, hp, wp)
-
-
 def conv2d_filter_grad(x, dy, kernel_hw, strides, pads, dilations, groups):
-    """Gradient of conv2d w.r.t. w: dy contracted with the im2col matrix."""
-    xp = _pad(x, pads)
+    """Gradient of conv2d w.r.t. w: dyᵀ times the im2col matrix, one product per chunk of images."""
     n, c = x.shape[:2]
     o, ho, wo = dy.shape[1:]
     kh, kw = kernel_hw
     if _is_depthwise(c, groups):
+        xp = _pad(x, pads)
         dyd = dy.reshape(n, c, o // c, ho, wo)
         dw = np.empty((c, o // c, kh, kw), dtype=dy.dtype)
         for i, j, (rows, cols) in _tap_slices(kernel_hw, strides, dilations, (ho, wo)):
             dw[:, :, i, j] = np.einsum('ncmhw,nchw->cm', dyd, xp[:, :, rows, cols])
         return dw.reshape(o, 1, kh, kw)
-    dyg = dy.reshape(n, groups, o // groups, ho * wo)
-    dw = np.zeros((groups, o // groups, c // groups * kh * kw), dtype=dy.dtype)
-    win = _windows(xp, kernel_hw, strides, dilations)[:, :, :ho, :wo]
-    for n0, cols in _im2col_chunks(win, groups):
-        dw += np.matmul(dyg[n0:n0 + len(cols)], cols.transpose(0, 1, 3, 2)).sum(axis=0)
-    return dw.reshape(o, c // groups, kh, kw)
+    win = _windows(_padded_channels_last(x, pads), kernel_hw, strides, dilations, (ho, wo))
+    dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
+    og = o // groups
+    dw = np.zeros((o, kh * kw * (c // groups)), dtype=dy.dtype)
+    chunks = _chunks(n, ho * wo * c * kh * kw * x.itemsize)
+    buf = np.empty((chunks[0][1] * ho * wo, c * kh * kw), dtype=x.dtype)
+    for n0, n1 in chunks:
+        cols = _im2col(win, n0, n1, buf)
+        rows = dy_rows[n0 * ho * wo:n1 * ho * wo]
+        for g in range(groups):
+            dw[g * og:(g + 1) * og] += rows[:, g * og:(g + 1) * og].T @ _grouped(cols, groups, kh * kw, g)
+    return np.ascontiguousarray(dw.reshape(o, kh, kw, c // groups).transpose(0, 3, 1, 2))

@@ -365,7 +365,16 @@ class Where(Op):
         return [(dtype, shape)]
 
     def compute(self, cond, a, b):
-        return np.where(cond, a, b)
+        # Gradients of ReLU and max select against a scalar zero. np.where is ~7× slower than multiplying
+        # by the mask, so do that, and fall back to np.where if a non-finite value was selected or masked
+        # (0 · inf = NaN must not leak from the branch not taken).
+        if b.ndim == 0 and not b and a.dtype.kind == "f":
+            out = a * cond
+        elif a.ndim == 0 and not a and b.dtype.kind == "f":
+            out = b * ~cond
+        else:
+            return np.where(cond, a, b)
+        return out if np.isfinite(out).all() else np.where(cond, a, b)
 
     def grad(self, node, g):
         cond, a, b = node.inputs
