@@ -220,3 +220,37 @@ def test_training_switch_is_one_graph():
     assert len(model.graph.nodes) == nodes_before
     dropout_nodes = [n for n in model.graph.nodes if n.type == "Dropout"]
     assert len(dropout_nodes) == 1 and dropout_nodes[0].inputs[1].node.name == "learning_phase"
+
+
+def test_shape_layers_follow_keras_semantics():
+    x = RNG.normal(size=(2, 4, 6, 3)).astype(np.float32)
+    for layer, expected in [
+        (layers.ZeroPadding2D(((1, 0), (2, 1))), np.pad(x, ((0, 0), (1, 0), (2, 1), (0, 0)))),
+        (layers.Reshape((6, 4, 3)), x.reshape(2, 6, 4, 3)),
+        (layers.Flatten(), x.reshape(2, -1)),
+        (layers.AveragePooling2D(2), x.reshape(2, 2, 2, 3, 2, 3).mean((2, 4))),
+        (layers.GlobalAveragePooling2D(), x.mean((1, 2))),
+        (layers.Activation("softmax"), np.exp(x) / np.exp(x).sum(-1, keepdims=True)),
+    ]:
+        model, _ = _single_layer_model(layer, (4, 6, 3))
+        np.testing.assert_allclose(model.predict(x), expected, rtol=1e-5, atol=1e-6, err_msg=type(layer).__name__)
+
+
+@pytest.mark.parametrize("loss, targets, activation", [
+    ("sparse_categorical_crossentropy", lambda r: r.integers(0, 3, 16), "softmax"),
+    ("categorical_crossentropy", lambda r: np.eye(3)[r.integers(0, 3, 16)], "softmax"),
+    ("binary_crossentropy", lambda r: r.integers(0, 2, (16, 3)).astype(float), "sigmoid"),
+    ("mse", lambda r: r.normal(size=(16, 3)), None),
+    ("quadratic", lambda r: r.normal(size=(16, 3)), None),
+    ("mape", lambda r: r.uniform(1, 2, size=(16, 3)), None),
+])
+def test_every_loss_of_the_notes_trains_through_compile_and_fit(loss, targets, activation):
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(16, 4)).astype(np.float32), targets(rng)
+    model = gc.Sequential([layers.Dense(8, activation="tanh", input_shape=(4,)), layers.Dense(3, activation=activation)])
+    model.compile(gc.train.Adam(0.05), loss, metrics=["accuracy"] if "entropy" in loss else None)
+    history = model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    losses = history.history["loss"]
+    assert losses[-1] < 0.7 * losses[0], (loss, losses[0], losses[-1])
+    result = model.evaluate(x, y)
+    assert np.isfinite(result if np.isscalar(result) else result[0])
