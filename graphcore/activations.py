@@ -2,6 +2,7 @@
 
 Every function here is also available by name through ``get("bipolar_sigmoid")`` for layers.
 """
+from .lookup import lookup
 from .ops.math import elu, identity, leaky_relu, maximum, minimum, relu, sigmoid, softplus, step, tanh
 from .ops.nn import log_softmax, softmax
 
@@ -51,10 +52,4 @@ ACTIVATIONS = {
 
 def get(identifier):
     """An activation function from its name (or a callable, returned as is)."""
-    if callable(identifier):
-        return identifier
-    try:
-        return ACTIVATIONS[identifier]
-    except KeyError:
-        names = sorted(k for k in ACTIVATIONS if k)
-        raise ValueError(f"unknown activation {identifier!r}; choose from {names}") from None
+    return lookup(ACTIVATIONS, identifier, "activation")

@@ -286,11 +286,17 @@ def is_tensor(x):
 
 
 def graph_of(*values):
-    """The graph of the first tensor among ``values``, else the default graph."""
+    """The default graph if some tensor among ``values`` belongs to it, else the graph of the first tensor,
+    else the default graph. Preferring the default graph lets a loop body being traced (``gc.scan``) take ops
+    that mix its own tensors with tensors of an enclosing graph, whatever their order; it captures the latter."""
+    default = get_default_graph()
+    first = None
     for v in values:
         if isinstance(v, Tensor):
-            return v.node.graph
-    return get_default_graph()
+            if v.node.graph is default:
+                return default
+            first = first or v.node.graph
+    return first or default
 
 
 def ndarray_type(value):

@@ -5,6 +5,7 @@ Fans follow Keras: a dense kernel (in, out) has fan_in = in; a convolution kerne
 """
 import numpy as np
 
+from .lookup import lookup
 from .ops.random import random_normal, random_uniform
 
 
@@ -40,9 +41,4 @@ INITIALIZERS = {"glorot_uniform": glorot_uniform, "he_normal": he_normal, "zeros
 
 
 def get(identifier):
-    if callable(identifier):
-        return identifier
-    try:
-        return INITIALIZERS[identifier]
-    except KeyError:
-        raise ValueError(f"unknown initializer {identifier!r}; choose from {sorted(INITIALIZERS)}") from None
+    return lookup(INITIALIZERS, identifier, "initializer")

@@ -10,6 +10,7 @@ from .ops.array import one_hot
 from .ops.math import cast, equal, greater_equal, log, maximum, minimum
 from .ops.reduce import argmax, reduce_mean, reduce_sum
 from .errors import BuildError
+from .lookup import lookup
 
 _EPSILON = 1e-7
 
@@ -62,12 +63,7 @@ def target_spec(loss_name, output):
 
 
 def get_loss(identifier):
-    if callable(identifier):
-        return identifier
-    try:
-        return LOSSES[identifier]
-    except KeyError:
-        raise BuildError(f"unknown loss {identifier!r}; choose from {sorted(LOSSES)} or pass a function") from None
+    return lookup(LOSSES, identifier, "loss")
 
 
 def accuracy(loss_name, y, output):

@@ -15,6 +15,7 @@ import weakref
 
 import numpy as np
 
+from .. import activations
 from .. import dtypes as _dt
 from ..errors import BuildError
 from ..graph import get_default_graph, graph_of
@@ -54,6 +55,13 @@ def keras_shape(tensor):
     """The shape a Keras user expects: images NHWC, everything else as is."""
     shape = tensor.shape
     return (shape[0],) + shape[2:] + (shape[1],) if len(shape) == 4 else shape
+
+
+def activate(activation, x):
+    """Apply an activation; on images (NCHW inside) softmax runs over the channels, as Keras's does."""
+    if x.ndim == 4 and activation in (activations.softmax, activations.log_softmax):
+        return activation(x, axis=1)
+    return activation(x)
 
 
 def _snake(name):

@@ -3,7 +3,7 @@ Keras's layouts by ``get_weights``/``set_weights`` (Conv2D kernel (kh, kw, in, o
 from .. import activations
 from ..ops.array import pad
 from ..ops.conv import _pair, avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d
-from .base import Layer
+from .base import Layer, activate
 
 _HWIO = (2, 3, 1, 0)          # OIHW → Keras (kh, kw, in, out)
 
@@ -28,7 +28,7 @@ class _Conv(Layer):
     def _finish(self, y):
         if self.use_bias:
             y = y + self.bias_broadcast
-        return self.activation(y, axis=1) if self.activation in (activations.softmax,) else self.activation(y)
+        return activate(self.activation, y)
 
     def _add_bias(self, channels):
         from ..ops.array import reshape
@@ -54,7 +54,21 @@ class Conv2D(_Conv):
         return self._finish(conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.groups))
 
 
-class DepthwiseConv2D(_Conv):
+class _DepthwiseKernel:
+    """Mixin: the first weight is a depthwise kernel, (C·M, 1, kh, kw) inside, Keras (kh, kw, C, M) outside."""
+
+    def get_weights(self):
+        weights = super().get_weights()
+        weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
+        return weights
+
+    def set_weights(self, weights):
+        weights = list(weights)
+        weights[0] = _depthwise_from_keras(weights[0])
+        super().set_weights(weights)
+
+
+class DepthwiseConv2D(_DepthwiseKernel, _Conv):
     """One filter per input channel (× depth_multiplier); Keras kernel layout (kh, kw, in, multiplier)."""
 
     keras_layouts = (None,)
@@ -71,16 +85,6 @@ class DepthwiseConv2D(_Conv):
     def call(self, x):
         return self._finish(conv2d(x, self.kernel, self.strides, self.padding, self.dilation_rate, self.channels))
 
-    def get_weights(self):
-        weights = super().get_weights()
-        weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
-        return weights
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        weights[0] = _depthwise_from_keras(weights[0])
-        super().set_weights(weights)
-
 
 def _depthwise_to_keras(kernel, multiplier):
     """(C·M, 1, kh, kw) with output channel c·M + m → Keras (kh, kw, C, M)."""
@@ -93,7 +97,7 @@ def _depthwise_from_keras(kernel):
     return kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
 
 
-class SeparableConv2D(_Conv):
+class SeparableConv2D(_DepthwiseKernel, _Conv):
     """Depthwise convolution followed by a 1×1 pointwise convolution (MobileNet's building block)."""
 
     keras_layouts = (None, _HWIO)
@@ -113,16 +117,6 @@ class SeparableConv2D(_Conv):
     def call(self, x):
         depthwise = conv2d(x, self.depthwise_kernel, self.strides, self.padding, self.dilation_rate, self.channels)
         return self._finish(conv2d(depthwise, self.pointwise_kernel))
-
-    def get_weights(self):
-        weights = super().get_weights()
-        weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
-        return weights
-
-    def set_weights(self, weights):
-        weights = list(weights)
-        weights[0] = _depthwise_from_keras(weights[0])
-        super().set_weights(weights)
 
 
 class Conv2DTranspose(_Conv):

@@ -6,7 +6,7 @@ from ..errors import BuildError
 from ..ops.array import concat, reshape, transpose
 from ..ops.math import add_n
 from ..ops.nn import dropout
-from .base import Layer, _as_list
+from .base import Layer, _as_list, activate
 
 
 def _to_channels_last(x):
@@ -39,7 +39,7 @@ class Dense(Layer):
         y = x @ self.kernel
         if self.use_bias:
             y = y + self.bias
-        return self.activation(y)
+        return activate(self.activation, y)
 
 
 class Activation(Layer):
@@ -50,8 +50,7 @@ class Activation(Layer):
         self.activation = activations.get(activation)
 
     def call(self, x):
-        return self.activation(x, axis=1) if self.activation in (activations.softmax, activations.log_softmax) \
-            and x.ndim == 4 else self.activation(x)
+        return activate(self.activation, x)
 
 
 class Flatten(Layer):

@@ -11,8 +11,10 @@ from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape,
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
 from .nn import batch_norm, dropout, log_softmax, softmax
 from .random import bernoulli, random_normal, random_uniform
+from .linalg import linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
+from .scan import scan  # noqa: E402  (the loop op; binds the name to the function, not the module)
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("state", "math", "array", "reduce", "nn", "random", "conv")]
+           ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg")]

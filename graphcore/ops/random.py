@@ -5,8 +5,6 @@ The shape is static (``shape=(4, 3)``) or taken at run time from a ``like`` tens
 VAE noise follow a batch size that is only known when data is fed. Samples carry no gradient (use the
 reparameterisation ``mean + std * random_normal_like(std)`` for a differentiable sample).
 """
-import numpy as np
-
 from .. import dtypes as _dt
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph

@@ -90,10 +90,11 @@ def placeholder_with_default(default, shape=None, name=None, dtype=None):
 
 
 @register
-class Variable(Op):
+class VariableOp(Op):
     """Reads a variable's current value from the session. Initialised from ``initial_value`` (an array) or
     ``initializer`` (a tensor, run once when the session first needs the variable)."""
 
+    type = "Variable"
     stateful = True
 
     def infer(self, node):

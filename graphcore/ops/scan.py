@@ -1,0 +1,397 @@
+"""Scan: a loop over time steps whose step is a body graph built once.
+
+``scan(fn, sequences, initial_states, non_sequences)`` traces ``fn`` *once* into a ``BodyGraph`` whose
+placeholders stand for one step's inputs, so the outer graph holds a single ``Scan`` node whatever the
+sequence length (the static-graph answer to "huge unrolled graphs" and memory blow-up in BPTT).
+
+* **Captures.** ``fn`` may use tensors of the enclosing graph (weights, a learning-phase switch) directly:
+  while tracing, the body replaces each with a placeholder and the outer tensor becomes an input of the Scan
+  node. ``non_sequences`` passes such tensors explicitly as arguments instead; both work.
+* **Interpreter.** The kernel plans the body once, when the outer session plans, and then runs the flat body
+  plan T times with no per-step analysis.
+* **Outputs.** Final states, stacked per-step outputs ``(T, ...)``, and (hidden from ``scan``'s caller) the
+  stacked states *entering* each step: the residuals the backward pass needs.
+* **BPTT is symbolic.** ``Scan.grad`` builds a backward Scan whose body is a copy of the forward body plus
+  ``gradients`` of it, run in the opposite direction; state gradients are its carried states, gradients of
+  captured tensors are accumulated in carried states too (no (T, ...) stack of weight gradients). Being a Scan
+  itself, the backward pass is differentiable again (second order).
+* **Variable lengths.** ``lengths`` masks inside the body: past its length a sequence's states stop updating
+  and its outputs are zero, so the gradient of the masking comes for free.
+"""
+import numpy as np
+
+from .. import dtypes as _dt
+from ..errors import BuildError
+from ..graph import Graph, Tensor
+from ..op import REGISTRY, Op, convert_to_tensor, register
+from ..shapes import format_shape, format_type
+from .array import expand_dims
+from .math import add_n, cast, identity, less, tanh, where, zeros_like
+from .state import placeholder
+
+
+class BodyGraph(Graph):
+    """A loop body. Tensors of an enclosing graph used while tracing become *captures*: a body placeholder
+    stands in for each, and the Scan node takes the outer tensor as an input. Variables cannot live here."""
+
+    def __init__(self, outer=None):
+        super().__init__()
+        self.outer = outer
+        self.captures = {}   # outer tensor → (tensor in self.outer, body placeholder)
+
+    def capture(self, tensor):
+        if tensor.node.graph is self:
+            return tensor
+        if tensor not in self.captures:
+            if self.outer is None:
+                raise BuildError(f"{tensor.name} belongs to another graph and this loop body captures nothing")
+            source = tensor if tensor.node.graph is self.outer else _capture_in(self.outer, tensor)
+            with self.as_default(), self.name_scope("captured/"):
+                stand_in = placeholder(tensor.dtype, tensor.shape, name=tensor.node.name.replace("/", "_"))
+            self.captures[tensor] = (source, stand_in)
+        return self.captures[tensor][1]
+
+    def create_node(self, op, inputs, attrs, name=None, control_inputs=()):
+        if op.type == "Variable":
+            raise BuildError("variables cannot be created inside a scan function: create them outside and use "
+                             "them inside (they are captured)")
+        return super().create_node(op, [self.capture(t) for t in inputs], attrs, name, control_inputs)
+
+
+def _capture_in(graph, tensor):
+    if not isinstance(graph, BodyGraph):
+        raise BuildError(f"{tensor.name} belongs to a graph that does not enclose this loop body")
+    return graph.capture(tensor)
+
+
+def _as_list(x):
+    if x is None:
+        return []
+    return [x] if isinstance(x, Tensor) else list(x)
+
+
+def _body_outputs(body, values):
+    """Body tensors for what ``fn`` returned: outer tensors are captured, constants converted, and body inputs
+    passed straight through get an Identity (a plan computes its fetches; it cannot fetch its own feeds)."""
+    out = []
+    with body.as_default():
+        for v in values:
+            t = body.capture(v) if isinstance(v, Tensor) else convert_to_tensor(v, graph=body)
+            out.append(identity(t) if t.node.op.type == "Placeholder" else t)
+    return out
+
+
+def _placeholders(specs, prefix):
+    return [placeholder(dtype, shape, name=f"{prefix}_{i}") for i, (dtype, shape) in enumerate(specs)]
+
+
+def trace(fn, sequence_specs, state_specs, constant_specs=(), outer=None, with_time=False):
+    """Trace ``fn`` once into a body graph; return the Scan attributes (without ``reverse``/``n_steps``) and
+    the outer tensors the body captured. Specs are ``(dtype, per-step shape)`` pairs.
+
+    ``fn`` receives (the step index, if ``with_time``), one slice per sequence, the states and the constants,
+    and returns ``(new_states, outputs)``, each a tensor, a list of them, or None.
+    """
+    body = BodyGraph(outer)
+    with body.as_default():
+        time_in = placeholder(_dt.int64, (), name="time") if with_time else None
+        seq_in = _placeholders(sequence_specs, "sequence")
+        state_in = _placeholders(state_specs, "state")
+        const_in = _placeholders(constant_specs, "constant")
+        result = fn(*([time_in] if with_time else []), *seq_in, *state_in, *const_in)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise BuildError("a scan function must return (new_states, outputs)")
+        new_states, outputs = _body_outputs(body, _as_list(result[0])), _body_outputs(body, _as_list(result[1]))
+    if len(new_states) != len(state_in):
+        raise BuildError(f"the scan function returned {len(new_states)} states for {len(state_in)} initial states")
+    for i, (old, new) in enumerate(zip(state_in, new_states)):
+        if old.dtype != new.dtype or not _agree(old.shape, new.shape):
+            raise BuildError(f"state {i} enters the step as {format_type(old.dtype, old.shape)} but leaves it as "
+                             f"{format_type(new.dtype, new.shape)}")
+    captured = list(body.captures.values())
+    attrs = dict(body=body, time_in=time_in, seq_in=tuple(seq_in), state_in=tuple(state_in),
+                 cap_in=tuple(const_in) + tuple(ph for _, ph in captured), state_out=tuple(new_states),
+                 out=tuple(outputs))
+    return attrs, [src for src, _ in captured]
+
+
+def _agree(a, b):
+    """Same rank and no two known sizes differ."""
+    return len(a) == len(b) and all(x is None or y is None or x == y for x, y in zip(a, b))
+
+
+def _spec(t, per_step=False):
+    return t.dtype, t.shape[1:] if per_step else t.shape
+
+
+def scan(fn, sequences=(), initial_states=(), non_sequences=(), reverse=False, lengths=None, n_steps=None,
+         meta=None, name="scan"):
+    """Loop ``fn`` over the leading (time) axis of ``sequences``.
+
+    ``fn(*slices, *states, *non_sequences) -> (new_states, outputs)``. Sequences are time-major
+    ``(T, batch, ...)``; without sequences, ``n_steps`` gives T. ``reverse`` runs from T − 1 down to 0 (outputs
+    stay aligned with the input time axis). ``lengths`` (ints, one per batch row) masks each sequence past its
+    length: its states stop updating and its outputs are zero; with ``reverse`` a sequence then starts at its
+    own last step, as in ONNX. With ``lengths`` every state and output must have the batch on axis 0.
+    ``meta`` is a dict stored on the node for renderers and exporters (e.g. which recurrent cell this is).
+
+    Returns ``(final_states, stacked_outputs)``, each a tensor or a list, as ``initial_states`` and the
+    function's outputs were given.
+    """
+    from ..graph import get_default_graph, graph_of
+    seqs, inits, consts = _as_list(sequences), _as_list(initial_states), _as_list(non_sequences)
+    graph = graph_of(*seqs, *inits, *consts) if seqs or inits or consts else get_default_graph()
+    if not seqs and n_steps is None:
+        raise BuildError("scan needs at least one sequence or n_steps")
+    step = fn
+    if lengths is not None:
+        lengths = cast(lengths, _dt.int64)
+        step = _masked(fn, lengths, len(seqs), len(inits))
+    single_output = []
+    with graph.name_scope(name):
+        attrs, captured = trace(_remember_arity(step, single_output), [_spec(s, True) for s in seqs],
+                                [_spec(s) for s in inits], [_spec(c) for c in consts], outer=graph,
+                                with_time=lengths is not None)
+        attrs.update(reverse=bool(reverse), n_steps=None if n_steps is None else int(n_steps), meta=dict(meta or {}))
+        node = graph.create_node(REGISTRY["Scan"], seqs + inits + consts + captured, attrs, name="Scan")
+    n_state, n_out = len(inits), len(attrs["out"])
+    finals, stacked = list(node.outputs[:n_state]), list(node.outputs[n_state:n_state + n_out])
+    finals = finals[0] if isinstance(initial_states, Tensor) else finals
+    stacked = stacked[0] if single_output and single_output[0] else stacked
+    return finals, stacked
+
+
+def _remember_arity(fn, single_output):
+    """Record whether ``fn`` returned a lone output tensor, so ``scan`` returns a lone stacked tensor."""
+    def traced(*args):
+        new_states, outputs = fn(*args)
+        single_output.append(isinstance(outputs, Tensor))
+        return new_states, outputs
+    return traced
+
+
+def _masked(fn, lengths, n_seq, n_state):
+    """``fn`` with steps past each row's length masked: states keep their value, outputs are zero."""
+    def step(t, *args):
+        new_states, outputs = fn(*args)
+        valid = less(t, lengths)   # (batch,)
+        old_states = args[n_seq:n_seq + n_state]
+        states = [where(_along_batch(valid, s), s, old) for s, old in zip(_as_list(new_states), old_states)]
+        outs = [where(_along_batch(valid, y), y, 0) for y in _as_list(outputs)]
+        return states, outs[0] if isinstance(outputs, Tensor) else outs
+    return step
+
+
+def _along_batch(mask, like):
+    """A (batch,) mask shaped to broadcast against ``like`` (batch on axis 0)."""
+    return expand_dims(mask, tuple(range(1, like.ndim))) if like.ndim > 1 else mask
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The op
+# ---------------------------------------------------------------------------------------------------------
+
+def _split(node, values):
+    """(sequences, initial states, captures) among a Scan node's inputs (or of any list aligned with them)."""
+    a = node.attrs
+    n_seq, n_state = len(a["seq_in"]), len(a["state_in"])
+    return values[:n_seq], values[n_seq:n_seq + n_state], values[n_seq + n_state:]
+
+
+@register
+class Scan(Op):
+    """Loop a body graph over time. Inputs: sequences (time-major), initial states, captured tensors.
+    Outputs: final states, stacked outputs (T, ...), stacked states entering each step (T, ...).
+
+    Attributes: ``body`` (a BodyGraph), its placeholders ``time_in`` (the step index, or None), ``seq_in``,
+    ``state_in``, ``cap_in``, its results ``state_out`` and ``out``, ``reverse``, ``n_steps`` (T when there
+    are no sequences) and ``meta`` (free-form facts for renderers and exporters, e.g. the recurrent cell).
+    """
+
+    def infer(self, node):
+        a = node.attrs
+        seqs, inits, caps = _split(node, list(node.inputs))
+        if len(node.inputs) != len(a["seq_in"]) + len(a["state_in"]) + len(a["cap_in"]):
+            raise BuildError(f"Scan takes {len(a['seq_in'])} sequences, {len(a['state_in'])} states and "
+                             f"{len(a['cap_in'])} captures, got {len(node.inputs)} inputs")
+        for kind, outer, inner, per_step in (("sequence", seqs, a["seq_in"], True), ("state", inits, a["state_in"],
+                                             False), ("capture", caps, a["cap_in"], False)):
+            for i, (t, ph) in enumerate(zip(outer, inner)):
+                shape = t.shape[1:] if per_step else t.shape
+                if t.dtype != ph.dtype or not _agree(shape, ph.shape) or (per_step and not t.shape):
+                    raise BuildError(f"{kind} {i} is {format_type(t.dtype, t.shape)} but the body expects "
+                                     f"{format_type(ph.dtype, ph.shape)}{' per step' if per_step else ''}")
+        steps = [t.shape[0] for t in seqs if t.shape[0] is not None]
+        if len(set(steps)) > 1:
+            raise BuildError(f"sequences differ in length: {', '.join(format_shape(t.shape) for t in seqs)}")
+        if not seqs and a["n_steps"] is None:
+            raise BuildError("a Scan without sequences needs n_steps")
+        T = steps[0] if steps else (a["n_steps"] if not seqs else None)
+        return ([(t.dtype, t.shape) for t in a["state_out"]] + [(t.dtype, (T,) + t.shape) for t in a["out"]]
+                + [(t.dtype, (T,) + t.shape) for t in a["state_in"]])
+
+    def make_kernel(self, node, runtime):
+        a = node.attrs
+        from ..session import Session, _run
+
+        class BodyRuntime(Session):
+            """Plans the body once; random ops in the body draw from the outer session's generators."""
+
+            def generator(self, body_node):
+                return runtime.generator(body_node)
+
+        feeds = ([a["time_in"]] if a["time_in"] is not None else []) + list(a["seq_in"] + a["state_in"] + a["cap_in"])
+        plan = BodyRuntime(a["body"])._make_plan(list(a["state_out"] + a["out"]), dict.fromkeys(feeds), init=False)
+        slot = dict(plan.feed_slots)
+        seq_slots, state_slots, cap_slots = ([slot[t] for t in a[k]] for k in ("seq_in", "state_in", "cap_in"))
+        time_slot = slot.get(a["time_in"])
+        n_state = len(state_slots)
+        fetch_states, fetch_outs = plan.fetch_slots[:n_state], plan.fetch_slots[n_state:]
+        out_types = [(t.dtype, t.shape) for t in node.outputs[n_state:n_state + len(fetch_outs)]]
+        reverse, n_steps, n_seq = a["reverse"], a["n_steps"], len(seq_slots)
+
+        def scan(*arrays):
+            seqs, states, caps = arrays[:n_seq], list(arrays[n_seq:n_seq + n_state]), arrays[n_seq + n_state:]
+            T = seqs[0].shape[0] if seqs else n_steps
+            if T == 0:
+                raise ValueError("scan over zero steps")
+            template = [None] * plan.slot_count
+            for s, value in zip(cap_slots, caps):
+                template[s] = value
+            entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) for v in states]
+            stacks = [None] * len(fetch_outs)
+            for t in (range(T - 1, -1, -1) if reverse else range(T)):
+                slots = template.copy()
+                if time_slot is not None:
+                    slots[time_slot] = np.int64(t)
+                for s, seq in zip(seq_slots, seqs):
+                    slots[s] = seq[t]
+                for s, value, stack in zip(state_slots, states, entering):
+                    slots[s] = stack[t] = value
+                _run(plan, slots)
+                states = [slots[s] for s in fetch_states]
+                for k, s in enumerate(fetch_outs):
+                    if stacks[k] is None:
+                        stacks[k] = np.empty((T,) + np.shape(slots[s]), out_types[k][0])
+                    stacks[k][t] = slots[s]
+            result = tuple(np.asarray(v, dtype=t.dtype) for v, t in zip(states, node.outputs)) + tuple(stacks) \
+                + tuple(entering)
+            return result[0] if len(result) == 1 else result
+        return scan
+
+    def grad(self, node, *output_grads):
+        return _backward(node, output_grads)
+
+    def samples(self, rng):
+        def rnn(x, h, w, u):
+            return tanh(x @ w + h @ u), h * 2.0
+
+        def two_states(t, x, h, c, w, lengths):
+            valid = expand_dims(less(t, lengths), 1)
+            new_h = where(valid, h * c + x @ w, h)
+            return [new_h, where(valid, c - 0.5 * h, c)], where(valid, new_h, 0.0)
+
+        f8 = _dt.float64
+        attrs, _ = trace(rnn, [(f8, (2, 2))], [(f8, (2, 3))], [(f8, (2, 3)), (f8, (3, 3))])
+        yield ([rng.normal(size=(3, 2, 2)), rng.normal(size=(2, 3)), rng.normal(size=(2, 3)) * 0.5,
+                rng.normal(size=(3, 3)) * 0.5], dict(attrs, reverse=False, n_steps=None, meta={}))
+        attrs, _ = trace(two_states, [(f8, (2, 2))], [(f8, (2, 3)), (f8, (2, 3))], [(f8, (2, 3)), (_dt.int64, (2,))],
+                         with_time=True)
+        yield ([rng.normal(size=(3, 2, 2)), rng.normal(size=(2, 3)), rng.normal(size=(2, 3)) * 0.5,
+                rng.normal(size=(2, 3)) * 0.5, np.array([3, 1])], dict(attrs, reverse=True, n_steps=None, meta={}))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Backpropagation through time, symbolically
+# ---------------------------------------------------------------------------------------------------------
+
+def _clone(source, mapping):
+    """Replay ``source``'s nodes into the default graph, inputs renamed through ``mapping`` (updated)."""
+    from ..graph import get_default_graph
+    target = get_default_graph()
+    for node in source.nodes:
+        if all(t in mapping for t in node.outputs):
+            continue
+        copy = target.create_node(node.op, [mapping[t] for t in node.inputs], node.attrs,
+                                  name=node.name.rsplit("/", 1)[-1])
+        mapping.update(zip(node.outputs, copy.outputs))
+
+
+def _given(g):
+    """None for a missing output gradient. ``gradients`` fills those of multi-output nodes with zeros_like;
+    recognising them keeps (T, ...) stacks of zeros out of the backward scan."""
+    if g is None or (g.node.op.type == "FillLike" and g.node.attrs["value"] == 0):
+        return None
+    return g
+
+
+def _floating(t):
+    return t.dtype.kind == "f"
+
+
+def _backward(node, output_grads):
+    """Input gradients of a Scan node: one backward Scan over the reversed time axis.
+
+    Per step it takes x_t, the state s_t that entered forward step t, the output gradient of step t (if any) and
+    the gradient reaching the stacked entering states (second order), and carries dL/ds and the accumulated
+    gradients of the captures. Its body recomputes the forward step from (x_t, s_t) and differentiates it.
+    """
+    from ..gradients import gradients
+    a, graph = node.attrs, node.graph
+    n_state, n_out = len(a["state_in"]), len(a["out"])
+    g_final = [_given(g) for g in output_grads[:n_state]]
+    g_out = [_given(g) for g in output_grads[n_state:n_state + n_out]]
+    g_entering = [_given(g) for g in output_grads[n_state + n_out:]]
+    seqs, inits, caps = _split(node, list(node.inputs))
+    finals, entering = node.outputs[:n_state], node.outputs[n_state + n_out:]
+    float_states = [k for k, s in enumerate(a["state_in"]) if _floating(s)]
+    with_out = [k for k, g in enumerate(g_out) if g is not None and _floating(a["out"][k])]
+    with_entering = [k for k in float_states if g_entering[k] is not None]
+
+    body = BodyGraph()
+    with body.as_default():
+        time_in = placeholder(_dt.int64, (), name="time") if a["time_in"] is not None else None
+        x_in = _placeholders([_spec(t) for t in a["seq_in"]], "x")
+        s_in = _placeholders([_spec(t) for t in a["state_in"]], "s")
+        gy_in = _placeholders([_spec(a["out"][k]) for k in with_out], "grad_y")
+        ge_in = _placeholders([_spec(a["state_in"][k]) for k in with_entering], "grad_entering")
+        gs_in = _placeholders([_spec(a["state_in"][k]) for k in float_states], "grad_s")
+        c_in = _placeholders([_spec(t) for t in a["cap_in"]], "c")
+        mapping = dict(zip(a["seq_in"] + a["state_in"] + a["cap_in"], x_in + s_in + c_in))
+        if time_in is not None:
+            mapping[a["time_in"]] = time_in
+        with body.name_scope("forward"):
+            _clone(a["body"], mapping)
+        ys = [mapping[a["state_out"][k]] for k in float_states] + [mapping[a["out"][k]] for k in with_out]
+        xs = [t for t in x_in + s_in + c_in if _floating(t)]
+        grad_of = dict(zip(xs, gradients(ys, xs, grad_ys=gs_in + gy_in))) if ys else {}
+        new_gs = []
+        for k in float_states:
+            parts = [grad_of[s_in[k]]] if grad_of.get(s_in[k]) is not None else []
+            parts += [ge_in[with_entering.index(k)]] if k in with_entering else []
+            new_gs.append(add_n(parts) if parts else zeros_like(s_in[k]))
+        cap_idx = [j for j, c in enumerate(c_in) if grad_of.get(c) is not None]
+        gc_in = _placeholders([_spec(c_in[j]) for j in cap_idx], "grad_c")
+        new_gc = [acc + grad_of[c_in[j]] for acc, j in zip(gc_in, cap_idx)]
+        seq_idx = [i for i, x in enumerate(x_in) if grad_of.get(x) is not None]
+        new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, [grad_of[x_in[i]]
+                                                                                        for i in seq_idx])
+    attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in),
+                 state_in=tuple(gs_in + gc_in), cap_in=tuple(c_in), state_out=tuple(new_states), out=tuple(outputs),
+                 reverse=not a["reverse"], n_steps=a["n_steps"], meta={"backward_of": node.name})
+    carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
+    inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
+              + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
+    back = graph.create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
+    n_gs = len(float_states)
+    g_states, g_caps = back.outputs[:n_gs], back.outputs[n_gs:len(new_states)]
+    g_seqs = back.outputs[len(new_states):len(new_states) + len(outputs)]
+    result = [None] * len(node.inputs)
+    n_seq = len(seqs)
+    for i, g in zip(seq_idx, g_seqs):
+        result[i] = g
+    for k, g in zip(float_states, g_states):
+        result[n_seq + k] = g
+    for j, g in zip(cap_idx, g_caps):
+        result[n_seq + n_state + j] = g
+    return result

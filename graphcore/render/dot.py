@@ -1,0 +1,117 @@
+"""Emit a ``Diagram`` as DOT text inside a ``graphviz.Digraph``.
+
+The text is built here line by line, in the diagram's order, with ids numbered in that order: the same
+program gives the same bytes, so golden files can pin diagrams down. Labels are graphviz HTML-like labels
+(bold title, small detail lines), escaped here.
+"""
+import html
+
+import graphviz
+
+from . import style
+from .model import Cluster
+
+# Layout effort is capped for big diagrams: dot's crossing minimisation is what takes minutes on thousands
+# of nodes, and a few fewer crossings are not worth a hang.
+_BIG = 600
+
+
+def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
+    graph_attr = {
+        "rankdir": rankdir, "label": _graph_label(diagram, show_legend, shapes_note), "labelloc": "t",
+        "fontname": style.FONT, "fontsize": "10",
+        "newrank": "true", "nodesep": "0.25", "ranksep": "0.35", "outputorder": "edgesfirst",
+    }
+    if diagram.size > _BIG:
+        graph_attr.update({"nslimit": "2", "nslimit1": "2", "mclimit": "0.2", "searchsize": "20"})
+    dot = graphviz.Digraph(
+        name="graphcore", graph_attr=graph_attr,
+        node_attr={"fontname": style.FONT, "fontsize": "10", "margin": "0.1,0.04", "color": "#495057",
+                   "height": "0.3"},
+        edge_attr={"fontname": style.FONT, "fontsize": "8", "color": "#6c757d", "fontcolor": "#495057",
+                   "arrowsize": "0.6"})
+    lines = []
+    counter = iter(range(1 << 30))
+    for child in diagram.root.children:
+        lines += _item(child, counter, 1)
+    for edge in diagram.edges:
+        attrs = dict(style.EDGE_STYLES[edge.style])
+        if edge.label:
+            attrs["label"] = edge.label
+        lines.append(f"{edge.src} -> {edge.dst}{_attrs(attrs)}")
+    dot.body.extend(f"\t{line}\n" for line in lines)
+    return dot
+
+
+def _item(item, counter, level):
+    indent = "\t" * (level - 1)
+    if not isinstance(item, Cluster):
+        return [indent + _box(item)]
+    attrs = dict(style.PHASE_CLUSTER[item.phase], label=item.label, fontname=style.FONT, fontsize="11",
+                 labeljust="l")
+    if item.repeat > 1:
+        attrs["penwidth"] = "2.5"
+    lines = [f"{indent}subgraph cluster_{next(counter)} {{"]
+    lines += [f"{indent}\t{key}={_quote(value)}" for key, value in attrs.items()]
+    for child in item.children:
+        lines += _item(child, counter, level + 1)
+    return lines + [indent + "}"]
+
+
+def _box(box):
+    attrs = dict(style.SHAPES[box.kind], fillcolor=style.fill(box.category), label=_html_label(box))
+    if box.params and box.frozen == box.params and box.kind != "variable":
+        attrs["style"] += ",dashed"
+    if box.kind == "variable" and box.category == "frozen":
+        attrs["style"] += ",dashed"
+    if box.phase != "forward":
+        attrs["color"] = style.PHASE_CLUSTER[box.phase]["color"]
+    if box.repeat > 1:
+        attrs["penwidth"] = "2"
+    return f"{box.id}{_attrs(attrs)}"
+
+
+def _html_label(box):
+    rows = [f"<b>{html.escape(box.title)}</b>"]
+    lines = _packed(box.lines) + ([box.footer] if box.footer else [])
+    rows += [f'<font point-size="8.5">{html.escape(line)}</font>' for line in lines]
+    return "<" + "<br/>".join(rows) + ">"
+
+
+def _packed(lines, width=26):
+    """The kind line alone, then settings joined with ' · ' up to ``width`` characters: compact boxes."""
+    lines = [line for line in lines if line]
+    packed = lines[:1]
+    for item in lines[1:]:
+        if len(packed) > 1 and len(packed[-1]) + 3 + len(item) <= width:
+            packed[-1] += " · " + item
+        else:
+            packed.append(item)
+    return packed
+
+
+def _graph_label(diagram, show_legend, shapes_note):
+    """Title, then the legend in rows beneath it: part of the graph's label, so it never moves a node."""
+    rows = [f'<tr><td><font point-size="16">{html.escape(diagram.title)}</font></td></tr>']
+    if show_legend:
+        cells = [f'<td bgcolor="{colour}" width="12" border="1" color="#adb5bd"> </td>'
+                 f'<td align="left">{html.escape(text)}  </td>' for colour, text in style.legend_rows(diagram.categories)]
+        rows += [f'<tr><td><table border="0" cellspacing="2" cellpadding="1"><tr>{"".join(cells[k:k + 6])}</tr>'
+                 "</table></td></tr>" for k in range(0, len(cells), 6)]
+        notes = [note for note, needed in (("×N: N identical blocks in a row, drawn once", diagram.repeated),
+                                           ("dashed border: frozen (not trained)", diagram.frozen),
+                                           ("edge labels: tensor shapes, ? = batch", shapes_note)) if needed]
+        if notes:
+            rows.append(f'<tr><td><font point-size="9">{html.escape("   ·   ".join(notes))}</font></td></tr>')
+    return '<<table border="0" cellborder="0" cellspacing="1" cellpadding="1">' + "".join(rows) + "</table>>"
+
+
+def _attrs(attrs):
+    return " [" + ", ".join(f"{key}={_quote(value)}" for key, value in attrs.items()) + "]" if attrs else ""
+
+
+def _quote(value):
+    value = str(value)
+    if value.startswith("<") and value.endswith(">"):
+        return value
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'

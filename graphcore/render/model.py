@@ -1,0 +1,107 @@
+"""The records every diagram is drawn from, whatever it was read from (a graphcore graph or an ONNX file).
+
+Two layers of data, so each stage has one job:
+
+* an ``OpGraph`` is the source, flattened: one ``OpRecord`` per node (its scope path, kind, display
+  attributes, parameter count) and one ``Value`` per tensor (its shape and producer). Sources fill it in;
+  nothing downstream knows where it came from.
+* a ``Diagram`` is what gets drawn: boxes (one op, a layer, a block, or ×N repeated blocks) nested in
+  clusters, and the edges between boxes. Views turn an ``OpGraph`` into a ``Diagram``; ``dot`` emits it.
+"""
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Value:
+    """A tensor: ``shape`` dims are ints, None (unknown, drawn '?') or strings (symbolic ONNX dims)."""
+    shape: tuple | None
+    dtype: str
+    producer: int | None = None
+
+
+@dataclass
+class OpRecord:
+    """One node of the source graph.
+
+    ``scope`` is the path clusters are drawn from: the name's scope components, plus, for a node that carries
+    a body graph, its own name (so the body nests inside it). ``kind`` is op, variable, constant or
+    placeholder.
+    """
+    index: int
+    name: str
+    type: str
+    kind: str
+    scope: tuple
+    inputs: list = field(default_factory=list)     # value ids
+    outputs: list = field(default_factory=list)    # value ids
+    controls: list = field(default_factory=list)   # op indices that must run first
+    inits: list = field(default_factory=list)      # value ids of variable initializers
+    attrs: list = field(default_factory=list)      # short display strings ("k 5×5", "stride 2")
+    params: int = 0
+    trainable: bool | None = None
+    switch: bool = False       # a mode placeholder with a default (the learning phase): hidden in layer views
+    body_depth: int = 0        # how many body graphs this node sits inside
+
+
+@dataclass
+class LayerInfo:
+    """What a model knows about a layer beyond its ops: its class and constructor settings."""
+    cls: str
+    attrs: list
+
+
+@dataclass
+class OpGraph:
+    name: str
+    ops: list
+    values: dict
+    layers: dict = field(default_factory=dict)   # layer scope ("stage2/block1/a_conv") -> LayerInfo
+    source: str = "graph"                        # "graph" or "onnx"
+
+
+@dataclass
+class Box:
+    """A drawn node: ``key`` is an op index (one op) or a scope path tuple (a layer or block)."""
+    id: str
+    key: object
+    ops: list
+    phase: str = "forward"
+    repeat: int = 1
+    members: list = field(default_factory=list)  # titles of the repeated blocks, first to last
+    title: str = ""
+    lines: list = field(default_factory=list)   # what it is, then its settings
+    footer: str = ""                             # parameter count
+    kind: str = "op"          # op, layer, block, variable, constant, placeholder
+    category: str = "math"
+    params: int = 0
+    frozen: int = 0
+
+
+@dataclass
+class Cluster:
+    path: tuple
+    children: list = field(default_factory=list)   # Boxes and Clusters, in order of first appearance
+    label: str = ""
+    phase: str = "forward"
+    params: int = 0
+    repeat: int = 1
+    members: list = field(default_factory=list)
+
+
+@dataclass
+class Edge:
+    src: str
+    dst: str
+    label: str = ""
+    style: str = "data"       # data, control (runs-after) or init (variable initializer)
+
+
+@dataclass
+class Diagram:
+    title: str
+    root: Cluster
+    edges: list
+    categories: list          # categories present, for the legend
+    size: int = 0             # number of boxes
+    repeated: bool = False    # some block is drawn once for ×N copies
+    frozen: bool = False      # some weights are not trained

@@ -1,0 +1,81 @@
+"""Read a graphcore graph (or a model's graph and layers) into an ``OpGraph``.
+
+Body graphs stored in a node's attributes (a Scan's step function) are read recursively: their nodes are
+named and scoped under the node that owns them, so a view draws the owner as a cluster with its body inside,
+one level deeper.
+"""
+import numpy as np
+
+from ..graph import Graph
+from .model import LayerInfo, OpGraph, OpRecord, Value
+from .text import attr_lines, shape_text, value_text
+
+_KINDS = {"Placeholder": "placeholder", "Variable": "variable", "Constant": "constant"}
+_LAYER_SETTINGS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
+                   "groups", "depth_multiplier", "activation", "rate", "target_shape")
+
+
+def from_graphcore(obj):
+    """An ``OpGraph`` for a ``Graph`` or a model (anything with ``.graph``; ``.layers`` adds layer info)."""
+    graph = obj if isinstance(obj, Graph) else obj.graph
+    out = OpGraph(name=getattr(obj, "name", None) or "graph", ops=[], values={})
+    _read(graph, out, prefix="", scope=(), depth=0)
+    for layer in getattr(obj, "layers", ()):
+        settings = {k: getattr(layer, k) for k in _LAYER_SETTINGS if _plain(getattr(layer, k, None))}
+        out.layers[layer.name] = LayerInfo(type(layer).__name__, attr_lines(settings))
+    return out
+
+
+def _plain(value):
+    """Settings worth showing: numbers, names, tuples and activation functions, not weight tensors."""
+    return value is not None and (isinstance(value, (int, float, str, tuple, list)) or callable(value)) \
+        and not hasattr(value, "node")
+
+
+def _read(graph, out, prefix, scope, depth):
+    index_of = {}
+    for node in graph.nodes:
+        index = len(out.ops)
+        index_of[node] = index
+        name = prefix + node.name
+        path = tuple(node.name.split("/"))
+        bodies = {k: v for k, v in node.attrs.items() if isinstance(v, Graph)}
+        kind = _KINDS.get(node.type, "op")
+        record = OpRecord(
+            index=index, name=name, type=node.type, kind=kind,
+            scope=scope + (path if bodies else path[:-1]),
+            inputs=[_value_id(prefix, t) for t in node.inputs],
+            outputs=[_value_id(prefix, t) for t in node.outputs],
+            controls=[index_of[c] for c in node.control_inputs],
+            attrs=_display_attrs(node, kind),
+            body_depth=depth)
+        if kind == "variable":
+            record.params = int(np.prod(node.attrs["shape"], dtype=np.int64))
+            record.trainable = bool(node.attrs["trainable"])
+            if node.attrs.get("initializer") is not None:
+                record.inits = [_value_id(prefix, node.attrs["initializer"])]
+        record.switch = kind == "placeholder" and node.attrs.get("default") is not None
+        out.ops.append(record)
+        for t in node.outputs:
+            out.values[_value_id(prefix, t)] = Value(tuple(t.shape), t.dtype.name, index)
+        for attr, body in bodies.items():
+            _read(body, out, prefix=f"{name}/{attr}/", scope=record.scope + (attr,), depth=depth + 1)
+
+
+def _value_id(prefix, tensor):
+    return f"{prefix}{tensor.node.name}:{tensor.index}"
+
+
+def _display_attrs(node, kind):
+    if kind == "variable":
+        return [shape_text(node.attrs["shape"])] + ([] if node.attrs["trainable"] else ["frozen"])
+    if kind == "constant":
+        return [value_text(node.attrs["value"]) or shape_text(node.attrs["value"].shape)]
+    if kind == "placeholder":
+        return [node.attrs["dtype"].name] + (["has default"] if node.attrs.get("default") is not None else [])
+    attrs = dict(node.attrs)
+    if "shape" in attrs and node.type != "Reshape":
+        attrs.pop("shape")
+    elif "shape" in attrs:
+        attrs["target_shape"] = attrs.pop("shape")
+    return attr_lines(attrs)

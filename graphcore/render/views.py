@@ -1,0 +1,247 @@
+"""Views: which ops a diagram shows and how they collapse into boxes and clusters.
+
+* ``op``: every node is a box; scopes up to ``depth`` levels are clusters.
+* ``layer``: the forward pass only; ops collapse into one box per layer (or per scope ``depth + 1`` levels
+  down, whichever is shallower), and the scopes above a box are clusters.
+* ``grad``: the layer view plus the backward pass — gradient nodes (the ``gradients/`` scope) in their own
+  cluster, collapsed the same way, and the optimizer's updates.
+
+Levels that come from body graphs (a Scan's step function) do not count against ``depth``: a node with a body
+draws as a cluster holding the node and its body.
+"""
+import re
+
+from . import grouping, style
+from .model import Box, Cluster, Diagram, Edge
+from .text import count_text, shape_text
+
+VIEWS = ("op", "layer", "grad")
+_GRADIENT_SCOPE = re.compile(r"gradients(_\d+)?")
+
+
+def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
+    """The ``Diagram`` of an ``OpGraph`` in one view."""
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
+    if not isinstance(depth, int) or depth < 0:
+        raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    phases = phases_of(graph)
+    shown = [op.index for op in graph.ops if _shown(op, phases[op.index], view)]
+    placement = _place(graph, shown, phases, view, depth)
+    root = _tree(graph, shown, placement, phases)
+    alias, removed = grouping.group_repeats(root, graph, set(shown))
+    drawn = _number(root)
+    for box in drawn:
+        _label(box, graph, placement, show_params)
+    _label_clusters(root, graph, show_params)
+    categories = {box.category for box in drawn} | _cluster_phases(root)
+    box_of = {i: box.id for box in drawn for i in box.ops}
+    edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes)
+    return Diagram(_title(graph, view, phases), root, edges, sorted(categories), len(drawn),
+                   repeated=bool(alias), frozen=any(box.frozen for box in drawn))
+
+
+def phases_of(graph):
+    """forward, gradient (the gradients/ scope) or update (what consumes gradients: the optimizer's ops,
+    plus the rest of the optimizer's top-level scope such as its step counter)."""
+    phases = []
+    for op in graph.ops:
+        if op.scope and _GRADIENT_SCOPE.fullmatch(op.scope[0]):
+            phases.append("gradient")
+        elif any(phases[p] != "forward" for p in _producers(graph, op)):
+            phases.append("update")
+        else:
+            phases.append("forward")
+    layer_tops = {name.split("/")[0] for name in graph.layers}
+    update_tops = {op.scope[0] for op, p in zip(graph.ops, phases)
+                   if p == "update" and op.scope and op.scope[0] not in layer_tops}
+    return [("update" if p == "forward" and op.scope and op.scope[0] in update_tops else p)
+            for op, p in zip(graph.ops, phases)]
+
+
+def _producers(graph, op):
+    """Indices of the ops ``op`` depends on: data inputs, then runs-after (control) inputs."""
+    data = [graph.values[v].producer for v in op.inputs if v in graph.values]
+    return [p for p in data if p is not None] + list(op.controls)
+
+
+def _shown(op, phase, view):
+    if view == "op":
+        return True
+    return not op.switch and (view == "grad" or phase == "forward")
+
+
+def _place(graph, shown, phases, view, depth):
+    """op index → (cluster path, box key); a box key is a scope path, or the op's index for a lone op."""
+    layer_paths = {tuple(name.split("/")) for name in graph.layers}
+    placement = {}
+    for i in shown:
+        op = graph.ops[i]
+        base, path = ((op.scope[:1], op.scope[1:]) if phases[i] == "gradient" else ((), op.scope))
+        limit = depth + 2 * op.body_depth
+        if view == "op":
+            placement[i] = (base + path[:limit], i)
+            continue
+        if not path:
+            placement[i] = (base, i)
+            continue
+        layer_len = next((n for n in range(1, len(path) + 1) if path[:n] in layer_paths), len(path))
+        n = min(layer_len, limit + 1)
+        placement[i] = (base + path[:n - 1], base + path[:n])
+    # An op sitting directly in a scope that is also drawn as a cluster is drawn on its own inside it.
+    clusters = {c[:k] for c, _ in placement.values() for k in range(1, len(c) + 1)}
+    for i, (cluster, key) in placement.items():
+        if key in clusters:
+            placement[i] = (key, i)
+    return placement
+
+
+def _tree(graph, shown, placement, phases):
+    """Clusters and boxes, each in order of first appearance (creation order: deterministic)."""
+    root = Cluster(())
+    clusters, boxes = {(): root}, {}
+
+    def cluster(path, phase):
+        if path not in clusters:
+            clusters[path] = Cluster(path, phase=phase)
+            cluster(path[:-1], phase).children.append(clusters[path])
+        return clusters[path]
+
+    for i in shown:
+        path, key = placement[i]
+        if key not in boxes:
+            boxes[key] = Box(id=f"n{len(boxes)}", key=key, ops=[], phase=phases[i])
+            cluster(path, phases[i]).children.append(boxes[key])
+        boxes[key].ops.append(i)
+    return root
+
+
+def _label(box, graph, placement, show_params):
+    """Title, detail lines, kind, category and parameter counts of a box."""
+    ops = [graph.ops[i] for i in box.ops]
+    box.params = sum(op.params for op in ops)
+    box.frozen = sum(op.params for op in ops if op.trainable is False)
+    backward = box.phase != "forward"
+    if isinstance(box.key, int):
+        op = ops[0]
+        cluster_path = placement[box.key][0]
+        box.title = "/".join(op.name.split("/")[len(cluster_path):]) or op.name
+        box.kind = op.kind
+        box.lines = ([op.type] if op.kind == "op" else []) + list(op.attrs)
+        box.category = box.phase if backward else style.category_for_op(op.type, op.kind)
+        if op.kind == "variable" and op.trainable is False:
+            box.category = "frozen"
+    else:
+        inner = box.key[1:] if box.phase == "gradient" else box.key
+        layer = graph.layers.get("/".join(inner))
+        box.title = ("∇ " if box.phase == "gradient" else "") + box.key[-1]
+        if layer is not None:
+            box.kind = "layer"
+            box.lines = [f"gradient of {layer.cls}"] if backward else [layer.cls] + layer.attrs
+            box.category = box.phase if backward else style.LAYER_CATEGORY.get(layer.cls, "math")
+        else:
+            box.kind = "block"
+            box.lines = [_block_summary(graph, inner, ops)]
+            box.category = box.phase if backward else "block"
+    if box.repeat > 1:
+        box.title = f"{box.members[0]} … {box.members[-1]}  ×{box.repeat}"
+    if show_params and box.params and box.kind != "variable":
+        box.footer = _params_text(box.params, box.frozen, box.repeat)
+
+
+def _block_summary(graph, path, ops):
+    """What a block holds: its layers, else its op types."""
+    prefix = "/".join(path) + "/"
+    layers = [name for name in graph.layers if name.startswith(prefix)]
+    if layers:
+        return f"{len(layers)} layers"
+    types = list(dict.fromkeys(op.type for op in ops if op.kind == "op"))
+    shown = ", ".join(types[:3]) + (", …" if len(types) > 3 else "")
+    return f"{len(ops)} ops: {shown}" if shown else f"{len(ops)} nodes"
+
+
+def _params_text(params, frozen, repeat):
+    text = f"{count_text(params)} params"
+    if frozen == params:
+        text += " (frozen)"
+    elif frozen:
+        text += f" ({count_text(frozen)} frozen)"
+    return text + (" each" if repeat > 1 else "")
+
+
+def _number(cluster, boxes=None):
+    """Give drawn boxes ids n0, n1 … in drawing order (after grouping dropped copies); returns them."""
+    boxes = [] if boxes is None else boxes
+    for child in cluster.children:
+        if isinstance(child, Cluster):
+            _number(child, boxes)
+        else:
+            child.id = f"n{len(boxes)}"
+            boxes.append(child)
+    return boxes
+
+
+def _cluster_phases(cluster):
+    """Backward clusters put their phase in the legend even when every box inside is collapsed."""
+    found = {cluster.phase} - {"forward"}
+    for child in cluster.children:
+        if isinstance(child, Cluster):
+            found |= _cluster_phases(child)
+    return found
+
+
+def _label_clusters(cluster, graph, show_params):
+    """Cluster label: scope name, ×N when repeated, and the parameters inside (all copies counted)."""
+    for child in cluster.children:
+        if isinstance(child, Cluster):
+            _label_clusters(child, graph, show_params)
+    if not cluster.path:
+        return
+    name = cluster.path[-1]
+    if cluster.phase == "gradient" and len(cluster.path) == 1:
+        name = f"{name} (backward pass)"
+    if cluster.repeat > 1:
+        name = f"{cluster.members[0]} … {cluster.members[-1]}  ×{cluster.repeat}"
+    params = _cluster_params(cluster, graph)
+    cluster.params = params
+    cluster.label = name + (f"  ·  {_params_text(params, 0, cluster.repeat)}" if show_params and params else "")
+
+
+def _cluster_params(cluster, graph):
+    total = 0
+    for child in cluster.children:
+        if isinstance(child, Cluster):
+            total += _cluster_params(child, graph) * child.repeat
+        else:
+            total += sum(graph.ops[i].params for i in child.ops) * child.repeat
+    return total
+
+
+def _edges(graph, shown, box_of, alias, show_shapes):
+    """One edge per (source box, target box, label, style); grouped copies route through their first copy."""
+    edges, seen = [], set()
+    for i in shown:
+        op = graph.ops[i]
+        incoming = ([(v, "data") for v in op.inputs] + [(v, "init") for v in op.inits])
+        sources = [(graph.values[v].producer, v, kind) for v, kind in incoming if v in graph.values]
+        sources += [(c, None, "control") for c in op.controls]
+        for producer, value, kind in sources:
+            producer = alias.get(producer, producer)
+            if producer not in box_of or box_of[producer] == box_of[i]:
+                continue
+            label = shape_text(graph.values[value].shape) if show_shapes and kind == "data" else ""
+            key = (box_of[producer], box_of[i], label, kind)
+            if key not in seen:
+                seen.add(key)
+                edges.append(Edge(*key))
+    return edges
+
+
+def _title(graph, view, phases):
+    weights = [op for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward"]
+    total = sum(op.params for op in weights)
+    text = f"{graph.name}  ·  {view} view  ·  {count_text(total)} parameters"
+    if any(op.trainable is not None for op in weights):
+        frozen = sum(op.params for op in weights if op.trainable is False)
+        text += f" ({count_text(total - frozen)} trainable, {count_text(frozen)} frozen)"
+    return text
