@@ -4,6 +4,7 @@ from .core import Activation, Add, Concatenate, Dense, Dropout, Flatten, Reshape
 from .conv import (AveragePooling2D, Conv2D, Conv2DTranspose, DepthwiseConv2D, GlobalAveragePooling2D,
                    MaxPooling2D, SeparableConv2D, ZeroPadding2D)
 from .normalization import BatchNormalization, LocalResponseNormalization
+from .recurrent import GRU, LSTM, Bidirectional, Embedding, SimpleRNN, TimeDistributed
 
 # Keras's aliases
 MaxPool2D, AvgPool2D, AveragePool2D = MaxPooling2D, AveragePooling2D, AveragePooling2D

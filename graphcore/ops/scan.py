@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError
-from ..graph import Graph, Tensor
+from ..graph import Graph, Tensor, get_default_graph, graph_of
 from ..op import REGISTRY, Op, convert_to_tensor, register
 from ..shapes import format_shape, format_type
 from .array import expand_dims
@@ -138,9 +138,8 @@ def scan(fn, sequences=(), initial_states=(), non_sequences=(), reverse=False, l
     Returns ``(final_states, stacked_outputs)``, each a tensor or a list, as ``initial_states`` and the
     function's outputs were given.
     """
-    from ..graph import get_default_graph, graph_of
     seqs, inits, consts = _as_list(sequences), _as_list(initial_states), _as_list(non_sequences)
-    graph = graph_of(*seqs, *inits, *consts) if seqs or inits or consts else get_default_graph()
+    graph = graph_of(*seqs, *inits, *consts)
     if not seqs and n_steps is None:
         raise BuildError("scan needs at least one sequence or n_steps")
     step = fn
@@ -307,7 +306,6 @@ class Scan(Op):
 
 def _clone(source, mapping):
     """Replay ``source``'s nodes into the default graph, inputs renamed through ``mapping`` (updated)."""
-    from ..graph import get_default_graph
     target = get_default_graph()
     for node in source.nodes:
         if all(t in mapping for t in node.outputs):
