@@ -35,11 +35,13 @@ def test_built_wheel_installs_into_a_fresh_venv(tmp_path):
                    check=True, capture_output=True)
     deps = sysconfig.get_paths()["purelib"]
     script = ("import graphcore, graphcore.models, graphcore.export, numpy as np\n"
+              "from graphcore.models.recurrent import load_corpus\n"
               "m = graphcore.models.lenet5()\n"
-              "print(graphcore.__file__); print(m.count_params())")
+              "print(graphcore.__file__); print(m.count_params()); print(len(load_corpus()) > 100)")
     out = subprocess.run([str(python), "-c", script], cwd=tmp_path, check=True, capture_output=True, text=True,
                          env={**os.environ, "PYTHONPATH": deps})
     lines = out.stdout.split()
     assert lines[0].startswith(target), f"imported {lines[0]}, not the wheel"
     assert lines[1] == "61706"
+    assert lines[2] == "True", "the bundled text corpus is missing from the wheel"
     assert graphcore.__version__ == "0.1.0"
