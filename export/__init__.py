@@ -1,0 +1,24 @@
+"""ONNX export and the onnxruntime wrapper (``graphcore.export``).
+
+    from graphcore import export
+    proto = export.to_onnx(model, "lenet5.onnx")            # inference graph, symbolic batch dimension
+    sess = export.InferenceSession("lenet5.onnx")           # CUDA when a GPU is usable, else CPU
+    y = sess.run(x)
+    export.check("lenet5.onnx", model)                      # max abs/rel difference against the interpreter
+
+Modules: ``registry`` (op type → converter, or the reason an op cannot be exported), ``convert_*`` (the
+converters by family), ``exporter`` (pruning, constant folding, naming), ``optimize`` (bias and reshape
+fusion), ``runtime`` (the session wrapper), ``check`` (parity), ``source`` (models and graphs alike).
+"""
+from graphcore.graph import register_internal_dir
+
+register_internal_dir(__file__)
+
+from . import convert_array, convert_math, convert_nn, convert_scan  # noqa: E402,F401  (the converters)
+from .check import CheckResult, check  # noqa: E402
+from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, to_onnx  # noqa: E402
+from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402
+from .runtime import InferenceSession, gpu_available  # noqa: E402
+
+__all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
+           "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available"]

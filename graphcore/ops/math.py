@@ -297,7 +297,8 @@ def binary(type_name, kernel, gradient, doc, float_only=False, positive=()):
 add = binary("Add", np.add, lambda a, b, y, g: (g, g), "a + b")
 subtract = binary("Sub", np.subtract, lambda a, b, y, g: (g, -g), "a − b")
 multiply = binary("Mul", np.multiply, lambda a, b, y, g: (g * b, g * a), "a · b")
-divide = binary("Div", np.divide, lambda a, b, y, g: (g / b, -g * y / b), "a / b", positive=(1,))
+divide = binary("Div", np.divide, lambda a, b, y, g: (g / b, -g * y / b), "a / b (floating point; cast integers first)",
+                float_only=True, positive=(1,))
 power = binary("Pow", np.power, lambda a, b, y, g: (g * b * a ** (b - 1), g * y * log(a)),
                "a ** b (the gradient for b needs a > 0)", float_only=True, positive=(0, 1))
 maximum = binary("Maximum", np.maximum, lambda a, b, y, g: (where(a >= b, g, 0), where(a >= b, 0, g)),

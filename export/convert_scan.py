@@ -1,0 +1,80 @@
+"""Scan → ONNX Scan, with the body graph exported recursively by a nested export context.
+
+The mapping: graphcore's initial states and time-major sequences are ONNX Scan's states and scan inputs;
+``reverse`` sets the scan directions (outputs stay aligned with the input time axis, as in graphcore). Tensors
+the body captures from the enclosing graph are read by name (ONNX subgraphs see the enclosing scope); static
+ones also fold into the body's constants. The step index a masked (``lengths``) scan reads becomes an extra
+carried counter. The stacked "states entering each step" exist for backpropagation; they become extra scan
+outputs only when an exported node or output reads them.
+"""
+import numpy as np
+from onnx import TensorProto, helper
+
+from graphcore.session import Session
+
+from .exporter import Context
+from .registry import converter
+from .source import Source
+
+
+@converter("Scan")
+def _scan(ctx, node):
+    a = node.attrs
+    n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
+    seqs, inits, caps = (node.inputs[:n_seq], node.inputs[n_seq:n_seq + n_state],
+                         node.inputs[n_seq + n_state:])
+    # The stacked states entering each step (backpropagation residuals) are scan outputs only when read.
+    entering = [k for k, t in enumerate(node.outputs[n_state + n_out:]) if ctx.is_read(t)]
+    # ONNX Scan needs a scan input: a scan without sequences iterates over n_steps zeros.
+    outer_seqs = [ctx.input(t) for t in seqs] or [ctx.const(np.zeros(a["n_steps"], np.float32), f"{node.name}/steps")]
+    outer_states = [ctx.input(t) for t in inits]
+    counter = a["time_in"] is not None
+    if counter:
+        outer_states.insert(0, _first_step(ctx, outer_seqs[0], a["reverse"]))
+    direction = int(a["reverse"])
+    outs = [None] * counter + list(node.outputs[:n_state + n_out]) + [node.outputs[n_state + n_out + k]
+                                                                      for k in entering]
+    ctx.emit("Scan", outer_states + outer_seqs, outs=outs, body=_body(ctx, node, caps, counter, entering, not seqs),
+             num_scan_inputs=len(outer_seqs), scan_input_directions=[direction] * len(outer_seqs),
+             scan_output_directions=[direction] * (n_out + len(entering)))
+
+
+def _first_step(ctx, seq, reverse):
+    """The counter's initial value: 0, or T − 1 for a reversed scan."""
+    zero = ctx.const(np.array(0, np.int64), f"{ctx.node.name}/zero")
+    if not reverse:
+        return zero
+    length = ctx.emit("Gather", [ctx.emit("Shape", [seq]), zero], axis=0)
+    return ctx.emit("Sub", [length, ctx.const(np.array(1, np.int64), f"{ctx.node.name}/one")])
+
+
+def _body(ctx, node, caps, counter, entering, with_steps):
+    """The ONNX body graph: a nested Context over the body graph."""
+    a = node.attrs
+    prefix = f"{node.name}/body/"
+    static = {ph: ctx.value(t) for ph, t in zip(a["cap_in"], caps) if ctx.is_static(t)}
+    bound = {ph: ctx.input(t) for ph, t in zip(a["cap_in"], caps) if ph not in static}
+    outputs = list(a["state_out"] + a["out"])
+    names, seen = [], {}
+    for t in outputs:
+        seen[t] = seen.get(t, -1) + 1
+        names.append(prefix + t.name + (f"/{seen[t]}" if seen[t] else ""))
+    outputs += [a["state_in"][k] for k in entering]
+    names += [prefix + a["state_in"][k].name + "/entering" for k in entering]
+    declared = [a["time_in"]] * counter + list(a["state_in"] + a["seq_in"])
+    source = Source(a["body"], declared, outputs, Session(a["body"]), prefix[:-1])
+    body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=static, output_names=names)
+    for ph, t in zip(a["cap_in"], caps):
+        if ph in static:
+            body.alias(ph, ctx.input(t))   # read the outer initializer; folding still sees the value
+    body.convert()
+    leading, trailing = [], []
+    if counter:
+        body.node = node
+        step = body.const(np.array(-1 if a["reverse"] else 1, np.int64), "step")
+        leading = [helper.make_tensor_value_info(body.emit("Add", [body.input(a["time_in"]), step]),
+                                                 TensorProto.INT64, [])]
+        body.node = None
+    if with_steps:
+        trailing = [helper.make_tensor_value_info(prefix + "step", TensorProto.FLOAT, [])]
+    return body.make_graph(True, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)

@@ -1,0 +1,267 @@
+"""The graph walker: prune to the outputs, fold everything static, convert the rest node by node.
+
+Inference export in three steps:
+
+1. **Prune.** Walk back from the outputs to the inputs. Control dependencies are ignored (ONNX has none),
+   so training updates, metrics and the optimizer step never reach the converters.
+2. **Fold.** A tensor is *static* when it does not depend on an input: constants, variables (their current
+   values in the session), placeholders that are not inputs (their default — this is how the
+   ``learning_phase`` switch becomes False, so dropout vanishes and batch norm uses its moving statistics),
+   and any stateless op of static tensors. Static tensors that the converted nodes read are evaluated with
+   the interpreter itself and become initializers; nothing static is converted.
+3. **Convert.** Every remaining node goes through its converter (``registry.CONVERTERS``), in creation order,
+   which is topological. ONNX value names are graphcore's tensor names and node names its scoped node
+   names, and each node's doc_string carries the creation site of the graphcore node it came from.
+"""
+import os
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import graphcore
+
+from . import optimize
+from .registry import CONVERTERS, ExportError, unsupported
+from .source import resolve
+
+# Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
+# on, AveragePool is version 19, which onnxruntime 1.31 runs on a generic path ~6× slower than version 11 (it
+# is left out of the NCHWc layout optimisation), making LeNet-5 1.2-1.3× slower than PyTorch's opset-17 file;
+# every op graphcore emits has the same form at 18 and 21. IR is always set explicitly: onnx 1.23 would
+# otherwise write IR 14, which onnxruntime 1.31 refuses.
+DEFAULT_OPSET = 18
+# 13 is where Split, Squeeze, Unsqueeze and ReduceSum take their sizes and axes as inputs (what the
+# converters emit); 25 is the newest opset the pinned onnxruntime (1.31) and onnx (1.23) both run.
+SUPPORTED_OPSETS = range(13, 26)
+# Protocol buffers cannot serialise a message over 2 GiB: larger models keep their weights in a side file.
+EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+
+
+def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD):
+    """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``).
+
+    ``dynamic_batch=True`` names unknown leading dimensions ``batch``, so one file serves any batch size;
+    ``False`` fixes them to 1. Weights come from ``session`` (a Session or a dict of variable values), from
+    a model's own session, or from a raw graph's initial values. When the initializers exceed
+    ``external_data_threshold`` bytes the weights are saved beside ``path`` as ``<file>.data`` (the returned
+    proto then refers to that file). The file is checked with ``onnx.checker`` (full check) before returning.
+    """
+    opset = DEFAULT_OPSET if opset is None else opset
+    if opset not in SUPPORTED_OPSETS:
+        raise ExportError(f"opset {opset} is not supported: choose one of {SUPPORTED_OPSETS.start}.."
+                          f"{SUPPORTED_OPSETS.stop - 1} (default {DEFAULT_OPSET})")
+    source = resolve(model_or_graph, inputs, outputs, session)
+    ctx = Context(source, opset)
+    ctx.convert()
+    graph = ctx.make_graph(dynamic_batch)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
+                              producer_name="graphcore", producer_version=graphcore.__version__,
+                              doc_string=f"{source.name}: exported by graphcore {graphcore.__version__} "
+                                         f"for inference (ONNX opset {opset})")
+    model.ir_version = helper.find_min_ir_version_for(model.opset_import)
+    if path is None:
+        onnx.checker.check_model(model, full_check=True)
+        return model
+    _save(model, os.fspath(path), ctx.initializer_bytes > external_data_threshold)
+    return model
+
+
+def _save(model, path, external):
+    if external:
+        location = os.path.basename(path) + ".data"
+        if os.path.exists(os.path.join(os.path.dirname(path), location)):
+            os.remove(os.path.join(os.path.dirname(path), location))   # onnx appends to an existing file
+        onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=location, size_threshold=1024)
+    else:
+        onnx.save_model(model, path)
+    onnx.checker.check_model(path, full_check=True)   # by path: works for external data and > 2 GiB
+
+
+class Context:
+    """The state of one export; converters call its methods to read inputs and emit ONNX nodes.
+
+    A loop body is exported by a nested Context (see ``convert_scan``): ``prefix`` keeps its value names
+    apart from the outer graph's, ``bound`` maps body placeholders to outer values the body reads by name
+    (ONNX subgraphs see the enclosing scope), ``feeds`` gives the static ones their values, and
+    ``output_names`` names its results (a body may return one tensor twice).
+    """
+
+    def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None):
+        self.source, self.opset, self.prefix = source, opset, prefix
+        self.feeds = dict(feeds or {})
+        self.nodes, self.initializers = [], {}
+        self.names = {t: prefix + t.name for t in source.inputs}   # graphcore tensor → ONNX value name
+        self.names.update(bound or {})
+        self.node = None                                            # the graphcore node being converted
+        self._inputs = set(self.names)
+        self.output_names = output_names or [t.name for t in source.outputs]
+        # Output tensors emitted directly take their output name; the names are reserved for them.
+        self._direct = dict(zip(reversed(source.outputs), reversed(self.output_names)))
+        self._used_values = set(self.names.values()) | set(self.output_names)
+        self._used_nodes = set()
+        self._values = {}
+        self._order, self._static = _plan(source, self._inputs, self.feeds)
+        self.converted_nodes = [n for n in self._order if n not in self._static]
+
+    # ----- walking ------------------------------------------------------------------------------------------
+    def convert(self):
+        self._prefetch()
+        for node in self.converted_nodes:
+            if any(t in self.names for t in node.outputs):   # cut off by an input tensor
+                continue
+            self.node = node
+            convert = CONVERTERS.get(node.type)
+            if convert is None:
+                raise unsupported(node)
+            convert(self, node)
+        for t, name in zip(self.source.outputs, self.output_names):
+            if self.input(t) != name:   # an input, an initializer, an alias or a repeat: copy it under its name
+                self.node = t.node
+                self.emit("Identity", [self.input(t)], out_name=name)
+        self.node = None
+        self.nodes = optimize.run(self.nodes, self.initializers, set(self.output_names))
+
+    def _prefetch(self):
+        """Evaluate the static tensors that converted nodes read, all in one interpreter run."""
+        wanted = [t for node in self.converted_nodes for t in node.inputs if self.is_static(t)]
+        wanted += [t for t in self.source.outputs if self.is_static(t)]
+        wanted = list(dict.fromkeys(wanted))
+        if wanted:
+            self._values.update(zip(wanted, self.source.session.run(wanted, self.feeds)))
+
+    # ----- reading inputs -----------------------------------------------------------------------------------
+    def is_static(self, tensor):
+        return tensor.node in self._static and tensor not in self._inputs
+
+    def value(self, tensor):
+        """The array of a static tensor, else None."""
+        if not self.is_static(tensor):
+            return None
+        if tensor not in self._values:
+            self._values[tensor] = self.source.session.run(tensor, self.feeds)
+        return np.asarray(self._values[tensor])
+
+    def input(self, tensor):
+        """The ONNX value name of a graphcore tensor (a static one becomes an initializer on first use)."""
+        if tensor not in self.names:
+            if not self.is_static(tensor):
+                raise ExportError(f"internal: {tensor.name} is read before it is converted", tensor.node)
+            name = tensor.name + "/value" if tensor in self._direct else tensor.name
+            self.names[tensor] = self.const(self.value(tensor), name)
+        return self.names[tensor]
+
+    def alias(self, tensor, name):
+        """Let ``tensor`` be the existing value ``name`` (Identity-like ops emit no node)."""
+        self.names[tensor] = name
+
+    def const(self, array, name=None):
+        """A new initializer holding ``array``; returns its name."""
+        name = self._unique(self._used_values, self.prefix + (name or f"{self.node.name}/const"))
+        self.initializers[name] = np.asarray(array, order="C")   # (ascontiguousarray makes 0-d arrays 1-d)
+        return name
+
+    def shape(self, tensor):
+        """An int64 1-D value holding ``tensor``'s runtime shape: a constant when it is known statically."""
+        if None not in tensor.shape:
+            return self.const(np.array(tensor.shape, np.int64), f"{self.node.name}/shape")
+        return self.emit("Shape", [self.input(tensor)])
+
+    # ----- emitting -----------------------------------------------------------------------------------------
+    def emit(self, op_type, inputs, out=None, outs=None, out_name=None, **attrs):
+        """Add an ONNX node. ``out``/``outs``: the graphcore tensor(s) it computes (their names are kept);
+        ``out_name``: an explicit output name; otherwise one fresh intermediate value named after the node.
+        Returns the output name(s)."""
+        base = self.prefix + (f"{self.node.name}/{op_type}" if self.node is not None else op_type)
+        tensors = outs if outs is not None else [out] if out is not None else None
+        if tensors is not None:   # None among outs: an output with no graphcore tensor (a fresh name)
+            out_names = [self._direct[t] if t in self._direct else
+                         self._unique(self._used_values, base if t is None else self.prefix + t.name) for t in tensors]
+            self.names.update((t, n) for t, n in zip(tensors, out_names) if t is not None)
+        else:
+            out_names = [out_name or self._unique(self._used_values, base)]
+        main = tensors or out_name
+        node_name = self._unique(self._used_nodes, self.prefix + self.node.name if main and self.node else base)
+        node = helper.make_node(op_type, list(inputs), out_names, name=node_name, **attrs)
+        if self.node is not None:
+            node.doc_string = f"graphcore {self.node.type} '{self.node.name}' created at {self.node.site}"
+        self.nodes.append(node)
+        return out_names if outs is not None else out_names[0]
+
+    def chain(self, value, steps, out):
+        """Apply ``(op_type, extra inputs[, attrs])`` steps to ``value`` in turn, the last computing ``out``;
+        with no steps ``out`` is ``value``."""
+        if not steps:
+            self.alias(out, value)
+        for i, (op_type, extra, *attrs) in enumerate(steps):
+            last = i == len(steps) - 1
+            value = self.emit(op_type, [value] + extra, out=out if last else None, **(attrs[0] if attrs else {}))
+
+    @staticmethod
+    def _unique(used, name):
+        candidate, k = name, 0
+        while candidate in used:
+            k += 1
+            candidate = f"{name}_{k}"
+        used.add(candidate)
+        return candidate
+
+    # ----- the ONNX graph -----------------------------------------------------------------------------------
+    @property
+    def initializer_bytes(self):
+        return sum(a.nbytes for a in self.initializers.values())
+
+    def is_read(self, tensor):
+        """Whether an exported output or a node being exported reads ``tensor``."""
+        return tensor in self._direct or any(tensor in n.inputs for n in self.converted_nodes)
+
+    def make_graph(self, dynamic_batch, name=None, leading_outputs=(), trailing_inputs=()):
+        used = {name for node in self.nodes for name in optimize.reads(node)}
+        initializers = [numpy_helper.from_array(a, name) for name, a in self.initializers.items() if name in used]
+        inputs = [_value_info(self.names[t], t, dynamic_batch) for t in self.source.inputs] + list(trailing_inputs)
+        outputs = list(leading_outputs) + [_value_info(n, t, dynamic_batch)
+                                           for t, n in zip(self.source.outputs, self.output_names)]
+        return helper.make_graph(self.nodes, name or _graph_name(self.source.name), inputs, outputs, initializers,
+                                 doc_string=f"graphcore graph '{self.source.name}'")
+
+
+def _plan(source, inputs, feeds):
+    """Nodes the outputs need (creation order) and the set of static ones; checks that inputs suffice."""
+    needed, stack = set(), [t.node for t in source.outputs if t not in inputs]
+    while stack:
+        node = stack.pop()
+        if node in needed:
+            continue
+        needed.add(node)
+        stack.extend(t.node for t in node.inputs if t not in inputs)
+    order = sorted(needed, key=lambda n: n.id)
+    static = set()
+    for node in order:
+        if node.type == "Placeholder":
+            if "default" not in node.attrs and node.outputs[0] not in feeds:
+                raise ExportError(f"placeholder '{node.name}' feeds the outputs but is not among the inputs: "
+                                  "list it in inputs=", node)
+            static.add(node)
+        elif node.type in ("Constant", "Variable") or (
+                not node.op.stateful and all(t.node in static and t not in inputs for t in node.inputs)):
+            static.add(node)
+    return order, static
+
+
+def _value_info(name, tensor, dynamic_batch):
+    dims = []
+    for axis, d in enumerate(tensor.shape):
+        if d is not None:
+            dims.append(d)
+        elif axis == 0:
+            dims.append("batch" if dynamic_batch else 1)
+        else:
+            dims.append(f"{name}_dim{axis}")
+    elem = helper.np_dtype_to_tensor_dtype(tensor.dtype)
+    return helper.make_tensor_value_info(name, elem, dims)
+
+
+def _graph_name(name):
+    return name.replace("/", "_") or "graphcore"

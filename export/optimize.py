@@ -1,0 +1,94 @@
+"""Peephole rewrites on the converted ONNX nodes, so the file reads like one written by hand.
+
+graphcore layers compute ``conv(x, W) + reshape(b, (C, 1, 1))`` and ``x @ W + b``; after constant folding
+these are Conv + Add and Gemm + Add, which become one Conv (bias B) and one Gemm (bias C), as PyTorch's
+exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Values that are
+graph outputs are never rewritten away.
+"""
+from collections import defaultdict
+
+import numpy as np
+
+
+def run(nodes, initializers, outputs):
+    for rewrite in (_merge_reshapes, _fuse_bias):
+        nodes = rewrite(nodes, initializers, outputs)
+    return nodes
+
+
+def _sole_consumer(value, consumers, outputs):
+    users = consumers.get(value, [])
+    return users[0] if len(users) == 1 and value not in outputs else None
+
+
+def reads(node):
+    """Names a node reads: its inputs and, for loops, every name its body reads from the enclosing scope."""
+    names = set(node.input)
+    for attr in node.attribute:
+        if attr.type == attr.GRAPH:
+            inner = {n for sub in attr.g.node for n in reads(sub)}
+            defined = {v.name for v in attr.g.input} | {i.name for i in attr.g.initializer} | {
+                o for sub in attr.g.node for o in sub.output}
+            names |= inner - defined
+    return names
+
+
+def _consumers(nodes):
+    consumers = defaultdict(list)
+    for node in nodes:
+        for name in reads(node):
+            consumers[name].append(node)
+    return consumers
+
+
+def _merge_reshapes(nodes, initializers, outputs):
+    """Reshape(Reshape(x, a), b) → Reshape(x, b), and Flatten(Reshape(x, (0, ...)), axis=1) → Flatten(x) when
+    the Reshape keeps the batch axis (a leading 0), when nothing else reads the intermediate."""
+    consumers, dropped = _consumers(nodes), set()
+    for node in nodes:
+        if node.op_type != "Reshape":
+            continue
+        user = _sole_consumer(node.output[0], consumers, outputs)
+        keeps_batch = node.input[1] in initializers and initializers[node.input[1]][:1].tolist() == [0]
+        mergeable = user is not None and (user.op_type == "Reshape" or (
+            user.op_type == "Flatten" and keeps_batch and [a.i for a in user.attribute if a.name == "axis"] == [1]))
+        if mergeable and user.input[0] == node.output[0]:
+            user.input[0] = node.input[0]
+            consumers[node.input[0]].append(user)
+            dropped.add(id(node))
+    return [n for n in nodes if id(n) not in dropped]
+
+
+def _fuse_bias(nodes, initializers, outputs):
+    """Conv/Gemm followed by Add of a per-channel constant → the bias input of the Conv/Gemm itself."""
+    consumers, dropped = _consumers(nodes), set()
+    for node in nodes:
+        if node.op_type not in ("Conv", "Gemm") or len(node.input) != 2 or node.input[1] not in initializers:
+            continue
+        add = _sole_consumer(node.output[0], consumers, outputs)
+        if add is None or add.op_type != "Add":
+            continue
+        other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
+        bias = _bias(node, initializers[node.input[1]], initializers.get(other))
+        if bias is None:
+            continue
+        name = other if initializers[other].shape == bias.shape else f"{node.name}/bias"
+        initializers[name] = bias
+        node.input.append(name)
+        node.output[0] = add.output[0]
+        dropped.add(id(add))
+    return [n for n in nodes if id(n) not in dropped]
+
+
+def _bias(node, weights, addend):
+    """The addend as a 1-D bias when it adds one value per output channel (Conv) or column (Gemm)."""
+    if addend is None or addend.dtype != weights.dtype:
+        return None
+    if node.op_type == "Conv":
+        channels = weights.shape[0]
+        ok = addend.shape in ((channels, 1, 1), (1, channels, 1, 1))
+    else:
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        channels = weights.shape[0] if trans_b else weights.shape[1]
+        ok = addend.shape in ((channels,), (1, channels))
+    return np.ascontiguousarray(addend.reshape(channels)) if ok else None
