@@ -44,8 +44,19 @@ def binary_crossentropy(y, output):
     return _losses.binary_cross_entropy(y, output, _EPSILON)
 
 
+def sparse_categorical_crossentropy_from_logits(y, logits):
+    """Keras's ``from_logits=True``: the model outputs logits (no softmax layer)."""
+    return reduce_mean(_losses.sparse_softmax_cross_entropy_with_logits(y, logits))
+
+
+def categorical_crossentropy_from_logits(y, logits):
+    return reduce_mean(_losses.softmax_cross_entropy_with_logits(y, logits))
+
+
 LOSSES = {
     "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
+    "sparse_categorical_crossentropy_from_logits": sparse_categorical_crossentropy_from_logits,
+    "categorical_crossentropy_from_logits": categorical_crossentropy_from_logits,
     "categorical_crossentropy": categorical_crossentropy,
     "binary_crossentropy": binary_crossentropy,
     "mse": _losses.mean_squared_error, "mean_squared_error": _losses.mean_squared_error,
@@ -57,7 +68,7 @@ LOSSES = {
 
 def target_spec(loss_name, output):
     """(dtype, shape) of the labels placeholder a loss needs."""
-    if loss_name == "sparse_categorical_crossentropy":
+    if loss_name and loss_name.startswith("sparse_"):
         return _dt.int64, output.shape[:-1]
     return output.dtype, output.shape
 
@@ -68,7 +79,7 @@ def get_loss(identifier):
 
 def accuracy(loss_name, y, output):
     """Keras's accuracy for the loss in use: class index match, or thresholded match for binary outputs."""
-    if loss_name == "sparse_categorical_crossentropy":
+    if loss_name and loss_name.startswith("sparse_"):
         hits = equal(argmax(output, -1), y)
     elif loss_name == "binary_crossentropy":
         hits = equal(greater_equal(output, 0.5), greater_equal(y, 0.5))

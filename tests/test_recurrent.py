@@ -164,17 +164,19 @@ def digits():
 def test_many_to_one_classifies_digits_read_row_by_row(digits):
     from graphcore.models import recurrent as models
     x, y, x_test, y_test = digits
-    model = models.row_classifier(steps=8, features=8, units=64, cell="lstm")
-    model.fit(x, y, epochs=8, batch_size=32)
-    assert (model.predict(x_test).argmax(1) == y_test).mean() >= 0.9
+    model = models.row_classifier(input_shape=(8, 8), units=64, cell="lstm")
+    model.compile(gc.train.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x, y, epochs=8, batch_size=32, verbose=0)
+    assert model.evaluate(x_test, y_test)[1] >= 0.9
 
 
 def test_one_to_one_is_a_single_step(digits):
     from graphcore.models import recurrent as models
     x, y, x_test, y_test = digits
-    model = models.one_step_classifier(features=64)
-    model.fit(x.reshape(-1, 64), y, epochs=10, batch_size=32)
-    assert (model.predict(x_test.reshape(-1, 64)).argmax(1) == y_test).mean() >= 0.9
+    model = models.one_step_classifier(input_shape=(64,))
+    model.compile(gc.train.Adam(0.01), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x.reshape(-1, 64), y, epochs=10, batch_size=32, verbose=0)
+    assert model.evaluate(x_test.reshape(-1, 64), y_test)[1] >= 0.9
     (scan_node,) = [n for n in model.graph.nodes if n.type == "Scan" and "cell" in n.attrs["meta"]]
     assert scan_node.outputs[1].shape[0] == 1
 
@@ -187,8 +189,9 @@ def test_many_to_many_predicts_the_next_value_of_a_noisy_sine():
     clean = np.sin(0.2 * t)
     noisy = clean + rng.normal(0, 0.2, clean.shape)
     x, y = noisy[:, :steps, None].astype(np.float32), clean[:, 1:, None].astype(np.float32)
-    model = models.next_value_regressor(steps, units=16, cell="gru")
-    model.fit(x[:500], y[:500], epochs=15, batch_size=32)
+    model = models.next_value_regressor(input_shape=(steps, 1), units=16, cell="gru")
+    model.compile(gc.train.Adam(0.01), "mse")
+    model.fit(x[:500], y[:500], epochs=15, batch_size=32, verbose=0)
     naive = np.mean((x[500:] - y[500:]) ** 2)          # "the next value is the last one seen"
     assert model.evaluate(x[500:], y[500:]) < 0.4 * naive
 
@@ -197,8 +200,8 @@ def test_one_to_many_generates_words_from_a_start_symbol():
     import re
     from graphcore.models import recurrent as models
     text = models.load_corpus()
-    model = models.CharModel(text, steps=24, units=64, learning_rate=0.02)
-    model.train(150, batch_size=32)
+    model = models.CharModel(text, steps=24, units=64)
+    model.train(150, batch_size=32, learning_rate=0.02)
     generated = model.generate("\n")
     words = re.findall(r"[a-z]+", generated)
     known = set(re.findall(r"[a-z]+", text))
