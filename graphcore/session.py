@@ -13,6 +13,7 @@ import numpy as np
 from . import dtypes as _dt
 from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, get_default_graph
+from .memory import tune_allocator
 from .ops.random import seed_for
 from .shapes import compatible, format_shape, format_type
 
@@ -29,6 +30,7 @@ class Session:
     """Runs a graph. Variables are initialised when the session starts (and lazily, if created later)."""
 
     def __init__(self, graph=None, check_numerics=False, seed=None):
+        tune_allocator()
         self.graph = graph or get_default_graph()
         self.check_numerics = check_numerics
         self.variables = {}
