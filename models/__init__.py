@@ -12,11 +12,17 @@ from .imagenet import alexnet, vgg16, vgg19, zfnet  # noqa: E402
 from .resnet import resnet18, resnet34, resnet50  # noqa: E402
 from .inception import googlenet  # noqa: E402
 from .mobilenet import mobilenet  # noqa: E402
+from .autoencoders import VariationalAutoencoder, autoencoder  # noqa: E402
+from .rbm import RBM, dbn_classifier  # noqa: E402
+from .gan import dcgan, dense_gan  # noqa: E402
+from .dsn import DeepStackingNetwork  # noqa: E402
 
 _BUILDERS = {
     "perceptron": perceptron, "mlp": mlp, "seed_cnn": seed_cnn, "lenet5": lenet5, "alexnet": alexnet,
     "zfnet": zfnet, "vgg16": vgg16, "vgg19": vgg19, "resnet18": resnet18, "resnet34": resnet34,
     "resnet50": resnet50, "googlenet": googlenet, "mobilenet": mobilenet,
+    "autoencoder": autoencoder, "vae": VariationalAutoencoder, "rbm": RBM, "dbn": dbn_classifier, "gan": dense_gan,
+    "dcgan": dcgan, "dsn": DeepStackingNetwork,
 }
 
 
