@@ -6,12 +6,16 @@ the body captures from the enclosing graph are read by name (ONNX subgraphs see 
 ones also fold into the body's constants. The step index a masked (``lengths``) scan reads becomes an extra
 carried counter. The stacked "states entering each step" exist for backpropagation; they become extra scan
 outputs only when an exported node or output reads them.
+
+A Scan built by a recurrent layer (``meta["cell"]``) becomes the native ONNX RNN/LSTM/GRU instead, when
+``convert_recurrent`` recognises it; everything else falls through to the generic loop here.
 """
 import numpy as np
 from onnx import TensorProto, helper
 
 from graphcore.session import Session
 
+from . import convert_recurrent
 from .exporter import Context
 from .registry import converter
 from .source import Source
@@ -19,6 +23,8 @@ from .source import Source
 
 @converter("Scan")
 def _scan(ctx, node):
+    if convert_recurrent.native(ctx, node):
+        return
     a = node.attrs
     n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
     seqs, inits, caps = (node.inputs[:n_seq], node.inputs[n_seq:n_seq + n_state],

@@ -102,7 +102,7 @@ class Context:
         self._direct = dict(zip(reversed(source.outputs), reversed(self.output_names)))
         self._used_values = set(self.names.values()) | set(self.output_names)
         self._used_nodes = set()
-        self._values = {}
+        self._values = dict(self.feeds)   # a fed placeholder's value is its feed (a plan cannot fetch its feeds)
         self._order, self._static = _plan(source, self._inputs, self.feeds)
         self.converted_nodes = [n for n in self._order if n not in self._static]
 
@@ -128,7 +128,7 @@ class Context:
         """Evaluate the static tensors that converted nodes read, all in one interpreter run."""
         wanted = [t for node in self.converted_nodes for t in node.inputs if self.is_static(t)]
         wanted += [t for t in self.source.outputs if self.is_static(t)]
-        wanted = list(dict.fromkeys(wanted))
+        wanted = list(dict.fromkeys(t for t in wanted if t not in self._values))
         if wanted:
             self._values.update(zip(wanted, self.source.session.run(wanted, self.feeds)))
 

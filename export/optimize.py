@@ -2,8 +2,9 @@
 
 graphcore layers compute ``conv(x, W) + reshape(b, (C, 1, 1))`` and ``x @ W + b``; after constant folding
 these are Conv + Add and Gemm + Add, which become one Conv (bias B) and one Gemm (bias C), as PyTorch's
-exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Values that are
-graph outputs are never rewritten away.
+exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Nodes whose
+outputs nothing reads go last (a native recurrent op reads the raw input, leaving the projection that fed the
+generic loop unread). Values that are graph outputs are never rewritten away.
 """
 from collections import defaultdict
 
@@ -11,7 +12,7 @@ import numpy as np
 
 
 def run(nodes, initializers, outputs):
-    for rewrite in (_merge_reshapes, _fuse_bias):
+    for rewrite in (_merge_reshapes, _fuse_bias, _drop_dead):
         nodes = rewrite(nodes, initializers, outputs)
     return nodes
 
@@ -92,3 +93,13 @@ def _bias(node, weights, addend):
         channels = weights.shape[0] if trans_b else weights.shape[1]
         ok = addend.shape in ((channels,), (1, channels))
     return np.ascontiguousarray(addend.reshape(channels)) if ok else None
+
+
+def _drop_dead(nodes, initializers, outputs):
+    """Nodes none of whose outputs is a graph output or read by a kept node (ONNX ops have no side effects)."""
+    live, kept = set(outputs), []
+    for node in reversed(nodes):
+        if live.intersection(node.output):
+            kept.append(node)
+            live |= reads(node)
+    return kept[::-1]
