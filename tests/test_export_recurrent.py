@@ -13,9 +13,7 @@ RTOL, ATOL = 1e-4, 1e-5
 F, U = 4, 5
 NATIVE = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 CELLS = [("SimpleRNN", {}), ("LSTM", {}), ("GRU", {"reset_after": True}), ("GRU", {"reset_after": False})]
-# return_state without return_sequences returns the final h twice (as output and as state), and an exported
-# graph cannot list one tensor as two outputs; test_final_states_alone covers that case's tensors.
-OPTIONS = [dict(return_sequences=True, return_state=True), dict(go_backwards=True),
+OPTIONS = [dict(return_sequences=True, return_state=True), dict(return_state=True), dict(go_backwards=True),
            dict(return_sequences=True, go_backwards=True),
            dict(return_sequences=True, go_backwards=True, return_state=True)]
 # (batch, time): two batch sizes, and lengths other than the traced one (unknown when traced, or 5).

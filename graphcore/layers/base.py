@@ -64,6 +64,19 @@ def activate(activation, x):
     return activation(x)
 
 
+def _distinct_outputs(outputs, inputs):
+    """Every output a tensor of its own: an identity where a layer returns an input ('linear') or one
+    tensor twice (an RNN's last output and its final state), so models and ONNX files can name each."""
+    if not isinstance(outputs, (list, tuple)):
+        return identity(outputs) if any(outputs is t for t in inputs) else outputs
+    seen, distinct = list(inputs), []
+    for t in outputs:
+        t = identity(t) if any(t is s for s in seen) else t
+        seen.append(t)
+        distinct.append(t)
+    return type(outputs)(distinct)
+
+
 def _snake(name):
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower().replace("2_d", "2d")
 
@@ -109,9 +122,7 @@ class Layer:
             if not self.built:
                 self.build(inputs)
                 self.built = True
-            outputs = self.call(inputs)
-            if any(out is inp for out in _as_list(outputs) for inp in _as_list(inputs)):
-                outputs = identity(outputs)   # a layer's output is its own tensor, even for 'linear'
+            outputs = _distinct_outputs(self.call(inputs), _as_list(inputs))
         self.input, self.output = inputs, outputs
         layer_calls(graph).append((self, _as_list(inputs), _as_list(outputs)))
         return outputs
