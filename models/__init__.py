@@ -12,29 +12,71 @@ from .imagenet import alexnet, vgg16, vgg19, zfnet  # noqa: E402
 from .resnet import resnet18, resnet34, resnet50  # noqa: E402
 from .inception import googlenet  # noqa: E402
 from .mobilenet import mobilenet  # noqa: E402
-from .autoencoders import VariationalAutoencoder, autoencoder  # noqa: E402
-from .rbm import RBM, dbn_classifier  # noqa: E402
-from .gan import dcgan, dense_gan  # noqa: E402
-from .dsn import DeepStackingNetwork  # noqa: E402
+from .recurrent import row_classifier  # noqa: E402
+from .autoencoders import VariationalAutoencoder, autoencoder, train_autoencoder  # noqa: E402
+from .rbm import RBM, dbn_classifier, train_dbn, train_rbm  # noqa: E402
+from .gan import dcgan, dense_gan, train_gan  # noqa: E402
+from .dsn import DeepStackingNetwork, train_dsn  # noqa: E402
 
-_BUILDERS = {
+# Classifiers: builder(input_shape=..., num_classes=..., knobs) → a compile/fit-able Model.
+CLASSIFIERS = {
     "perceptron": perceptron, "mlp": mlp, "seed_cnn": seed_cnn, "lenet5": lenet5, "alexnet": alexnet,
     "zfnet": zfnet, "vgg16": vgg16, "vgg19": vgg19, "resnet18": resnet18, "resnet34": resnet34,
-    "resnet50": resnet50, "googlenet": googlenet, "mobilenet": mobilenet,
-    "autoencoder": autoencoder, "vae": VariationalAutoencoder, "rbm": RBM, "dbn": dbn_classifier, "gan": dense_gan,
-    "dcgan": dcgan, "dsn": DeepStackingNetwork,
+    "resnet50": resnet50, "googlenet": googlenet, "mobilenet": mobilenet, "rnn": row_classifier,
+}
+
+# Unsupervised and generative families: custom training graphs (penalties, sampling chains, alternating
+# updates, closed-form solves); each has a builder and a ``train_*`` function returning a metrics dict.
+UNSUPERVISED = {
+    "autoencoder": autoencoder, "vae": VariationalAutoencoder, "rbm": RBM, "dbn": dbn_classifier,
+    "gan": dense_gan, "dcgan": dcgan, "dsn": DeepStackingNetwork,
+}
+TRAINERS = {
+    "autoencoder": train_autoencoder,
+    "vae": lambda **kw: train_autoencoder("variational", **kw),
+    "rbm": train_rbm, "dbn": train_dbn,
+    "gan": lambda **kw: train_gan("gan", **kw), "dcgan": lambda **kw: train_gan("dcgan", **kw),
+    "dsn": train_dsn,
+}
+
+# Small configurations of every classifier: fast enough for tests, galleries and the export table, with the
+# full architectures (layer structure, exported graphs) of the published ones.
+SMALL = {
+    "perceptron": dict(input_shape=(4,)),
+    "mlp": dict(input_shape=(16,), hidden=(8,), dropout=0.5),
+    "seed_cnn": dict(input_shape=(16, 16, 3)),
+    "lenet5": dict(input_shape=(32, 32, 1)),
+    "alexnet": dict(input_shape=(67, 67, 3), width=0.1, fc_units=16),
+    "zfnet": dict(input_shape=(64, 64, 3), width=0.1, fc_units=16),
+    "vgg16": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
+    "vgg19": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
+    "resnet18": dict(input_shape=(32, 32, 3), width=0.125),
+    "resnet34": dict(input_shape=(32, 32, 3), width=0.125),
+    "resnet50": dict(input_shape=(32, 32, 3), width=0.125),
+    "googlenet": dict(input_shape=(32, 32, 3), width=0.1),
+    "mobilenet": dict(input_shape=(32, 32, 3), alpha=0.25),
+    "rnn": dict(input_shape=(8, 8), units=16),
 }
 
 
-def available():
-    """Names of the zoo's models."""
-    return list(_BUILDERS)
+def available(kind=None):
+    """Names of the zoo's models: all, or only ``"classifier"`` or ``"unsupervised"`` ones."""
+    tables = {"classifier": CLASSIFIERS, "unsupervised": UNSUPERVISED, None: {**CLASSIFIERS, **UNSUPERVISED}}
+    if kind not in tables:
+        raise ValueError(f"kind must be 'classifier', 'unsupervised' or None, got {kind!r}")
+    return list(tables[kind])
 
 
 def get(name, **kwargs):
     """Build the zoo model ``name`` with the builder's keyword arguments."""
-    try:
-        builder = _BUILDERS[name]
-    except KeyError:
-        raise ValueError(f"unknown model {name!r}; available: {', '.join(_BUILDERS)}") from None
+    builder = CLASSIFIERS.get(name) or UNSUPERVISED.get(name)
+    if builder is None:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(available())}")
     return builder(**kwargs)
+
+
+def small(name, **overrides):
+    """A classifier at its small configuration (``SMALL``), with ``overrides`` (e.g. ``num_classes=5``)."""
+    if name not in CLASSIFIERS:
+        raise ValueError(f"{name!r} is not a classifier of the zoo")
+    return get(name, **{**SMALL[name], **overrides})

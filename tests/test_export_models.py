@@ -9,13 +9,13 @@ import onnx
 import pytest
 
 import graphcore as gc
-from graphcore import export
+from graphcore import export, models
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
-from export_zoo import SMALL, build, export_and_check  # noqa: E402
+from export_zoo import build, export_and_check  # noqa: E402
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", sorted(models.SMALL))
 def test_zoo_model_matches_onnxruntime(name, tmp_path):
     proto, _, result = export_and_check(name, str(tmp_path))
     assert result.ok, f"{name}: {result}"

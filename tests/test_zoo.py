@@ -9,22 +9,6 @@ import pytest
 import graphcore as gc
 from graphcore import models
 
-# Small configurations: every builder, fast enough to run forward and a training step in the suite.
-SMALL = {
-    "mlp": dict(input_shape=(16,), hidden=(8,)),
-    "seed_cnn": dict(input_shape=(16, 16, 3)),
-    "lenet5": dict(input_shape=(32, 32, 1)),
-    "alexnet": dict(input_shape=(67, 67, 3), width=0.1, fc_units=16),
-    "zfnet": dict(input_shape=(64, 64, 3), width=0.1, fc_units=16),
-    "vgg16": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
-    "vgg19": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
-    "resnet18": dict(input_shape=(32, 32, 3), width=0.125),
-    "resnet34": dict(input_shape=(32, 32, 3), width=0.125),
-    "resnet50": dict(input_shape=(32, 32, 3), width=0.125),
-    "googlenet": dict(input_shape=(32, 32, 3), width=0.1),
-    "mobilenet": dict(input_shape=(32, 32, 3), alpha=0.25),
-}
-
 # (trainable, total) parameters at 224×224×3 (AlexNet 227×227×3) and 1000 classes.
 PUBLISHED = {
     "vgg16": (138_357_544, 138_357_544), "vgg19": (143_667_240, 143_667_240),
@@ -38,11 +22,13 @@ def _trainable(model):
     return int(sum(np.prod(w.shape) for w in model.trainable_variables))
 
 
-UNSUPERVISED = {"autoencoder", "vae", "rbm", "dbn", "gan", "dcgan", "dsn"}   # tests/test_unsupervised.py
-
-
 def test_zoo_lists_every_architecture_of_the_notes():
-    assert set(models.available()) == set(SMALL) | {"perceptron"} | UNSUPERVISED
+    assert set(models.available("classifier")) == {
+        "perceptron", "mlp", "seed_cnn", "lenet5", "alexnet", "zfnet", "vgg16", "vgg19", "resnet18", "resnet34",
+        "resnet50", "googlenet", "mobilenet", "rnn"}
+    # trained in tests/test_unsupervised.py
+    assert set(models.available("unsupervised")) == {"autoencoder", "vae", "rbm", "dbn", "gan", "dcgan", "dsn"}
+    assert set(models.SMALL) == set(models.available("classifier"))
 
 
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
@@ -70,11 +56,11 @@ def test_lenet5_layer_shapes_follow_the_notes_table(capsys):
         assert row in table
 
 
-@pytest.mark.parametrize("name", sorted(SMALL))
+@pytest.mark.parametrize("name", sorted(set(models.SMALL) - {"perceptron"}))
 def test_small_model_runs_forward_and_a_training_step(name):
-    model = models.get(name, num_classes=5, **SMALL[name])
+    model = models.small(name, num_classes=5)
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(4,) + SMALL[name]["input_shape"]).astype(np.float32)
+    x = rng.normal(size=(4,) + models.SMALL[name]["input_shape"]).astype(np.float32)
     y = np.arange(4) % 5
     probabilities = model.predict(x)
     assert probabilities.shape == (4, 5)

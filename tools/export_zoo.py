@@ -15,30 +15,9 @@ import numpy as np
 
 from graphcore import export, models
 
-# Small configurations of every zoo model (input sizes and width multipliers).
-SMALL = {
-    "perceptron": dict(input_shape=(4,)),
-    "mlp": dict(input_shape=(16,), hidden=(8,), dropout=0.5),
-    "seed_cnn": dict(input_shape=(16, 16, 3)),
-    "lenet5": dict(input_shape=(32, 32, 1)),
-    "alexnet": dict(input_shape=(67, 67, 3), width=0.1, fc_units=16),
-    "zfnet": dict(input_shape=(64, 64, 3), width=0.1, fc_units=16),
-    "vgg16": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
-    "vgg19": dict(input_shape=(32, 32, 3), width=0.125, fc_units=16),
-    "resnet18": dict(input_shape=(32, 32, 3), width=0.125),
-    "resnet34": dict(input_shape=(32, 32, 3), width=0.125),
-    "resnet50": dict(input_shape=(32, 32, 3), width=0.125),
-    "googlenet": dict(input_shape=(32, 32, 3), width=0.1),
-    "mobilenet": dict(input_shape=(32, 32, 3), alpha=0.25),
-}
-
-
 def build(name):
     """A small zoo model with non-trivial batch-norm statistics (so the moving ones visibly matter)."""
-    kwargs = dict(SMALL.get(name, {}))
-    if name != "perceptron":
-        kwargs["num_classes"] = 5
-    model = models.get(name, **kwargs)
+    model = models.small(name) if name == "perceptron" else models.small(name, num_classes=5)
     rng = np.random.default_rng(0)
     for var in model.weights:
         if var.node.name.endswith(("moving_mean", "moving_variance")):
@@ -66,7 +45,7 @@ def main(argv=None):
     os.makedirs(directory, exist_ok=True)
     print(f"{'model':<12}{'nodes':>7}{'size':>10}  {'max abs diff':>13}{'max rel diff':>14}  ok")
     failures = 0
-    for name in models.available():
+    for name in models.available("classifier"):
         proto, path, result = export_and_check(name, directory, args.opset, args.batch)
         failures += not result.ok
         print(f"{name:<12}{len(proto.graph.node):>7}{os.path.getsize(path) / 1e3:>9.0f}k  "

@@ -478,6 +478,7 @@ class MatMul(Op):
         return [(dtype, batch + (m, n))]
 
     def compute(self, a, b, transpose_a, transpose_b):
+        a, b = _blas_ready(a), _blas_ready(b)
         return np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
 
     def grad(self, node, g):
@@ -499,6 +500,22 @@ class MatMul(Op):
                 a = rng.normal(size=(4, 3) if ta else (3, 4))
                 b = rng.normal(size=(2, 5, 4) if tb else (2, 4, 5))
                 yield [a, b], {"transpose_a": ta, "transpose_b": tb}
+
+
+def _blas_ready(x):
+    """``x`` itself if BLAS can read its last two axes (row- or column-major), else a contiguous copy.
+
+    NumPy hands other layouts — the zero-stride arrays ``broadcast_like`` makes in gradients, strided views —
+    to a naive loop that runs 10–100× slower than BLAS; one copy is much cheaper.
+    """
+    if x.ndim < 2:
+        return x
+    rows, cols = x.shape[-2:]
+    s_row, s_col = x.strides[-2:]
+    item = x.itemsize
+    if (s_col == item and s_row >= cols * item) or (s_row == item and s_col >= rows * item):
+        return x
+    return np.ascontiguousarray(x)
 
 
 def matmul(a, b, transpose_a=False, transpose_b=False, name=None):
