@@ -11,19 +11,14 @@ import graphviz
 from . import style
 from .model import Cluster
 
-# Layout effort is capped for big diagrams: dot's crossing minimisation is what takes minutes on thousands
-# of nodes, and a few fewer crossings are not worth a hang.
-_BIG = 600
-
-
 def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
     graph_attr = {
         "rankdir": rankdir, "label": _graph_label(diagram, show_legend, shapes_note), "labelloc": "t",
         "fontname": style.FONT, "fontsize": "10",
-        "newrank": "true", "nodesep": "0.25", "ranksep": "0.35", "outputorder": "edgesfirst",
+        "nodesep": "0.25", "ranksep": "0.35", "outputorder": "edgesfirst",
     }
-    if diagram.size > _BIG:
-        graph_attr.update({"nslimit": "2", "nslimit1": "2", "mclimit": "0.2", "searchsize": "20"})
+    if diagram.size > style.BIG_DIAGRAM:
+        graph_attr.update({"nslimit": "2", "nslimit1": "2", "mclimit": "0.05", "splines": "line"})
     dot = graphviz.Digraph(
         name="graphcore", graph_attr=graph_attr,
         node_attr={"fontname": style.FONT, "fontsize": "10", "margin": "0.1,0.04", "color": "#495057",
@@ -36,6 +31,8 @@ def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
         lines += _item(child, counter, 1)
     for edge in diagram.edges:
         attrs = dict(style.EDGE_STYLES[edge.style])
+        if edge.crossing:   # ranks follow each pass's own flow; a gradient need not sit below its forward op
+            attrs["constraint"] = "false"
         if edge.label:
             attrs["label"] = edge.label
         lines.append(f"{edge.src} -> {edge.dst}{_attrs(attrs)}")
@@ -60,7 +57,7 @@ def _item(item, counter, level):
 
 def _box(box):
     attrs = dict(style.SHAPES[box.kind], fillcolor=style.fill(box.category), label=_html_label(box))
-    if box.params and box.frozen == box.params and box.kind != "variable":
+    if box.params and box.frozen == box.params and box.kind != "variable" and box.phase == "forward":
         attrs["style"] += ",dashed"
     if box.kind == "variable" and box.category == "frozen":
         attrs["style"] += ",dashed"
@@ -96,11 +93,13 @@ def _graph_label(diagram, show_legend, shapes_note):
     if show_legend:
         cells = [f'<td bgcolor="{colour}" width="12" border="1" color="#adb5bd"> </td>'
                  f'<td align="left">{html.escape(text)}  </td>' for colour, text in style.legend_rows(diagram.categories)]
-        rows += [f'<tr><td><table border="0" cellspacing="2" cellpadding="1"><tr>{"".join(cells[k:k + 6])}</tr>'
-                 "</table></td></tr>" for k in range(0, len(cells), 6)]
+        if cells:   # one inner table, so swatch columns line up across legend rows and stay narrow
+            lines = "".join(f'<tr>{"".join(cells[k:k + 6])}</tr>' for k in range(0, len(cells), 6))
+            rows.append(f'<tr><td><table border="0" cellspacing="2" cellpadding="1">{lines}</table></td></tr>')
         notes = [note for note, needed in (("×N: N identical blocks in a row, drawn once", diagram.repeated),
                                            ("dashed border: frozen (not trained)", diagram.frozen),
                                            ("edge labels: tensor shapes, ? = batch", shapes_note)) if needed]
+        notes += diagram.notes
         if notes:
             rows.append(f'<tr><td><font point-size="9">{html.escape("   ·   ".join(notes))}</font></td></tr>')
     return '<<table border="0" cellborder="0" cellspacing="1" cellpadding="1">' + "".join(rows) + "</table>>"

@@ -94,6 +94,7 @@ class Edge:
     dst: str
     label: str = ""
     style: str = "data"       # data, control (runs-after) or init (variable initializer)
+    crossing: bool = False    # joins two passes (forward → backward): drawn without pulling ranks
 
 
 @dataclass
@@ -105,3 +106,4 @@ class Diagram:
     size: int = 0             # number of boxes
     repeated: bool = False    # some block is drawn once for ×N copies
     frozen: bool = False      # some weights are not trained
+    notes: list = field(default_factory=list)    # what was simplified, for the legend

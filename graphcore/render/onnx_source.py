@@ -79,10 +79,13 @@ def _read(graph, out, prefix, scope, depth, outer):
         array_shape, dtype = tuple(init.dims), helper.tensor_dtype_to_np_dtype(init.data_type).name
         types[init.name] = (array_shape, dtype)
         size = int(np.prod(array_shape, dtype=np.int64))
+        init_scope = scope + tuple(p for p in init.name.split("/") if p)[:-1]
         if size == 1 and init.data_location != onnx.TensorProto.EXTERNAL:
-            add(init.name, "Initializer", "constant", [value_text(numpy_helper.to_array(init))])
+            add(init.name, "Initializer", "constant", [value_text(numpy_helper.to_array(init))], op_scope=init_scope)
+        elif np.dtype(dtype).kind != "f":      # shapes, axes, indices: settings, not weights
+            add(init.name, "Initializer", "constant", [shape_text(array_shape)], op_scope=init_scope)
         else:
-            add(init.name, "Initializer", "variable", [shape_text(array_shape)], params=size)
+            add(init.name, "Initializer", "variable", [shape_text(array_shape)], params=size, op_scope=init_scope)
     initialized = {init.name for init in graph.initializer}
     for info in graph.input:
         if info.name not in initialized:

@@ -6,6 +6,14 @@ their phase's colour instead, which is what sets the backward pass apart at a gl
 """
 FONT = "Helvetica"
 
+# Above BIG_DIAGRAM boxes, dot's crossing minimisation and spline routing take minutes: layout effort is
+# capped and edges are straight (ResNet-50's op view with gradients, 4,200 nodes: about 20 s). Above
+# CROSSINGS_LIMIT boxes, the edges between passes (forward → backward → update) are left out, with a note:
+# each spans the whole picture, and with dot 2.43 they cost minutes or fail ("trouble in init_rank")
+# on GoogLeNet's and MobileNet's gradient views.
+BIG_DIAGRAM = 300
+CROSSINGS_LIMIT = 100
+
 # category → (fill colour, legend text); the order is the legend's order.
 CATEGORIES = {
     "input": ("#b7e4c7", "input (placeholder)"),
@@ -68,8 +76,8 @@ SHAPES = {
 
 PHASE_CLUSTER = {
     "forward": {"color": "#adb5bd", "style": "rounded", "bgcolor": "#ffffff"},
-    "gradient": {"color": "#e6550d", "style": "rounded,filled", "bgcolor": "#fff5eb", "penwidth": "2"},
-    "update": {"color": "#de2d26", "style": "rounded,filled", "bgcolor": "#fff0f0", "penwidth": "2"},
+    "gradient": {"color": "#e6550d", "style": "rounded,filled", "fillcolor": "#fff5eb", "penwidth": "2"},
+    "update": {"color": "#de2d26", "style": "rounded,filled", "fillcolor": "#fff0f0", "penwidth": "2"},
 }
 
 EDGE_STYLES = {

@@ -37,8 +37,23 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
     categories = {box.category for box in drawn} | _cluster_phases(root)
     box_of = {i: box.id for box in drawn for i in box.ops}
     edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes)
+    phase = {box.id: box.phase for box in drawn}
+    for edge in edges:
+        edge.crossing = phase[edge.src] != phase[edge.dst]
+    notes = []
+    if len(drawn) > style.CROSSINGS_LIMIT:
+        edges, notes = _without_phase_crossings(edges)
     return Diagram(_title(graph, view, phases), root, edges, sorted(categories), len(drawn),
-                   repeated=bool(alias), frozen=any(box.frozen for box in drawn))
+                   repeated=bool(alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn), notes=notes)
+
+
+def _without_phase_crossings(edges):
+    """Big diagrams: drop the edges between passes (forward → backward → update): each spans the picture,
+    and together they cost dot minutes."""
+    kept = [e for e in edges if not e.crossing]
+    dropped = len(edges) - len(kept)
+    return kept, ([f"{dropped:,} edges between the forward, backward and update passes not drawn"]
+                  if dropped else [])
 
 
 def phases_of(graph):
@@ -140,24 +155,32 @@ def _label(box, graph, placement, show_params):
             box.lines = [f"gradient of {layer.cls}"] if backward else [layer.cls] + layer.attrs
             box.category = box.phase if backward else style.LAYER_CATEGORY.get(layer.cls, "math")
         else:
-            box.kind = "block"
-            box.lines = [_block_summary(graph, inner, ops)]
-            box.category = box.phase if backward else "block"
+            _label_block(box, graph, inner, ops)
     if box.repeat > 1:
         box.title = f"{box.members[0]} … {box.members[-1]}  ×{box.repeat}"
-    if show_params and box.params and box.kind != "variable":
+    if show_params and box.params and box.kind != "variable" and box.phase == "forward":
         box.footer = _params_text(box.params, box.frozen, box.repeat)
 
 
-def _block_summary(graph, path, ops):
-    """What a block holds: its layers, else its op types."""
+def _label_block(box, graph, path, ops):
+    """A scope without layer information (raw graphs, ONNX files): a small one is labelled like the op that
+    does its work (type, settings, colour); a big one by its layers or op types."""
     prefix = "/".join(path) + "/"
     layers = [name for name in graph.layers if name.startswith(prefix)]
+    work = [op for op in ops if op.kind == "op"]
+    types = list(dict.fromkeys(op.type for op in work))
+    main = next((op for op in work if style.category_for_op(op.type, op.kind) not in ("math", "shape")),
+                work[0] if work else ops[0])
+    small = not layers and len(work) <= 4
+    box.kind = "layer" if small else "block"
     if layers:
-        return f"{len(layers)} layers"
-    types = list(dict.fromkeys(op.type for op in ops if op.kind == "op"))
-    shown = ", ".join(types[:3]) + (", …" if len(types) > 3 else "")
-    return f"{len(ops)} ops: {shown}" if shown else f"{len(ops)} nodes"
+        box.lines = [f"{len(layers)} layers"]
+    elif small:
+        box.lines = [" → ".join(types) or main.type] + list(main.attrs)
+    else:
+        box.lines = [f"{len(work)} ops: " + ", ".join(types[:3]) + (", …" if len(types) > 3 else "")]
+    category = style.category_for_op(main.type, main.kind) if small else "block"
+    box.category = box.phase if box.phase != "forward" else category
 
 
 def _params_text(params, frozen, repeat):

@@ -1,0 +1,253 @@
+"""The ``graphcore`` command: list, summarise, render, export and train the zoo's models.
+
+    graphcore models
+    graphcore summary lenet5            # or FILE.onnx
+    graphcore render resnet50 -o resnet50.svg --view layer --depth 1
+    graphcore export lenet5 -o lenet5.onnx --opset 21
+    graphcore train lenet5 --epochs 10 --out out/lenet5
+
+Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
+"""
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from .errors import GraphcoreError
+
+
+def _models():
+    import graphcore.models as zoo
+    return zoo
+
+
+def _is_onnx(name):
+    return name.lower().endswith(".onnx")
+
+
+def _build(name, **kwargs):
+    zoo = _models()
+    if name not in zoo.available():
+        raise ValueError(f"unknown model {name!r}; `graphcore models` lists them")
+    return zoo.get(name, **kwargs)
+
+
+def _target(name):
+    """An ONNX path (checked to exist) or a zoo model built with its defaults."""
+    if _is_onnx(name):
+        if not pathlib.Path(name).is_file():
+            raise FileNotFoundError(f"no such ONNX file: {name}")
+        return name
+    return _build(name)
+
+
+def cmd_models(args):
+    zoo = _models()
+    for kind in ("classifier", "unsupervised"):
+        print(f"{kind} models:")
+        for name in zoo.available(kind):
+            builder = zoo.CLASSIFIERS.get(name) or zoo.UNSUPERVISED[name]
+            doc = (builder.__doc__ or "").strip().splitlines()
+            print(f"  {name:12s} {doc[0] if doc else ''}")
+
+
+def cmd_summary(args):
+    target = _target(args.model)
+    if not isinstance(target, str):
+        target.summary()
+        return
+    from .render import load
+    graph = load(target)
+    ops = [op for op in graph.ops if op.kind == "op"]
+    types = {}
+    for op in ops:
+        types[op.type] = types.get(op.type, 0) + 1
+    print(f"{target}: {len(ops)} nodes, {sum(op.params for op in graph.ops):,} parameters")
+    print("inputs:  " + ", ".join(f"{op.name} {_shape(graph, op)}" for op in graph.ops if op.kind == "placeholder"))
+    print("ops:     " + ", ".join(f"{t} ×{n}" for t, n in sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))))
+
+
+def _shape(graph, op):
+    from .render.text import shape_text
+    return shape_text(graph.values[op.outputs[0]].shape) if op.outputs else ""
+
+
+def cmd_render(args):
+    from .render import render
+    render(_target(args.model), args.output, view=args.view, depth=args.depth, rankdir=args.rankdir)
+    print(f"diagram: {args.output}")
+
+
+def cmd_export(args):
+    from graphcore import export
+    export.to_onnx(_build(args.model), args.output, opset=args.opset)
+    print(f"onnx: {args.output}")
+
+
+def digits_dataset(input_shape, seed=0):
+    """sklearn's 8×8 digits scaled to [0, 1], shaped for a model: flat 64-vectors, 8 rows of 8 pixels (a
+    sequence), or images resized (nearest pixel) to (H, W) with C channels; a stratified 75/25 train/test
+    split with a fixed seed."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    digits = load_digits()
+    images = (digits.images / 16.0).astype(np.float32)
+    if len(input_shape) == 1:
+        x = images.reshape(len(images), -1)
+    elif len(input_shape) == 2:
+        x = images
+    else:
+        h, w, c = input_shape
+        rows, cols = np.arange(h) * 8 // h, np.arange(w) * 8 // w
+        x = np.repeat(images[:, rows][:, :, cols][..., None], c, axis=-1)
+    return train_test_split(x, digits.target.astype(np.int64), test_size=0.25, random_state=seed,
+                            stratify=digits.target)
+
+
+def _digits_shape(name):
+    """The input shape a classifier trains on: its small configuration's, with digits' sizes where a flat
+    vector or a sequence is expected (64 features; 8 steps of 8 pixels)."""
+    shape = _models().SMALL[name]["input_shape"]
+    return {1: (64,), 2: (8, 8)}.get(len(shape), shape)
+
+
+def cmd_train(args):
+    zoo = _models()
+    if args.model not in zoo.available():
+        raise ValueError(f"unknown model {args.model!r}; `graphcore models` lists them")
+    out = pathlib.Path(args.out or f"out/{args.model}")
+    out.mkdir(parents=True, exist_ok=True)
+    if args.model in zoo.UNSUPERVISED:
+        artefacts = _train_unsupervised(args, out)
+    elif args.model == "perceptron":
+        artefacts = _train_perceptron(args, out)
+    else:
+        artefacts = _train_classifier(args, out)
+    for name, path in artefacts.items():
+        print(f"{name + ':':12s}{path}")
+
+
+def _train_classifier(args, out):
+    """compile/fit on the digits, test accuracy, then the artefacts of every trained model."""
+    from .plot import plot_history
+    zoo = _models()
+    shape = _digits_shape(args.model)
+    model = zoo.small(args.model, input_shape=shape, num_classes=10)
+    if args.model != "lenet5":
+        print(f"training {args.model} at its small configuration: {zoo.SMALL[args.model]}")
+    x_train, x_test, y_train, y_test = digits_dataset(shape)
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    history = model.fit(x_train, y_train, epochs=args.epochs or 10, batch_size=args.batch_size,
+                        validation_split=0.1, verbose=1)
+    loss, accuracy = model.evaluate(x_test, y_test)
+    print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits")
+    artefacts = {"curves": plot_history(history.history, out / "curves.png"),
+                 "checkpoint": model.save(str(out / "model.npz"))}
+    artefacts.update(_export_and_render(model, x_test[:16], out))
+    return artefacts
+
+
+def _train_perceptron(args, out):
+    """The perceptron rule on a linearly separable pair of digit classes (0 against 1)."""
+    zoo = _models()
+    x_train, x_test, y_train, y_test = digits_dataset((64,))
+    pick_train, pick_test = y_train <= 1, y_test <= 1
+    model = zoo.perceptron(input_shape=(64,))
+    mistakes = model.fit(x_train[pick_train], np.where(y_train[pick_train] == 1, 1.0, -1.0), epochs=args.epochs or 20)
+    predictions = model.predict(x_test[pick_test])[:, 0]
+    accuracy = np.mean(predictions == np.where(y_test[pick_test] == 1, 1.0, -1.0))
+    print(f"perceptron rule: mistakes per epoch {mistakes}; test accuracy on 0 vs 1: {accuracy:.4f}")
+    return _export_and_render(model, x_test[pick_test][:16], out)
+
+
+def _train_unsupervised(args, out):
+    """A family's own training function; prints its metrics, saves its curves (and a GAN's sample grid),
+    exports and renders its inference model."""
+    from .plot import plot_history
+    zoo = _models()
+    kwargs = {"seed": 0}
+    if args.epochs:
+        kwargs["epochs"] = args.epochs
+    if args.model in ("gan", "dcgan"):
+        kwargs["png_path"] = str(out / "samples.png")
+    result = zoo.TRAINERS[args.model](**kwargs)
+    for key, value in result.items():
+        if isinstance(value, (float, int, np.floating)) or (isinstance(value, dict) and key != "history"):
+            print(f"{key}: {value}")
+    artefacts = {"samples": result["png"]} if "png" in result else {}
+    history = result.get("history")
+    if isinstance(history, dict) and history:
+        artefacts["curves"] = plot_history(history, out / "curves.png")
+    inference = _inference_model(result["model"])
+    if inference is not None:
+        sample = np.zeros((4,) + tuple(d or 1 for d in inference.input_placeholders[0].shape[1:]), np.float32)
+        artefacts.update(_export_and_render(inference, sample, out))
+    return artefacts
+
+
+def _inference_model(trained):
+    """The part of a trained family that runs at inference: an autoencoder, a generator, or a classifier."""
+    from .model import Model
+    for attribute in ("autoencoder", "generator"):
+        if isinstance(getattr(trained, attribute, None), Model):
+            return getattr(trained, attribute)
+    return trained if isinstance(trained, Model) else None
+
+
+def _export_and_render(model, sample, out):
+    """ONNX file with its onnxruntime parity check on ``sample``, and the diagram."""
+    from graphcore import export
+    from .render import dot_available, render
+    path = out / "model.onnx"
+    export.to_onnx(model, str(path))
+    parity = export.check(str(path), model, feeds={model.input_placeholders[0].name: sample}, verbose=False)
+    print(f"onnxruntime parity: {parity}")
+    if not parity.ok:
+        raise GraphcoreError(f"onnxruntime disagrees with the interpreter: {parity}")
+    diagram = out / ("model.svg" if dot_available() else "model.dot")
+    render(model, diagram)
+    return {"onnx": path, "diagram": diagram}
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="graphcore", description="graphcore's model zoo from the command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("models", help="list the zoo's models").set_defaults(run=cmd_models)
+    p = sub.add_parser("summary", help="layer table of a model, or op counts of an ONNX file")
+    p.add_argument("model", help="zoo model name or FILE.onnx")
+    p.set_defaults(run=cmd_summary)
+    p = sub.add_parser("render", help="draw a model or an ONNX file (svg, png, pdf or dot)")
+    p.add_argument("model", help="zoo model name or FILE.onnx")
+    p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format")
+    p.add_argument("--view", choices=("op", "layer", "grad"), default="layer")
+    p.add_argument("--depth", type=int, default=1, help="levels of nested scopes drawn as clusters")
+    p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    p.set_defaults(run=cmd_render)
+    p = sub.add_parser("export", help="export a zoo model to ONNX")
+    p.add_argument("model")
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--opset", type=int, default=None)
+    p.set_defaults(run=cmd_export)
+    p = sub.add_parser("train", help="train on the bundled digits; write curves, checkpoint, ONNX, diagram")
+    p.add_argument("model")
+    p.add_argument("--epochs", type=int, default=None, help="default: 10 for classifiers, the family's own")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--out", default=None, help="output directory (default out/MODEL)")
+    p.set_defaults(run=cmd_train)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        args.run(args)
+    except (GraphcoreError, ValueError, FileNotFoundError, OSError) as e:
+        message = str(e).strip().splitlines()
+        print(f"graphcore: error: {message[0] if message else type(e).__name__}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

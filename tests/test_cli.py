@@ -1,0 +1,69 @@
+"""The `graphcore` command, run in-process through main(argv), plus one subprocess run of the console script."""
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from graphcore.cli import main
+
+
+def test_models_lists_the_zoo(capsys):
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert "lenet5" in out and "resnet50" in out
+
+
+def test_summary_of_a_model_and_of_an_onnx_file(capsys, tmp_path):
+    assert main(["summary", "lenet5"]) == 0
+    assert "Total params: 61,706" in capsys.readouterr().out
+    assert main(["export", "lenet5", "-o", str(tmp_path / "l.onnx")]) == 0
+    assert main(["summary", str(tmp_path / "l.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "61,706 parameters" in out and "Conv ×3" in out
+
+
+def test_render_writes_the_diagram(tmp_path, capsys):
+    assert main(["render", "lenet5", "-o", str(tmp_path / "l.dot"), "--view", "op", "--depth", "0"]) == 0
+    assert (tmp_path / "l.dot").read_text(encoding="utf-8").startswith("digraph")
+
+
+def test_train_writes_every_artefact(tmp_path, capsys):
+    assert main(["train", "mlp", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out and "onnxruntime parity:" in out
+    for name in ("curves.png", "model.npz", "model.onnx"):
+        assert (tmp_path / name).stat().st_size > 0 and str(tmp_path / name) in out
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["render", "nosuchmodel", "-o", "x.svg"], "unknown model 'nosuchmodel'"),
+    (["summary", "missing.onnx"], "no such ONNX file"),
+    (["render", "lenet5", "-o", "x.jpeg"], "unknown format"),
+])
+def test_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("graphcore: error:") and message in err and "\n" not in err
+
+
+def test_console_script_smoke():
+    script = shutil.which("graphcore", path=str(pathlib.Path(sys.executable).parent))
+    command = [script] if script else [sys.executable, "-m", "graphcore.cli"]
+    done = subprocess.run(command + ["models"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and "lenet5" in done.stdout
+    done = subprocess.run(command + ["render", "nosuchmodel", "-o", "x.svg"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and done.stderr.startswith("graphcore: error:")
+
+
+@pytest.mark.parametrize("name", ["perceptron", "rnn", "vae"])
+def test_train_runs_every_kind_of_zoo_model(name, tmp_path, capsys):
+    """A classifier without images, the perceptron rule and an unsupervised family all train end to end."""
+    assert main(["train", name, "--epochs", "1", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "onnxruntime parity:" in printed and ": ok" in printed
+    assert (tmp_path / "model.onnx").is_file()
