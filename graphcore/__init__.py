@@ -19,7 +19,7 @@ from . import activations, losses, train
 from . import layers
 from .layers import Input
 from .model import Model, Sequential, load_model
-from .render import render
+from .diagram import render
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
                      sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,

@@ -57,7 +57,7 @@ def cmd_summary(args):
     if not isinstance(target, str):
         target.summary()
         return
-    from .render import load
+    from .diagram import load
     graph = load(target)
     ops = [op for op in graph.ops if op.kind == "op"]
     types = {}
@@ -69,12 +69,12 @@ def cmd_summary(args):
 
 
 def _shape(graph, op):
-    from .render.text import shape_text
+    from .diagram.text import shape_text
     return shape_text(graph.values[op.outputs[0]].shape) if op.outputs else ""
 
 
 def cmd_render(args):
-    from .render import render
+    from .diagram import render
     render(_target(args.model), args.output, view=args.view, depth=args.depth, rankdir=args.rankdir)
     print(f"diagram: {args.output}")
 
@@ -198,7 +198,7 @@ def _inference_model(trained):
 def _export_and_render(model, sample, out):
     """ONNX file with its onnxruntime parity check on ``sample``, and the diagram."""
     from graphcore import export
-    from .render import dot_available, render
+    from .diagram import dot_available, render
     path = out / "model.onnx"
     export.to_onnx(model, str(path))
     parity = export.check(str(path), model, feeds={model.input_placeholders[0].name: sample}, verbose=False)

@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 import graphcore as gc
-from graphcore.render import dot_available, load, render, views
+from graphcore.diagram import dot_available, load, render, views
 
 GOLDEN = pathlib.Path(__file__).parent / "golden"
 LIGHT = pathlib.Path(onnx.__file__).parent / "backend" / "test" / "data" / "light"
@@ -178,7 +178,7 @@ def test_missing_onnx_file_and_bad_format(tmp_path):
 
 
 def test_dot_output_works_without_graphviz_and_images_say_how_to_install(tmp_path, monkeypatch):
-    monkeypatch.setattr("graphcore.render.output.shutil.which", lambda name: None)
+    monkeypatch.setattr("graphcore.diagram.output.shutil.which", lambda name: None)
     graph, _ = residual_graph()
     render(graph, tmp_path / "g.dot")
     assert (tmp_path / "g.dot").read_text(encoding="utf-8").startswith("digraph")
@@ -187,7 +187,7 @@ def test_dot_output_works_without_graphviz_and_images_say_how_to_install(tmp_pat
 
 
 def test_large_diagrams_warn_with_a_suggestion(monkeypatch):
-    monkeypatch.setattr("graphcore.render.LARGE", 10)
+    monkeypatch.setattr("graphcore.diagram.LARGE", 10)
     with pytest.warns(UserWarning, match="view='layer'"):
         render(residual_graph()[0], view="op")
 

@@ -258,12 +258,11 @@ def test_inference_parts_export_to_onnx_with_parity(part, tmp_path):
 
 
 def test_every_model_renders():
-    render = pytest.importorskip("graphcore.render")
     machine = rbm.RBM(64, 8, persistent=True)
     sources = [*_inference_parts().values(), trained_autoencoder("contractive")["model"].autoencoder,
                gan.GAN("dcgan").discriminator, rbm.dbn_classifier(), machine.graph, trained_dsn()["model"].graph]
     for source in sources:
-        dot = render.render(source).source
+        dot = gc.render(source).source
         assert "digraph" in dot and len(dot) > 200
 
 

@@ -11,7 +11,7 @@ import sys
 from tqdm.auto import tqdm
 
 import graphcore.models as zoo
-from graphcore.render import dot_available, render
+from graphcore.diagram import dot_available, render
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
