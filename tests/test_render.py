@@ -145,8 +145,10 @@ def _loop_model():
 def test_onnx_subgraphs_nest_inside_their_owner(tmp_path):
     path = tmp_path / "loop.onnx"
     onnx.save(_loop_model(), str(path))
-    text = _dot(str(path), view="op")
-    assert text == _dot(_loop_model(), view="op").replace("loop_and_if", "loop")
+    closed = _dot(str(path), view="op", depth=1)
+    assert "Loop" in closed and "Neg" not in closed     # at depth 1 the loop is one node
+    text = _dot(str(path), view="op", depth=3)           # the If sits two bodies down
+    assert text == _dot(_loop_model(), view="op", depth=3).replace("loop_and_if", "loop")
     for piece in ('label="loop"', 'label="body"', 'label="then_branch"', 'label="else_branch"', "Loop", "Neg"):
         assert piece in text, piece
     graph = load(str(path))
@@ -154,6 +156,14 @@ def test_onnx_subgraphs_nest_inside_their_owner(tmp_path):
     bias_producer = graph.values[add.inputs[1]].producer
     assert graph.ops[bias_producer].name == "prep/relu"          # the body reads an outer value
     assert "(N, 3)" in text
+
+
+def test_a_scan_is_one_node_that_opens_at_deeper_views():
+    import graphcore.models as zoo
+    model = zoo.small("rnn", num_classes=4)
+    shallow, deep = _dot(model, view="op", depth=1), _dot(model, view="op", depth=2)
+    assert "Scan" in shallow and "Sigmoid" not in shallow      # the LSTM's gates live in the body
+    assert "Sigmoid" in deep and 'label="loop"' in deep
 
 
 def test_third_party_onnx_renders():

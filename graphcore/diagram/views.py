@@ -6,8 +6,9 @@
 * ``grad``: the layer view plus the backward pass — gradient nodes (the ``gradients/`` scope) in their own
   cluster, collapsed the same way, and the optimizer's updates.
 
-Levels that come from body graphs (a Scan's step function) do not count against ``depth``: a node with a body
-draws as a cluster holding the node and its body.
+A node with a body graph (a Scan's step function) draws as one box at ``depth`` ≤ its nesting level and
+opens at deeper views: body ops of nesting level b are shown from ``depth`` b + 1 on, as a cluster holding the
+node and its body (body levels then do not count against ``depth``).
 """
 import re
 
@@ -26,7 +27,7 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
     phases = phases_of(graph)
-    shown = [op.index for op in graph.ops if _shown(op, phases[op.index], view)]
+    shown = [op.index for op in graph.ops if _shown(op, phases[op.index], view, depth)]
     placement = _place(graph, shown, phases, view, depth)
     root = _tree(graph, shown, placement, phases)
     alias, removed = grouping.group_repeats(root, graph, set(shown))
@@ -80,7 +81,9 @@ def _producers(graph, op):
     return [p for p in data if p is not None] + list(op.controls)
 
 
-def _shown(op, phase, view):
+def _shown(op, phase, view, depth):
+    if op.body_depth >= depth + (view != "op"):
+        return False   # inside a loop body that this depth keeps closed
     if view == "op":
         return True
     return not op.switch and (view == "grad" or phase == "forward")
