@@ -92,9 +92,11 @@ def test_lenet5_layer_labels_shapes_and_params():
     import graphcore.models as zoo
     text = _dot(zoo.lenet5())
     assert "61,706 parameters" in text
-    for piece in ("Conv2D", "6 filters · kernel 5×5", "stride 1 · tanh", "156 params", "(?, 6, 28, 28)",
+    for piece in ("Conv2D", "6 filters · kernel 5×5", "stride 1 · tanh", "156 params", "(?, 28, 28, 6)",
                   "AveragePooling2D", "84 units · tanh", "convolution"):
         assert piece in text, piece
+    assert "(?, 6, 28, 28)" not in text             # the layer view speaks the user's channels-last layout
+    assert "(?, 6, 28, 28)" in _dot(zoo.lenet5(), view="op")   # the op view shows the NCHW ops' own
 
 
 def test_resnet50_reads_as_stages_of_repeated_blocks():

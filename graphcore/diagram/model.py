@@ -13,10 +13,13 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Value:
-    """A tensor: ``shape`` dims are ints, None (unknown, drawn '?') or strings (symbolic ONNX dims)."""
+    """A tensor: ``shape`` dims are ints, None (unknown, drawn '?') or strings (symbolic ONNX dims).
+    ``user_shape`` is the shape in the model's own API (a Keras user's channels-last images) where it
+    differs from the internal one; layer views draw that."""
     shape: tuple | None
     dtype: str
     producer: int | None = None
+    user_shape: tuple | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ one level deeper.
 import numpy as np
 
 from ..graph import Graph
+from ..layers.base import keras_shape
 from .model import LayerInfo, OpGraph, OpRecord, Value
 from .text import attr_lines, shape_text, value_text
 
@@ -23,6 +24,10 @@ def from_graphcore(obj):
     for layer in getattr(obj, "layers", ()):
         settings = {k: getattr(layer, k) for k in _LAYER_SETTINGS if _plain(getattr(layer, k, None))}
         out.layers[layer.name] = LayerInfo(type(layer).__name__, attr_lines(settings))
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        for t in outputs:
+            if t is not None and _value_id("", t) in out.values:
+                out.values[_value_id("", t)].user_shape = keras_shape(t)
     return out
 
 

@@ -37,7 +37,7 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
     _label_clusters(root, graph, show_params)
     categories = {box.category for box in drawn} | _cluster_phases(root)
     box_of = {i: box.id for box in drawn for i in box.ops}
-    edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes)
+    edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes, view != "op")
     phase = {box.id: box.phase for box in drawn}
     for edge in edges:
         edge.crossing = phase[edge.src] != phase[edge.dst]
@@ -243,7 +243,12 @@ def _cluster_params(cluster, graph):
     return total
 
 
-def _edges(graph, shown, box_of, alias, show_shapes):
+def _shape_label(value, user_shapes):
+    """Layer views speak the model's API (channels-last images); the op view shows the ops' own layout."""
+    return shape_text(value.user_shape if user_shapes and value.user_shape is not None else value.shape)
+
+
+def _edges(graph, shown, box_of, alias, show_shapes, user_shapes):
     """One edge per (source box, target box, label, style); grouped copies route through their first copy."""
     edges, seen = [], set()
     for i in shown:
@@ -255,7 +260,7 @@ def _edges(graph, shown, box_of, alias, show_shapes):
             producer = alias.get(producer, producer)
             if producer not in box_of or box_of[producer] == box_of[i]:
                 continue
-            label = shape_text(graph.values[value].shape) if show_shapes and kind == "data" else ""
+            label = _shape_label(graph.values[value], user_shapes) if show_shapes and kind == "data" else ""
             key = (box_of[producer], box_of[i], label, kind)
             if key not in seen:
                 seen.add(key)

@@ -204,9 +204,10 @@ class InputLayer(Layer):
 
     def create(self, graph):
         self.graph = graph
-        self.name = graph.unique_name(self._given_name)
         with graph.as_default():
-            self.placeholder = placeholder(self.dtype, (None,) + self.shape, name=self.name)
+            # The placeholder takes the layer's name (what users feed and ONNX files call the input).
+            self.placeholder = placeholder(self.dtype, (None,) + self.shape, name=self._given_name)
+            self.name = self.placeholder.node.name
             with graph.name_scope(self.name + "/"):
                 internal = transpose(self.placeholder, (0, 3, 1, 2)) if len(self.shape) == 3 else self.placeholder
         self.built = True
