@@ -29,11 +29,18 @@ def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
     counter = iter(range(1 << 30))
     for child in diagram.root.children:
         lines += _item(child, counter, 1)
+    faint = set()
     for edge in diagram.edges:
         attrs = dict(style.EDGE_STYLES[edge.style])
-        if edge.crossing:   # ranks follow each pass's own flow; a gradient need not sit below its forward op
-            attrs["constraint"] = "false"
-        if edge.label:
+        if edge.crossing:
+            if (edge.src, edge.dst, edge.style) in faint:
+                continue   # unlabelled, parallel crossing edges would be drawn on top of each other
+            faint.add((edge.src, edge.dst, edge.style))
+            # Ranks follow each pass's own flow (a gradient need not sit below its forward op), and the many
+            # edges from the forward pass into the backward one are drawn faint and unlabelled (their shapes
+            # are on the forward edges already), so the two passes stay readable.
+            attrs.update(constraint="false", color="#ced4da", arrowsize="0.4")
+        elif edge.label:
             attrs["label"] = edge.label
         lines.append(f"{edge.src} -> {edge.dst}{_attrs(attrs)}")
     dot.body.extend(f"\t{line}\n" for line in lines)
