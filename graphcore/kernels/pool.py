@@ -21,7 +21,7 @@ def max_pool2d(x, kernel, strides, pads):
     """Max pooling with -inf padding (torch max_pool2d, ceil_mode=False)."""
     xp = _pad(x, pads, -np.inf)
     taps = _taps(xp.shape[2:], kernel, strides)
-    y = xp[(Ellipsis,) + taps[0]].copy()
+    y = xp[(Ellipsis,) + taps[0]].copy(order="K")
     for tap in taps[1:]:
         np.maximum(y, xp[(Ellipsis,) + tap], out=y)
     return y
@@ -36,8 +36,8 @@ def _argmax_taps(x, kernel, strides, pads):
     """
     xp = _pad(x, pads, -np.inf)
     taps = _taps(xp.shape[2:], kernel, strides)
-    best = xp[(Ellipsis,) + taps[0]].copy()
-    arg = np.zeros(best.shape, dtype=np.int16)
+    best = xp[(Ellipsis,) + taps[0]].copy(order="K")
+    arg = np.zeros_like(best, dtype=np.int16)
     for k, tap in enumerate(taps[1:], start=1):
         window = xp[(Ellipsis,) + tap]
         better = window > best
@@ -49,6 +49,14 @@ def _argmax_taps(x, kernel, strides, pads):
 def max_pool2d_grad(x, dy, kernel, strides, pads):
     """Route each dy to its window's argmax; overlapping windows accumulate."""
     arg, taps = _argmax_taps(x, kernel, strides, pads)
+    h, w = x.shape[2:]
+    if tuple(kernel) == tuple(strides) and not any(pads) and h % kernel[0] == 0 and w % kernel[1] == 0:
+        # The windows tile the input exactly (2×2 stride 2): each tap owns its positions, so write them
+        # directly instead of accumulating into a zeroed, padded buffer.
+        dx = np.empty_like(x, dtype=dy.dtype)   # keeps a channels-last input channels-last
+        for k, tap in enumerate(taps):
+            np.multiply(dy, arg == k, out=dx[(Ellipsis,) + tap])
+        return dx
     dxp = _padded_zeros(*x.shape[:2], x.shape[2:], pads, dy.dtype)
     for k, tap in enumerate(taps):
         dxp[(Ellipsis,) + tap] += dy * (arg == k)
@@ -68,7 +76,7 @@ def max_pool2d_grad_grad(x, ddx, kernel, strides, pads):
 def _window_sums(xp, kernel, strides):
     """Sum of every pooling window of an already padded input."""
     taps = _taps(xp.shape[2:], kernel, strides)
-    total = xp[(Ellipsis,) + taps[0]].copy()
+    total = xp[(Ellipsis,) + taps[0]].copy(order="K")
     for tap in taps[1:]:
         total += xp[(Ellipsis,) + tap]
     return total
