@@ -53,8 +53,11 @@ def _max_pool(ctx, node):
 @converter("AvgPool")
 def _avg_pool(ctx, node):
     a = node.attrs
+    # Without padding both divisors are the window size; say count_include_pad=1 then, which onnxruntime runs
+    # on its faster plain-average path.
+    include_pad = int(a["count_include_pad"] or not any(a["pads"]))
     ctx.emit("AveragePool", [ctx.input(node.inputs[0])], out=node.outputs[0], kernel_shape=list(a["kernel"]),
-             strides=list(a["strides"]), pads=onnx_pads(a["pads"]), count_include_pad=int(a["count_include_pad"]))
+             strides=list(a["strides"]), pads=onnx_pads(a["pads"]), count_include_pad=include_pad)
 
 
 @converter("Softmax", "LogSoftmax")
