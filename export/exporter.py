@@ -20,6 +20,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 import graphcore
+from graphcore.graph import ancestors
 
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
@@ -229,13 +230,7 @@ class Context:
 
 def _plan(source, inputs, feeds):
     """Nodes the outputs need (creation order) and the set of static ones; checks that inputs suffice."""
-    needed, stack = set(), [t.node for t in source.outputs if t not in inputs]
-    while stack:
-        node = stack.pop()
-        if node in needed:
-            continue
-        needed.add(node)
-        stack.extend(t.node for t in node.inputs if t not in inputs)
+    needed = ancestors([t.node for t in source.outputs if t not in inputs], stop=inputs, controls=False)
     order = sorted(needed, key=lambda n: n.id)
     static = set()
     for node in order:

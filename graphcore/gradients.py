@@ -7,7 +7,7 @@ Fan-out is summed with one ``AddN`` per tensor; broadcasting is undone inside ea
 Gradients never flow into integer or boolean tensors.
 """
 from .errors import GradientError
-from .graph import Tensor
+from .graph import Tensor, ancestors
 from .ops.math import add_n, ones_like, zeros_like
 
 _UNCONNECTED = ("none", "zero", "raise")
@@ -26,14 +26,7 @@ def _between(ys, xs):
     for node in graph.nodes[first:]:
         if any(t in x_set or t.node in forward for t in node.inputs if _carries_gradient(t)):
             forward.add(node)
-    backward, stack = set(), [y.node for y in ys]
-    while stack:
-        node = stack.pop()
-        if node in backward:
-            continue
-        backward.add(node)
-        stack.extend(t.node for t in node.inputs)
-    return forward & backward
+    return forward & ancestors([y.node for y in ys], controls=False)
 
 
 def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):

@@ -281,6 +281,21 @@ def control_dependencies(nodes):
     return get_default_graph().control_dependencies(nodes)
 
 
+def ancestors(nodes, stop=(), controls=True):
+    """The nodes ``nodes`` depend on (themselves included), not looking past the tensors in ``stop`` (fed
+    values); ``controls`` also follows run-after edges. Shared by the planner, the exporter and gradients."""
+    needed, stack = set(), list(nodes)
+    while stack:
+        node = stack.pop()
+        if node in needed:
+            continue
+        needed.add(node)
+        stack.extend(t.node for t in node.inputs if t not in stop)
+        if controls:
+            stack.extend(node.control_inputs)
+    return needed
+
+
 def is_tensor(x):
     return isinstance(x, Tensor)
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
-from .graph import Node, Tensor, get_default_graph
+from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
 from .ops.random import seed_for
 from .shapes import compatible, format_shape, format_type
@@ -121,14 +121,7 @@ class Session:
 
     def _make_plan(self, leaves, feeds, init):
         targets = [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves]
-        needed, stack = set(), list(targets)
-        while stack:
-            node = stack.pop()
-            if node in needed:
-                continue
-            needed.add(node)
-            stack.extend(t.node for t in node.inputs if t not in feeds)
-            stack.extend(node.control_inputs)
+        needed = ancestors(targets, stop=feeds)
         order = sorted(needed, key=lambda n: n.id)
         for node in order:
             if node.op.type == "Placeholder" and "default" not in node.attrs and \

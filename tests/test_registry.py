@@ -12,6 +12,7 @@ import graphcore as gc
 from graphcore.op import REGISTRY
 from graphcore.ops.state import WriteOp
 from graphcore.shapes import compatible
+from numerics import numeric_gradient
 
 # Leaves have no inputs to sample: they are exercised by every other test.
 LEAVES = {"Placeholder", "Variable"}
@@ -94,19 +95,6 @@ def _objective(node, rng):
     return gc.add_n(terms)
 
 
-def _numeric_gradient(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = f()
-        x[idx] = old - eps
-        down = f()
-        x[idx] = old
-        grad[idx] = (up - down) / (2 * eps)
-    return grad
-
-
 @pytest.mark.parametrize("case", _differentiable_cases(), ids=_ids)
 def test_gradient_matches_finite_differences(case):
     op_type, _, (arrays, attrs) = case
@@ -122,7 +110,7 @@ def test_gradient_matches_finite_differences(case):
         low_precision = any(t.dtype == np.float32 for t in node.outputs)
         step, tol = (1e-3, 2e-2) if low_precision else (1e-6, 1e-5)
         for t, g in zip(wrt, symbolic):
-            numeric = _numeric_gradient(lambda: float(sess.run(objective, feeds)), feeds[t], step)
+            numeric = numeric_gradient(lambda: float(sess.run(objective, feeds)), feeds[t], step)
             np.testing.assert_allclose(g, numeric, rtol=tol, atol=tol / 10, err_msg=f"d/d{t.name} of {op_type}")
 
 
@@ -142,5 +130,5 @@ def test_second_order_gradient_matches_finite_differences(case):
         (h,) = gc.gradients(inner, [x], unconnected="zero")
     with gc.Session(graph) as sess:
         symbolic = sess.run(h, feeds)
-        numeric = _numeric_gradient(lambda: float(sess.run(inner, feeds)), feeds[x])
+        numeric = numeric_gradient(lambda: float(sess.run(inner, feeds)), feeds[x])
     np.testing.assert_allclose(symbolic, numeric, rtol=1e-4, atol=1e-5, err_msg=f"second order of {op_type}")

@@ -5,6 +5,7 @@ import pytest
 
 import graphcore as gc
 from graphcore.session import Session
+from numerics import numeric_gradient
 
 RNG = np.random.default_rng(0)
 XS, H0 = RNG.normal(size=(6, 2, 3)), RNG.normal(size=(2, 4))
@@ -141,18 +142,6 @@ def test_the_body_is_planned_once(monkeypatch):
     assert len([p for p in plans if p is not g]) == 1      # one body plan for 3 runs × 50 steps
 
 
-def _numeric(f, x, eps=1e-6):
-    grad = np.zeros_like(x)
-    for idx in np.ndindex(x.shape):
-        old = x[idx]
-        x[idx] = old + eps
-        up = f()
-        x[idx] = old - eps
-        grad[idx] = (up - f()) / (2 * eps)
-        x[idx] = old
-    return grad
-
-
 @pytest.mark.parametrize("reverse,with_lengths", [(False, False), (True, True)])
 def test_bptt_matches_finite_differences(reverse, with_lengths):
     g, t = _rnn_graph(reverse=reverse, with_lengths=with_lengths)
@@ -169,14 +158,14 @@ def test_bptt_matches_finite_differences(reverse, with_lengths):
         for var, got in zip(wrt, symbolic):
             if var in feeds:
                 value = feeds[var]
-                numeric = _numeric(lambda: float(sess.run(loss, feeds)), value)
+                numeric = numeric_gradient(lambda: float(sess.run(loss, feeds)), value)
             else:
                 value = sess.variables[var.node.name] = sess.variables[var.node.name].copy()
 
                 def f():
                     sess.variables[var.node.name] = value
                     return float(sess.run(loss, feeds))
-                numeric = _numeric(f, value)
+                numeric = numeric_gradient(f, value)
             np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8, err_msg=var.name)
 
 
@@ -191,7 +180,7 @@ def test_second_order_through_a_short_scan():
         def f():
             sess.variables["u"] = u
             return float(np.sum(sess.run(grads[0], feeds) ** 2))
-        np.testing.assert_allclose(got, _numeric(f, u), rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(got, numeric_gradient(f, u), rtol=1e-5, atol=1e-8)
     assert sum(n.type == "Scan" for n in g.nodes) == 4   # forward, backward, and the two of the second order
 
 
