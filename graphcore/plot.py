@@ -82,6 +82,9 @@ def _panel(canvas, x, y, w, h, title, series):
     canvas.text(x + 4, top, f"{high:.3g}")
     canvas.text(x + 4, bottom - 10, f"{low:.3g}")
     length = max(len(v) for v in series.values())
+    # The legend goes in the corner the curves leave free: below them when they finish high (accuracy).
+    finish = np.nanmean([np.asarray(v, np.float64)[-1] for v in series.values()])
+    legend_top = bottom - 10 - 16 * len(series) if finish > (low + high) / 2 else top + 8
     canvas.text(left, bottom + 8, "epoch 1")
     canvas.text(right - 16 * len(str(length)) - 40, bottom + 8, f"epoch {length}")
     for k, (name, ys) in enumerate(series.items()):
@@ -93,7 +96,7 @@ def _panel(canvas, x, y, w, h, title, series):
             canvas.line(xs[i], py[i], xs[i + 1], py[i + 1], colour, dashed=name.startswith("val_"))
         if len(ys) == 1:
             canvas.rect(int(xs[0]) - 2, int(py[0]) - 2, int(xs[0]) + 3, int(py[0]) + 3, colour)
-        lx, ly = right - 170, top + 8 + 16 * k
+        lx, ly = right - 170, legend_top + 16 * k
         canvas.line(lx, ly + 4, lx + 24, ly + 4, colour, dashed=name.startswith("val_"))
         canvas.text(lx + 30, ly, name)
 
