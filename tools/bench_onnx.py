@@ -1,6 +1,6 @@
 """onnxruntime speed of graphcore's ONNX export against the same architecture exported by torch.onnx.export.
 
-    python tools/bench_onnx.py [--repeats 30] [--rounds 7]
+    python tools/bench_onnx.py [--repeats 30] [--rounds 25]
 
 LeNet-5 (32×32×1, batch 64) and ResNet-18 (224×224×3, batch 1), both from the zoo and hand-written in PyTorch
 (torchvision's ResNet-18 layout). Each ONNX file runs in onnxruntime on the CPU with default optimisations;
@@ -88,7 +88,7 @@ def bench(name, directory, repeats, rounds):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=30)
-    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--models", nargs="*", default=list(CASES), choices=list(CASES))
     args = parser.parse_args(argv)
     directory = tempfile.mkdtemp(prefix="graphcore-bench-")
