@@ -233,3 +233,22 @@ def test_layers_take_keras_weights_and_compose():
     y_ref, _ = _onnx_run("GRU", x_v.astype(np.float64), weights, linear_before_reset=1)
     np.testing.assert_allclose(seq_v, y_ref.transpose(1, 0, 2), atol=1e-5)
     assert sess.run(per_step, {ids: ids_v}).shape == (B, T, 2)
+
+
+def test_bidirectional_returns_merged_output_and_both_directions_states():
+    from graphcore import layers
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(2, 6, 3)).astype(np.float32)
+    g = gc.Graph()
+    with g.as_default():
+        inp = gc.Input((6, 3))
+        bi = layers.Bidirectional(layers.LSTM(4, return_state=True))
+        out, fh, fc, bh, bc = bi(inp)
+        model = gc.Model(inp, [out, fh, fc, bh, bc])
+    values = model.predict(x)
+    forward, backward = bi.forward_layer, bi.backward_layer
+    assert values[0].shape == (2, 8)
+    np.testing.assert_allclose(values[0][:, :4], values[1], rtol=1e-6)     # last forward output = forward h
+    np.testing.assert_allclose(values[0][:, 4:], values[3], rtol=1e-6)     # backward output = backward h
+    assert forward.go_backwards is False and backward.go_backwards is True
+    assert [v.shape for v in values[1:]] == [(2, 4)] * 4

@@ -106,12 +106,18 @@ class Bidirectional(Layer):
     def call(self, inputs):
         forward, backward = self.forward_layer(inputs), self.backward_layer(inputs)
         self.weights = self.forward_layer.weights + self.backward_layer.weights
+        states = []
+        if self.forward_layer.return_state:   # Keras order: merged output, forward states, backward states
+            (forward, *forward_states), (backward, *backward_states) = forward, backward
+            states = forward_states + backward_states
         if self.forward_layer.return_sequences:
             backward = backward[:, ::-1]
         if self.merge_mode == "concat":
-            return concat([forward, backward], axis=-1)
-        merged = forward + backward if self.merge_mode in ("sum", "ave") else forward * backward
-        return merged * 0.5 if self.merge_mode == "ave" else merged
+            merged = concat([forward, backward], axis=-1)
+        else:
+            merged = forward + backward if self.merge_mode in ("sum", "ave") else forward * backward
+            merged = merged * 0.5 if self.merge_mode == "ave" else merged
+        return [merged] + states if states else merged
 
 
 class Embedding(Layer):
