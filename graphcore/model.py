@@ -234,14 +234,8 @@ class Model:
         missing = [t.name for t in self.outputs if t not in where]
         if missing:
             raise BuildError(f"outputs {missing} are not produced by layers; only layer graphs can be saved")
-        layers = []
-        for layer in self.layers:
-            config = layer.get_config()
-            for key, value in config.items():
-                if callable(value):
-                    raise BuildError(f"layer {layer.name}: argument {key}={value!r} is a function; "
-                                     "use a name (e.g. activation='relu') to make the model saveable")
-            layers.append({"class": type(layer).__name__, "name": layer.name, "config": config})
+        layers = [{"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
+                  for layer in self.layers]
         return {"format": _FORMAT, "name": self.name, "layers": layers, "calls": calls,
                 "inputs": [where[t] for t in self.inputs], "outputs": [where[t] for t in self.outputs]}
 
@@ -252,6 +246,28 @@ class Model:
         arrays.update({f"weight_{i:04d}": v for i, v in enumerate(values)})
         save_arrays(path, arrays)
         return path
+
+
+def _layer_config(layer):
+    """A layer's constructor arguments as JSON-able data; wrapped layers (Bidirectional, TimeDistributed)
+    nest as ``{"layer": class name, "config": ...}``."""
+    from .layers.base import Layer
+    config = {}
+    for key, value in layer.get_config().items():
+        if isinstance(value, Layer):
+            value = {"layer": type(value).__name__, "config": _layer_config(value)}
+        elif callable(value):
+            raise BuildError(f"layer {layer.name}: argument {key}={value!r} is a function; "
+                             "use a name (e.g. activation='relu') to make the model saveable")
+        config[key] = value
+    return config
+
+
+def _layer_from_config(class_name, config):
+    from . import layers as layer_module
+    config = {k: _layer_from_config(v["layer"], v["config"]) if isinstance(v, dict) and set(v) == {"layer", "config"}
+              else v for k, v in config.items()}
+    return getattr(layer_module, class_name)(**config)
 
 
 class Sequential(Model):
@@ -276,7 +292,6 @@ class Sequential(Model):
 
 
 def _rebuild(config):
-    from . import layers as layer_module
     graph = Graph()
     with graph.as_default():
         built_layers = []
@@ -284,8 +299,7 @@ def _rebuild(config):
             if spec["class"] == "InputLayer":
                 built_layers.append(InputLayer(**spec["config"]))
             else:
-                cls = getattr(layer_module, spec["class"])
-                built_layers.append(cls(**{**spec["config"], "name": spec["name"]}))
+                built_layers.append(_layer_from_config(spec["class"], {**spec["config"], "name": spec["name"]}))
         results = []
         for call in config["calls"]:
             layer = built_layers[call["layer"]]

@@ -252,3 +252,17 @@ def test_bidirectional_returns_merged_output_and_both_directions_states():
     np.testing.assert_allclose(values[0][:, 4:], values[3], rtol=1e-6)     # backward output = backward h
     assert forward.go_backwards is False and backward.go_backwards is True
     assert [v.shape for v in values[1:]] == [(2, 4)] * 4
+
+
+def test_recurrent_models_save_and_load(tmp_path):
+    from graphcore import layers
+    g = gc.Graph()
+    with g.as_default():
+        inp = gc.Input((None, 3))
+        h = layers.Bidirectional(layers.GRU(4, return_sequences=True))(inp)
+        out = layers.TimeDistributed(layers.Dense(2))(layers.LSTM(5, return_sequences=True)(h))
+        model = gc.Model(inp, out)
+    x = np.random.default_rng(0).normal(size=(2, 7, 3)).astype(np.float32)
+    model.save(tmp_path / "rnn.npz")
+    loaded = gc.load_model(tmp_path / "rnn.npz")
+    np.testing.assert_allclose(loaded.predict(x), model.predict(x), rtol=1e-6)

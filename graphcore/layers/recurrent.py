@@ -9,7 +9,9 @@ import numpy as np
 from .. import recurrent
 from ..ops.array import concat, gather, reshape
 from ..ops.random import random_normal
+from ..errors import BuildError
 from .base import Layer, _as_list
+from .core import Dense
 
 
 def orthogonal(shape, dtype, fans=None, seed=None):
@@ -143,7 +145,14 @@ class TimeDistributed(Layer):
         self.layer = layer
 
     def call(self, x):
-        steps = x.shape[1]
-        y = self.layer(reshape(x, (-1,) + x.shape[2:]))
+        if isinstance(self.layer, Dense):
+            y = self.layer(x)   # a dense layer acts on the last axis already, whatever the time steps
+        else:
+            steps = x.shape[1]
+            if steps is None:
+                raise BuildError(f"TimeDistributed({type(self.layer).__name__}) needs a known number of time "
+                                 f"steps, got {x.shape}")
+            y = self.layer(reshape(x, (-1,) + x.shape[2:]))
+            y = reshape(y, (-1, steps) + y.shape[1:])
         self.weights = self.layer.weights
-        return reshape(y, (-1, steps) + y.shape[1:])
+        return y
