@@ -32,7 +32,8 @@ PADS = [(0, 0, 0, 0), (1, 1, 1, 1), (0, 1, 1, 0)]
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
 
 # (C, O, groups): dense, grouped, depthwise, depthwise with channel multiplier 2.
-GROUPINGS = {"g1": (4, 6, 1), "g2": (4, 6, 2), "dw": (4, 4, 4), "dw2": (3, 6, 3)}
+# "rgb": few input channels take the NCHW-order gather (conv._NARROW).
+GROUPINGS = {"g1": (4, 6, 1), "g2": (4, 6, 2), "dw": (4, 4, 4), "dw2": (3, 6, 3), "rgb": (3, 5, 1)}
 CONV_GRID = list(itertools.product(
     [(1, 1), (2, 2), (1, 2)],       # strides
     [(1, 1), (2, 2)],               # dilations

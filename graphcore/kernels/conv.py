@@ -17,6 +17,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 _CHUNK_BYTES = 4 << 20
+_NARROW = 3   # inputs with at most this many channels (images) use the NCHW-order gather
 
 
 def _pad(x, pads, value=0):
@@ -127,6 +128,8 @@ def conv2d(x, w, strides, pads, dilations, groups):
     ho, wo = _out_hw((h + pads[0] + pads[1], wd + pads[2] + pads[3]), (kh, kw), strides, dilations)
     if _is_depthwise(c, groups):
         return _depthwise_conv2d(_pad(x, pads), w, strides, dilations, (ho, wo))
+    if c <= _NARROW and groups == 1:
+        return _narrow_conv2d(x, w, strides, pads, dilations, (ho, wo))
     xl = _padded_channels_last(x, pads)
     win = _windows(xl, (kh, kw), strides, dilations, (ho, wo))
     y = np.empty((n, ho, wo, o), dtype=x.dtype)
@@ -142,6 +145,27 @@ def conv2d(x, w, strides, pads, dilations, groups):
             np.matmul(_grouped(cols, groups, kh * kw, g), wt[:, g * og:(g + 1) * og],
                       out=y_rows[rows, g * og:(g + 1) * og])
     return y.transpose(0, 3, 1, 2)
+
+
+def _narrow_columns(x, kernel, strides, pads, dilations, out_hw):
+    """(N, C·kh·kw, Ho·Wo) columns of an input with few channels (an RGB or grey image): gathered in the
+    input's own NCHW order, so each copied run is a whole output row — the channels-last gather would copy
+    runs of one or three values."""
+    n, c = x.shape[:2]
+    (kh, kw), (ho, wo) = kernel, out_hw
+    (sh, sw), (dh, dw) = strides, dilations
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    win = sliding_window_view(_pad(x, pads), span, axis=(2, 3))[:, :, ::sh, ::sw, ::dh, ::dw][:, :, :ho, :wo]
+    cols = np.empty((n, c, kh, kw, ho, wo), dtype=x.dtype)
+    cols[...] = win.transpose(0, 1, 4, 5, 2, 3)
+    return cols.reshape(n, c * kh * kw, ho * wo)
+
+
+def _narrow_conv2d(x, w, strides, pads, dilations, out_hw):
+    """Few input channels: one (O × C·kh·kw)·(C·kh·kw × Ho·Wo) product per image, straight into NCHW."""
+    o = w.shape[0]
+    cols = _narrow_columns(x, w.shape[2:], strides, pads, dilations, out_hw)
+    return np.matmul(w.reshape(o, -1), cols).reshape((x.shape[0], o) + tuple(out_hw))
 
 
 def _depthwise_conv2d(xp, w, strides, dilations, out_hw):
@@ -206,6 +230,10 @@ def conv2d_filter_grad(x, dy, kernel_hw, strides, pads, dilations, groups):
         for i, j, (rows, cols) in _tap_slices(kernel_hw, strides, dilations, (ho, wo)):
             dw[:, :, i, j] = np.einsum('ncmhw,nchw->cm', dyd, xp[:, :, rows, cols])
         return dw.reshape(o, 1, kh, kw)
+    if c <= _NARROW and groups == 1:
+        cols = _narrow_columns(x, kernel_hw, strides, pads, dilations, (ho, wo))
+        dw = np.matmul(dy.reshape(n, o, ho * wo), cols.transpose(0, 2, 1)).sum(axis=0)
+        return dw.reshape(o, c, kh, kw)
     win = _windows(_padded_channels_last(x, pads), kernel_hw, strides, dilations, (ho, wo))
     dy_rows = dy.transpose(0, 2, 3, 1).reshape(n * ho * wo, o)
     og = o // groups
