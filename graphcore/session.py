@@ -122,40 +122,53 @@ class Session:
     def _make_plan(self, leaves, feeds, init):
         targets = [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves]
         needed = ancestors(targets, stop=feeds)
-        order = sorted(needed, key=lambda n: n.id)
-        for node in order:
-            if node.op.type == "Placeholder" and "default" not in node.attrs and \
-                    not all(t in feeds for t in node.outputs):
-                self.missing_feed(node)()
         if init:
             stale = [v for v in self.graph.variables if v.node in needed and v.node.name not in self.variables]
             if stale:
                 self.initialize(stale)
+        return make_plan(leaves, feeds, self, needed)
 
-        slot_of = {}
-        for tensor in feeds:
-            slot_of[tensor] = len(slot_of)
-        for node in order:
-            for t in node.outputs:
-                if t not in slot_of:
-                    slot_of[t] = len(slot_of)
-        fetch_slots = [slot_of[leaf] if isinstance(leaf, Tensor) else None for leaf in leaves]
-        keep = set(fetch_slots)
-        last_use = {}
-        for index, node in enumerate(order):
-            for t in node.inputs:
-                last_use[slot_of[t]] = index
-        frees = [[] for _ in order]
-        for slot, index in last_use.items():
-            if slot not in keep:
-                frees[index].append(slot)
-        steps = []
-        for index, node in enumerate(order):
-            outs = tuple(slot_of[t] for t in node.outputs)
-            steps.append((node.op.make_kernel(node, self), tuple(slot_of[t] for t in node.inputs),
-                          outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
-        feed_slots = [(t, slot_of[t]) for t in feeds]
-        return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
+
+def make_plan(leaves, feeds, runtime, needed=None):
+    """The flat program computing ``leaves`` (tensors or nodes) from the tensors in ``feeds``: prune, order,
+    bind each kernel to ``runtime`` (its variables and random generators), assign slots and record where
+    each slot is read for the last time. A loop op plans its body with this once, then runs it every step."""
+    if needed is None:
+        needed = ancestors([leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves], stop=feeds)
+    order = sorted(needed, key=lambda n: n.id)
+    for node in order:
+        if node.op.type == "Placeholder" and "default" not in node.attrs and \
+                not all(t in feeds for t in node.outputs):
+            runtime.missing_feed(node)()
+    slot_of = {}
+    for tensor in feeds:
+        slot_of[tensor] = len(slot_of)
+    for node in order:
+        for t in node.outputs:
+            if t not in slot_of:
+                slot_of[t] = len(slot_of)
+    fetch_slots = [slot_of[leaf] if isinstance(leaf, Tensor) else None for leaf in leaves]
+    keep = set(fetch_slots)
+    last_use = {}
+    for index, node in enumerate(order):
+        for t in node.inputs:
+            last_use[slot_of[t]] = index
+    frees = [[] for _ in order]
+    for slot, index in last_use.items():
+        if slot not in keep:
+            frees[index].append(slot)
+    steps = []
+    for index, node in enumerate(order):
+        outs = tuple(slot_of[t] for t in node.outputs)
+        steps.append((node.op.make_kernel(node, runtime), tuple(slot_of[t] for t in node.inputs),
+                      outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
+    feed_slots = [(t, slot_of[t]) for t in feeds]
+    return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
+
+
+def run_plan(plan, slots):
+    """Run a plan over ``slots`` (fed values already in place); see ``_run``."""
+    _run(plan, slots)
 
 
 def _run(plan, slots):

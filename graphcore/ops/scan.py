@@ -231,16 +231,12 @@ class Scan(Op):
 
     def make_kernel(self, node, runtime):
         a = node.attrs
-        from ..session import Session, _run
+        from ..session import make_plan, run_plan
 
-        class BodyRuntime(Session):
-            """Plans the body once; random ops in the body draw from the outer session's generators."""
-
-            def generator(self, body_node):
-                return runtime.generator(body_node)
-
+        # The body is planned once, bound to the outer session: its random ops draw from that session's
+        # generators (a body holds no variables).
         feeds = ([a["time_in"]] if a["time_in"] is not None else []) + list(a["seq_in"] + a["state_in"] + a["cap_in"])
-        plan = BodyRuntime(a["body"])._make_plan(list(a["state_out"] + a["out"]), dict.fromkeys(feeds), init=False)
+        plan = make_plan(list(a["state_out"] + a["out"]), dict.fromkeys(feeds), runtime)
         slot = dict(plan.feed_slots)
         seq_slots, state_slots, cap_slots = ([slot[t] for t in a[k]] for k in ("seq_in", "state_in", "cap_in"))
         time_slot = slot.get(a["time_in"])
@@ -267,7 +263,7 @@ class Scan(Op):
                     slots[s] = seq[t]
                 for s, value, stack in zip(state_slots, states, entering):
                     slots[s] = stack[t] = value
-                _run(plan, slots)
+                run_plan(plan, slots)
                 states = [slots[s] for s in fetch_states]
                 for k, s in enumerate(fetch_outs):
                     if stacks[k] is None:
