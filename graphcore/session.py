@@ -116,7 +116,7 @@ class Session:
         if check_numerics:
             _run_checked(plan, slots)
         else:
-            _run(plan, slots)
+            run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
 
     def _make_plan(self, leaves, feeds, init):
@@ -167,12 +167,8 @@ def make_plan(leaves, feeds, runtime, needed=None):
 
 
 def run_plan(plan, slots):
-    """Run a plan over ``slots`` (fed values already in place); see ``_run``."""
-    _run(plan, slots)
-
-
-def _run(plan, slots):
-    """The hot loop: no analysis, no allocation beyond the kernels' own."""
+    """The hot loop over ``slots`` (fed values already in place): no analysis, no allocation beyond the
+    kernels' own."""
     index = 0
     try:
         for index, (kernel, ins, out, frees, _) in enumerate(plan.steps):
@@ -193,10 +189,10 @@ def _run(plan, slots):
 
 
 def _run_checked(plan, slots):
-    """Like ``_run``, step by step, stopping at the first node whose output holds NaN or Inf."""
+    """Like ``run_plan``, step by step, stopping at the first node whose output holds NaN or Inf."""
     for step in plan.steps:
         single = _Plan([step], (), (), 0, ())
-        _run(single, slots)
+        run_plan(single, slots)
         out, node = step[2], step[4]
         for o in ((out,) if type(out) is int else out):
             value = slots[o]
