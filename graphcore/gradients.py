@@ -6,11 +6,22 @@ rendered, exported and differentiated again (second-order gradients, contractive
 Fan-out is summed with one ``AddN`` per tensor; broadcasting is undone inside each op's gradient rule.
 Gradients never flow into integer or boolean tensors.
 """
+import threading
+
 from .errors import GradientError
 from .graph import Tensor, ancestors
 from .ops.math import add_n, ones_like, zeros_like
 
 _UNCONNECTED = ("none", "zero", "raise")
+_WANTED = threading.local()
+
+
+def wants_gradient(index):
+    """Inside an op's ``grad``: whether input ``index`` needs a gradient. Ops with costly gradients (matmul,
+    convolution) skip building the others — a first layer's gradient for the input images, say — so the
+    gradient graph holds only what can be run."""
+    wanted = getattr(_WANTED, "inputs", None)
+    return wanted is None or wanted[index]
 
 
 def _carries_gradient(tensor):
@@ -62,8 +73,12 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
                                     f"it (wrap it in gc.stop_gradient if that is intended)", node)
             if len(out_grads) > 1:
                 out_grads = [g if g is not None else zeros_like(t) for g, t in zip(out_grads, node.outputs)]
-            with graph.name_scope(node.name + "_grad"):
-                in_grads = node.op.grad(node, *out_grads)
+            _WANTED.inputs = [_carries_gradient(t) and (t in x_set or t.node in relevant) for t in node.inputs]
+            try:
+                with graph.name_scope(node.name + "_grad"):
+                    in_grads = node.op.grad(node, *out_grads)
+            finally:
+                _WANTED.inputs = None
             for t, g in zip(node.inputs, in_grads):
                 if g is not None and _carries_gradient(t) and (t in x_set or t.node in relevant):
                     contributions.setdefault(t, []).append(g)

@@ -170,3 +170,18 @@ def test_notes_gradient_descent_step():
         assert sess.run(grad) == pytest.approx(8.0)
         sess.run(step)
         assert sess.run(w) == pytest.approx(4.2)
+
+
+def test_gradients_build_only_what_can_be_needed():
+    """No gradient is built for the input data of a first layer (costly ops skip unwanted inputs)."""
+    from graphcore import models
+    model = models.lenet5()
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    input_grads = [n for n in model.graph.nodes if n.type == "Conv2DBackpropInput"]
+    assert [n.name.split("/")[1] for n in input_grads] == ["c5", "c3"]
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        w = gc.Variable(np.ones((3, 2), np.float32), name="w")
+        gc.gradients(gc.reduce_sum(x @ w), [w])
+    assert sum(n.type == "MatMul" for n in g.nodes) == 2   # the forward product and dL/dw only

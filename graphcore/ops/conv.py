@@ -95,10 +95,11 @@ class Conv2D(Op):
         return conv_kernels.conv2d(x, w, strides, pads, dilations, groups)
 
     def grad(self, node, g):
+        from ..gradients import wants_gradient
         x, w = node.inputs
         attrs = dict(node.attrs)
-        return [apply_op("Conv2DBackpropInput", [g, w], input_hw=x.shape[2:], **attrs),
-                apply_op("Conv2DBackpropFilter", [x, g], kernel_hw=w.shape[2:], **attrs)]
+        return [apply_op("Conv2DBackpropInput", [g, w], input_hw=x.shape[2:], **attrs) if wants_gradient(0) else None,
+                apply_op("Conv2DBackpropFilter", [x, g], kernel_hw=w.shape[2:], **attrs) if wants_gradient(1) else None]
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3))], \

@@ -484,15 +484,14 @@ class MatMul(Op):
     def grad(self, node, g):
         a, b = node.inputs
         ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
-        if not ta and not tb:
-            ga, gb = matmul(g, b, transpose_b=True), matmul(a, g, transpose_a=True)
-        elif not ta and tb:
-            ga, gb = matmul(g, b), matmul(g, a, transpose_a=True)
-        elif ta and not tb:
-            ga, gb = matmul(b, g, transpose_b=True), matmul(a, g)
-        else:
-            ga, gb = matmul(b, g, transpose_a=True, transpose_b=True), matmul(g, a, transpose_a=True, transpose_b=True)
-        return [sum_to(ga, a), sum_to(gb, b)]
+        # (left, right, transpose flags) of each input's gradient product, for the four transpose cases
+        rules = {(False, False): ((g, b, False, True), (a, g, True, False)),
+                 (False, True): ((g, b, False, False), (g, a, True, False)),
+                 (True, False): ((b, g, False, True), (a, g, False, False)),
+                 (True, True): ((b, g, True, True), (g, a, True, True))}[(ta, tb)]
+        from ..gradients import wants_gradient
+        return [sum_to(matmul(left, right, t1, t2), x) if wants_gradient(i) else None
+                for i, (x, (left, right, t1, t2)) in enumerate(zip((a, b), rules))]
 
     def samples(self, rng):
         for ta in (False, True):
