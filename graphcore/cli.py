@@ -173,7 +173,8 @@ def _train_unsupervised(args, out):
         kwargs["png_path"] = str(out / "samples.png")
     result = zoo.TRAINERS[args.model](**kwargs)
     for key, value in result.items():
-        if isinstance(value, (float, int, np.floating)) or (isinstance(value, dict) and key != "history"):
+        numbers = isinstance(value, list) and all(isinstance(v, (float, int, np.floating)) for v in value)
+        if isinstance(value, (float, int, np.floating)) or numbers or (isinstance(value, dict) and key != "history"):
             print(f"{key}: {value}")
     artefacts = {"samples": result["png"]} if "png" in result else {}
     history = result.get("history")
@@ -183,6 +184,10 @@ def _train_unsupervised(args, out):
     if inference is not None:
         sample = np.zeros((4,) + tuple(d or 1 for d in inference.input_placeholders[0].shape[1:]), np.float32)
         artefacts.update(_export_and_render(inference, sample, out))
+    else:   # an RBM or a stacking network: no feed-forward inference model to export; draw its graph
+        from .diagram import dot_available, render
+        artefacts["diagram"] = out / ("model.svg" if dot_available() else "model.dot")
+        render(result["model"].graph, artefacts["diagram"])
     return artefacts
 
 
