@@ -9,6 +9,8 @@ import zlib
 
 import numpy as np
 
+from .io import atomic_write
+
 _FONT = {  # 3×5 glyphs, one row per string, '#' = ink
     "0": "### #.# #.# #.# ###", "1": ".#. ##. .#. .#. ###", "2": "### ..# ### #.. ###", "3": "### ..# ### ..# ###",
     "4": "#.# #.# ### ..# ..#", "5": "### #.. ### ..# ###", "6": "### #.. ### #.# ###", "7": "### ..# ..# ..# ..#",
@@ -55,14 +57,6 @@ class _Canvas:
                         x0, y0 = x + (4 * k + col) * scale, y + row * scale
                         self.rect(x0, y0, x0 + scale, y0 + scale, colour)
 
-    def png(self):
-        h, w = self.pixels.shape[:2]
-        raw = b"".join(b"\x00" + self.pixels[row].tobytes() for row in range(h))
-
-        def chunk(kind, data):
-            return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-        header = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
-        return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
 
 
 def _panel(canvas, x, y, w, h, title, series):
@@ -101,6 +95,27 @@ def _panel(canvas, x, y, w, h, title, series):
         canvas.text(lx + 30, ly, name)
 
 
+def encode_png(pixels):
+    """PNG bytes of an 8-bit image, grey (h, w) or RGB (h, w, 3), with zlib alone: signature, IHDR, one
+    IDAT of filter-0 scanlines, IEND."""
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    h, w = pixels.shape[:2]
+    colour_type = 2 if pixels.ndim == 3 else 0
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def write_png(path, pixels):
+    """Write ``pixels`` (see ``encode_png``) to ``path`` atomically; returns the path."""
+    with atomic_write(path) as f:
+        f.write(encode_png(pixels))
+    return path
+
+
 def plot_history(history, path, width=900, height=360):
     """Write ``history`` (metric name → per-epoch values, e.g. ``History.history``) as a PNG; returns path.
     Losses go in the left panel, every other metric in the right one."""
@@ -114,6 +129,4 @@ def plot_history(history, path, width=900, height=360):
     panel_width = width // len(groups)
     for k, (title, series) in enumerate(groups):
         _panel(canvas, k * panel_width, 0, panel_width, height, title, series)
-    with open(path, "wb") as f:
-        f.write(canvas.png())
-    return path
+    return write_png(path, canvas.pixels)

@@ -7,13 +7,12 @@ run their update ops through ``run_epochs`` here rather than each writing its ow
 """
 import contextlib
 import functools
-import struct
-import zlib
 from types import SimpleNamespace
 
 import numpy as np
 
 from graphcore import Graph
+from graphcore.plot import write_png
 
 
 @contextlib.contextmanager
@@ -90,23 +89,6 @@ def image_grid(images, columns=8, scale=4, border=1):
         top, left = border + (i // columns) * cell_h, border + (i % columns) * cell_w
         grid[top:top + h * scale, left:left + w * scale] = np.round(255 * (1 - image))  # ink dark on white
     return grid
-
-
-def write_png(path, gray):
-    """An 8-bit grayscale PNG, written with zlib alone (no imaging library is a dependency): signature,
-    IHDR, one IDAT of filter-0 scanlines, IEND."""
-    gray = np.ascontiguousarray(gray, np.uint8)
-    height, width = gray.shape
-
-    def chunk(kind, payload):
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-
-    scanlines = b"".join(b"\x00" + row.tobytes() for row in gray)
-    data = (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(scanlines, 9)) + chunk(b"IEND", b""))
-    with open(path, "wb") as f:
-        f.write(data)
-    return path
 
 
 def save_image_grid(images, path, columns=8):
