@@ -42,6 +42,9 @@ def _build(op_type, arrays, attrs, batch_unknown=False):
             if i < writes:
                 inputs.append(gc.Variable(a, name=f"var{i}"))
                 continue
+            if a.dtype.kind in "iu" and getattr(op, "shape_from_values", False):
+                inputs.append(gc.constant(a, name=f"in{i}"))   # a shape value: known when building
+                continue
             shape = a.shape
             if batch_unknown and a.ndim and i == writes:  # the data input: its batch size is unknown
                 shape = (None,) + a.shape[1:]

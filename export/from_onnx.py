@@ -1,0 +1,252 @@
+"""ONNX → graphcore: ``from_onnx(path_or_proto)`` builds a graphcore graph from someone else's ONNX model.
+
+The walker, in four steps:
+
+1. **Load safely** (``onnx_safety.load``): every hostile-file check runs before a tensor is read.
+2. **Leaves.** Graph inputs become placeholders (symbolic dims become unknown dims); floating-point
+   initializers become trainable variables (batch-norm running statistics non-trainable: they are
+   statistics, not parameters); integer and boolean initializers stay NumPy arrays — *static* values.
+3. **Nodes**, in topological order, each through its builder (``import_registry.IMPORTERS``) under a name
+   scope taken from the ONNX node name (``/layer1/layer1.0/conv1/Conv`` → ``layer1/layer1.0/conv1``), so
+   graphcore's layer view groups an imported ResNet by its blocks.
+4. **Static folding.** A node whose inputs are all static (shape arithmetic: ``Shape → Gather → Concat →
+   Reshape``, the idiom every exporter emits) is built in a scratch graph and evaluated at once; its outputs
+   stay static, and only values that reach a real computation become constants in the graph. That is why
+   a Reshape fed by shape arithmetic on known shapes imports as a plain graphcore reshape.
+
+The result, ``ImportedModel``, is an ordinary graphcore model: ``gc.gradients`` works on its tensors, the
+optimizers of ``gc.train`` train its variables, ``gc.render`` draws it and ``export.to_onnx`` writes it back.
+"""
+import contextlib
+
+import numpy as np
+from onnx import helper, numpy_helper
+
+import graphcore as gc
+from graphcore.errors import GraphcoreError
+from graphcore.graph import Tensor, ancestors
+
+from . import onnx_safety
+from .import_registry import IMPORTERS, NeedsStaticValue, OnnxImportError, refusal
+
+# Builders whose outputs are never folded even when their inputs are static (none draw random numbers, but
+# these must stay in the graph: an imported Identity of a static value is still an output the user fetches).
+_NEVER_FOLD = frozenset()
+# A static value larger than this is not folded (folding would copy big arrays into the graph twice).
+_FOLD_LIMIT = 1 << 24
+
+
+class OnnxNode:
+    """An ``onnx.NodeProto`` with attribute lookup by name and the model's opset version."""
+
+    def __init__(self, proto, opset):
+        self.proto, self.opset = proto, opset
+        self.op_type, self.name = proto.op_type, proto.name or (proto.output[0] if proto.output else "")
+        self.inputs, self.outputs = list(proto.input), list(proto.output)
+        self._attrs = {a.name: a for a in proto.attribute}
+
+    def attr(self, name, default=None):
+        a = self._attrs.get(name)
+        if a is None:
+            return default
+        value = helper.get_attribute_value(a)
+        if isinstance(value, bytes):
+            return value.decode()
+        return value
+
+    def has(self, name):
+        return name in self._attrs
+
+    def error(self, reason):
+        return refusal(self.proto, reason)
+
+
+class ImportContext:
+    """What builders use: the graph being built, static values, the opset, and the size cap."""
+
+    def __init__(self, graph, opset, max_bytes):
+        self.graph, self.opset, self.max_bytes = graph, opset, max_bytes
+        self.values = {"": None}
+        self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
+        self._constants = {}
+
+    def tensor(self, value, dtype=None):
+        """A graph tensor for ``value``: a Tensor as is, a static NumPy value as a (cached) constant."""
+        if isinstance(value, Tensor):
+            return value if dtype is None else gc.cast(value, dtype)
+        array = np.asarray(value) if dtype is None else np.asarray(value, dtype)
+        key = (id(value), array.dtype.str, self.graph)
+        if key not in self._constants:
+            self._constants[key] = (gc.constant(array, name="Const"), value)
+        return self._constants[key][0]
+
+    def static(self, value, what):
+        """The NumPy value of an input that must be known at import time (a shape, axes, pads)."""
+        if value is None or isinstance(value, np.ndarray):
+            return value
+        names = [self.input_names[n] for n in ancestors([value.node], controls=False) if n in self.input_names]
+        raise NeedsStaticValue(f"{what} must be known when importing, but it is computed from the graph "
+                               f"input(s) {names or '(none)'} at run time", names)
+
+    def check_size(self, shape, dtype, what):
+        """Refuse an output of ``shape`` over the byte cap before anything allocates it."""
+        count = 1
+        for d in shape:
+            if d < 0:
+                raise OnnxImportError(f"{what}: negative dimension in shape {list(shape)}")
+            count *= int(d)
+        onnx_safety.check_size(count * np.dtype(dtype).itemsize, what, self.max_bytes)
+
+
+class ImportedModel:
+    """An ONNX model as a graphcore graph; see the module docstring."""
+
+    def __init__(self, graph, inputs, outputs, variables, name):
+        self.graph, self.inputs, self.outputs, self.variables, self.name = graph, inputs, outputs, variables, name
+        self.session = gc.Session(graph)
+
+    # The exporter's duck-typed model interface (export/source.py) takes lists.
+    @property
+    def input_placeholders(self):
+        return list(self.inputs.values())
+
+    @property
+    def output_tensors(self):
+        return list(self.outputs.values())
+
+    def run(self, feeds):
+        """Outputs by ONNX name, for ``feeds`` by ONNX input name."""
+        unknown = set(feeds) - set(self.inputs)
+        if unknown:
+            raise gc.FeedError(f"unknown input(s) {sorted(unknown)}; the model's inputs are {list(self.inputs)}")
+        values = self.session.run(list(self.outputs.values()), {self.inputs[k]: v for k, v in feeds.items()})
+        return dict(zip(self.outputs, values))
+
+    def __repr__(self):
+        return f"<ImportedModel '{self.name}': {len(self.inputs)} input(s), {len(self.outputs)} output(s), " \
+               f"{len(self.variables)} variable(s), {len(self.graph.nodes)} nodes>"
+
+
+def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None):
+    """Import an ONNX model (a file path or an ``onnx.ModelProto``) as an ``ImportedModel``.
+
+    ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
+    name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
+    """
+    from . import import_array, import_math, import_nn, import_recurrent  # noqa: F401  (the builders)
+    model, _ = onnx_safety.load(path_or_proto, max_bytes)
+    opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
+    graph = gc.Graph()
+    ctx = ImportContext(graph, opset, max_bytes)
+    static_inputs = dict(static_inputs or {})
+    with graph.as_default():
+        variables = _leaves(ctx, model.graph, static_inputs)
+        inputs = {name: ctx.values[name] for name in ctx.input_names.values()}
+        walk(ctx, model.graph)
+        outputs = {o.name: ctx.tensor(ctx.values[o.name]) for o in model.graph.output}
+    return ImportedModel(graph, inputs, outputs, variables, model.graph.name or "onnx")
+
+
+def _statistics(graph):
+    """Initializers read as BatchNormalization's running mean and variance (inputs 3 and 4)."""
+    return {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4) if i < len(n.input)}
+
+
+def _leaves(ctx, graph, static_inputs):
+    initialized = {t.name for t in graph.initializer}
+    for v in graph.input:
+        if v.name in initialized:
+            continue   # an input with a default (IR < 4 lists initializers as inputs too): the initializer wins
+        if v.name in static_inputs:
+            ctx.values[v.name] = np.asarray(static_inputs[v.name])
+            continue
+        dtype, shape = _value_type(v)
+        ph = gc.placeholder(dtype, shape, name=v.name)
+        ctx.values[v.name] = ph
+        ctx.input_names[ph.node] = v.name
+    statistics, variables = _statistics(graph), {}
+    for t in graph.initializer:
+        array = numpy_helper.to_array(t)
+        if array.dtype.kind == "f":
+            var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
+            variables[t.name] = ctx.values[t.name] = var
+        else:
+            ctx.values[t.name] = array
+    return variables
+
+
+def _value_type(value):
+    t = value.type.tensor_type
+    if not value.type.HasField("tensor_type"):
+        raise OnnxImportError(f"graph input '{value.name}' is not a tensor ({value.type.WhichOneof('value')}); "
+                              "graphcore imports tensor inputs only")
+    dtype = onnx_dtype(t.elem_type, f"graph input '{value.name}'")
+    if not t.HasField("shape"):
+        raise OnnxImportError(f"graph input '{value.name}' declares no shape (not even its rank)")
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return dtype, shape
+
+
+def onnx_dtype(elem_type, what):
+    """The NumPy dtype of an ONNX element type; refuses strings and the exotic float formats."""
+    try:
+        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
+    except (KeyError, TypeError, ValueError):
+        dtype = None
+    if dtype is None or dtype.kind not in "biuf" or dtype.itemsize < 1:
+        raise OnnxImportError(f"{what}: ONNX element type {elem_type} has no graphcore dtype")
+    return dtype
+
+
+def walk(ctx, graph):
+    """Import ``graph``'s nodes into ``ctx.graph`` (also used for If branches, inlined)."""
+    defined = set(ctx.values)
+    for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
+        node = OnnxNode(proto, ctx.opset)
+        build = IMPORTERS.get(node.op_type)
+        if build is None:
+            raise refusal(proto)
+        inputs = [ctx.values[name] for name in node.inputs]
+        try:
+            with _node_scope(ctx.graph, node.name):
+                outputs = _fold(ctx, build, node, inputs) if _foldable(node, inputs) else build(ctx, node, inputs)
+        except OnnxImportError:
+            raise
+        except GraphcoreError as e:
+            raise node.error(e.detail) from None
+        except (ValueError, TypeError, IndexError, KeyError, ArithmeticError, MemoryError) as e:
+            raise node.error(f"{type(e).__name__}: {e}") from None
+        for name, value in zip(node.outputs, outputs):
+            if name:
+                ctx.values[name] = value
+
+
+def _foldable(node, inputs):
+    present = [v for v in inputs if v is not None]
+    return bool(present) and node.op_type not in _NEVER_FOLD and all(
+        isinstance(v, np.ndarray) and v.size <= _FOLD_LIMIT for v in present)
+
+
+def _fold(ctx, build, node, inputs):
+    """Build the node in a scratch graph over constants and evaluate it now: its outputs stay static."""
+    scratch, main = gc.Graph(), ctx.graph
+    ctx.graph = scratch
+    try:
+        with scratch.as_default():
+            outputs = build(ctx, node, inputs)
+            pending = [o for o in outputs if isinstance(o, Tensor)]
+            values = iter(gc.Session(scratch).run(pending)) if pending else iter(())
+            return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
+    finally:
+        ctx.graph = main
+
+
+@contextlib.contextmanager
+def _node_scope(graph, onnx_name):
+    """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``)."""
+    parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
+    if len(parts) < 2:
+        yield
+        return
+    with graph.name_scope("/".join(parts[:-1]) + "/"):
+        yield
