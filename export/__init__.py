@@ -9,6 +9,10 @@
 Modules: ``registry`` (op type → converter, or the reason an op cannot be exported), ``convert_*`` (the
 converters by family), ``exporter`` (pruning, constant folding, naming), ``optimize`` (bias and reshape
 fusion), ``runtime`` (the session wrapper), ``check`` (parity), ``source`` (models and graphs alike).
+
+The other direction: ``from_onnx`` (the walker and ``ImportedModel``), ``import_registry`` (ONNX op type →
+builder, or why it is refused), ``import_*`` (the builders by family), ``onnx_safety`` (hostile-file checks),
+``backend`` (``onnx.backend.base.Backend``) and ``conformance`` (onnx's node cases through the backend).
 """
 from graphcore.graph import register_internal_dir
 
@@ -19,6 +23,10 @@ from .check import CheckResult, check  # noqa: E402
 from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, to_onnx  # noqa: E402
 from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402
 from .runtime import InferenceSession, gpu_available  # noqa: E402
+from .from_onnx import ImportedModel, from_onnx  # noqa: E402  (ONNX → graphcore)
+from .import_registry import IMPORTERS, REFUSED, OnnxImportError  # noqa: E402
+from . import backend  # noqa: E402  (onnx.backend.base.Backend over the importer and the interpreter)
 
 __all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
-           "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available"]
+           "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available",
+           "from_onnx", "ImportedModel", "OnnxImportError", "IMPORTERS", "REFUSED", "backend"]

@@ -1,0 +1,99 @@
+"""onnx's node conformance cases run through ``from_onnx`` and the interpreter (the backend), one at a time.
+
+Used by ``tools/onnx_conformance.py`` (all cases → ``docs/onnx_conformance.md``) and by the test suite (the
+cases of the op types in ``CLAIMED``). A case passes when every data set's outputs match onnx's expected
+outputs with the case's own tolerances, compared by onnx's runner (``Runner.assert_similar_outputs``).
+"""
+import re
+import signal
+import warnings
+
+import numpy as np
+
+from . import backend
+
+# Op types graphcore claims: each passes at least 95 % of its node cases (the tool measures it, a test holds it).
+CLAIMED = (
+    "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip",
+    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "Cosh", "DepthToSpace", "Div",
+    "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool",
+    "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Less",
+    "LessOrEqual", "Log", "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Not",
+    "Or", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
+    "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape",
+    "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Slice", "Softmax", "Softplus", "Softsign",
+    "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh", "Tile", "Transpose", "Unsqueeze",
+    "Where", "Xor",
+)
+TIME_LIMIT_S = 20
+
+
+def load_cases():
+    """onnx's node cases (built in memory by onnx itself)."""
+    from onnx.backend.test.loader import load_model_tests
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        return load_model_tests(kind="node")
+
+
+def op_type(case):
+    """The op a case tests: its node's type; cases expanded into a function body count as ``Op (expanded)``."""
+    nodes = case.model.graph.node
+    if len(nodes) == 1:
+        return nodes[0].op_type
+    base = re.sub(r"_expanded.*$", "", case.name)
+    return _TYPE_BY_NAME.get(base, "(composite)") + " (expanded)" if "_expanded" in case.name else "(composite)"
+
+
+_TYPE_BY_NAME = {}
+
+
+def index(cases):
+    """Remember each single-node case's op type by name, so its expanded twin can be labelled."""
+    for case in cases:
+        if len(case.model.graph.node) == 1:
+            _TYPE_BY_NAME[case.name] = case.model.graph.node[0].op_type
+    return cases
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _alarm(signum, frame):
+    raise _Timeout()
+
+
+def run_case(case):
+    """(passed, reason): reason is '' on success, else the first line of what went wrong."""
+    from onnx.backend.test.runner import Runner
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(TIME_LIMIT_S)
+    try:
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")
+            rep = backend.prepare(case.model)
+            for inputs, expected in case.data_sets:
+                outputs = rep.run([np.asarray(_array(a)) for a in inputs])
+                Runner.assert_similar_outputs([_array(e) for e in expected], outputs, rtol=case.rtol,
+                                              atol=case.atol, model_dir=None)
+        return True, ""
+    except _Timeout:
+        return False, f"over the {TIME_LIMIT_S} s time limit"
+    except AssertionError as e:
+        return False, "wrong output: " + _first_line(str(e) or "mismatch")
+    except Exception as e:  # noqa: BLE001  (the reason is the report)
+        return False, _first_line(f"{type(e).__name__}: {e}")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _array(value):
+    from onnx import TensorProto, numpy_helper
+    return numpy_helper.to_array(value) if isinstance(value, TensorProto) else value
+
+
+def _first_line(text):
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    return line[:200]

@@ -1,0 +1,282 @@
+"""Import rules for shapes, indexing and constants: the ops of exporters' dynamic-shape idioms.
+
+Shapes, axes, pads and slice bounds arrive as inputs in newer opsets and as attributes in older ones; every
+rule reads both. Such values are usually static (initializers, Constant nodes, shape arithmetic folded while
+importing), and then the import is a plain graphcore op; a Reshape, Expand or ConstantOfShape whose shape is
+computed from data at run time becomes one of graphcore's dynamic-shape ops, whose kernels check the size cap.
+Sizes known at import are checked here, before anything is allocated.
+"""
+import numpy as np
+from onnx import numpy_helper
+
+import graphcore as gc
+
+from .import_registry import importer
+
+
+def _axes(values, rank):
+    return [int(a) % rank for a in values]
+
+
+def _attr_or_input(ctx, node, inputs, attr, index, what, since):
+    """An operand that moved from an attribute to input ``index`` at opset ``since``."""
+    if node.opset < since or node.has(attr):
+        return node.attr(attr)
+    value = inputs[index] if len(inputs) > index else None
+    return None if value is None else ctx.static(value, f"the {what} of {node.op_type}").tolist()
+
+
+@importer("Constant")
+def _constant(ctx, node, inputs):
+    for name in ("value_float", "value_int", "value_floats", "value_ints"):
+        if node.has(name):
+            kind = np.float32 if "float" in name else np.int64
+            return [np.asarray(node.attr(name), dtype=kind)]
+    if node.has("value"):
+        return [numpy_helper.to_array(node.attr("value"))]
+    raise node.error("only dense numeric Constant values are supported (not sparse or string ones)")
+
+
+@importer("Shape")
+def _shape(ctx, node, inputs):
+    x = inputs[0]
+    start, end = node.attr("start", 0), node.attr("end")
+    rank = np.ndim(x) if isinstance(x, np.ndarray) else x.ndim
+    key = slice(start, end)
+    if isinstance(x, np.ndarray) or None not in x.shape:
+        return [np.asarray(np.shape(x) if isinstance(x, np.ndarray) else x.shape, np.int64)[key]]
+    shape = gc.shape_of(x)
+    return [shape if key == slice(0, None) or key.indices(rank) == (0, rank, 1) else shape[key]]
+
+
+@importer("Size")
+def _size(ctx, node, inputs):
+    x = inputs[0]
+    if isinstance(x, np.ndarray) or None not in x.shape:
+        return [np.asarray(int(np.prod(np.shape(x) if isinstance(x, np.ndarray) else x.shape)), np.int64)]
+    return [gc.size(x, gc.int64)]
+
+
+@importer("Reshape")
+def _reshape(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    allowzero = bool(node.attr("allowzero", 0))
+    target = node.attr("shape") if node.opset < 5 else inputs[1]
+    if not isinstance(target, (np.ndarray, list, tuple)):
+        return [gc.reshape_to(x, gc.cast(target, gc.int64), allowzero)]
+    target = [int(d) for d in np.asarray(target).reshape(-1)]
+    if any(d < -1 for d in target):
+        raise node.error(f"invalid target shape {target}")
+    dims = [x.shape[i] if d == 0 and not allowzero and i < x.ndim else d for i, d in enumerate(target)]
+    if None not in dims:
+        ctx.check_size([max(d, 0) for d in dims], x.dtype, f"Reshape '{node.name}' output")
+        return [gc.reshape(x, dims)]
+    if dims.count(None) == 1 and -1 not in dims:   # the one unknown dim can be inferred
+        return [gc.reshape(x, [-1 if d is None else d for d in dims])]
+    return [gc.reshape_to(x, ctx.tensor(np.asarray(target, np.int64)), allowzero)]
+
+
+@importer("Flatten")
+def _flatten(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axis = node.attr("axis", 1)
+    axis = axis + x.ndim if axis < 0 else axis
+    outer, inner = x.shape[:axis], x.shape[axis:]
+    outer_n = int(np.prod(outer)) if None not in outer else -1
+    inner_n = int(np.prod(inner)) if None not in inner else -1
+    if outer_n == -1 and inner_n == -1:
+        raise node.error(f"cannot flatten {x.shape} at axis {axis}: unknown dims on both sides")
+    return [gc.reshape(x, (outer_n, inner_n))]
+
+
+@importer("Transpose")
+def _transpose(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    perm = node.attr("perm")
+    return [gc.transpose(x, None if perm is None else tuple(perm))]
+
+
+@importer("Squeeze")
+def _squeeze(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axes = _attr_or_input(ctx, node, inputs, "axes", 1, "axes", 13)
+    if axes is None:
+        if None in x.shape:
+            raise node.error("Squeeze without axes needs a fully known input shape")
+        axes = [i for i, d in enumerate(x.shape) if d == 1]
+    return [gc.squeeze(x, tuple(_axes(axes, x.ndim))) if axes else gc.identity(x)]
+
+
+@importer("Unsqueeze")
+def _unsqueeze(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axes = _attr_or_input(ctx, node, inputs, "axes", 1, "axes", 13)
+    return [gc.expand_dims(x, tuple(_axes(axes, x.ndim + len(axes))))]
+
+
+@importer("Concat")
+def _concat(ctx, node, inputs):
+    xs = [ctx.tensor(v) for v in inputs if v is not None]
+    return [gc.concat(xs, node.attr("axis")) if len(xs) > 1 else gc.identity(xs[0])]
+
+
+@importer("Split")
+def _split(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axis = node.attr("axis", 0) % x.ndim
+    sizes = _attr_or_input(ctx, node, inputs, "split", 1, "split sizes", 13)
+    count, n = len(node.outputs), x.shape[axis]
+    if sizes is None:
+        if n is None:
+            raise node.error("an equal Split needs a known size along its axis")
+        parts = node.attr("num_outputs", count)
+        step = -(-n // parts)   # opset 18: ceil-sized parts, a smaller last one
+        sizes = [min(step, n - i * step) for i in range(parts)]
+    pieces = gc.split(x, [int(s) for s in sizes], axis) if len(sizes) > 1 else (gc.identity(x),)
+    return list(pieces)
+
+
+@importer("Slice")
+def _slice(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    if node.opset < 10:
+        starts, ends, axes, steps = node.attr("starts"), node.attr("ends"), node.attr("axes"), None
+    else:
+        starts, ends, axes, steps = (ctx.static(v, f"the {what} of Slice").tolist() if v is not None else None
+                                     for v, what in zip((inputs + [None] * 5)[1:5],
+                                                        ("starts", "ends", "axes", "steps")))
+    axes = list(range(len(starts))) if axes is None else _axes(axes, x.ndim)
+    steps = [1] * len(starts) if steps is None else steps
+    key = [slice(None)] * x.ndim
+    for axis, start, end, step in zip(axes, starts, ends, steps):
+        if step == 0:
+            raise node.error("a Slice step of 0")
+        key[axis] = slice(int(start), int(end), int(step))
+    return [x[tuple(key)]]
+
+
+@importer("Gather")
+def _gather(ctx, node, inputs):
+    params, indices = ctx.tensor(inputs[0]), inputs[1]
+    axis = node.attr("axis", 0) % params.ndim
+    if isinstance(indices, np.ndarray):
+        size = params.shape[axis]
+        if size is not None:
+            if np.any((indices < -size) | (indices >= size)):
+                raise node.error(f"Gather indices {indices.tolist()} out of range for size {size}")
+            indices = np.where(indices < 0, indices + size, indices)
+        indices = ctx.tensor(indices)
+    return [gc.gather(params, indices, axis)]
+
+
+@importer("Pad")
+def _pad(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    mode = node.attr("mode", "constant")
+    if node.opset < 11:
+        pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
+    else:
+        pads = ctx.static(inputs[1], "the pads of Pad").tolist()
+        value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else 0
+        value = ctx.static(value, "the value of Pad") if not isinstance(value, (int, float)) else value
+        axes = ctx.static(inputs[3], "the axes of Pad").tolist() if len(inputs) > 3 and inputs[3] is not None else None
+    axes = list(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
+    pairs = [(0, 0)] * x.ndim
+    for i, axis in enumerate(axes):
+        pairs[axis] = (int(pads[i]), int(pads[i + len(axes)]))
+    # negative pads crop
+    crop = tuple(slice(-a if a < 0 else None, b if b < 0 else None) for a, b in pairs)
+    if any(a < 0 or b < 0 for a, b in pairs):
+        x = x[crop]
+    pairs = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    out_shape = [None if d is None else d + a + b for d, (a, b) in zip(x.shape, pairs)]
+    if None not in out_shape:
+        ctx.check_size(out_shape, x.dtype, f"Pad '{node.name}' output")
+    if mode == "constant":
+        return [gc.pad(x, pairs, float(np.asarray(value).reshape(-1)[0]) if np.size(value) else 0.0)]
+    if mode not in ("reflect", "edge", "wrap"):
+        raise node.error(f"unknown pad mode {mode!r}")
+    for axis, (before, after) in enumerate(pairs):
+        if before or after:
+            x = _pad_axis(x, axis, before, after, mode)
+    return [x]
+
+
+def _pad_axis(x, axis, before, after, mode):
+    """Reflect, edge or wrap padding along one axis, as a concat of slices of x."""
+    n = x.shape[axis]
+
+    def take(start, stop, step=1):
+        key = [slice(None)] * x.ndim
+        key[axis] = slice(start, stop, step)
+        return x[tuple(key)]
+    if mode == "reflect":
+        stop = n - 2 - after
+        left, right = take(before, 0, -1), take(n - 2, stop if stop >= 0 else None, -1)
+    elif mode == "edge":
+        left = gc.tile(take(0, 1), [before if i == axis else 1 for i in range(x.ndim)])
+        right = gc.tile(take(n - 1, n), [after if i == axis else 1 for i in range(x.ndim)])
+    else:
+        left, right = take(n - before, n), take(0, after)
+    parts = ([left] if before else []) + [x] + ([right] if after else [])
+    return gc.concat(parts, axis)
+
+
+@importer("Expand")
+def _expand(ctx, node, inputs):
+    x, shape = ctx.tensor(inputs[0]), inputs[1]
+    if isinstance(shape, np.ndarray):
+        if None not in x.shape:
+            target = np.broadcast_shapes(x.shape, tuple(int(d) for d in shape))
+            ctx.check_size(target, x.dtype, f"Expand '{node.name}' output")
+        shape = ctx.tensor(shape.astype(np.int64))
+    return [gc.expand(x, gc.cast(shape, gc.int64), max_bytes=ctx.max_bytes)]
+
+
+@importer("Tile")
+def _tile(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    reps = [int(r) for r in ctx.static(inputs[1], "the repeats of Tile")]
+    if None not in x.shape:
+        ctx.check_size([d * r for d, r in zip(x.shape, reps)], x.dtype, f"Tile '{node.name}' output")
+    return [gc.tile(x, reps)]
+
+
+@importer("ConstantOfShape")
+def _constant_of_shape(ctx, node, inputs):
+    value = node.attr("value")
+    value = numpy_helper.to_array(value).reshape(()) if value is not None else np.zeros((), np.float32)
+    shape = inputs[0]
+    if isinstance(shape, np.ndarray):
+        ctx.check_size(shape.tolist(), value.dtype, f"ConstantOfShape '{node.name}' output")
+        return [np.full(tuple(int(d) for d in shape), value, dtype=value.dtype)]
+    return [gc.constant_of_shape(gc.cast(shape, gc.int64), value, max_bytes=ctx.max_bytes)]
+
+
+@importer("Range")
+def _range(ctx, node, inputs):
+    start, limit, delta = (ctx.static(v, f"the {w} of Range") for v, w in zip(inputs, ("start", "limit", "delta")))
+    if delta == 0:
+        raise node.error("a Range delta of 0")
+    count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+    ctx.check_size([count], start.dtype, f"Range '{node.name}' output")
+    return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+
+
+@importer("DepthToSpace", "SpaceToDepth")
+def _depth_space(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    b = int(node.attr("blocksize"))
+    n, c, h, w = x.shape
+    if None in (c, h, w):
+        raise node.error(f"{node.op_type} needs known channel and spatial sizes")
+    n = -1
+    if node.op_type == "SpaceToDepth":
+        y = gc.reshape(x, (n, c, h // b, b, w // b, b))
+        perm = (0, 1, 3, 5, 2, 4) if node.attr("mode", "DCR") == "CRD" else (0, 3, 5, 1, 2, 4)
+        return [gc.reshape(gc.transpose(y, perm), (n, c * b * b, h // b, w // b))]
+    if node.attr("mode", "DCR") == "DCR":
+        y = gc.transpose(gc.reshape(x, (n, b, b, c // (b * b), h, w)), (0, 3, 4, 1, 5, 2))
+    else:
+        y = gc.transpose(gc.reshape(x, (n, c // (b * b), b, b, h, w)), (0, 1, 4, 2, 5, 3))
+    return [gc.reshape(y, (n, c // (b * b), h * b, w * b))]
