@@ -14,16 +14,16 @@ from . import backend
 
 # Op types graphcore claims: each passes at least 95 % of its node cases (the tool measures it, a test holds it).
 CLAIMED = (
-    "Abs", "Add", "And", "ArgMax", "ArgMin", "AveragePool", "BatchNormalization", "Cast", "Ceil", "Celu", "Clip",
-    "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Cos", "Cosh", "DepthToSpace", "Div",
-    "Dropout", "Elu", "Equal", "Erf", "Exp", "Expand", "Flatten", "Floor", "Gather", "Gemm", "GlobalAveragePool",
-    "GlobalMaxPool", "Greater", "GreaterOrEqual", "HardSigmoid", "HardSwish", "Identity", "LeakyRelu", "Less",
-    "LessOrEqual", "Log", "LogSoftmax", "LRN", "MatMul", "Max", "MaxPool", "Mean", "Min", "Mul", "Neg", "Not",
-    "Or", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp",
-    "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum", "ReduceSumSquare", "Relu", "Reshape",
-    "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Slice", "Softmax", "Softplus", "Softsign",
-    "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh", "Tile", "Transpose", "Unsqueeze",
-    "Where", "Xor",
+    "Abs", "Add", "And", "ArgMax", "ArgMin", "BatchNormalization", "Ceil", "Clip", "Concat", "Constant",
+    "ConstantOfShape", "Conv", "Cos", "Cosh", "DepthToSpace", "Div", "Elu", "Erf", "Exp", "Expand", "Flatten",
+    "Floor", "GRU", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool", "Greater", "GreaterOrEqual",
+    "HardSigmoid", "HardSwish", "InstanceNormalization", "LRN", "LayerNormalization", "LeakyRelu", "Less",
+    "LessOrEqual", "Log", "LogSoftmax", "MatMul", "Max", "Mean", "MeanVarianceNormalization", "Min", "Mish",
+    "Mul", "Neg", "Not", "Or", "PRelu", "Pad", "Pow", "RNN", "Reciprocal", "ReduceL1", "ReduceL2",
+    "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
+    "ReduceSumSquare", "Relu", "Reshape", "Selu", "Shape", "Sigmoid", "Sign", "Sin", "Sinh", "Size", "Slice",
+    "Softmax", "Softplus", "Softsign", "SpaceToDepth", "Split", "Sqrt", "Squeeze", "Sub", "Sum", "Tan", "Tanh",
+    "ThresholdedRelu", "Tile", "Transpose", "Unsqueeze", "Where", "Xor",
 )
 TIME_LIMIT_S = 20
 
@@ -36,24 +36,16 @@ def load_cases():
         return load_model_tests(kind="node")
 
 
-def op_type(case):
-    """The op a case tests: its node's type; cases expanded into a function body count as ``Op (expanded)``."""
-    nodes = case.model.graph.node
-    if len(nodes) == 1:
-        return nodes[0].op_type
-    base = re.sub(r"_expanded.*$", "", case.name)
-    return _TYPE_BY_NAME.get(base, "(composite)") + " (expanded)" if "_expanded" in case.name else "(composite)"
-
-
-_TYPE_BY_NAME = {}
-
-
-def index(cases):
-    """Remember each single-node case's op type by name, so its expanded twin can be labelled."""
-    for case in cases:
-        if len(case.model.graph.node) == 1:
-            _TYPE_BY_NAME[case.name] = case.model.graph.node[0].op_type
-    return cases
+def op_types(cases):
+    """Case name → the op it tests: its node's type; a case expanded into the op's function body counts as
+    ``Op (expanded)`` (named after its single-node twin), other multi-node cases as ``(composite)``."""
+    single = {c.name: c.model.graph.node[0].op_type for c in cases if len(c.model.graph.node) == 1}
+    types = {}
+    for c in cases:
+        base = re.sub(r"_expanded.*$", "", c.name)
+        types[c.name] = single.get(c.name) or (single.get(base, "(composite)") + " (expanded)"
+                                               if "_expanded" in c.name else "(composite)")
+    return types
 
 
 class _Timeout(Exception):

@@ -52,6 +52,8 @@ class OnnxNode:
         value = helper.get_attribute_value(a)
         if isinstance(value, bytes):
             return value.decode()
+        if isinstance(value, list) and value and isinstance(value[0], bytes):
+            return [v.decode() for v in value]
         return value
 
     def has(self, name):
@@ -193,7 +195,7 @@ def onnx_dtype(elem_type, what):
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, TypeError, ValueError):
         dtype = None
-    if dtype is None or dtype.kind not in "biuf" or dtype.itemsize < 1:
+    if dtype is None or dtype.kind not in "biuf" or dtype.type.__module__ != "numpy":   # not ml_dtypes' floats
         raise OnnxImportError(f"{what}: ONNX element type {elem_type} has no graphcore dtype")
     return dtype
 

@@ -13,6 +13,7 @@ from .import_registry import importer
 # Keras order as indices into ONNX's gate blocks.
 _ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (0, 1, 2), "RNN": (0,)}
 _ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
+_RNN_ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid"}
 
 
 def _keras_kernel(w, order):
@@ -39,7 +40,10 @@ def _recurrent(ctx, node, inputs):
     activations = node.attr("activations")
     direction = node.attr("direction", "forward")
     directions = 2 if direction == "bidirectional" else 1
-    if activations is not None and [a for a in activations] != _ACTIVATIONS[kind] * directions:
+    activation = "tanh"
+    if kind == "RNN" and activations is not None and len(set(activations)) == 1 and activations[0] in _RNN_ACTIVATIONS:
+        activation = _RNN_ACTIVATIONS[activations[0]]
+    elif activations is not None and list(activations) != _ACTIVATIONS[kind] * directions:
         raise node.error(f"non-default activations {activations} (graphcore's cells use {_ACTIVATIONS[kind]})")
     if lengths is not None and direction != "forward":
         raise node.error("sequence_lens with a reverse direction is not supported (graphcore masks steps past each "
@@ -70,7 +74,7 @@ def _recurrent(ctx, node, inputs):
         else:
             units = _units(r)
             bias = None if b is None else b[d][:units] + b[d][units:]
-            seq, h = recurrent.simple_rnn(xb, kernel, rkernel, bias, states, **options)
+            seq, h = recurrent.simple_rnn(xb, kernel, rkernel, bias, states, activation=activation, **options)
         if reverse:
             seq = seq[:, ::-1]   # graphcore returns processing order; ONNX indexes outputs by input time
         outs.append(seq)

@@ -1,0 +1,199 @@
+"""ONNX import: other people's models become graphcore graphs that run, differentiate, render, train and
+export again (``graphcore.export.from_onnx``); PyTorch's exporter makes the files and is the oracle."""
+import io
+import os
+import unittest
+import warnings
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+import graphcore as gc
+from graphcore import export
+from graphcore.export import backend
+
+LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+# The cheapest of the nine whole architectures (under ~2 s each here); tools/onnx_light_models.py runs all nine.
+CHEAP_LIGHT_MODELS = ["light_squeezenet", "light_shufflenet", "light_bvlc_alexnet", "light_zfnet512",
+                      "light_inception_v1"]
+
+
+class SmallCNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.block = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+                                         torch.nn.ReLU(), torch.nn.MaxPool2d(2))
+        self.fc = torch.nn.Linear(4 * 4 * 4, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.block(x), 1))
+
+
+def torch_to_onnx(module, example, dynamic=True, **kw):
+    """A ModelProto from torch's TorchScript exporter (offline; the dynamo exporter needs onnxscript)."""
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), example, f, dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch"}} if dynamic else None, **kw)
+    return onnx.load_from_string(f.getvalue())
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    module = SmallCNN().eval()
+    with torch.no_grad():   # non-trivial batch-norm statistics, so their import is checked
+        module.block[1].running_mean.uniform_(-0.5, 0.5)
+        module.block[1].running_var.uniform_(0.5, 2.0)
+    proto = torch_to_onnx(module, (torch.randn(2, 1, 8, 8),), training=torch.onnx.TrainingMode.PRESERVE)
+    return module, proto
+
+
+def test_imported_model_has_the_onnx_interface(cnn):
+    module, proto = cnn
+    imported = export.from_onnx(proto)
+    assert list(imported.inputs) == ["x"] and imported.inputs["x"].shape == (None, 1, 8, 8)
+    assert list(imported.outputs) == ["y"] and imported.outputs["y"].shape == (None, 10)
+    floats = {t.name for t in proto.graph.initializer if t.data_type == TensorProto.FLOAT}
+    assert set(imported.variables) == floats
+    trainable = {name for name, v in imported.variables.items() if v.trainable}
+    assert any("running" in n for n in floats) and all("running" not in n for n in trainable)
+    x = np.random.default_rng(0).normal(size=(5, 1, 8, 8)).astype(np.float32)
+    got = imported.run({"x": x})["y"]
+    want = module(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_integer_initializers_become_constants_and_symbolic_dims_stay_unknown():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 6])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    shape = numpy_helper.from_array(np.array([0, 2, 3], np.int64), "shape")
+    scale = numpy_helper.from_array(np.full((1, 2, 3), 2.0, np.float32), "scale")
+    graph = helper.make_graph([helper.make_node("Reshape", ["x", "shape"], ["r"], name="/body/Reshape"),
+                               helper.make_node("Mul", ["r", "scale"], ["y"], name="/body/Mul")],
+                              "g", [x], [y], [shape, scale])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    imported = export.from_onnx(model)
+    assert imported.inputs["x"].shape == (None, 6)
+    assert list(imported.variables) == ["scale"]                       # the int64 shape is no variable
+    assert imported.outputs["y"].shape == (None, 2, 3)
+    assert {n.type for n in imported.graph.nodes} >= {"Reshape", "Mul"}
+    assert all(n.name.startswith("body/") for n in imported.graph.nodes if n.type in ("Reshape", "Mul"))
+    out = imported.run({"x": np.arange(12, dtype=np.float32).reshape(2, 6)})["y"]
+    np.testing.assert_array_equal(out, 2 * np.arange(12, dtype=np.float32).reshape(2, 2, 3))
+
+
+def test_gradients_render_and_export_again(cnn, tmp_path):
+    _, proto = cnn
+    imported = export.from_onnx(proto)
+    with imported.graph.as_default():
+        loss = gc.reduce_sum(gc.square(imported.outputs["y"]))
+        grads = gc.gradients(loss, list(imported.variables.values()), unconnected="none")
+    assert all(g is not None for g, v in zip(grads, imported.variables.values()) if v.trainable)
+    dot = gc.render(imported, view="layer").source
+    assert "block" in dot and "fc" in dot                       # scopes from torch's node names
+    path = tmp_path / "again.onnx"
+    export.to_onnx(imported, path)
+    x = np.random.default_rng(1).normal(size=(3, 1, 8, 8)).astype(np.float32)
+    again = export.InferenceSession(path, device="cpu").run(x)
+    np.testing.assert_allclose(again, imported.run({"x": x})["y"], rtol=1e-4, atol=1e-5)
+
+
+def test_an_optimizer_trains_imported_variables(cnn):
+    _, proto = cnn
+    imported = export.from_onnx(proto)
+    rng = np.random.default_rng(2)
+    x, target = rng.normal(size=(8, 1, 8, 8)).astype(np.float32), rng.normal(size=(8, 10)).astype(np.float32)
+    with imported.graph.as_default():
+        t = gc.placeholder(gc.float32, (None, 10), name="target")
+        loss = gc.reduce_mean(gc.square(imported.outputs["y"] - t))
+        step = gc.train.SGD(0.05).minimize(loss)
+    sess, feeds = imported.session, {imported.inputs["x"]: x, t: target}
+    before = sess.run(loss, feeds)
+    for _ in range(20):
+        sess.run(step, feeds)
+    assert sess.run(loss, feeds) < 0.7 * before
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+def test_recurrent_ops_import_into_scans_both_directions(kind):
+    torch.manual_seed(0)
+    layer = getattr(torch.nn, kind)(3, 5, batch_first=False, bidirectional=True)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = layer
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+    x = torch.randn(6, 2, 3)
+    proto = torch_to_onnx(Net(), (x,), dynamic=False)
+    assert kind in {n.op_type for n in proto.graph.node}
+    imported = export.from_onnx(proto)
+    assert any(n.type == "Scan" for n in imported.graph.nodes)
+    got = imported.run({"x": x.numpy()})["y"]
+    np.testing.assert_allclose(got, Net()(x).detach().numpy(), rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_and_refused_ops_name_the_op_node_and_reason():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2])
+    for op, reason in [("Mystery", "no import rule"), ("RandomNormalLike", "generator")]:
+        graph = helper.make_graph([helper.make_node(op, ["x"], ["y"], name="the_node")], "g", [x], [y])
+        with pytest.raises(export.OnnxImportError) as error:
+            export.from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+        assert op in str(error.value) and "the_node" in str(error.value) and reason in str(error.value)
+
+
+def test_every_refused_op_has_a_reason_and_no_op_is_both():
+    assert not set(export.IMPORTERS) & set(export.REFUSED)
+    assert all(len(reason) > 40 for reason in export.REFUSED.values())
+
+
+def test_dynamic_shapes_run_through_dynamic_ops_with_the_size_cap():
+    """Reshape(x, Shape(x)[0], -1) with an unknown batch, and ConstantOfShape of a data-dependent shape."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2, 3])
+    nodes = [helper.make_node("Shape", ["x"], ["s"]),
+             helper.make_node("Constant", [], ["m1"], value=numpy_helper.from_array(np.array([-1], np.int64))),
+             helper.make_node("Slice", ["s", "zero", "one"], ["batch"]),
+             helper.make_node("Concat", ["batch", "m1"], ["target"], axis=0),
+             helper.make_node("Reshape", ["x", "target"], ["y"]),
+             helper.make_node("ConstantOfShape", ["s"], ["z"], value=numpy_helper.from_array(np.array([1.0], np.float32)))]
+    inits = [numpy_helper.from_array(np.array([0], np.int64), "zero"), numpy_helper.from_array(np.array([1], np.int64), "one")]
+    outs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None), helper.make_tensor_value_info("z", TensorProto.FLOAT, None)]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], outs, inits), opset_imports=[helper.make_opsetid("", 18)])
+    imported = export.from_onnx(model, max_bytes=1000)
+    assert {"Shape", "ReshapeTo", "ConstantOfShape"} <= {n.type for n in imported.graph.nodes}
+    out = imported.run({"x": np.ones((4, 2, 3), np.float32)})
+    assert out["y"].shape == (4, 6) and out["z"].shape == (4, 2, 3)
+    with pytest.raises(gc.ExecutionError, match="over the cap") as error:
+        imported.run({"x": np.ones((100, 2, 3), np.float32)})    # 100·2·3 floats > 1000 bytes, met at run time
+    assert "ConstantOfShape" in str(error.value)
+
+
+@pytest.mark.parametrize("name", CHEAP_LIGHT_MODELS)
+def test_light_models_match_the_outputs_shipped_beside_them(name):
+    imported = export.from_onnx(os.path.join(LIGHT, name + ".onnx"))
+    feeds = {}
+    for key, ph in imported.inputs.items():   # onnx's runner: arange(n) / n in the declared shape
+        n = int(np.prod(ph.shape))
+        feeds[key] = (np.arange(n, dtype=ph.dtype) / n).reshape(ph.shape)
+    (got,) = imported.run(feeds).values()
+    expected = numpy_helper.to_array(onnx.load_tensor(os.path.join(LIGHT, name + "_output_0.pb")))
+    np.testing.assert_allclose(got, expected, rtol=1e-3, atol=1e-7)
+
+
+def test_onnx_runner_drives_the_backend():
+    from onnx.backend.test.runner import Runner
+    assert issubclass(backend.GraphcoreBackend, onnx.backend.base.Backend)
+    assert backend.supports_device("CPU") and not backend.supports_device("CUDA")
+    runner = Runner(backend.GraphcoreBackend, __name__)
+    runner.include(r"^test_(relu|conv_with_strides_padding|maxpool_2d_ceil|gemm_all_attributes)_cpu$")
+    result = unittest.TextTestRunner(stream=io.StringIO()).run(unittest.TestSuite(runner.test_suite))
+    ran = result.testsRun - len(result.skipped)   # the runner lists every case and skips those not included
+    assert ran == 4 and result.wasSuccessful(), result.failures + result.errors
