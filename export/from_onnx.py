@@ -245,10 +245,11 @@ def _fold(ctx, build, node, inputs):
 
 @contextlib.contextmanager
 def _node_scope(graph, onnx_name):
-    """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``)."""
+    """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat
+    name is the scope itself, so every graphcore node (and every run-time error) names its ONNX node."""
     parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
-    if len(parts) < 2:
+    if not parts:
         yield
         return
-    with graph.name_scope("/".join(parts[:-1]) + "/"):
+    with graph.name_scope("/".join(parts[:-1] or parts) + "/"):
         yield
