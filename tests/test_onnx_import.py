@@ -3,7 +3,6 @@ export again (``graphcore.export.from_onnx``); PyTorch's exporter makes the file
 import io
 import os
 import unittest
-import warnings
 
 import numpy as np
 import onnx
@@ -14,6 +13,7 @@ from onnx import TensorProto, helper, numpy_helper
 import graphcore as gc
 from graphcore import export
 from graphcore.export import backend
+from torch_onnx import torch_to_onnx
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
 # The cheapest of the nine whole architectures (under ~2 s each here); tools/onnx_light_models.py runs all nine.
@@ -31,16 +31,6 @@ class SmallCNN(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.flatten(self.block(x), 1))
-
-
-def torch_to_onnx(module, example, dynamic=True, **kw):
-    """A ModelProto from torch's TorchScript exporter (offline; the dynamo exporter needs onnxscript)."""
-    f = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(module.eval(), example, f, dynamo=False, input_names=["x"], output_names=["y"],
-                          dynamic_axes={"x": {0: "batch"}} if dynamic else None, **kw)
-    return onnx.load_from_string(f.getvalue())
 
 
 @pytest.fixture(scope="module")
