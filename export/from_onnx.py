@@ -64,10 +64,11 @@ class OnnxNode:
 
 
 class ImportContext:
-    """What builders use: the graph being built, static values, the opset, and the size cap."""
+    """What builders use: the values by ONNX name, the opset and the size cap. Builders build into the default
+    graph: the imported graph, a loop body being traced, or the scratch graph of a folded node."""
 
-    def __init__(self, graph, opset, max_bytes):
-        self.graph, self.opset, self.max_bytes = graph, opset, max_bytes
+    def __init__(self, opset, max_bytes):
+        self.opset, self.max_bytes = opset, max_bytes
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
         self._constants = {}
@@ -77,7 +78,7 @@ class ImportContext:
         if isinstance(value, Tensor):
             return value if dtype is None else gc.cast(value, dtype)
         array = np.asarray(value) if dtype is None else np.asarray(value, dtype)
-        key = (id(value), array.dtype.str, self.graph)
+        key = (id(value), array.dtype.str, gc.get_default_graph())   # a loop body being traced has its own
         if key not in self._constants:
             self._constants[key] = (gc.constant(array, name="Const"), value)
         return self._constants[key][0]
@@ -135,11 +136,11 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
     name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
     """
-    from . import import_array, import_math, import_nn, import_recurrent  # noqa: F401  (the builders)
+    from . import import_array, import_control, import_math, import_nn, import_recurrent  # noqa: F401
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
     opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
     graph = gc.Graph()
-    ctx = ImportContext(graph, opset, max_bytes)
+    ctx = ImportContext(opset, max_bytes)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
         variables = _leaves(ctx, model.graph, static_inputs)
@@ -201,7 +202,7 @@ def onnx_dtype(elem_type, what):
 
 
 def walk(ctx, graph):
-    """Import ``graph``'s nodes into ``ctx.graph`` (also used for If branches, inlined)."""
+    """Import ``graph``'s nodes into the default graph (also used for loop bodies and If branches)."""
     defined = set(ctx.values)
     for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
         node = OnnxNode(proto, ctx.opset)
@@ -210,7 +211,7 @@ def walk(ctx, graph):
             raise refusal(proto)
         inputs = [ctx.values[name] for name in node.inputs]
         try:
-            with _node_scope(ctx.graph, node.name):
+            with _node_scope(gc.get_default_graph(), node.name):
                 outputs = _fold(ctx, build, node, inputs) if _foldable(node, inputs) else build(ctx, node, inputs)
         except OnnxImportError:
             raise
@@ -231,16 +232,12 @@ def _foldable(node, inputs):
 
 def _fold(ctx, build, node, inputs):
     """Build the node in a scratch graph over constants and evaluate it now: its outputs stay static."""
-    scratch, main = gc.Graph(), ctx.graph
-    ctx.graph = scratch
-    try:
-        with scratch.as_default():
-            outputs = build(ctx, node, inputs)
-            pending = [o for o in outputs if isinstance(o, Tensor)]
-            values = iter(gc.Session(scratch).run(pending)) if pending else iter(())
-            return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
-    finally:
-        ctx.graph = main
+    scratch = gc.Graph()
+    with scratch.as_default():
+        outputs = build(ctx, node, inputs)
+        pending = [o for o in outputs if isinstance(o, Tensor)]
+        values = iter(gc.Session(scratch).run(pending)) if pending else iter(())
+        return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
 
 
 @contextlib.contextmanager

@@ -187,3 +187,48 @@ def test_onnx_runner_drives_the_backend():
     result = unittest.TextTestRunner(stream=io.StringIO()).run(unittest.TestSuite(runner.test_suite))
     ran = result.testsRun - len(result.skipped)   # the runner lists every case and skips those not included
     assert ran == 4 and result.wasSuccessful(), result.failures + result.errors
+
+
+def _reference(model, feeds):
+    from onnx.reference import ReferenceEvaluator
+    return ReferenceEvaluator(model).run(None, feeds)
+
+
+def test_loop_scan_and_if_bodies_become_graphcore_subgraphs():
+    """A for-loop (Loop with a known trip count), a Scan over rows, an If on a run-time condition; onnx.reference
+    is the oracle, and the gradient flows through the loop body."""
+    vi = helper.make_tensor_value_info
+    f32 = TensorProto.FLOAT
+    loop_body = helper.make_graph(
+        [helper.make_node("Cast", ["i"], ["fi"], to=f32), helper.make_node("Mul", ["v_in", "fi"], ["scaled"]),
+         helper.make_node("Add", ["scaled", "v_in"], ["v_out"]), helper.make_node("Identity", ["c_in"], ["c_out"])],
+        "loop_body", [vi("i", TensorProto.INT64, []), vi("c_in", TensorProto.BOOL, []), vi("v_in", f32, [3])],
+        [vi("c_out", TensorProto.BOOL, []), vi("v_out", f32, [3]), vi("scaled", f32, [3])])
+    scan_body = helper.make_graph([helper.make_node("Add", ["acc", "row"], ["acc_out"]),
+                                   helper.make_node("Tanh", ["acc_out"], ["seen"])], "scan_body",
+                                  [vi("acc", f32, [3]), vi("row", f32, [3])],
+                                  [vi("acc_out", f32, [3]), vi("seen", f32, [3])])
+    branch = lambda op, name: helper.make_graph(  # noqa: E731
+        [helper.make_node(op, ["x", "x"], [name])], name, [], [vi(name, f32, [3])])
+    nodes = [helper.make_node("Loop", ["trips", "yes", "x"], ["v_final", "v_steps"], body=loop_body),
+             helper.make_node("Scan", ["x", "rows"], ["acc_final", "seen"], body=scan_body, num_scan_inputs=1),
+             helper.make_node("If", ["flag"], ["chosen"], then_branch=branch("Add", "doubled"),
+                              else_branch=branch("Mul", "squared"))]
+    inits = [numpy_helper.from_array(np.array(4, np.int64), "trips"), numpy_helper.from_array(np.array(True), "yes")]
+    graph = helper.make_graph(nodes, "control", [vi("x", f32, [3]), vi("rows", f32, [5, 3]),
+                                                 vi("flag", TensorProto.BOOL, [])],
+                              [vi(n, f32, None) for n in ("v_final", "v_steps", "acc_final", "seen", "chosen")], inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    imported = export.from_onnx(model)
+    assert sum(n.type == "Scan" for n in imported.graph.nodes) == 2
+    rng = np.random.default_rng(3)
+    for flag in (True, False):
+        feeds = {"x": rng.normal(size=3).astype(np.float32), "rows": rng.normal(size=(5, 3)).astype(np.float32),
+                 "flag": np.array(flag)}
+        got = imported.run(feeds)
+        for name, want in zip(got, _reference(model, feeds)):
+            np.testing.assert_allclose(got[name], want, rtol=1e-5, atol=1e-6, err_msg=name)
+    with imported.graph.as_default():
+        (g,) = gc.gradients(gc.reduce_sum(imported.outputs["v_final"]), [imported.inputs["x"]])
+    np.testing.assert_allclose(imported.session.run(g, {imported.inputs["x"]: np.ones(3, np.float32)}),
+                               np.full(3, 1 * 2 * 3 * 4.0), rtol=1e-6)   # v ← v·(i + 1), i = 0..3
