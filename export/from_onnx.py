@@ -136,7 +136,7 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
     name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
     """
-    from . import import_array, import_control, import_math, import_nn, import_recurrent  # noqa: F401
+    from . import import_array, import_control, import_losses, import_math, import_nn, import_recurrent  # noqa
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
     opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
     graph = gc.Graph()

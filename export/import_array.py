@@ -11,6 +11,7 @@ from onnx import numpy_helper
 
 import graphcore as gc
 
+from .from_onnx import onnx_dtype
 from .import_registry import importer
 
 
@@ -280,3 +281,67 @@ def _depth_space(ctx, node, inputs):
     else:
         y = gc.transpose(gc.reshape(x, (n, c // (b * b), b, b, h, w)), (0, 1, 4, 2, 5, 3))
     return [gc.reshape(y, (n, c // (b * b), h * b, w * b))]
+
+
+def _last_axis(fn, x, axis):
+    """``fn`` applied along ``axis`` by moving it last and back."""
+    if axis == x.ndim - 1:
+        return fn(x)
+    perm = [i for i in range(x.ndim) if i != axis] + [axis]
+    back = tuple(int(i) for i in np.argsort(perm))
+    return gc.transpose(fn(gc.transpose(x, tuple(perm))), back)
+
+
+@importer("Trilu")
+def _trilu(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    k = int(ctx.static(inputs[1], "k of Trilu")) if len(inputs) > 1 and inputs[1] is not None else 0
+    rows, cols = x.shape[-2:]
+    if rows is None or cols is None:
+        raise node.error("Trilu needs known matrix sizes")
+    ones = np.ones((rows, cols), bool)
+    mask = np.triu(ones, k) if node.attr("upper", 1) else np.tril(ones, k)
+    return [gc.where(ctx.tensor(mask), x, 0)]
+
+
+@importer("CumSum")
+def _cumsum(ctx, node, inputs):
+    """A product with a triangular matrix of ones along the axis (``exclusive`` shifts it, ``reverse`` flips)."""
+    x = ctx.tensor(inputs[0])
+    axis = int(ctx.static(inputs[1], "the axis of CumSum")) % x.ndim
+    n = x.shape[axis]
+    if n is None:
+        raise node.error("CumSum needs a known size along its axis")
+    shift = 1 if node.attr("exclusive", 0) else 0
+    ones = np.ones((n, n), x.dtype)
+    tri = np.tril(ones, -shift) if node.attr("reverse", 0) else np.triu(ones, shift)
+
+    def along_last(t):
+        rows = t if t.ndim > 1 else gc.expand_dims(t, 0)
+        y = gc.matmul(rows, ctx.tensor(tri))
+        return y if t.ndim > 1 else gc.squeeze(y, 0)
+    return [_last_axis(along_last, x, axis)]
+
+
+@importer("OneHot")
+def _one_hot(ctx, node, inputs):
+    indices = ctx.tensor(inputs[0])
+    depth = int(np.asarray(ctx.static(inputs[1], "the depth of OneHot")).reshape(-1)[0])
+    values = ctx.tensor(inputs[2])
+    indices = gc.cast(indices, gc.int64) if indices.dtype.kind != "i" or indices.dtype != gc.int64 else indices
+    indices = gc.where(indices < 0, indices + depth, indices)
+    hot = gc.one_hot(indices, depth, gc.bool_)
+    y = gc.where(hot, values[1], values[0])
+    axis = node.attr("axis", -1) % y.ndim
+    return [y if axis == y.ndim - 1 else gc.transpose(y, tuple(list(range(axis)) + [y.ndim - 1] +
+                                                              list(range(axis, y.ndim - 1))))]
+
+
+@importer("EyeLike")
+def _eye_like(ctx, node, inputs):
+    x = inputs[0]
+    shape = np.shape(x) if isinstance(x, np.ndarray) else x.shape
+    if None in shape:
+        raise node.error("EyeLike needs a known shape")
+    dtype = x.dtype if node.attr("dtype") is None else onnx_dtype(node.attr("dtype"), f"EyeLike '{node.name}'")
+    return [np.eye(shape[0], shape[1], node.attr("k", 0), dtype=dtype)]

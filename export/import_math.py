@@ -285,3 +285,61 @@ def _arg_extreme(ctx, node, inputs):
     last = x.shape[axis] - 1   # the last of tied extremes: the first one in the reversed axis
     key = tuple(slice(None, None, -1) if i == axis else slice(None) for i in range(x.ndim))
     return [last - fn(x[key], axis, keep)]
+
+
+# ----- rounding, remainders and tests --------------------------------------------------------------------
+
+def _trunc(q):
+    """Round toward zero: sign(q)·floor(|q|)."""
+    return gc.sign(q) * gc.floor(gc.abs(q))
+
+
+@importer("Round")
+def _round(ctx, node, inputs):
+    """Round half to even: floor, then the ties go to the even neighbour."""
+    x = ctx.tensor(inputs[0])
+    low = gc.floor(x)
+    frac = x - low
+    odd = low - gc.floor(low * 0.5) * 2.0
+    return [gc.where(frac > 0.5, low + 1.0, gc.where(frac < 0.5, low, low + odd))]
+
+
+@importer("Mod")
+def _mod(ctx, node, inputs):
+    """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C's fmod).
+    Integers go through float64, exact for the magnitudes integer tensors hold in practice."""
+    a, b = (ctx.tensor(v) for v in inputs)
+    dtype = a.dtype
+    if dtype.kind in "iu":
+        a, b = gc.cast(a, gc.float64), gc.cast(b, gc.float64)
+    q = a / b
+    r = a - (_trunc(q) if node.attr("fmod", 0) else gc.floor(q)) * b
+    return [gc.cast(r, dtype) if dtype.kind in "iu" else r]
+
+
+@importer("IsNaN")
+def _is_nan(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    return [gc.not_equal(x, x)]
+
+
+@importer("IsInf")
+def _is_inf(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    pos, neg = gc.equal(x, scalar(np.inf, x)), gc.equal(x, scalar(-np.inf, x))
+    if not node.attr("detect_negative", 1):
+        return [pos]
+    return [neg if not node.attr("detect_positive", 1) else gc.logical_or(pos, neg)]
+
+
+@importer("Swish")
+def _swish(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    return [x * gc.sigmoid(x * node.attr("alpha", 1.0))]
+
+
+@importer("Shrink")
+def _shrink(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    lambd, bias = node.attr("lambd", 0.5), node.attr("bias", 0.0)
+    return [gc.where(x < -lambd, x + scalar(bias, x), gc.where(x > lambd, x - scalar(bias, x), scalar(0, x)))]

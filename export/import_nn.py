@@ -247,3 +247,42 @@ def _lrn(ctx, node, inputs):
     padded = gc.pad(gc.square(x), ((0, 0), (lo, hi)) + ((0, 0),) * (x.ndim - 2))
     window = gc.add_n([padded[:, i:i + channels] for i in range(size)])
     return [x / gc.power(window * (alpha / size) + bias, scalar(beta, x))]
+
+
+@importer("RMSNormalization")
+def _rms_norm(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axes = tuple(range(node.attr("axis", -1) % x.ndim, x.ndim))
+    y = x * gc.rsqrt(gc.reduce_mean(gc.square(x), axes, keepdims=True) + node.attr("epsilon", 1e-5))
+    return [y * ctx.tensor(inputs[1])]
+
+
+@importer("LpNormalization")
+def _lp_norm(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    axis, p = node.attr("axis", -1) % x.ndim, node.attr("p", 2)
+    norm = gc.reduce_sum(gc.abs(x), axis, keepdims=True) if p == 1 else \
+        gc.sqrt(gc.reduce_sum(gc.square(x), axis, keepdims=True))
+    return [gc.where(gc.equal(norm, scalar(0, x)), scalar(0, x), x / gc.maximum(norm, scalar(1e-30, x)))]
+
+
+@importer("GlobalLpPool")
+def _global_lp_pool(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    p = float(node.attr("p", 2))
+    total = gc.reduce_sum(gc.power(gc.abs(x), scalar(p, x)), tuple(range(2, x.ndim)), keepdims=True)
+    return [gc.power(total, scalar(1.0 / p, x))]
+
+
+@importer("Hardmax")
+def _hardmax(ctx, node, inputs):
+    """1 at the first maximum along ``axis``, 0 elsewhere (before opset 13: over the flattened trailing axes)."""
+    x = ctx.tensor(inputs[0])
+    axis = node.attr("axis", -1 if node.opset >= 13 else 1) % x.ndim
+    if node.opset < 13:
+        flat = gc.reshape(x, (-1, int(np.prod(x.shape[axis:]))))
+        return [gc.reshape_like(gc.one_hot(gc.argmax(flat, -1), flat.shape[-1], x.dtype), x)]
+    perm = [i for i in range(x.ndim) if i != axis] + [axis]
+    moved = gc.transpose(x, tuple(perm)) if axis != x.ndim - 1 else x
+    hot = gc.one_hot(gc.argmax(moved, -1), x.shape[axis], x.dtype)
+    return [hot if axis == x.ndim - 1 else gc.transpose(hot, tuple(int(i) for i in np.argsort(perm)))]
