@@ -29,9 +29,6 @@ from graphcore.graph import Tensor, ancestors
 from . import onnx_safety
 from .import_registry import IMPORTERS, NeedsStaticValue, OnnxImportError, refusal
 
-# Builders whose outputs are never folded even when their inputs are static (none draw random numbers, but
-# these must stay in the graph: an imported Identity of a static value is still an output the user fetches).
-_NEVER_FOLD = frozenset()
 # A static value larger than this is not folded (folding would copy big arrays into the graph twice).
 _FOLD_LIMIT = 1 << 24
 
@@ -226,7 +223,7 @@ def walk(ctx, graph):
 
 def _foldable(node, inputs):
     present = [v for v in inputs if v is not None]
-    return bool(present) and node.op_type not in _NEVER_FOLD and all(
+    return bool(present) and all(
         isinstance(v, np.ndarray) and v.size <= _FOLD_LIMIT for v in present)
 
 

@@ -68,12 +68,17 @@ def _with_bias(y, bias, ctx):
     return y + gc.reshape(b, (1, -1) + (1,) * (y.ndim - 2))
 
 
-@importer("Conv")
-def _conv(ctx, node, inputs):
+def _conv_operands(ctx, node, inputs):
+    """x and w as 2-D convolution operands, the spatial rank, strides and dilations."""
     x, w = ctx.tensor(inputs[0]), ctx.tensor(inputs[1])
     rank = _spatial_rank(node, x)
-    x4, w4 = _unsqueezed(x, rank), _unsqueezed(w, rank)
     strides, dilations = _to_2d(node.attr("strides"), rank, 1), _to_2d(node.attr("dilations"), rank, 1)
+    return _unsqueezed(x, rank), _unsqueezed(w, rank), rank, strides, dilations
+
+
+@importer("Conv")
+def _conv(ctx, node, inputs):
+    x4, w4, rank, strides, dilations = _conv_operands(ctx, node, inputs)
     pads = _auto_pads(node, x4.shape[2:], w4.shape[2:], strides, dilations)
     y = gc.conv2d(x4, w4, strides, pads, dilations, groups=int(node.attr("group", 1)))
     return [_with_bias(_squeezed(y, rank), inputs[2] if len(inputs) > 2 else None, ctx)]
@@ -81,10 +86,7 @@ def _conv(ctx, node, inputs):
 
 @importer("ConvTranspose")
 def _conv_transpose(ctx, node, inputs):
-    x, w = ctx.tensor(inputs[0]), ctx.tensor(inputs[1])
-    rank = _spatial_rank(node, x)
-    x4, w4 = _unsqueezed(x, rank), _unsqueezed(w, rank)
-    strides, dilations = _to_2d(node.attr("strides"), rank, 1), _to_2d(node.attr("dilations"), rank, 1)
+    x4, w4, rank, strides, dilations = _conv_operands(ctx, node, inputs)
     extra = _to_2d(node.attr("output_padding"), rank, 0)
     hw, kernel, mode = x4.shape[2:], w4.shape[2:], node.attr("auto_pad", "NOTSET")
     if None in hw:

@@ -25,11 +25,14 @@ def static_value(t):
     return t.node.attrs["value"] if t.node.type == "Constant" else None
 
 
-def _shape_input(node, index=1):
-    """The length of a 1-D integer shape input (its rank), and its constant value or None."""
+def _shape_input(node, index=1, rank_known=True):
+    """The length of a 1-D integer shape input (the output rank: it must be known unless ``rank_known`` is
+    False), and its constant value or None."""
     s = node.inputs[index]
     if s.dtype.kind not in "iu" or s.ndim != 1:
         raise BuildError(f"the shape input must be a 1-D integer tensor, got {s.dtype.name}{format_shape(s.shape)}")
+    if rank_known and s.shape[0] is None:
+        raise BuildError("the target shape's length (the output rank) must be known")
     return s.shape[0], static_value(s)
 
 
@@ -88,8 +91,6 @@ class ReshapeTo(Op):
     def infer(self, node):
         x = node.inputs[0]
         rank, value = _shape_input(node)
-        if rank is None:
-            raise BuildError("the target shape's length (the output rank) must be known")
         if value is not None and None not in x.shape:
             return [(x.dtype, resolve_reshape(x.shape, value, node.attrs["allowzero"]))]
         dims = [None] * rank
@@ -124,8 +125,6 @@ class Expand(Op):
     def infer(self, node):
         x = node.inputs[0]
         rank, value = _shape_input(node)
-        if rank is None:
-            raise BuildError("the target shape's length must be known")
         target = tuple(int(d) for d in value) if value is not None else (None,) * rank
         shape = broadcast_shapes(x.shape, target)
         if shape is None:
@@ -155,7 +154,7 @@ class ConstantOfShape(Op):
     shape_from_values = True   # the output shape is an input's value (unknown dims unless it is constant)
 
     def infer(self, node):
-        _, value = _shape_input(node, 0)
+        _, value = _shape_input(node, 0, rank_known=False)   # the rank is an attribute
         rank = node.attrs["rank"]
         if node.inputs[0].shape[0] not in (None, rank):
             raise BuildError(f"the shape input has {node.inputs[0].shape[0]} entries, rank says {rank}")
