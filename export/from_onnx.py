@@ -143,8 +143,19 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
         variables = _leaves(ctx, model.graph, static_inputs)
         inputs = {name: ctx.values[name] for name in ctx.input_names.values()}
         walk(ctx, model.graph)
-        outputs = {o.name: ctx.tensor(ctx.values[o.name]) for o in model.graph.output}
+        outputs = _outputs(ctx, model.graph)
     return ImportedModel(graph, inputs, outputs, variables, model.graph.name or "onnx")
+
+
+def _outputs(ctx, graph):
+    """Output tensors by name; an output that is a graph input, or that another output already is, gets its
+    own Identity node (a fetched value must be computed, and an exported file names each output once)."""
+    outputs, seen = {}, {node.outputs[0] for node in ctx.input_names}
+    for o in graph.output:
+        t = ctx.tensor(ctx.values[o.name])
+        outputs[o.name] = gc.identity(t) if t in seen else t
+        seen.add(t)
+    return outputs
 
 
 def _statistics(graph):

@@ -128,9 +128,9 @@ def _pool(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     if len(node.outputs) > 1 and node.outputs[1]:
         raise node.error("the Indices output of MaxPool is not supported (graphcore's max pooling returns values)")
+    if x.ndim == 5 or any(d != 1 for d in node.attr("dilations") or [1]):
+        return [_pool_by_taps(ctx, node, x)]
     rank = _spatial_rank(node, x)
-    if any(d != 1 for d in node.attr("dilations") or [1]):
-        raise node.error("dilated pooling is not supported by graphcore's pooling kernels")
     x4 = _unsqueezed(x, rank)
     kernel = _to_2d(node.attr("kernel_shape"), rank, 1)
     strides = _to_2d(node.attr("strides"), rank, 1)
@@ -149,6 +149,50 @@ def _pool(ctx, node, inputs):
     else:
         y = gc.avg_pool2d(x4, kernel, strides, tuple(pads), count_include_pad=include)
     return [_squeezed(y, rank)]
+
+
+def _pool_by_taps(ctx, node, x):
+    """Pooling of any spatial rank and dilation, composed: the window's taps are strided slices of the padded
+    input, combined with maximum or summed and divided by a count computed now (which padding counts)."""
+    sizes, n = x.shape[2:], x.ndim - 2
+    if None in sizes:
+        raise node.error(f"{node.op_type} needs known spatial sizes")
+    kernel = list(node.attr("kernel_shape"))
+    strides, dilations = node.attr("strides") or [1] * n, node.attr("dilations") or [1] * n
+    reach = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    pairs = _pad_pairs(node, sizes, reach, strides)
+    if node.attr("ceil_mode", 0):
+        pairs = [(a, b + _ceil_extra(h, r, s, a, b)) for h, r, s, (a, b) in zip(sizes, reach, strides, pairs)]
+    real = _pad_pairs(node, sizes, reach, strides)   # the padding that is not ceil mode's extra
+    out = [(h + a + b - r) // s + 1 for h, r, s, (a, b) in zip(sizes, reach, strides, pairs)]
+    is_max = node.op_type == "MaxPool"
+    padded = gc.pad(x, [(0, 0), (0, 0)] + pairs, -np.inf if is_max else 0.0)
+    taps = [tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilations, strides, out))
+            for offset in np.ndindex(*kernel)]
+    parts = [padded[(slice(None), slice(None)) + tap] for tap in taps]
+    if is_max:
+        y = parts[0]
+        for part in parts[1:]:
+            y = gc.maximum(y, part)
+        return y
+    inner = real if node.attr("count_include_pad", 0) else [(0, 0)] * n   # padding counted in the average
+    counted = np.pad(np.ones(sizes, x.dtype), inner, constant_values=1)
+    counted = np.pad(counted, [(a - i, b - j) for (a, b), (i, j) in zip(pairs, inner)])
+    count = sum(counted[tap] for tap in taps)
+    return gc.add_n(parts) * ctx.tensor((1.0 / count).astype(x.dtype))
+
+
+def _pad_pairs(node, sizes, reach, strides):
+    """(before, after) per spatial dim from ``pads`` or ``auto_pad`` (for a window spanning ``reach``)."""
+    n, mode = len(sizes), node.attr("auto_pad", "NOTSET")
+    if mode in ("SAME_UPPER", "SAME_LOWER"):
+        pairs = []
+        for size, r, s in zip(sizes, reach, strides):
+            total = max((-(-size // s) - 1) * s + r - size, 0)
+            pairs.append((total // 2, total - total // 2) if mode == "SAME_UPPER" else (total - total // 2, total // 2))
+        return pairs
+    pads = node.attr("pads") if mode in ("NOTSET", "") and node.attr("pads") else [0] * (2 * n)
+    return [(int(pads[i]), int(pads[i + n])) for i in range(n)]
 
 
 @importer("GlobalAveragePool", "GlobalMaxPool")
