@@ -25,7 +25,8 @@ _QUANTIZED = "graphcore computes in float and plain integer types; quantized (sc
 
 _DATA_SHAPED = ("its output shape depends on the data values, while graphcore infers every shape when building "
                 "the graph")
-_INTERPOLATION = "resampling and interpolation kernels (Resize, GridSample, RoI pooling) are not in graphcore's op set"
+_INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
+                  "set (Resize, at positions fixed by its sizes, is imported)")
 _BITS = "bit-level integer ops have no place in graphcore's differentiable float graphs (and no gradient)"
 _SPECTRAL = "spectral ops need complex numbers, and graphcore has no complex dtype"
 _FUSED = ("opset 23's fused transformer ops (attention with masks, caches and grouped heads, rotary embeddings) "
@@ -33,7 +34,7 @@ _FUSED = ("opset 23's fused transformer ops (attention with masks, caches and gr
 
 REFUSED = {
     "NonZero": _DATA_SHAPED, "Unique": _DATA_SHAPED, "NonMaxSuppression": _DATA_SHAPED, "Compress": _DATA_SHAPED,
-    "Resize": _INTERPOLATION, "Upsample": _INTERPOLATION, "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
+    "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
     "MaxRoiPool": _INTERPOLATION, "AffineGrid": _INTERPOLATION,
     "BitShift": _BITS, "BitwiseAnd": _BITS, "BitwiseOr": _BITS, "BitwiseXor": _BITS, "BitwiseNot": _BITS,
     "BitCast": _BITS,

@@ -232,3 +232,20 @@ def test_loop_scan_and_if_bodies_become_graphcore_subgraphs():
         (g,) = gc.gradients(gc.reduce_sum(imported.outputs["v_final"]), [imported.inputs["x"]])
     np.testing.assert_allclose(imported.session.run(g, {imported.inputs["x"]: np.ones(3, np.float32)}),
                                np.full(3, 1 * 2 * 3 * 4.0), rtol=1e-6)   # v ← v·(i + 1), i = 0..3
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic"])
+def test_resize_from_torch_interpolate_matches_and_differentiates(mode):
+    class Up(torch.nn.Module):
+        def forward(self, x):
+            kw = {} if mode == "nearest" else {"align_corners": False}
+            return torch.nn.functional.interpolate(x, scale_factor=2, mode=mode, **kw)
+    x = torch.randn(1, 2, 5, 4)
+    imported = export.from_onnx(torch_to_onnx(Up(), (x,), dynamic=False))
+    np.testing.assert_allclose(imported.run({"x": x.numpy()})["y"], Up()(x).numpy(), rtol=1e-4, atol=1e-5)
+    with imported.graph.as_default():
+        (g,) = gc.gradients(gc.reduce_sum(imported.outputs["y"]), [imported.inputs["x"]])
+    xt = x.clone().requires_grad_(True)
+    Up()(xt).sum().backward()
+    np.testing.assert_allclose(imported.session.run(g, {imported.inputs["x"]: x.numpy()}), xt.grad.numpy(),
+                               rtol=1e-4, atol=1e-5)
