@@ -19,7 +19,7 @@ CLAIMED = (
     "Expand", "EyeLike", "Flatten", "Floor", "Gather", "Gelu", "Gemm", "GlobalAveragePool", "GlobalMaxPool",
     "Greater", "GreaterOrEqual", "GRU", "Hardmax", "HardSigmoid", "HardSwish", "InstanceNormalization", "IsInf",
     "IsNaN", "LayerNormalization", "LeakyRelu", "Less", "LessOrEqual", "Log", "LogSoftmax", "LpNormalization",
-    "LRN", "MatMul", "Max", "Mean", "MeanVarianceNormalization", "Min", "Mish", "Mul", "Neg",
+    "LRN", "MatMul", "Max", "MaxPool", "Mean", "MeanVarianceNormalization", "Min", "Mish", "Mul", "Neg",
     "NegativeLogLikelihoodLoss", "Not", "Or", "Pad", "Pow", "PRelu", "Reciprocal", "ReduceL1", "ReduceL2",
     "ReduceLogSum", "ReduceLogSumExp", "ReduceMax", "ReduceMean", "ReduceMin", "ReduceProd", "ReduceSum",
     "ReduceSumSquare", "Relu", "Reshape", "RMSNormalization", "RNN", "Round", "Selu", "Shape", "Shrink",

@@ -126,10 +126,9 @@ def _ceil_extra(size, k, s, before, after):
 @importer("MaxPool", "AveragePool")
 def _pool(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
-    if len(node.outputs) > 1 and node.outputs[1]:
-        raise node.error("the Indices output of MaxPool is not supported (graphcore's max pooling returns values)")
-    if x.ndim == 5 or any(d != 1 for d in node.attr("dilations") or [1]):
-        return [_pool_by_taps(ctx, node, x)]
+    with_indices = len(node.outputs) > 1 and bool(node.outputs[1])
+    if x.ndim == 5 or with_indices or any(d != 1 for d in node.attr("dilations") or [1]):
+        return _pool_by_taps(ctx, node, x, with_indices)
     rank = _spatial_rank(node, x)
     x4 = _unsqueezed(x, rank)
     kernel = _to_2d(node.attr("kernel_shape"), rank, 1)
@@ -151,9 +150,10 @@ def _pool(ctx, node, inputs):
     return [_squeezed(y, rank)]
 
 
-def _pool_by_taps(ctx, node, x):
+def _pool_by_taps(ctx, node, x, with_indices=False):
     """Pooling of any spatial rank and dilation, composed: the window's taps are strided slices of the padded
-    input, combined with maximum or summed and divided by a count computed now (which padding counts)."""
+    input, combined with maximum or summed and divided by a count computed now (which padding counts).
+    MaxPool's Indices (flat positions in the input, the first maximum winning) follow the same taps."""
     sizes, n = x.shape[2:], x.ndim - 2
     if None in sizes:
         raise node.error(f"{node.op_type} needs known spatial sizes")
@@ -170,16 +170,44 @@ def _pool_by_taps(ctx, node, x):
     taps = [tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilations, strides, out))
             for offset in np.ndindex(*kernel)]
     parts = [padded[(slice(None), slice(None)) + tap] for tap in taps]
+    if is_max and with_indices:
+        return _max_with_indices(ctx, node, x, parts, taps, pairs, strides)
     if is_max:
         y = parts[0]
         for part in parts[1:]:
             y = gc.maximum(y, part)
-        return y
+        return [y]
     inner = real if node.attr("count_include_pad", 0) else [(0, 0)] * n   # padding counted in the average
     counted = np.pad(np.ones(sizes, x.dtype), inner, constant_values=1)
     counted = np.pad(counted, [(a - i, b - j) for (a, b), (i, j) in zip(pairs, inner)])
     count = sum(counted[tap] for tap in taps)
-    return gc.add_n(parts) * ctx.tensor((1.0 / count).astype(x.dtype))
+    return [gc.add_n(parts) * ctx.tensor((1.0 / count).astype(x.dtype))]
+
+
+def _max_with_indices(ctx, node, x, parts, taps, pairs, strides):
+    """Values and flat input indices of each window's first maximum (row-major, or column-major spatially
+    with ``storage_order=1``)."""
+    batch, channels, sizes = x.shape[0], x.shape[1], x.shape[2:]
+    if batch is None or channels is None:
+        raise node.error("MaxPool's Indices output needs known batch and channel sizes")
+    grid = np.indices(parts[0].shape[2:])
+    plane = int(np.prod(sizes))
+    base = (np.arange(batch * channels, dtype=np.int64) * plane).reshape(batch, channels, *([1] * len(sizes)))
+    order = list(range(len(sizes)))[::-1] if node.attr("storage_order", 0) else list(range(len(sizes)))
+    best, best_index = parts[0], None
+    for k, (tap, part) in enumerate(zip(taps, parts)):
+        position = [g * s + t.start - a for g, s, t, (a, _) in zip(grid, strides, tap, pairs)]
+        flat, stride = np.zeros_like(position[0]), 1
+        for axis in reversed(order):
+            flat = flat + position[axis] * stride
+            stride *= sizes[axis]
+        index = ctx.tensor(base + flat[None, None])
+        if k == 0:
+            best_index = gc.expand(index, ctx.tensor(np.asarray(part.shape, np.int64)))
+            continue
+        better = part > best
+        best, best_index = gc.where(better, part, best), gc.where(better, index, best_index)
+    return [best, best_index]
 
 
 def _pad_pairs(node, sizes, reach, strides):
