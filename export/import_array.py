@@ -345,3 +345,29 @@ def _eye_like(ctx, node, inputs):
         raise node.error("EyeLike needs a known shape")
     dtype = x.dtype if node.attr("dtype") is None else onnx_dtype(node.attr("dtype"), f"EyeLike '{node.name}'")
     return [np.eye(shape[0], shape[1], node.attr("k", 0), dtype=dtype)]
+
+
+@importer("GatherElements")
+def _gather_elements(ctx, node, inputs):
+    x, indices = ctx.tensor(inputs[0]), ctx.tensor(inputs[1])
+    return [gc.gather_elements(x, indices, node.attr("axis", 0))]
+
+
+@importer("ScatterElements", "Scatter")
+def _scatter_elements(ctx, node, inputs):
+    reduction = node.attr("reduction", "none")
+    if reduction not in ("none", "add"):
+        raise node.error(f"reduction {reduction!r} is not supported (graphcore scatters with 'none' or 'add', "
+                         "the differentiable ones)")
+    data, indices, updates = (ctx.tensor(v) for v in inputs)
+    return [gc.scatter_elements(data, indices, updates, node.attr("axis", 0), reduction)]
+
+
+@importer("TopK")
+def _top_k(ctx, node, inputs):
+    x = ctx.tensor(inputs[0])
+    k = node.attr("k") if node.opset < 10 else int(np.asarray(ctx.static(inputs[1], "K of TopK")).reshape(-1)[0])
+    if not node.attr("sorted", 1):
+        raise node.error("unsorted TopK (an unspecified order) is not supported; graphcore returns sorted values")
+    values, indices = gc.top_k(x, k, node.attr("axis", -1), bool(node.attr("largest", 1)))
+    return [values, indices]
