@@ -234,8 +234,10 @@ def walk(ctx, graph):
 
 
 def _foldable(node, inputs):
+    """All inputs static, none huge, and no body (a body reads enclosing values that are not its inputs)."""
     present = [v for v in inputs if v is not None]
-    return bool(present) and all(
+    has_body = any(a.HasField("g") or len(a.graphs) for a in node.proto.attribute)
+    return bool(present) and not has_body and all(
         isinstance(v, np.ndarray) and v.size <= _FOLD_LIMIT for v in present)
 
 

@@ -179,7 +179,6 @@ def _pad(ctx, node, inputs):
     else:
         pads = ctx.static(inputs[1], "the pads of Pad").tolist()
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else 0
-        value = ctx.static(value, "the value of Pad") if not isinstance(value, (int, float)) else value
         axes = ctx.static(inputs[3], "the axes of Pad").tolist() if len(inputs) > 3 and inputs[3] is not None else None
     axes = list(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
     pairs = [(0, 0)] * x.ndim
@@ -193,6 +192,11 @@ def _pad(ctx, node, inputs):
     out_shape = [None if d is None else d + a + b for d, (a, b) in zip(x.shape, pairs)]
     if None not in out_shape:
         ctx.check_size(out_shape, x.dtype, f"Pad '{node.name}' output")
+    if mode == "constant" and isinstance(value, gc.Tensor):   # a value computed at run time: pad 0, add it
+        if None in x.shape:
+            raise node.error("Pad with a run-time value needs a known input shape")
+        border = np.pad(np.zeros(x.shape, x.dtype), pairs, constant_values=1)
+        return [gc.pad(x, pairs, 0.0) + ctx.tensor(border) * gc.reshape(gc.cast(value, x.dtype), ())]
     if mode == "constant":
         return [gc.pad(x, pairs, float(np.asarray(value).reshape(-1)[0]) if np.size(value) else 0.0)]
     if mode not in ("reflect", "edge", "wrap"):
@@ -371,3 +375,39 @@ def _top_k(ctx, node, inputs):
         raise node.error("unsorted TopK (an unspecified order) is not supported; graphcore returns sorted values")
     values, indices = gc.top_k(x, k, node.attr("axis", -1), bool(node.attr("largest", 1)))
     return [values, indices]
+
+
+@importer("CenterCropPad")
+def _center_crop_pad(ctx, node, inputs):
+    """Crop or zero-pad each axis to the target size, centred (the odd element goes to the end)."""
+    x = ctx.tensor(inputs[0])
+    target = [int(d) for d in ctx.static(inputs[1], "the shape of CenterCropPad")]
+    axes = _axes(node.attr("axes", list(range(x.ndim))), x.ndim)
+    if any(x.shape[a] is None for a in axes):
+        raise node.error("CenterCropPad needs known sizes on its axes")
+    key, pairs = [slice(None)] * x.ndim, [(0, 0)] * x.ndim
+    for axis, size in zip(axes, target):
+        have = x.shape[axis]
+        if size < have:
+            start = (have - size) // 2
+            key[axis] = slice(start, start + size)
+        elif size > have:
+            before = (size - have) // 2
+            pairs[axis] = (before, size - have - before)
+    return [gc.pad(x[tuple(key)], pairs)]
+
+
+@importer("CumProd")
+def _cumprod(ctx, node, inputs):
+    """A running product: a scan along the axis (moved first), exclusive and reverse as CumSum's."""
+    x = ctx.tensor(inputs[0])
+    axis = int(ctx.static(inputs[1], "the axis of CumProd")) % x.ndim
+    perm = (axis,) + tuple(i for i in range(x.ndim) if i != axis)
+    seq = gc.transpose(x, perm) if axis else x
+    exclusive = bool(node.attr("exclusive", 0))
+
+    def step(value, running):
+        product = running * value
+        return product, running if exclusive else product
+    _, out = gc.scan(step, [seq], [gc.ones_like(seq[0])], reverse=bool(node.attr("reverse", 0)), name="cumprod")
+    return [gc.transpose(out, tuple(int(i) for i in np.argsort(perm))) if axis else out]

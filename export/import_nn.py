@@ -166,6 +166,9 @@ def _pool_by_taps(ctx, node, x, with_indices=False):
     real = _pad_pairs(node, sizes, reach, strides)   # the padding that is not ceil mode's extra
     out = [(h + a + b - r) // s + 1 for h, r, s, (a, b) in zip(sizes, reach, strides, pairs)]
     is_max = node.op_type == "MaxPool"
+    if node.op_type == "LpPool":   # (Σ |x|^p)^(1/p) over the window; padding adds nothing
+        p = float(node.attr("p", 2))
+        x = gc.power(gc.abs(x), scalar(p, x))
     padded = gc.pad(x, [(0, 0), (0, 0)] + pairs, -np.inf if is_max else 0.0)
     taps = [tuple(slice(o * d, o * d + s * (m - 1) + 1, s) for o, d, s, m in zip(offset, dilations, strides, out))
             for offset in np.ndindex(*kernel)]
@@ -177,6 +180,8 @@ def _pool_by_taps(ctx, node, x, with_indices=False):
         for part in parts[1:]:
             y = gc.maximum(y, part)
         return [y]
+    if node.op_type == "LpPool":
+        return [gc.power(gc.add_n(parts) if len(parts) > 1 else parts[0], scalar(1.0 / p, x))]
     inner = real if node.attr("count_include_pad", 0) else [(0, 0)] * n   # padding counted in the average
     counted = np.pad(np.ones(sizes, x.dtype), inner, constant_values=1)
     counted = np.pad(counted, [(a - i, b - j) for (a, b), (i, j) in zip(pairs, inner)])
@@ -221,6 +226,11 @@ def _pad_pairs(node, sizes, reach, strides):
         return pairs
     pads = node.attr("pads") if mode in ("NOTSET", "") and node.attr("pads") else [0] * (2 * n)
     return [(int(pads[i]), int(pads[i + n])) for i in range(n)]
+
+
+@importer("LpPool")
+def _lp_pool(ctx, node, inputs):
+    return _pool_by_taps(ctx, node, ctx.tensor(inputs[0]))
 
 
 @importer("GlobalAveragePool", "GlobalMaxPool")
