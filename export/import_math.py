@@ -343,3 +343,33 @@ def _shrink(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     lambd, bias = node.attr("lambd", 0.5), node.attr("bias", 0.0)
     return [gc.where(x < -lambd, x + scalar(bias, x), gc.where(x > lambd, x - scalar(bias, x), scalar(0, x)))]
+
+
+@importer("Einsum")
+def _einsum(ctx, node, inputs):
+    """Einstein summation as broadcast products: each operand's axes are put in one common letter order (size-1
+    axes for letters it lacks), the operands multiplied, the letters missing from the output summed away.
+    Memory-hungrier than a matmul for big contractions, but exact and differentiable."""
+    equation = node.attr("equation").replace(" ", "")
+    if "..." in equation:
+        raise node.error("Einsum with an ellipsis ('...') is not supported")
+    operands = [ctx.tensor(v) for v in inputs]
+    lhs, arrow, rhs = equation.partition("->")
+    terms = lhs.split(",")
+    if not arrow:   # implicit output: the letters that appear once, in alphabetical order
+        counts = {c: lhs.count(c) for c in lhs if c != ","}
+        rhs = "".join(sorted(c for c, k in counts.items() if k == 1))
+    if any(len(set(t)) != len(t) for t in terms):
+        raise node.error(f"Einsum {equation!r} repeats a letter within an operand (a diagonal); not supported")
+    letters = sorted(set(lhs) - {","}, key=lambda c: (c not in rhs, rhs.find(c), c))
+    product = None
+    for term, x in zip(terms, operands):
+        order = sorted(range(len(term)), key=lambda i: letters.index(term[i]))
+        x = gc.transpose(x, tuple(order)) if order != list(range(len(term))) else x
+        present = sorted(term, key=letters.index)
+        missing = [i for i, c in enumerate(letters) if c not in present]
+        x = gc.expand_dims(x, tuple(missing)) if missing else x
+        product = x if product is None else product * x
+    summed = tuple(i for i, c in enumerate(letters) if c not in rhs)
+    y = gc.reduce_sum(product, summed) if summed else product
+    return [y if y is not operands[0] else gc.identity(y)]

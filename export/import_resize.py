@@ -22,8 +22,8 @@ def _source_coordinates(mode, out_size, in_size, scale, roi=(0.0, 1.0)):
         return in_size / 2 * (1 - adjustment) + (x + 0.5) / scale - 0.5
     if mode == "pytorch_half_pixel":
         return (x + 0.5) / scale - 0.5 if out_size > 1 else np.zeros(out_size)
-    if mode == "align_corners":
-        return x * (in_size - 1) / (out_size - 1) if out_size > 1 else np.zeros(out_size)
+    if mode == "align_corners":   # ONNX divides by the unrounded resized length, in·scale
+        return x * (in_size - 1) / (in_size * scale - 1) if out_size > 1 else np.zeros(out_size)
     if mode == "asymmetric":
         return x / scale
     if mode == "tf_crop_and_resize":

@@ -249,3 +249,18 @@ def test_resize_from_torch_interpolate_matches_and_differentiates(mode):
     Up()(xt).sum().backward()
     np.testing.assert_allclose(imported.session.run(g, {imported.inputs["x"]: x.numpy()}), xt.grad.numpy(),
                                rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("equation", ["bij,bjk->bik", "ij->ji", "ij,j", "bhqd,bhkd->bhqk"])
+def test_einsum_imports_as_broadcast_products(equation):
+    rng = np.random.default_rng(4)
+    shapes = {"bij,bjk->bik": [(2, 3, 4), (2, 4, 5)], "ij->ji": [(3, 4)], "ij,j": [(3, 4), (4,)],
+              "bhqd,bhkd->bhqk": [(2, 2, 3, 4), (2, 2, 5, 4)]}[equation]
+    names = [f"in{i}" for i in range(len(shapes))]
+    graph = helper.make_graph([helper.make_node("Einsum", names, ["y"], equation=equation)], "g",
+                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in zip(names, shapes)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)])
+    imported = export.from_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]))
+    arrays = [rng.normal(size=s).astype(np.float32) for s in shapes]
+    got = imported.run(dict(zip(names, arrays)))["y"]
+    np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-5)
