@@ -197,3 +197,13 @@ def test_a_hostile_shape_met_at_run_time_is_refused_by_its_node():
     with pytest.raises(gc.ExecutionError, match="over the cap") as error:
         imported.run({"x": np.ones(1, np.float32), "s": np.array([2**31, 2**31])})
     assert "the_expand" in str(error.value)
+
+
+def test_legitimate_external_data_inside_the_folder_loads(tmp_path):
+    w = np.arange(300, dtype=np.float32)
+    m = model([helper.make_node("Add", ["x", "w"], ["y"])], ("x", [300]), inits=[numpy_helper.from_array(w, "w")])
+    path = tmp_path / "model.onnx"
+    onnx.save_model(m, str(path), save_as_external_data=True, location="weights.bin", size_threshold=0)
+    assert (tmp_path / "weights.bin").exists()
+    out = export.from_onnx(path).run({"x": np.ones(300, np.float32)})["y"]
+    np.testing.assert_array_equal(out, w + 1)

@@ -274,3 +274,17 @@ def test_einsum_imports_as_broadcast_products(equation):
     arrays = [rng.normal(size=s).astype(np.float32) for s in shapes]
     got = imported.run(dict(zip(names, arrays)))["y"]
     np.testing.assert_allclose(got, np.einsum(equation, *arrays), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "rnn"])
+def test_graphcore_exports_import_back(name, tmp_path):
+    """graphcore → ONNX → graphcore: the zoo model's file imports and gives the interpreter's outputs."""
+    from graphcore import models
+    model = models.get(name)
+    path = tmp_path / f"{name}.onnx"
+    export.to_onnx(model, path)
+    imported = export.from_onnx(path)
+    (key, ph), = imported.inputs.items()
+    shape = [2 if d is None else d for d in ph.shape]
+    x = np.random.default_rng(5).normal(size=shape).astype(np.float32)
+    np.testing.assert_allclose(list(imported.run({key: x}).values())[0], model.predict(x), rtol=1e-4, atol=1e-5)
