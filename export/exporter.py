@@ -13,6 +13,7 @@ Inference export in three steps:
    which is topological. ONNX value names are graphcore's tensor names and node names its scoped node
    names, and each node's doc_string carries the creation site of the graphcore node it came from.
 """
+import json
 import os
 
 import numpy as np
@@ -25,6 +26,7 @@ from graphcore.graph import ancestors
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
+from .training import METADATA_KEY, training_step
 
 # Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
 # on, AveragePool is version 19, which onnxruntime 1.31 runs on a generic path ~6× slower than version 11 (it
@@ -40,8 +42,10 @@ EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
-            external_data_threshold=EXTERNAL_DATA_THRESHOLD):
-    """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``).
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None):
+    """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
+    or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
+    state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
 
     ``dynamic_batch=True`` names unknown leading dimensions ``batch``, so one file serves any batch size;
     ``False`` fixes them to 1. Weights come from ``session`` (a Session or a dict of variable values), from
@@ -53,20 +57,38 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported: choose one of {SUPPORTED_OPSETS.start}.."
                           f"{SUPPORTED_OPSETS.stop - 1} (default {DEFAULT_OPSET})")
-    source = resolve(model_or_graph, inputs, outputs, session)
-    ctx = Context(source, opset)
+    step = None
+    if training or train_op is not None:
+        step = training_step(model_or_graph, inputs, outputs, train_op, session)
+        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names)
+    else:
+        ctx = Context(resolve(model_or_graph, inputs, outputs, session), opset)
     ctx.convert()
     graph = ctx.make_graph(dynamic_batch)
+    purpose = "inference" if step is None else "training (one step: state in, new state out)"
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="graphcore", producer_version=graphcore.__version__,
-                              doc_string=f"{source.name}: exported by graphcore {graphcore.__version__} "
-                                         f"for inference (ONNX opset {opset})")
+                              doc_string=f"{ctx.source.name}: exported by graphcore {graphcore.__version__} "
+                                         f"for {purpose} (ONNX opset {opset})")
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
+    if step is not None:
+        _add_state_defaults(model, ctx, step)
     if path is None:
         onnx.checker.check_model(model, full_check=True)
         return model
     _save(model, os.fspath(path), ctx.initializer_bytes > external_data_threshold)
     return model
+
+
+def _add_state_defaults(model, ctx, step):
+    """Each state input's current value as an initializer of the same name (an overridable default), and
+    the contract as metadata."""
+    values = ctx.source.session.run([ctx.source.inputs[i] for i in range(len(step.contract["inputs"]),
+                                                                        len(ctx.source.inputs))])
+    for (name, _), value in zip(step.contract["state"], values):
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+    ctx.initializers.update((name, np.asarray(v)) for (name, _), v in zip(step.contract["state"], values))
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
 
 
 def _save(model, path, external):
