@@ -29,6 +29,28 @@ def gpu_available():
     return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
+def create_session(model, device="auto"):
+    """An onnxruntime session for a path or ModelProto: CUDA first when ``device`` allows it and a GPU is
+    usable, else the CPU, with onnxruntime's advice-level logging off."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    ort.set_default_logger_severity(_QUIET)
+    options = ort.SessionOptions()
+    options.log_severity_level = _QUIET
+    providers = ["CPUExecutionProvider"]
+    if device == "cuda" or (device == "auto" and gpu_available()):
+        if hasattr(ort, "preload_dlls"):   # onnxruntime ≥ 1.21: find pip-installed CUDA and cuDNN
+            ort.preload_dlls()
+        providers.insert(0, "CUDAExecutionProvider")
+    source = model.SerializeToString() if hasattr(model, "SerializeToString") else os.fspath(model)
+    return ort.InferenceSession(source, options, providers=providers)
+
+
+def numpy_type(ort_type):
+    """The NumPy dtype of an onnxruntime type string such as 'tensor(float)'."""
+    return _NUMPY_TYPES.get(ort_type)
+
+
 class InferenceSession:
     """``InferenceSession(path_or_proto, device="auto")``; ``run(x)`` or ``run({"name": x, ...})``.
 
@@ -37,18 +59,7 @@ class InferenceSession:
     """
 
     def __init__(self, model, device="auto"):
-        if device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-        ort.set_default_logger_severity(_QUIET)
-        options = ort.SessionOptions()
-        options.log_severity_level = _QUIET
-        providers = ["CPUExecutionProvider"]
-        if device == "cuda" or (device == "auto" and gpu_available()):
-            if hasattr(ort, "preload_dlls"):   # onnxruntime ≥ 1.21: find pip-installed CUDA and cuDNN
-                ort.preload_dlls()
-            providers.insert(0, "CUDAExecutionProvider")
-        source = model.SerializeToString() if hasattr(model, "SerializeToString") else os.fspath(model)
-        self.session = ort.InferenceSession(source, options, providers=providers)
+        self.session = create_session(model, device)
         self.provider = self.session.get_providers()[0]
         self.inputs = self.session.get_inputs()
         self.input_names = [i.name for i in self.inputs]
@@ -62,7 +73,7 @@ class InferenceSession:
         unknown = set(feeds) - set(self.input_names)
         if unknown or len(feeds) != len(self.input_names):
             raise ValueError(f"feed exactly the inputs {self.input_names}, got {sorted(feeds)}")
-        types = {i.name: _NUMPY_TYPES.get(i.type) for i in self.inputs}
+        types = {i.name: numpy_type(i.type) for i in self.inputs}
         feeds = {k: np.asarray(v, dtype=types[k]) for k, v in feeds.items()}
         outputs = self.session.run(self.output_names, feeds)
         return outputs[0] if len(outputs) == 1 else outputs

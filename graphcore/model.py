@@ -161,37 +161,61 @@ class Model:
         return feed
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None, shuffle=True,
-            verbose=1, seed=0):
-        """Train for ``epochs`` over mini-batches; returns a History of per-epoch loss and metrics."""
+            verbose=1, seed=0, backend="numpy", device="auto"):
+        """Train for ``epochs`` over mini-batches; returns a History of per-epoch loss and metrics.
+
+        ``backend="numpy"`` runs the step in the interpreter; ``"onnxruntime"`` exports the step once
+        (``export.to_onnx(model, training=True)``) and runs it with ``export.OnnxTrainer`` on ``device``
+        ("auto": CUDA when a GPU is usable, else CPU). Either way the weights and optimizer state end up in
+        the model's session, and validation and History are the same."""
         from tqdm.auto import tqdm
         compiled = self._require_compiled()
         x, y = np.asarray(x), np.asarray(y)
         if validation_split and validation_data is None:
             cut = int(len(x) * (1 - validation_split))
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
+        steps = self._training_steps(backend, device)
         names = ["loss", *compiled["metrics"]]
         history, rng = _training.History(), np.random.default_rng(seed)
-        for epoch in range(epochs):
-            order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-            totals, seen = np.zeros(len(names)), 0
-            batches = range(math.ceil(len(x) / batch_size))
-            bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
-            for b in bar:
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                _, *values = self.session.run(fetches, self._feed(x[idx], y[idx], training=True))
-                totals += np.array(values, dtype=np.float64) * len(idx)
-                seen += len(idx)
-                bar.set_postfix({n: f"{t / seen:.4f}" for n, t in zip(names, totals)}, refresh=False)
-            logs = {n: t / seen for n, t in zip(names, totals)}
-            if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                bar.write("  ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-            history.record(epoch, logs)
+        try:
+            for epoch in range(epochs):
+                order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                totals, seen = np.zeros(len(names)), 0
+                batches = range(math.ceil(len(x) / batch_size))
+                bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
+                for b in bar:
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    values = steps.run(x[idx], y[idx])
+                    totals += np.array(values, dtype=np.float64) * len(idx)
+                    seen += len(idx)
+                    bar.set_postfix({n: f"{t / seen:.4f}" for n, t in zip(names, totals)}, refresh=False)
+                logs = {n: t / seen for n, t in zip(names, totals)}
+                if validation_data is not None:
+                    steps.sync()
+                    val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                if verbose:
+                    bar.write("  ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+                history.record(epoch, logs)
+        finally:
+            steps.sync()
         self.history = history
         return history
+
+    def _training_steps(self, backend, device):
+        """The step runner of a backend: ``run(x, y)`` → [loss, *metrics]; ``sync()`` leaves the state in
+        the model's session."""
+        if backend == "numpy":
+            return _InterpreterSteps(self)
+        if backend == "onnxruntime":
+            from graphcore.export.trainer import FitSteps
+            key = ("onnxruntime", device)
+            if getattr(self, "_onnx_steps", (None, None))[0] != key:
+                self._onnx_steps = (key, FitSteps(self, device))
+            steps = self._onnx_steps[1]
+            steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
+            return steps
+        raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
 
     def evaluate(self, x, y, batch_size=32, return_dict=False):
         """Loss (and metrics) over the data in inference mode."""
@@ -246,6 +270,22 @@ class Model:
         arrays.update({f"weight_{i:04d}": v for i, v in enumerate(values)})
         save_arrays(path, arrays)
         return path
+
+
+class _InterpreterSteps:
+    """Training steps in the NumPy interpreter: the state lives in the session already."""
+
+    def __init__(self, model):
+        compiled = model._compiled
+        self.model = model
+        self.fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
+
+    def run(self, x, y):
+        _, *values = self.model.session.run(self.fetches, self.model._feed(x, y, training=True))
+        return values
+
+    def sync(self):
+        pass
 
 
 def _layer_config(layer):
