@@ -51,7 +51,7 @@ class OnnxTrainer:
         missing = [name for name in self.state_names if name not in initial]
         if missing:
             raise ExportError(f"the training file lacks initial values for its state inputs {missing}")
-        values = [np.ascontiguousarray(initial[name]) for name in self.state_names]
+        values = [np.array(initial[name], order="C") for name in self.state_names]   # (ascontiguousarray makes 0-d arrays 1-d)
         self._buffers = [[OrtValue.ortvalue_from_numpy(v, self.device, 0) for v in values],
                          [OrtValue.ortvalue_from_numpy(np.empty_like(v), self.device, 0) for v in values]]
         self._reported = [contract["loss"]] + [contract["metrics"][m] for m in self.metric_names]
@@ -105,7 +105,7 @@ class OnnxTrainer:
             raise ExportError(f"not state of this training step: {sorted(unknown)}")
         for name, value in zip(self.state_names, self._buffers[self._current]):
             if name in arrays:
-                array = np.ascontiguousarray(arrays[name], dtype=numpy_type(value.data_type()))
+                array = np.array(arrays[name], dtype=numpy_type(value.data_type()), order="C")
                 if array.shape != tuple(value.shape()):
                     raise ExportError(f"state {name} has shape {tuple(value.shape())}, got {array.shape}")
                 value.update_inplace(array)
@@ -128,6 +128,7 @@ class FitSteps:
             path = f"{folder}/step.onnx"
             to_onnx(model, path, training=True)
             self.trainer = OnnxTrainer(path, device)   # the session holds everything it read
+        self.description = f"onnxruntime ({self.trainer.provider})"
 
     def load_from_session(self):
         variables = self.model.session.variables

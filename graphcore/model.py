@@ -177,6 +177,7 @@ class Model:
         steps = self._training_steps(backend, device)
         names = ["loss", *compiled["metrics"]]
         history, rng = _training.History(), np.random.default_rng(seed)
+        history.params = {"epochs": epochs, "batch_size": batch_size, "backend": steps.description}
         try:
             for epoch in range(epochs):
                 order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
@@ -274,6 +275,8 @@ class Model:
 
 class _InterpreterSteps:
     """Training steps in the NumPy interpreter: the state lives in the session already."""
+
+    description = "the NumPy interpreter"
 
     def __init__(self, model):
         compiled = model._compiled
