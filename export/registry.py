@@ -19,9 +19,6 @@ LEAVES = frozenset({"Constant", "Variable", "Placeholder"})
 REASONS = {
     "NoOp": ("it has no value, only control dependencies (a grouped training step); ONNX has no control edges: "
              "export the step itself with to_onnx(..., train_op=step) or to_onnx(model, training=True)"),
-    "LinearSolve": ("ai.onnx has no linear-solve or matrix-inverse op (Inverse is only in the com.microsoft "
-                    "contrib domain); a deep stacking network solves its upper weights while training and "
-                    "stores them in variables, so its inference graph needs only MatMul"),
 }
 
 
