@@ -264,3 +264,40 @@ def test_mlp_with_dropout_trains_in_onnxruntime(tmp_path):
     y = (x[:, 0] > 0).astype(np.int64)
     losses, _ = train_from_file(path, [(x, y)] * 60)
     assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:10])
+
+
+# ----- custom training graphs: a second-order penalty and random corruption ----------------------------------
+
+def _autoencoder_step(kind, tmp_path):
+    from graphcore.layers.base import learning_phase
+    ae = models.autoencoder(kind, seed=0)
+    phase = learning_phase(ae.graph)
+    path = tmp_path / f"{kind}.onnx"
+    export.to_onnx(ae.graph, path, inputs=[ae.x, phase], outputs=[ae.loss], train_op=ae.train_op,
+                   session=ae.session)
+    from sklearn.datasets import load_digits
+    x = (load_digits().data[:5 * BATCH] / 16.0).astype(np.float32)
+    return ae, phase, path, [(x[i:i + BATCH], np.array(True)) for i in range(0, len(x), BATCH)]
+
+
+def test_contractive_autoencoder_step_with_its_jacobian_penalty_matches(tmp_path):
+    """The contractive penalty is a Jacobian, so this step holds second-order gradients."""
+    ae, phase, path, batches = _autoencoder_step("contractive", tmp_path)
+    losses, state = train_from_file(path, batches)
+    want = [float(ae.session.run([ae.loss, ae.train_op], {ae.x: x, phase: p})[0]) for x, p in batches]
+    np.testing.assert_allclose(losses, want, rtol=1e-4)
+    for name, value in state.items():
+        np.testing.assert_allclose(value, ae.session.variables[name], rtol=1e-4, atol=1e-6, err_msg=name)
+
+
+def test_denoising_autoencoder_corrupts_only_in_training_and_learns(tmp_path):
+    """The corruption is switched by the (fed) learning phase: random in training, the identity otherwise."""
+    ae, phase, path, batches = _autoencoder_step("denoising", tmp_path)
+    losses, _ = train_from_file(path, batches * 8)
+    assert np.mean(losses[-5:]) < 0.9 * np.mean(losses[:5])
+    clean = [(x, np.array(False)) for x, _ in batches[:2]]
+    contract, state = contract_of(path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    for x, p in clean:   # no corruption: the exported loss is the interpreter's, deterministically
+        got = session.run([contract["loss"]], dict(zip(contract["inputs"], (x, p)), **state))[0]
+        np.testing.assert_allclose(got, ae.session.run(ae.loss, {ae.x: x, phase: p}), rtol=1e-5)
