@@ -101,24 +101,19 @@ def _random_attrs(node, **attrs):
     return dict(attrs, dtype=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
 
 
-@converter("RandomNormal")
-def _random_normal(ctx, node):
-    a = node.attrs
-    attrs = _random_attrs(node, mean=a["mean"], scale=a["stddev"])
-    if node.inputs:
-        ctx.emit("RandomNormalLike", [ctx.input(node.inputs[0])], out=node.outputs[0], **attrs)
-    else:
-        ctx.emit("RandomNormal", [], out=node.outputs[0], shape=list(a["shape"]), **attrs)
+# graphcore op → (ONNX op, its attributes from the graphcore node's); "…Like" takes the shape of a tensor.
+_DRAWS = {"RandomNormal": ("RandomNormal", lambda a: dict(mean=a["mean"], scale=a["stddev"])),
+          "RandomUniform": ("RandomUniform", lambda a: dict(low=a["minval"], high=a["maxval"]))}
 
 
-@converter("RandomUniform")
-def _random_uniform(ctx, node):
-    a = node.attrs
-    attrs = _random_attrs(node, low=a["minval"], high=a["maxval"])
+@converter(*_DRAWS)
+def _random_draw(ctx, node):
+    onnx_op, attrs_of = _DRAWS[node.type]
+    attrs = _random_attrs(node, **attrs_of(node.attrs))
     if node.inputs:
-        ctx.emit("RandomUniformLike", [ctx.input(node.inputs[0])], out=node.outputs[0], **attrs)
+        ctx.emit(onnx_op + "Like", [ctx.input(node.inputs[0])], out=node.outputs[0], **attrs)
     else:
-        ctx.emit("RandomUniform", [], out=node.outputs[0], shape=list(a["shape"]), **attrs)
+        ctx.emit(onnx_op, [], out=node.outputs[0], shape=list(node.attrs["shape"]), **attrs)
 
 
 def uniform_like(ctx, x, dtype):
