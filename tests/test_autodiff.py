@@ -157,3 +157,23 @@ def test_bad_requests_raise_build_errors(build, message):
     graph, x = _graph((None, 3))
     with graph.as_default(), pytest.raises(gc.BuildError, match=message):
         build(x)
+
+
+def test_jacobian_through_a_scan_differentiates_the_loop_from_inside_the_jacobians_loop():
+    w = np.array([[0.5, -0.3], [0.2, 0.8]])
+    graph, x = _graph((3, 2, 2))
+    with graph.as_default():
+        step = lambda xt, h: (gc.tanh(xt + gc.matmul(h, gc.constant(w))),) * 2  # noqa: E731
+        (final,), _ = gc.scan(step, sequences=[x], initial_states=[gc.constant(np.zeros((2, 2)))])
+        jac = gc.jacobian(final, x)
+    value = RNG.normal(size=(3, 2, 2))
+    with gc.Session(graph) as sess:
+        got = sess.run(jac, {x: value})
+
+    def rnn(xs):
+        h = torch.zeros(2, 2, dtype=torch.float64)
+        for t in range(3):
+            h = torch.tanh(xs[t] + h @ torch.tensor(w))
+        return h
+    expected = torch.autograd.functional.jacobian(rnn, torch.tensor(value)).numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)

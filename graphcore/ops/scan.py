@@ -331,7 +331,7 @@ def _backward(node, output_grads):
     gradients of the captures. Its body recomputes the forward step from (x_t, s_t) and differentiates it.
     """
     from ..gradients import gradients
-    a, graph = node.attrs, node.graph
+    a = node.attrs
     n_state, n_out = len(a["state_in"]), len(a["out"])
     g_final = [_given(g) for g in output_grads[:n_state]]
     g_out = [_given(g) for g in output_grads[n_state:n_state + n_out]]
@@ -376,7 +376,9 @@ def _backward(node, output_grads):
     carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
     inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
               + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
-    back = graph.create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
+    # In the graph being built, not necessarily the forward node's: a vjp traced into a loop body (gc.jacobian)
+    # differentiates an outer Scan from inside that body, which captures the outer inputs.
+    back = graph_of(*inputs).create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
     n_gs = len(float_states)
     g_states, g_caps = back.outputs[:n_gs], back.outputs[n_gs:len(new_states)]
     g_seqs = back.outputs[len(new_states):len(new_states) + len(outputs)]
