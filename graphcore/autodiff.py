@@ -19,7 +19,7 @@ Session, renders, exports to ONNX and can be differentiated again.
 import numpy as np
 
 from .errors import BuildError
-from .gradients import gradients
+from .gradients import check_partners, gradients
 from .graph import Tensor
 from .ops.array import reshape, transpose
 from .ops.math import broadcast_like, cast, equal, zeros_like
@@ -39,7 +39,7 @@ def vjp(ys, xs, cotangents):
     ``cotangents`` are shaped like ``ys``. A disconnected x gets zeros (a product with a zero Jacobian)."""
     _, ys_list = _listed(ys)
     _, us = _listed(cotangents)
-    _check_pairs(ys_list, us, "cotangent")
+    check_partners(ys_list, us, "cotangent")
     return gradients(ys_list, xs, grad_ys=us, unconnected="zero", name="vjp")
 
 
@@ -50,21 +50,11 @@ def jvp(ys, xs, tangents):
     single_y, ys_list = _listed(ys)
     single_x, xs_list = _listed(xs)
     _, ts = _listed(tangents)
-    _check_pairs(xs_list, ts, "tangent")
+    check_partners(xs_list, ts, "tangent")
     dummies = [zeros_like(y, name="jvp_dummy_cotangent") for y in ys_list]
     pulled = gradients(ys_list, xs_list, grad_ys=dummies, unconnected="zero", name="jvp")
     pushed = gradients(pulled, dummies, grad_ys=ts, unconnected="zero", name="jvp_transpose")
     return pushed[0] if single_y else pushed
-
-
-def _check_pairs(values, partners, what):
-    if len(values) != len(partners):
-        raise BuildError(f"{len(partners)} {what}s for {len(values)} tensors")
-    for v, p in zip(values, partners):
-        if v.dtype != p.dtype or len(v.shape) != len(p.shape) or any(
-                a is not None and b is not None and a != b for a, b in zip(v.shape, p.shape)):
-            raise BuildError(f"the {what} for {v.name} must be {v.dtype.name}{format_shape(v.shape)}, got "
-                             f"{p.dtype.name}{format_shape(p.shape)}", p.node)
 
 
 def _rows(count, cotangent_of, xs, name):

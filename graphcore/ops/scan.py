@@ -163,9 +163,11 @@ def scan(fn, sequences=(), initial_states=(), non_sequences=(), reverse=False, l
 def _remember_arity(fn, single_output):
     """Record whether ``fn`` returned a lone output tensor, so ``scan`` returns a lone stacked tensor."""
     def traced(*args):
-        new_states, outputs = fn(*args)
-        single_output.append(isinstance(outputs, Tensor))
-        return new_states, outputs
+        result = fn(*args)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise BuildError("a scan function must return (new_states, outputs)")
+        single_output.append(isinstance(result[1], Tensor))
+        return result
     return traced
 
 
