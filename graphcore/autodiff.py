@@ -9,9 +9,9 @@ Session, renders, exports to ONNX and can be differentiated again.
 * **jacobian** needs one vjp per output element. Writing one ``gradients`` call per element would make the
   graph grow with the output size; instead the vjp is traced *once* into the body of a ``Scan`` that loops
   over the one-hot cotangents, built inside the body from the row index (``positions == j``), so not even an
-  identity matrix is stored. The graph has the same number of nodes for 4 outputs or 4,000 (TensorFlow's
-  ``GradientTape.jacobian`` without ``pfor`` does the same with a ``while_loop``). The price is run time: the
-  loop runs the vjp once per output element.
+  identity matrix is stored. The graph has the same number of nodes for 4 outputs or 1,024
+  (``tests/test_autodiff.py`` counts them); TensorFlow's ``GradientTape.jacobian`` without ``pfor`` does the
+  same with a ``while_loop``. The price is run time: the loop runs the vjp once per output element.
 * **batch_jacobian** loops over the per-example output elements only, with the basis row broadcast over the
   batch: example i's outputs depend on example i's inputs only, so one vjp yields row j for every example.
 * **hessian** is the jacobian of the gradient.
