@@ -35,6 +35,7 @@ def test_every_registered_op_is_built_and_most_are_checked_against_onnx_and_fini
     differentiable = {t for t in fuzz.OPS if REGISTRY[t].differentiable and not REGISTRY[t].stateful}
     assert len(set(coverage["grad"]) & differentiable) >= 0.7 * len(differentiable)
     assert len(coverage["grad2"]) >= 30
+    assert len(coverage["in_scan_body"]) >= 30                     # ops run inside a loop body (subgraphs)
     assert set(coverage["onnx_skipped_because"]) <= set(REASONS)   # a REASON is a skip, never a mismatch
 
 

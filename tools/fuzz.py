@@ -7,7 +7,8 @@ own ``samples()`` (so its attributes and input domains are valid by construction
 placeholder (sometimes with an unknown batch dimension), or as ``sample + ε·tanh(p)`` with ``p`` a
 placeholder of a broadcast shape (some dims 1), or ``sample + ε·tanh(t)`` with ``t`` an earlier step's
 output (composition); ε is 1 % of the sample's scale, so values stay in the op's domain. Graphs are float32
-or float64; Scan samples carry body graphs (subgraphs). Recipes are JSON data, so a failure is replayable.
+or float64. Subgraphs: Scan's own samples carry body graphs, and some steps apply their op inside a Scan body
+over two time steps. Recipes are JSON data, so a failure is replayable.
 
 **Checks.**
 1. infer: the kernel's dtypes and shapes are the ones inferred at build time;
@@ -18,9 +19,9 @@ or float64; Scan samples carry body graphs (subgraphs). Recipes are JSON data, s
 3. grad: float64 gradients of a random projection of every output against central finite differences;
 4. grad2: on a sample of graphs, the gradient of a gradient against finite differences of the gradient.
 
-**Shrinking.** A failing recipe is shrunk greedily — drop a step (its uses become plain placeholders), make an
-input a plain placeholder, make a batch dimension known — while the same check still fails, and written as a
-ready pytest file under ``--cases``.
+**Shrinking.** A failing recipe is shrunk greedily — drop a step (its uses become plain placeholders), take a
+step out of its loop body, make an input a plain placeholder, make a batch dimension known — while the same
+check still fails, and written as a ready pytest file under ``--cases``.
 """
 import argparse
 import collections
@@ -44,6 +45,7 @@ EPSILON = 0.01            # perturbation scale, relative to the sample's magnitu
 FD_STEP = 1e-6
 FD_COORDINATES = 24       # finite differences on at most this many elements per input
 SECOND_ORDER_EVERY = 4    # one graph in four also gets the second-order check
+IN_SCAN = 0.15            # share of steps applied inside a Scan body
 TOLERANCE = {"float64": (1e-7, 1e-9), "float32": (1e-4, 1e-5)}   # (rtol, atol × scale) against ONNX
 
 
@@ -91,9 +93,23 @@ def build(recipe):
             arrays, attrs = sample(step["op"], step["sample"], step["dtype"])
             rng = np.random.default_rng([recipe["seed"], index])
             inputs = [_source(built, source, a, rng) for source, a in zip(step["inputs"], arrays)]
-            node = built.graph.create_node(REGISTRY[step["op"]], inputs, attrs, name=f"step{index}")
-            built.outputs.append(list(node.outputs))
+            if step.get("in_scan"):
+                built.outputs.append(_in_scan(step["op"], inputs, attrs, index))
+            else:
+                node = built.graph.create_node(REGISTRY[step["op"]], inputs, attrs, name=f"step{index}")
+                built.outputs.append(list(node.outputs))
     return built
+
+
+def _in_scan(op_type, inputs, attrs, index):
+    """The op applied inside a Scan body (a subgraph), over two time steps: each input stacked twice."""
+    sequences = [gc.concat([gc.expand_dims(t, 0)] * 2, 0) for t in inputs]
+
+    def body(*slices):
+        node = gc.get_default_graph().create_node(REGISTRY[op_type], list(slices), attrs, name=f"step{index}")
+        return None, list(node.outputs)
+    _, stacked = gc.scan(body, sequences=sequences, name=f"scan{index}")
+    return list(stacked)
 
 
 def _source(built, source, array, rng):
@@ -149,8 +165,10 @@ def _attempts(rng, recipe, op_type, index):
     writes = REGISTRY[op_type].writes if isinstance(REGISTRY[op_type], WriteOp) else 0
     drawn = [_draw_source(rng, recipe, i < writes, a) for i, a in enumerate(arrays)]
     plain = [s if s[0] != "feed" else ["feed", False] for s in drawn]
-    for dtype, sources in ((recipe["dtype"], drawn), (recipe["dtype"], plain), ("float64", plain)):
-        yield {"op": op_type, "sample": index, "dtype": dtype, "inputs": sources}
+    loop = bool(arrays) and not REGISTRY[op_type].stateful and rng.random() < IN_SCAN
+    for dtype, sources, in_scan in ((recipe["dtype"], drawn, loop), (recipe["dtype"], drawn, False),
+                                    (recipe["dtype"], plain, False), ("float64", plain, False)):
+        yield {"op": op_type, "sample": index, "dtype": dtype, "inputs": sources, "in_scan": in_scan}
 
 
 def _draw_source(rng, recipe, written, array):
@@ -200,6 +218,9 @@ def check(recipe, second_order=False, stats=None):
             values = sess.run(tensors, built.feeds)
             _check_inferred(tensors, values)
             stats.count("interpreter", ops)
+            looped = [step["op"] for step in recipe["steps"] if step.get("in_scan")]
+            if looped:
+                stats.count("in_scan_body", looped)
             _check_onnx(built, sess, tensors, values, ops, stats)
             if _differentiable(built, recipe):
                 _check_gradients(built, sess, tensors, values, recipe, second_order)
@@ -222,7 +243,7 @@ def _check_inferred(tensors, values):
 
 def _check_onnx(built, sess, tensors, values, ops, stats):
     from graphcore.export import REASONS, ExportError, InferenceSession, to_onnx
-    reasons = sorted({n.type for n in built.graph.nodes if n.type in REASONS})
+    reasons = sorted({n.type for n in _all_nodes(built.graph) if n.type in REASONS})
     if reasons:
         stats.count("onnx_skipped", ops, reasons)
         return
@@ -271,10 +292,19 @@ def _compare(t, expected, actual, runner):
 def _differentiable(built, recipe):
     """float64 throughout, something to differentiate, and only differentiable, stateless ops (StopGradient
     has a zero gradient on purpose)."""
-    nodes = built.graph.nodes
+    nodes = list(_all_nodes(built.graph))
     return built.float_inputs and all(t.dtype.kind != "f" or t.dtype == np.float64 for n in nodes for t in n.outputs) \
         and all(n.op.differentiable and not n.op.stateful and n.type != "StopGradient" for n in nodes
                 if n.type not in LEAVES)
+
+
+def _all_nodes(graph):
+    """The graph's nodes and, recursively, those of the loop bodies they carry."""
+    for node in graph.nodes:
+        yield node
+        body = node.attrs.get("body")
+        if isinstance(body, gc.Graph):
+            yield from _all_nodes(body)
 
 
 def _check_gradients(built, sess, tensors, values, recipe, second_order):
@@ -356,6 +386,9 @@ def _simpler(recipe):
             kept.append(dict(step, inputs=sources))
         if kept:
             yield dict(recipe, steps=kept)
+    for index, step in enumerate(steps):       # take a step out of its loop body
+        if step.get("in_scan"):
+            yield dict(recipe, steps=steps[:index] + [dict(step, in_scan=False)] + steps[index + 1:])
     for index, step in enumerate(steps):       # make one input a plain placeholder with a known batch
         for i, source in enumerate(step["inputs"]):
             if source[0] in ("chain", "broadcast") or source == ["feed", True]:
@@ -410,12 +443,14 @@ def write_case(directory, recipe, mismatch, origin, second_order):
 # ---------------------------------------------------------------------------------------------------------
 
 class _Stats:
-    """Per-check op counts: how often each op was in a graph that a check ran on."""
+    """Per check: how many graphs it ran on, and how often each op was in one of them."""
 
     def __init__(self):
         self.by_check = collections.defaultdict(collections.Counter)
+        self.graphs = collections.Counter()
 
     def count(self, name, ops, causes=()):
+        self.graphs[name] += 1
         for op in set(ops):
             self.by_check[name][op] += 1
         for cause in causes:   # the ops whose REASON (or refusal) made the graph not exportable
@@ -460,7 +495,7 @@ def run(graphs, seed, cases=None, log=None):
             "ops_registered": len(OPS), "ops_covered": len(covered), "ops_missing": sorted(set(OPS) - covered),
             "ops_compared_with_onnx": len(compared),
             "exportable_ops_never_compared": sorted(set(OPS) - set(REASONS) - compared),
-            "mismatches": mismatches, "coverage": summary}
+            "graphs_per_check": dict(sorted(stats.graphs.items())), "mismatches": mismatches, "coverage": summary}
 
 
 def main(argv=None):
@@ -474,9 +509,10 @@ def main(argv=None):
     if args.report:
         with open(args.report, "w") as f:
             json.dump(report, f, indent=1)
-    checks = {name: sum(1 for _ in counts) for name, counts in report["coverage"].items()}
+    checks = {name: len(counts) for name, counts in report["coverage"].items() if not name.endswith("_because")}
     print(f"{report['graphs']} graphs (seed {report['seed']}) in {report['seconds']} s: "
           f"{report['ops_covered']}/{report['ops_registered']} ops covered, {len(report['mismatches'])} mismatches")
+    print("graphs per check: " + ", ".join(f"{k} {v}" for k, v in report["graphs_per_check"].items()))
     print("ops covered per check: " + ", ".join(f"{k} {v}" for k, v in checks.items()))
     print(f"{report['ops_compared_with_onnx']} ops compared with ONNX; exportable ops never compared: "
           + (", ".join(report["exportable_ops_never_compared"]) or "none"))
