@@ -22,6 +22,7 @@ from onnx import helper, numpy_helper
 
 import graphcore
 from graphcore.graph import ancestors
+from graphcore.io import atomic_write, write_errors
 
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
@@ -92,14 +93,19 @@ def _add_state_defaults(model, ctx, step):
 
 
 def _save(model, path, external):
-    if external:
+    """Write the file, checked first: a model that fails the checker, or a failed write, leaves whatever file
+    the user had at ``path`` untouched (the single-file case is written atomically)."""
+    if not external:
+        onnx.checker.check_model(model, full_check=True)
+        with atomic_write(path) as f:
+            f.write(model.SerializeToString())
+        return
+    with write_errors(path):
         location = os.path.basename(path) + ".data"
         if os.path.exists(os.path.join(os.path.dirname(path), location)):
             os.remove(os.path.join(os.path.dirname(path), location))   # onnx appends to an existing file
         onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=location, size_threshold=1024)
-    else:
-        onnx.save_model(model, path)
     onnx.checker.check_model(path, full_check=True)   # by path: works for external data and > 2 GiB
 
 

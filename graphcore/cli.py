@@ -231,8 +231,16 @@ def _export_and_render(model, sample, out):
     return {"onnx": path, "diagram": diagram}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other failure (``graphcore --help`` shows usage)."""
+
+    def error(self, message):
+        print(f"graphcore: error: {message} (see graphcore --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="graphcore", description="graphcore's model zoo from the command line")
+    parser = _Parser(prog="graphcore", description="graphcore's model zoo from the command line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the zoo's models").set_defaults(run=cmd_models)
     p = sub.add_parser("summary", help="layer table of a model, or op counts of an ONNX file")

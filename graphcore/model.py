@@ -13,12 +13,14 @@ import numpy as np
 from . import layers as _layers
 from . import train as _train
 from . import training as _training
-from .errors import BuildError
+from . import validation
+from .errors import BuildError, FileFormatError, GraphcoreError
 from .graph import Graph
 from .io import load_arrays, save_arrays
 from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, session_for
 from .ops.array import transpose
 from .ops.state import group, placeholder
+from .shapes import format_shape
 
 _FORMAT = "graphcore-model-1"
 
@@ -170,7 +172,7 @@ class Model:
         the model's session, and validation and History are the same."""
         from tqdm.auto import tqdm
         compiled = self._require_compiled()
-        x, y = np.asarray(x), np.asarray(y)
+        x, y = validation.check_fit(self, x, y, epochs, batch_size, validation_split)
         if validation_split and validation_data is None:
             cut = int(len(x) * (1 - validation_split))
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
@@ -221,9 +223,10 @@ class Model:
     def evaluate(self, x, y, batch_size=32, return_dict=False):
         """Loss (and metrics) over the data in inference mode."""
         compiled = self._require_compiled()
+        x, y = validation.check_evaluate(self, x, y, batch_size)
         fetches = [compiled["loss"], *compiled["metrics"].values()]
         names = ["loss", *compiled["metrics"]]
-        totals, x, y = np.zeros(len(names)), np.asarray(x), np.asarray(y)
+        totals = np.zeros(len(names))
         for start in range(0, len(x), batch_size):
             values = self.session.run(fetches, self._feed(x[start:start + batch_size], y[start:start + batch_size]))
             totals += np.array(values, dtype=np.float64) * len(x[start:start + batch_size])
@@ -234,6 +237,7 @@ class Model:
 
     def predict(self, x, batch_size=32):
         """Outputs for ``x`` in inference mode, batch by batch."""
+        x = validation.check_inputs(self, x)
         n = len(_as_list(x)[0]) if isinstance(x, (list, tuple)) else len(x)
         parts = []
         for start in range(0, n, batch_size):
@@ -310,7 +314,10 @@ def _layer_from_config(class_name, config):
     from . import layers as layer_module
     config = {k: _layer_from_config(v["layer"], v["config"]) if isinstance(v, dict) and set(v) == {"layer", "config"}
               else v for k, v in config.items()}
-    return getattr(layer_module, class_name)(**config)
+    cls = getattr(layer_module, str(class_name), None)
+    if not (isinstance(cls, type) and issubclass(cls, layer_module.Layer)):
+        raise BuildError(f"unknown layer class {class_name!r}")
+    return cls(**config)
 
 
 class Sequential(Model):
@@ -357,18 +364,38 @@ def _rebuild(config):
 
 
 def load_model(path):
-    """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph."""
+    """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph.
+
+    Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
+    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
     arrays = load_arrays(path)
     if "architecture" not in arrays:
-        raise ValueError(f"{path} is not a graphcore model file")
-    config = json.loads(str(arrays["architecture"]))
-    if config.get("format") != _FORMAT:
-        raise ValueError(f"{path}: unsupported model format {config.get('format')!r}")
-    model = _rebuild(config)
-    weights = [arrays[f"weight_{i:04d}"] for i in range(len(model.weights))]
-    for var, value in zip(model.weights, weights):
-        if value.shape != var.shape:
-            raise ValueError(f"{path}: weight {var.name} has shape {value.shape}, the architecture needs {var.shape}")
+        raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
+                              "written by gc.train.Saver is restored with Saver.restore)")
+    try:
+        config = json.loads(str(arrays["architecture"]))
+    except ValueError as e:
+        raise FileFormatError(f"{path}: the architecture is not valid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise FileFormatError(f"{path}: unsupported model format {found!r}; this graphcore "
+                              f"({_version()}) reads {_FORMAT!r}")
+    try:
+        model = _rebuild(config)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+        detail = e.detail if isinstance(e, GraphcoreError) else f"{type(e).__name__}: {e}"
+        raise FileFormatError(f"{path}: the architecture cannot be rebuilt ({detail.splitlines()[0]})") from None
+    for i, var in enumerate(model.weights):
+        value = arrays.get(f"weight_{i:04d}")
+        if value is None:
+            raise FileFormatError(f"{path}: weight_{i:04d} ({var.name}) is missing")
+        if value.shape != var.shape or value.dtype != var.dtype:
+            raise FileFormatError(f"{path}: weight {var.name} is {value.dtype.name}{format_shape(value.shape)}, "
+                                  f"the architecture needs {var.dtype.name}{format_shape(var.shape)}")
         model.session.variables[var.node.name] = np.array(value)
     return model
 
+
+def _version():
+    from . import __version__
+    return __version__

@@ -11,7 +11,7 @@ so a seeded graph replays the same numbers in every new session.
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
+from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
 from .ops.random import seed_for
@@ -99,9 +99,13 @@ class Session:
     def _prepare_feeds(self, feed_dict):
         feeds = {}
         for key, value in feed_dict.items():
-            tensor = self.graph.get_tensor(key) if isinstance(key, str) else key
+            tensor = _lookup(self.graph, key, FeedError)[1] if isinstance(key, str) else key
             if not isinstance(tensor, Tensor):
                 raise FeedError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
+            if tensor.graph is not self.graph:
+                raise FeedError(f"cannot feed {tensor.name}: it belongs to another graph than this session's "
+                                "(build it in the session's graph, or run it in a Session of its own graph)",
+                                tensor.node)
             feeds[tensor] = _check_feed(tensor, value)
         return feeds
 
@@ -213,7 +217,10 @@ def _describe_arrays(node, arrays):
 def _check_feed(tensor, value):
     """Validate one feed against the tensor's static dtype and shape; safe casts (float64 → float32,
     int → float) are applied, unsafe ones (float → int) are refused."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as e:   # ragged nested lists
+        raise FeedError(f"the feed for '{tensor.name}' is not a rectangular array: {e}", tensor.node) from None
     if array.dtype != tensor.dtype:
         kind_ok = np.can_cast(array.dtype, tensor.dtype, "same_kind") or (
             array.dtype == _dt.bool_ and tensor.dtype.kind == "f")
@@ -237,18 +244,32 @@ def _fetched(leaf, value):
 def _flatten(fetches, leaves, graph):
     """Record the nesting of ``fetches`` and collect its leaves (tensors and nodes) in order."""
     if isinstance(fetches, (Tensor, Node)):
+        if fetches.graph is not graph:
+            node = fetches.node if isinstance(fetches, Tensor) else fetches
+            raise FetchError(f"cannot fetch {fetches.name}: it belongs to another graph than this session's "
+                             "(run it in a Session of its own graph)", node)
         leaves.append(fetches)
         return None
     if isinstance(fetches, str):
-        name, _, index = fetches.partition(":")
-        node = graph.get_node(name)
-        leaves.append(node.outputs[int(index or 0)] if node.outputs else node)
+        node, output = _lookup(graph, fetches, FetchError)
+        leaves.append(node if output is None else output)
         return None
     if isinstance(fetches, dict):
         return (dict, [(k, _flatten(v, leaves, graph)) for k, v in fetches.items()])
     if isinstance(fetches, (list, tuple)):
         return (type(fetches), [_flatten(v, leaves, graph) for v in fetches])
-    raise TypeError(f"cannot fetch {fetches!r}: fetch tensors, nodes, names, or lists/tuples/dicts of them")
+    raise FetchError(f"cannot fetch {fetches!r}: fetch tensors, nodes, names, or lists/tuples/dicts of them")
+
+
+def _lookup(graph, name, error):
+    """``(node, tensor)`` for ``name`` (``node`` or ``node:index``; tensor None for a node without outputs),
+    or ``error`` saying that the graph has no such tensor."""
+    node_name, _, index = name.partition(":")
+    try:
+        node = graph.get_node(node_name)
+        return node, (node.outputs[int(index or 0)] if node.outputs or index else None)
+    except (KeyError, IndexError, ValueError):
+        raise error(f"no tensor named {name!r} in the session's graph") from None
 
 
 def _rebuild(structure, values):

@@ -163,9 +163,11 @@ def scan(fn, sequences=(), initial_states=(), non_sequences=(), reverse=False, l
 def _remember_arity(fn, single_output):
     """Record whether ``fn`` returned a lone output tensor, so ``scan`` returns a lone stacked tensor."""
     def traced(*args):
-        new_states, outputs = fn(*args)
-        single_output.append(isinstance(outputs, Tensor))
-        return new_states, outputs
+        result = fn(*args)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise BuildError("a scan function must return (new_states, outputs)")
+        single_output.append(isinstance(result[1], Tensor))
+        return result
     return traced
 
 
@@ -331,7 +333,7 @@ def _backward(node, output_grads):
     gradients of the captures. Its body recomputes the forward step from (x_t, s_t) and differentiates it.
     """
     from ..gradients import gradients
-    a, graph = node.attrs, node.graph
+    a = node.attrs
     n_state, n_out = len(a["state_in"]), len(a["out"])
     g_final = [_given(g) for g in output_grads[:n_state]]
     g_out = [_given(g) for g in output_grads[n_state:n_state + n_out]]
@@ -376,7 +378,9 @@ def _backward(node, output_grads):
     carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
     inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
               + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
-    back = graph.create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
+    # In the graph being built, not necessarily the forward node's: a vjp traced into a loop body (gc.jacobian)
+    # differentiates an outer Scan from inside that body, which captures the outer inputs.
+    back = graph_of(*inputs).create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
     n_gs = len(float_states)
     g_states, g_caps = back.outputs[:n_gs], back.outputs[n_gs:len(new_states)]
     g_seqs = back.outputs[len(new_states):len(new_states) + len(outputs)]
