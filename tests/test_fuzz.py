@@ -35,6 +35,10 @@ def test_every_registered_op_is_built_and_most_are_checked_against_onnx_and_fini
     differentiable = {t for t in fuzz.OPS if REGISTRY[t].differentiable and not REGISTRY[t].stateful}
     assert len(set(coverage["grad"]) & differentiable) >= 0.7 * len(differentiable)
     assert len(coverage["grad2"]) >= 30
+    # gradient graphs (gradient-only ops, backward loops, second order) exported and run by onnxruntime
+    grad_compared = set(coverage.get("onnx_grad_onnxruntime", {})) | set(coverage.get("onnx_grad_reference", {}))
+    assert len(grad_compared & set(coverage["grad"])) >= 0.8 * len(coverage["grad"]), \
+        sorted(set(coverage["grad"]) - grad_compared)
     assert len(coverage["in_scan_body"]) >= 30                     # ops run inside a loop body (subgraphs)
     assert set(coverage["onnx_skipped_because"]) <= set(REASONS)   # a REASON is a skip, never a mismatch
 
