@@ -22,3 +22,5 @@ from .runtime import InferenceSession, gpu_available  # noqa: E402
 
 __all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
            "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available"]
+
+from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' converters)

@@ -24,6 +24,7 @@ length: its states stop at its last valid step (so the "last output" is that ste
 from . import activations
 from .graph import graph_of
 from .ops.array import reshape, split, transpose
+from .ops.cell import lstm_cell as fused_lstm_cell
 from .ops.math import sigmoid, tanh, zeros_like
 from .ops.scan import scan
 
@@ -36,10 +37,8 @@ def simple_rnn_cell(xp, h, recurrent_kernel, activation="tanh"):
 
 
 def lstm_cell(xp, h, c, recurrent_kernel):
-    """(h', c') from gates i, f, c, o of xp + h·R."""
-    i, f, g, o = split(xp + h @ recurrent_kernel, 4, axis=-1)
-    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    return sigmoid(o) * tanh(c), c
+    """(h', c') from gates i, f, c, o of xp + h·R (the fused ``LSTMCell`` op, see graphcore/ops/cell.py)."""
+    return fused_lstm_cell(xp + h @ recurrent_kernel, c)
 
 
 def gru_cell(xp, h, recurrent_kernel, recurrent_bias=None, reset_after=True):
