@@ -15,6 +15,7 @@ from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
 from .gradients import gradients
 from .session import Session
+from .profiler import profile
 from . import activations, losses, train
 from . import layers
 from .layers import Input

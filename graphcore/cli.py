@@ -5,6 +5,7 @@
     graphcore render resnet50 -o resnet50.svg --view layer --depth 1
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore train lenet5 --epochs 10 --out out/lenet5
+    graphcore profile vgg16 --batch 8 --trace vgg16.json
 
 Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
 """
@@ -83,6 +84,14 @@ def cmd_export(args):
     from graphcore import export
     export.to_onnx(_build(args.model), args.output, opset=args.opset)
     print(f"onnx: {args.output}")
+
+
+def cmd_profile(args):
+    """Time one training step node by node: top op types and layers, and a Chrome trace."""
+    from .profiler import profile_training_step
+    collected = profile_training_step(_build(args.model), batch=args.batch, steps=args.steps)
+    print(collected.table(top=args.top))
+    print(f"chrome trace: {collected.save_chrome_trace(args.trace)} (open in chrome://tracing or ui.perfetto.dev)")
 
 
 def digits_dataset(input_shape, seed=0):
@@ -234,6 +243,13 @@ def _parser():
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--opset", type=int, default=None)
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
+    p.add_argument("model")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1, help="profiled training steps (after one untimed step)")
+    p.add_argument("--top", type=int, default=10, help="rows per table")
+    p.add_argument("--trace", default="profile.json", help="Chrome-trace JSON output (default profile.json)")
+    p.set_defaults(run=cmd_profile)
     p = sub.add_parser("train", help="train on the bundled digits; write curves, checkpoint, ONNX, diagram")
     p.add_argument("model")
     p.add_argument("--epochs", type=int, default=None, help="default: 10 for classifiers, the family's own")

@@ -11,6 +11,7 @@ so a seeded graph replays the same numbers in every new session.
 import numpy as np
 
 from . import dtypes as _dt
+from . import profiler
 from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
@@ -38,6 +39,7 @@ class Session:
         self._entropy = np.random.SeedSequence(seed)
         self._plans = {}
         self._closed = False
+        self.last_profile = None
         self.initialize()
 
     # ----- context manager --------------------------------------------------------------------------------
@@ -85,10 +87,15 @@ class Session:
                 self.variables[v.node.name] = value
 
     # ----- running ------------------------------------------------------------------------------------------
-    def run(self, fetches, feed_dict=None, check_numerics=None):
-        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None."""
+    def run(self, fetches, feed_dict=None, check_numerics=None, profile=False):
+        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None.
+
+        ``profile=True`` times every node of this run into ``self.last_profile`` (see graphcore.profiler)."""
         if self._closed:
             raise GraphcoreError("this session is closed")
+        if profile:
+            with profiler.profile() as self.last_profile:
+                return self.run(fetches, feed_dict, check_numerics)
         leaves = []
         structure = _flatten(fetches, leaves, self.graph)
         feeds = self._prepare_feeds(feed_dict or {})
@@ -113,8 +120,12 @@ class Session:
         slots = [None] * plan.slot_count
         for tensor, slot in plan.feed_slots:
             slots[slot] = feeds[tensor]
+        collecting = profiler.active()
         if check_numerics:
             _run_checked(plan, slots)
+        elif collecting is not None:
+            collecting.runs += 1
+            profiler.run_plan_timed(plan, slots, collecting)
         else:
             run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
@@ -182,10 +193,15 @@ def run_plan(plan, slots):
                 slots[f] = None
     except GraphcoreError:
         raise
-    except Exception as e:  # a kernel failed: report the node, its inputs and where the user built it
-        _, ins, _, _, node = plan.steps[index]
-        raise ExecutionError(f"{node.op.type} failed at run time: {type(e).__name__}: {e}\n  inputs: "
-                             + _describe_arrays(node, [slots[i] for i in ins]), node, original=e) from None
+    except Exception as e:
+        raise describe_failure(plan, slots, index, e) from None
+
+
+def describe_failure(plan, slots, index, error):
+    """The ExecutionError for step ``index`` failing with ``error``: the node, its inputs, the user's line."""
+    _, ins, _, _, node = plan.steps[index]
+    return ExecutionError(f"{node.op.type} failed at run time: {type(error).__name__}: {error}\n  inputs: "
+                          + _describe_arrays(node, [slots[i] for i in ins]), node, original=error)
 
 
 def _run_checked(plan, slots):

@@ -231,7 +231,8 @@ class Scan(Op):
 
     def make_kernel(self, node, runtime):
         a = node.attrs
-        from ..session import make_plan, run_plan
+        from ..profiler import body_runner
+        from ..session import make_plan
 
         # The body is planned once, bound to the outer session: its random ops draw from that session's
         # generators (a body holds no variables).
@@ -255,6 +256,7 @@ class Scan(Op):
                 template[s] = value
             entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) for v in states]
             stacks = [None] * len(fetch_outs)
+            run_plan = body_runner()
             for t in (range(T - 1, -1, -1) if reverse else range(T)):
                 slots = template.copy()
                 if time_slot is not None:
