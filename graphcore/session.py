@@ -168,10 +168,12 @@ def make_plan(leaves, feeds, runtime, needed=None):
     for slot, index in last_use.items():
         if slot not in keep:
             frees[index].append(slot)
+    read = keep | set(last_use)
     steps = []
     for index, node in enumerate(order):
         outs = tuple(slot_of[t] for t in node.outputs)
-        steps.append((node.op.make_kernel(node, runtime), tuple(slot_of[t] for t in node.inputs),
+        kernel = node.op.plan_kernel(node, runtime, tuple(s in read for s in outs))
+        steps.append((kernel, tuple(slot_of[t] for t in node.inputs),
                       outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
     feed_slots = [(t, slot_of[t]) for t in feeds]
     return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)

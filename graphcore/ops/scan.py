@@ -230,6 +230,12 @@ class Scan(Op):
                 + [(t.dtype, (T,) + t.shape) for t in a["state_in"]])
 
     def make_kernel(self, node, runtime):
+        return self.plan_kernel(node, runtime, (True,) * len(node.outputs))
+
+    def plan_kernel(self, node, runtime, used):
+        """The loop. The stacked states entering each step (T × every state) are residuals for a gradient;
+        a plan that reads none of them gets None instead: for a backward Scan, whose states include the
+        accumulated weight gradients, they would be T copies of every weight (the bulk of BPTT's memory)."""
         a = node.attrs
         from ..profiler import body_runner
         from ..session import make_plan
@@ -245,6 +251,7 @@ class Scan(Op):
         fetch_states, fetch_outs = plan.fetch_slots[:n_state], plan.fetch_slots[n_state:]
         out_types = [(t.dtype, t.shape) for t in node.outputs[n_state:n_state + len(fetch_outs)]]
         reverse, n_steps, n_seq = a["reverse"], a["n_steps"], len(seq_slots)
+        keep_entering = used[n_state + len(fetch_outs):]
 
         def scan(*arrays):
             seqs, states, caps = arrays[:n_seq], list(arrays[n_seq:n_seq + n_state]), arrays[n_seq + n_state:]
@@ -254,7 +261,8 @@ class Scan(Op):
             template = [None] * plan.slot_count
             for s, value in zip(cap_slots, caps):
                 template[s] = value
-            entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) for v in states]
+            entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) if keep else None
+                        for v, keep in zip(states, keep_entering)]
             stacks = [None] * len(fetch_outs)
             run_plan = body_runner()
             for t in (range(T - 1, -1, -1) if reverse else range(T)):
@@ -264,7 +272,9 @@ class Scan(Op):
                 for s, seq in zip(seq_slots, seqs):
                     slots[s] = seq[t]
                 for s, value, stack in zip(state_slots, states, entering):
-                    slots[s] = stack[t] = value
+                    slots[s] = value
+                    if stack is not None:
+                        stack[t] = value
                 run_plan(plan, slots)
                 states = [slots[s] for s in fetch_states]
                 for k, s in enumerate(fetch_outs):
