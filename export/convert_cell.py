@@ -9,28 +9,29 @@ from .convert_math import scalar
 from .registry import converter
 
 
-def _forward(ctx, node):
-    """ONNX names of the activated gates (i, f, g, o), the new cell state and its tanh."""
-    z, c = node.inputs[:2]
-    units = c.shape[-1]
-    parts = ctx.emit("Split", [ctx.input(z), ints(ctx, [units] * 4, "sizes")], outs=[None] * 4, axis=-1)
+def _gates(ctx, z, c, units, c_out=None):
+    """ONNX names of the activated gates (i, f, g, o) of pre-activations ``z``, the new cell state (computing
+    the graphcore tensor ``c_out`` if given) and its tanh."""
+    parts = ctx.emit("Split", [z, ints(ctx, [units] * 4, "sizes")], outs=[None] * 4, axis=-1)
     i, f, o = (ctx.emit("Sigmoid", [p]) for p in (parts[0], parts[1], parts[3]))
     g = ctx.emit("Tanh", [parts[2]])
-    out = node.outputs[1] if node.type == "LSTMCell" else None
-    c_new = ctx.emit("Add", [ctx.emit("Mul", [f, ctx.input(c)]), ctx.emit("Mul", [i, g])], out=out)
+    c_new = ctx.emit("Add", [ctx.emit("Mul", [f, c]), ctx.emit("Mul", [i, g])], out=c_out)
     return (i, f, g, o), c_new, ctx.emit("Tanh", [c_new])
 
 
 @converter("LSTMCell")
 def _lstm_cell(ctx, node):
-    (_, _, _, o), _, tanh_c = _forward(ctx, node)
-    ctx.emit("Mul", [o, tanh_c], out=node.outputs[0])
+    xp, h, c, kernel = (ctx.input(t) for t in node.inputs)
+    h_out, c_out, z_out = node.outputs
+    z = ctx.emit("Add", [ctx.emit("MatMul", [h, kernel]), xp], out=z_out)
+    (_, _, _, o), _, tanh_c = _gates(ctx, z, c, node.inputs[2].shape[-1], c_out)
+    ctx.emit("Mul", [o, tanh_c], out=h_out)
 
 
 @converter("LSTMCellGrad")
 def _lstm_cell_grad(ctx, node):
-    (i, f, g, o), _, tanh_c = _forward(ctx, node)
-    _, c, grad_h, grad_c = (ctx.input(t) for t in node.inputs)
+    z, c, grad_h, grad_c = (ctx.input(t) for t in node.inputs)
+    (i, f, g, o), _, tanh_c = _gates(ctx, z, c, node.inputs[1].shape[-1])
     one = scalar(ctx, 1, node.inputs[0].dtype, "one")
 
     def mul(*values):

@@ -382,12 +382,19 @@ def _backward(node, output_grads):
         seq_idx = [i for i, x in enumerate(x_in) if grad_of.get(x) is not None]
         new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, [grad_of[x_in[i]]
                                                                                         for i in seq_idx])
-    attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in),
+    # Residuals: the forward already stacked its outputs, so the backward body is fed their values instead of
+    # recomputing them (its plan then prunes whatever only computed them, e.g. an LSTM's h·R for the gates
+    # z it stacks). The gradient graph above was built through the recomputed tensors, so nothing is cut.
+    fetched = set(new_states) | set(outputs)
+    fed = [k for k, t in enumerate(a["out"]) if mapping[t] not in fetched and mapping[t].node.op.type != "Placeholder"]
+    fed = [k for i, k in enumerate(fed) if mapping[a["out"][k]] not in [mapping[a["out"][j]] for j in fed[:i]]]
+    attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in + [mapping[a["out"][k]]
+                                                                                         for k in fed]),
                  state_in=tuple(gs_in + gc_in), cap_in=tuple(c_in), state_out=tuple(new_states), out=tuple(outputs),
                  reverse=not a["reverse"], n_steps=a["n_steps"], meta={"backward_of": node.name})
     carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
     inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
-              + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
+              + [node.outputs[n_state + k] for k in fed] + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
     back = graph.create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
     n_gs = len(float_states)
     g_states, g_caps = back.outputs[:n_gs], back.outputs[n_gs:len(new_states)]
