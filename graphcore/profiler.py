@@ -7,10 +7,10 @@
 
     sess.run(train_op, feed, profile=True) # the same for one run; the result is sess.last_profile
 
-**The off path costs nothing per node.** Profiling swaps the *plan runner*, not the kernels: a session runs a
-plan with ``session.run_plan`` unless a profile is active, in which case it uses ``run_plan_timed`` below, a
-second copy of the hot loop that reads the clock around each kernel. The only check on the ordinary path is
-one per ``Session.run`` (is a profile active?) and one per Scan execution (which runner for the body?).
+**The off path costs nothing per node.** Profiling swaps the *plan*, not the loop: while a profile is active a
+session runs, with the same ``session.run_plan``, a copy of its plan whose kernels are wrapped to read the
+clock (``Profile.timed_plan``). The only checks on the ordinary path are one per ``Session.run`` (is a
+profile active?) and one per Scan execution (which plan for the body?).
 
 **Loops.** A Scan's body plan runs through the same timed runner, so every body op gets its own events,
 nested inside the Scan node's event on the trace's timeline. The Scan event is *inclusive*; the tables use
@@ -28,7 +28,6 @@ import time
 
 import numpy as np
 
-from .errors import GraphcoreError
 from .io import atomic_write
 
 _active = []     # the Profile collecting now (a stack: the innermost ``gc.profile()`` wins)
@@ -72,6 +71,7 @@ class Profile:
         self.runs = 0
         self._origin = time.perf_counter()
         self._loops = []        # (event, owner node) of each Scan being timed, innermost last
+        self._timed = {}        # plan → its timed copy
 
     # ----- collecting ------------------------------------------------------------------------------------
     def _open(self, node):
@@ -84,6 +84,33 @@ class Profile:
         event.duration = time.perf_counter() - event.start
         if self._loops:
             self._loops[-1][0].child_time += event.duration
+
+    def timed_plan(self, plan):
+        """``plan`` with every kernel wrapped to record an event (made once per plan and profile); the
+        session's own ``run_plan`` runs it, errors and all."""
+        timed = self._timed.get(plan)
+        if timed is None:
+            from .session import _Plan
+            steps = [(self._timed_kernel(kernel, node), ins, out, frees, node)
+                     for kernel, ins, out, frees, node in plan.steps]
+            timed = self._timed[plan] = _Plan(steps, plan.feed_slots, plan.fetch_slots, plan.slot_count,
+                                              plan.nodes)
+        return timed
+
+    def _timed_kernel(self, kernel, node):
+        loop = node.op.type == "Scan"
+
+        def timed(*arrays):
+            event, owner = self._open(node)
+            if loop:
+                self._loops.append((event, owner))
+            try:
+                return kernel(*arrays)
+            finally:
+                if loop:
+                    self._loops.pop()
+                self._close(event)
+        return timed
 
     # ----- reading ---------------------------------------------------------------------------------------
     @property
@@ -176,38 +203,10 @@ def active():
 
 def body_runner():
     """The runner a Scan kernel uses for its body, chosen once per Scan execution: the plain hot loop, or,
-    while the Scan node itself is being timed, the timed loop (its events nest under the Scan's)."""
+    while the Scan node itself is being timed, the hot loop over the body's timed plan (its events nest
+    under the Scan's)."""
     from .session import run_plan
     collecting = active()
     if collecting is None or not collecting._loops:
         return run_plan
-    return lambda plan, slots: run_plan_timed(plan, slots, collecting)
-
-
-def run_plan_timed(plan, slots, collecting):
-    """``session.run_plan`` with the clock read around every kernel (see the module docstring)."""
-    from .session import describe_failure
-    index = 0
-    try:
-        for index, (kernel, ins, out, frees, node) in enumerate(plan.steps):
-            event, owner = collecting._open(node)
-            loop = node.op.type == "Scan"
-            if loop:
-                collecting._loops.append((event, owner))
-            try:
-                value = kernel(*[slots[i] for i in ins])
-            finally:
-                if loop:
-                    collecting._loops.pop()
-                collecting._close(event)
-            if type(out) is int:
-                slots[out] = value
-            elif out:
-                for o, v in zip(out, value):
-                    slots[o] = v
-            for f in frees:
-                slots[f] = None
-    except GraphcoreError:
-        raise
-    except Exception as e:
-        raise describe_failure(plan, slots, index, e) from None
+    return lambda plan, slots: run_plan(collecting.timed_plan(plan), slots)

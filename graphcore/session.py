@@ -125,7 +125,7 @@ class Session:
             _run_checked(plan, slots)
         elif collecting is not None:
             collecting.runs += 1
-            profiler.run_plan_timed(plan, slots, collecting)
+            run_plan(collecting.timed_plan(plan), slots)
         else:
             run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
@@ -195,15 +195,10 @@ def run_plan(plan, slots):
                 slots[f] = None
     except GraphcoreError:
         raise
-    except Exception as e:
-        raise describe_failure(plan, slots, index, e) from None
-
-
-def describe_failure(plan, slots, index, error):
-    """The ExecutionError for step ``index`` failing with ``error``: the node, its inputs, the user's line."""
-    _, ins, _, _, node = plan.steps[index]
-    return ExecutionError(f"{node.op.type} failed at run time: {type(error).__name__}: {error}\n  inputs: "
-                          + _describe_arrays(node, [slots[i] for i in ins]), node, original=error)
+    except Exception as e:  # a kernel failed: report the node, its inputs and where the user built it
+        _, ins, _, _, node = plan.steps[index]
+        raise ExecutionError(f"{node.op.type} failed at run time: {type(e).__name__}: {e}\n  inputs: "
+                             + _describe_arrays(node, [slots[i] for i in ins]), node, original=e) from None
 
 
 def _run_checked(plan, slots):
