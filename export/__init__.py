@@ -25,3 +25,5 @@ from .training import METADATA_KEY, read_contract  # noqa: E402
 __all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
            "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available", "OnnxTrainer",
            "METADATA_KEY", "read_contract"]
+
+from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' converters)

@@ -40,9 +40,11 @@ def _scan(ctx, node):
     direction = int(a["reverse"])
     outs = [None] * counter + list(node.outputs[:n_state + n_out]) + [node.outputs[n_state + n_out + k]
                                                                       for k in entering]
+    directions = {"scan_input_directions": [direction] * len(outer_seqs)}
+    if n_out + len(entering):   # (an empty list has no attribute type: leave the attribute out)
+        directions["scan_output_directions"] = [direction] * (n_out + len(entering))
     ctx.emit("Scan", outer_states + outer_seqs, outs=outs, body=_body(ctx, node, caps, counter, entering, not seqs),
-             num_scan_inputs=len(outer_seqs), scan_input_directions=[direction] * len(outer_seqs),
-             scan_output_directions=[direction] * (n_out + len(entering)))
+             num_scan_inputs=len(outer_seqs), **directions)
 
 
 def _first_step(ctx, seq, reverse):

@@ -17,6 +17,7 @@ from .ops import *  # noqa: F401,F403  (the op library's graph-building function
 from .gradients import gradients
 from .autodiff import batch_jacobian, hessian, jacobian, jvp, vjp
 from .session import Session
+from .profiler import profile
 from . import activations, losses, train
 from . import layers
 from .layers import Input

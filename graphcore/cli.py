@@ -6,6 +6,7 @@
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
+    graphcore profile vgg16 --batch 8 --trace vgg16.json
 
 Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
 """
@@ -95,6 +96,14 @@ def cmd_export(args):
 def _compile_classifier(model, optimizer):
     """How the command line trains every classifier: labels as class indices, accuracy reported."""
     model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def cmd_profile(args):
+    """Time one training step node by node: top op types and layers, and a Chrome trace."""
+    from .profiler import profile_training_step
+    collected = profile_training_step(_build(args.model), batch=args.batch, steps=args.steps)
+    print(collected.table(top=args.top))
+    print(f"chrome trace: {collected.save_chrome_trace(args.trace)} (open in chrome://tracing or ui.perfetto.dev)")
 
 
 def digits_dataset(input_shape, seed=0):
@@ -261,6 +270,13 @@ def _parser():
     p.add_argument("--training", action="store_true", help="export the whole training step (compiled as train does)")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
+    p.add_argument("model")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1, help="profiled training steps (after one untimed step)")
+    p.add_argument("--top", type=int, default=10, help="rows per table")
+    p.add_argument("--trace", default="profile.json", help="Chrome-trace JSON output (default profile.json)")
+    p.set_defaults(run=cmd_profile)
     p = sub.add_parser("train", help="train on the bundled digits; write curves, checkpoint, ONNX, diagram")
     p.add_argument("model")
     p.add_argument("--epochs", type=int, default=None, help="default: 10 for classifiers, the family's own")

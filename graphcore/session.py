@@ -11,6 +11,7 @@ so a seeded graph replays the same numbers in every new session.
 import numpy as np
 
 from . import dtypes as _dt
+from . import profiler
 from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
@@ -38,6 +39,7 @@ class Session:
         self._entropy = np.random.SeedSequence(seed)
         self._plans = {}
         self._closed = False
+        self.last_profile = None
         self.initialize()
 
     # ----- context manager --------------------------------------------------------------------------------
@@ -85,10 +87,15 @@ class Session:
                 self.variables[v.node.name] = value
 
     # ----- running ------------------------------------------------------------------------------------------
-    def run(self, fetches, feed_dict=None, check_numerics=None):
-        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None."""
+    def run(self, fetches, feed_dict=None, check_numerics=None, profile=False):
+        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None.
+
+        ``profile=True`` times every node of this run into ``self.last_profile`` (see graphcore.profiler)."""
         if self._closed:
             raise GraphcoreError("this session is closed")
+        if profile:
+            with profiler.profile() as self.last_profile:
+                return self.run(fetches, feed_dict, check_numerics)
         leaves = []
         structure = _flatten(fetches, leaves, self.graph)
         feeds = self._prepare_feeds(feed_dict or {})
@@ -117,8 +124,12 @@ class Session:
         slots = [None] * plan.slot_count
         for tensor, slot in plan.feed_slots:
             slots[slot] = feeds[tensor]
+        collecting = profiler.active()
         if check_numerics:
             _run_checked(plan, slots)
+        elif collecting is not None:
+            collecting.runs += 1
+            run_plan(collecting.timed_plan(plan), slots)
         else:
             run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
@@ -161,10 +172,12 @@ def make_plan(leaves, feeds, runtime, needed=None):
     for slot, index in last_use.items():
         if slot not in keep:
             frees[index].append(slot)
+    read = keep | set(last_use)
     steps = []
     for index, node in enumerate(order):
         outs = tuple(slot_of[t] for t in node.outputs)
-        steps.append((node.op.make_kernel(node, runtime), tuple(slot_of[t] for t in node.inputs),
+        kernel = node.op.plan_kernel(node, runtime, tuple(s in read for s in outs))
+        steps.append((kernel, tuple(slot_of[t] for t in node.inputs),
                       outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
     feed_slots = [(t, slot_of[t]) for t in feeds]
     return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)

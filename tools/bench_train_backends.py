@@ -24,10 +24,10 @@ import time
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import bench_lstm  # noqa: E402  (the LSTM workload's weights, graphcore graph and PyTorch twin)
+import bench_recurrent  # noqa: E402  (the LSTM workload's weights, graphcore graph and PyTorch twin)
 
 import graphcore as gc  # noqa: E402
-from graphcore import export, models, recurrent  # noqa: E402
+from graphcore import export, models  # noqa: E402
 
 WORKLOADS = {}
 
@@ -137,18 +137,10 @@ def small_vgg():
 
 @workload
 def lstm():
-    weights, x_data, y_data = bench_lstm.data(32, 50, 64, 128)
-    g = gc.Graph()
-    with g.as_default():
-        x = gc.placeholder(gc.float32, (None,) + x_data.shape[1:], name="x")
-        y = gc.placeholder(gc.int64, (None,), name="y")
-        kernel, recurrent_kernel, bias, dense, dense_bias = [gc.Variable(w, name=n) for w, n in zip(
-            weights, ["kernel", "recurrent_kernel", "bias", "dense", "dense_bias"])]
-        h = recurrent.lstm(x, kernel, recurrent_kernel, bias)
-        loss = gc.reduce_mean(gc.sparse_softmax_cross_entropy_with_logits(y, h @ dense + dense_bias))
-        step = gc.train.SGD(0.01).minimize(loss)
+    weights, x_data, y_data = bench_recurrent.data("lstm", 32, 50, 64, 128)
+    g, x, y, loss, step = bench_recurrent.graphcore_graph("lstm", weights, x_data)
     return Workload(g, [x, y], loss, step, {x: x_data, y: y_data}, gc.Session(g),
-                    bench_lstm.torch_step(weights, x_data, y_data))
+                    bench_recurrent.torch_step("lstm", weights, x_data, y_data))
 
 
 def interleaved(engines, rounds, steps):

@@ -13,8 +13,9 @@ from .nn import batch_norm, dropout, log_softmax, softmax
 from .random import bernoulli, random_normal, random_uniform
 from .linalg import linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
+from .cell import lstm_cell
 from .scan import scan  # noqa: E402  (the loop op; binds the name to the function, not the module)
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg")]
+           ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell")]
