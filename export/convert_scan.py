@@ -85,4 +85,4 @@ def _body(ctx, node, caps, counter, entering, with_steps):
         body.node = None
     if with_steps:
         trailing = [helper.make_tensor_value_info(prefix + "step", TensorProto.FLOAT, [])]
-    return body.make_graph(True, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)
+    return body.make_graph(None, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)

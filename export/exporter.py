@@ -274,11 +274,14 @@ def _plan(source, inputs, feeds):
 
 
 def _value_info(name, tensor, dynamic_batch):
+    """The declared type of a graph input or output: unknown leading dims are the symbolic ``batch`` (or 1,
+    ``dynamic_batch=False``); ``dynamic_batch=None`` (a loop body) gives every unknown dim its own name, since
+    a body's values are sliced and stacked views whose leading sizes onnxruntime holds them to."""
     dims = []
     for axis, d in enumerate(tensor.shape):
         if d is not None:
             dims.append(d)
-        elif axis == 0:
+        elif axis == 0 and dynamic_batch is not None:
             dims.append("batch" if dynamic_batch else 1)
         else:
             dims.append(f"{name}_dim{axis}")
