@@ -18,15 +18,24 @@ from graphcore.graph import register_internal_dir
 
 register_internal_dir(__file__)
 
-from . import convert_array, convert_imported, convert_math, convert_nn, convert_scan  # noqa: E402,F401  (the converters)
+from . import convert_array, convert_grad, convert_linalg, convert_math, convert_nn, convert_scan, convert_state  # noqa: E402,F401,E501
 from .check import CheckResult, check  # noqa: E402
 from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, to_onnx  # noqa: E402
 from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402
 from .runtime import InferenceSession, gpu_available  # noqa: E402
-from .from_onnx import ImportedModel, from_onnx  # noqa: E402  (ONNX → graphcore)
+from .trainer import OnnxTrainer  # noqa: E402
+from .training import METADATA_KEY, read_contract  # noqa: E402
+
+__all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
+           "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available", "OnnxTrainer",
+           "METADATA_KEY", "read_contract"]
+
+from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' converters)
+
+# ONNX → graphcore (the import direction) and the converters of the ops it added.
+from . import convert_imported  # noqa: E402,F401
+from .from_onnx import ImportedModel, from_onnx  # noqa: E402
 from .import_registry import IMPORTERS, REFUSED, OnnxImportError  # noqa: E402
 from . import backend  # noqa: E402  (onnx.backend.base.Backend over the importer and the interpreter)
 
-__all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
-           "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available",
-           "from_onnx", "ImportedModel", "OnnxImportError", "IMPORTERS", "REFUSED", "backend"]
+__all__ += ["from_onnx", "ImportedModel", "OnnxImportError", "IMPORTERS", "REFUSED", "backend"]

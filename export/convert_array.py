@@ -88,13 +88,25 @@ def slice_plan(rank, key):
 
 @converter("StridedSlice")
 def _strided_slice(ctx, node):
-    x, out = node.inputs[0], node.outputs[0]
-    (starts, ends, axes, steps), squeeze, unsqueeze = slice_plan(x.ndim, node.attrs["key"])
+    x = node.inputs[0]
+    emit_slice(ctx, ctx.input(x), x.ndim, node.attrs["key"], node.outputs[0])
+
+
+def emit_slice(ctx, value, rank, key, out=None):
+    """``value[key]`` as Slice, Squeeze and Unsqueeze (each only when needed); computes ``out`` when given,
+    else returns the new value's name. SliceGrad reuses it to slice an index map the same way."""
+    (starts, ends, axes, steps), squeeze, unsqueeze = slice_plan(rank, key)
     parts = [("Slice", [ints(ctx, starts, "starts"), ints(ctx, ends, "ends"), ints(ctx, axes, "axes"),
                         ints(ctx, steps, "steps")]) if axes else None,
              ("Squeeze", [ints(ctx, squeeze, "squeeze_axes")]) if squeeze else None,
              ("Unsqueeze", [ints(ctx, unsqueeze, "unsqueeze_axes")]) if unsqueeze else None]
-    ctx.chain(ctx.input(x), [p for p in parts if p], out)
+    parts = [p for p in parts if p]
+    if out is not None:
+        ctx.chain(value, parts, out)
+        return None
+    for op_type, extra in parts:
+        value = ctx.emit(op_type, [value] + extra)
+    return value
 
 
 @converter("Gather")

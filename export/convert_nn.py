@@ -3,6 +3,7 @@
 graphcore pads are (top, bottom, left, right); ONNX wants all begins then all ends: (top, left, bottom, right).
 """
 import numpy as np
+from onnx import helper
 
 from .convert_math import fill
 from .registry import ExportError, converter
@@ -65,41 +66,87 @@ def _softmax(ctx, node):
     ctx.emit(node.type, [ctx.input(node.inputs[0])], out=node.outputs[0], axis=node.attrs["axis"])
 
 
-def _inference_only(ctx, node):
-    """Check the training switch (the node's last input) is statically False."""
+def _training_switch(ctx, node):
+    """The training switch (the node's last input): True or False when it is static, else the name of the
+    bool value it is fed as. A training-step export folds the learning phase to True, an inference export to
+    its default, False."""
     switch = node.inputs[-1]
     value = ctx.value(switch)
-    if value is None or bool(value):
-        state = "fed at run time" if value is None else "statically True"
-        raise ExportError(f"cannot export {node.type} in training mode: its training switch '{switch.name}' is "
-                          f"{state}. ONNX export is for inference: leave the learning-phase placeholder out of "
-                          "inputs (its default, False, is folded in)", node)
+    return ctx.input(switch) if value is None else bool(value)
+
+
+def _switched(ctx, switch, when_training, otherwise, out=None):
+    """``when_training()`` or ``otherwise()`` for a static switch, a Where of both for a fed one."""
+    if switch is True or switch is False:
+        value = when_training() if switch else otherwise()
+        if out is not None:
+            ctx.alias(out, value)
+        return value
+    return ctx.emit("Where", [switch, when_training(), otherwise()], out=out)
 
 
 @converter("Dropout")
 def _dropout(ctx, node):
-    """In inference dropout is the identity: no node at all. Its mask output, if read, is ones."""
-    _inference_only(ctx, node)
+    """Inference: the identity (no node) and a mask of ones. Training: a mask ``U[0, 1) ≥ rate`` scaled by
+    1/(1 − rate), drawn by ONNX's RandomUniformLike (its stream is not graphcore's; the keep rate is)."""
+    from .convert_state import uniform_like
     x = node.inputs[0]
-    ctx.alias(node.outputs[0], ctx.input(x))
-    if ctx.is_read(node.outputs[1]):
-        fill(ctx, ctx.shape(x), 1, x.dtype, out=node.outputs[1])
+    rate = node.attrs["rate"]
+    switch = _training_switch(ctx, node)
+
+    def drawn_mask():
+        keep = ctx.emit("GreaterOrEqual", [uniform_like(ctx, ctx.input(x), x.dtype),
+                                           ctx.const(np.array(rate, x.dtype), f"{node.name}/rate")])
+        keep = ctx.emit("Cast", [keep], to=helper.np_dtype_to_tensor_dtype(x.dtype))
+        return ctx.emit("Mul", [keep, ctx.const(np.array(1 / (1 - rate), x.dtype), f"{node.name}/scale")])
+
+    def ones():
+        return fill(ctx, ctx.shape(x), 1, x.dtype)
+    if switch is False or rate == 0:
+        ctx.alias(node.outputs[0], ctx.input(x))
+        if ctx.is_read(node.outputs[1]):
+            fill(ctx, ctx.shape(x), 1, x.dtype, out=node.outputs[1])
+        return
+    mask = _switched(ctx, switch, drawn_mask, ones, out=node.outputs[1])
+    ctx.emit("Mul", [ctx.input(x), mask], out=node.outputs[0])
 
 
 @converter("BatchNorm")
 def _batch_norm(ctx, node):
-    """BatchNormalization with the moving statistics (onnxruntime folds it into a preceding Conv). Its
-    'mean/variance used' outputs are the moving statistics themselves in inference."""
-    _inference_only(ctx, node)
+    """Inference: BatchNormalization with the moving statistics (onnxruntime folds it into a preceding
+    Conv), whose 'mean/variance used' outputs are the moving statistics themselves. Training: the batch's
+    mean and biased variance, composed from reductions as the kernel computes them (onnxruntime's
+    BatchNormalization has no training mode outside its training build)."""
     x, gamma, beta, mean, var, _ = node.inputs
     axis, eps = node.attrs["axis"], node.attrs["epsilon"]
-    if axis == 1:
-        ctx.emit("BatchNormalization", [ctx.input(t) for t in (x, gamma, beta, mean, var)], out=node.outputs[0],
-                 epsilon=eps)
-    else:
-        _batch_norm_affine(ctx, node, x, gamma, beta, mean, var, axis, eps)
-    ctx.alias(node.outputs[1], ctx.input(mean))
-    ctx.alias(node.outputs[2], ctx.input(var))
+    switch = _training_switch(ctx, node)
+    if switch is False:
+        if axis == 1:
+            ctx.emit("BatchNormalization", [ctx.input(t) for t in (x, gamma, beta, mean, var)],
+                     out=node.outputs[0], epsilon=eps)
+        else:
+            _batch_norm_affine(ctx, node, x, gamma, beta, mean, var, axis, eps)
+        ctx.alias(node.outputs[1], ctx.input(mean))
+        ctx.alias(node.outputs[2], ctx.input(var))
+        return
+    reduce_axes = ctx.const(np.array([i for i in range(x.ndim) if i != axis], np.int64), f"{node.name}/axes")
+    shape = ctx.const(np.array([-1 if i == axis else 1 for i in range(x.ndim)], np.int64), f"{node.name}/shape")
+    batch = {}
+
+    def batch_mean():
+        batch["mean"] = ctx.emit("ReduceMean", [ctx.input(x), reduce_axes], keepdims=0)
+        return batch["mean"]
+
+    def batch_var():
+        centered = ctx.emit("Sub", [ctx.input(x), ctx.emit("Reshape", [batch["mean"], shape])])
+        return ctx.emit("ReduceMean", [ctx.emit("Mul", [centered, centered]), reduce_axes], keepdims=0)
+    used_mean = _switched(ctx, switch, batch_mean, lambda: ctx.input(mean), out=node.outputs[1])
+    used_var = _switched(ctx, switch, batch_var, lambda: ctx.input(var), out=node.outputs[2])
+    std = ctx.emit("Sqrt", [ctx.emit("Add", [used_var, ctx.const(np.array(eps, x.dtype), f"{node.name}/epsilon")])])
+    scale = ctx.emit("Div", [ctx.input(gamma), std])
+    shift = ctx.emit("Sub", [ctx.input(beta), ctx.emit("Mul", [used_mean, scale])])
+    scaled = ctx.emit("Mul", [ctx.input(x), ctx.emit("Reshape", [scale, shape])])
+    ctx.emit("Add", [scaled, ctx.emit("Reshape", [shift, shape])], out=node.outputs[0])
 
 
 def _batch_norm_affine(ctx, node, x, gamma, beta, mean, var, axis, eps):

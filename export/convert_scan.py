@@ -40,9 +40,11 @@ def _scan(ctx, node):
     direction = int(a["reverse"])
     outs = [None] * counter + list(node.outputs[:n_state + n_out]) + [node.outputs[n_state + n_out + k]
                                                                       for k in entering]
+    directions = {"scan_input_directions": [direction] * len(outer_seqs)}
+    if n_out + len(entering):   # (an empty list has no attribute type: leave the attribute out)
+        directions["scan_output_directions"] = [direction] * (n_out + len(entering))
     ctx.emit("Scan", outer_states + outer_seqs, outs=outs, body=_body(ctx, node, caps, counter, entering, not seqs),
-             num_scan_inputs=len(outer_seqs), scan_input_directions=[direction] * len(outer_seqs),
-             scan_output_directions=[direction] * (n_out + len(entering)))
+             num_scan_inputs=len(outer_seqs), **directions)
 
 
 def _first_step(ctx, seq, reverse):
@@ -83,4 +85,4 @@ def _body(ctx, node, caps, counter, entering, with_steps):
         body.node = None
     if with_steps:
         trailing = [helper.make_tensor_value_info(prefix + "step", TensorProto.FLOAT, [])]
-    return body.make_graph(True, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)
+    return body.make_graph(None, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)

@@ -13,6 +13,7 @@ Inference export in three steps:
    which is topological. ONNX value names are graphcore's tensor names and node names its scoped node
    names, and each node's doc_string carries the creation site of the graphcore node it came from.
 """
+import json
 import os
 
 import numpy as np
@@ -21,10 +22,12 @@ from onnx import helper, numpy_helper
 
 import graphcore
 from graphcore.graph import ancestors
+from graphcore.io import atomic_write, write_errors
 
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
+from .training import METADATA_KEY, training_step
 
 # Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
 # on, AveragePool is version 19, which onnxruntime 1.31 runs on a generic path ~6× slower than version 11 (it
@@ -40,8 +43,10 @@ EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
-            external_data_threshold=EXTERNAL_DATA_THRESHOLD):
-    """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``).
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None):
+    """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
+    or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
+    state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
 
     ``dynamic_batch=True`` names unknown leading dimensions ``batch``, so one file serves any batch size;
     ``False`` fixes them to 1. Weights come from ``session`` (a Session or a dict of variable values), from
@@ -53,15 +58,22 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported: choose one of {SUPPORTED_OPSETS.start}.."
                           f"{SUPPORTED_OPSETS.stop - 1} (default {DEFAULT_OPSET})")
-    source = resolve(model_or_graph, inputs, outputs, session)
-    ctx = Context(source, opset)
+    step = None
+    if training or train_op is not None:
+        step = training_step(model_or_graph, inputs, outputs, train_op, session)
+        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names)
+    else:
+        ctx = Context(resolve(model_or_graph, inputs, outputs, session), opset)
     ctx.convert()
     graph = ctx.make_graph(dynamic_batch)
+    purpose = "inference" if step is None else "training (one step: state in, new state out)"
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)],
                               producer_name="graphcore", producer_version=graphcore.__version__,
-                              doc_string=f"{source.name}: exported by graphcore {graphcore.__version__} "
-                                         f"for inference (ONNX opset {opset})")
+                              doc_string=f"{ctx.source.name}: exported by graphcore {graphcore.__version__} "
+                                         f"for {purpose} (ONNX opset {opset})")
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
+    if step is not None:
+        _add_state_defaults(model, ctx, step)
     if path is None:
         onnx.checker.check_model(model, full_check=True)
         return model
@@ -69,15 +81,31 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     return model
 
 
+def _add_state_defaults(model, ctx, step):
+    """Each state input's current value as an initializer of the same name (an overridable default), and
+    the contract as metadata."""
+    values = ctx.source.session.run([ctx.source.inputs[i] for i in range(len(step.contract["inputs"]),
+                                                                        len(ctx.source.inputs))])
+    for (name, _), value in zip(step.contract["state"], values):
+        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
+    ctx.initializers.update((name, np.asarray(v)) for (name, _), v in zip(step.contract["state"], values))
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
+
+
 def _save(model, path, external):
-    if external:
+    """Write the file, checked first: a model that fails the checker, or a failed write, leaves whatever file
+    the user had at ``path`` untouched (the single-file case is written atomically)."""
+    if not external:
+        onnx.checker.check_model(model, full_check=True)
+        with atomic_write(path) as f:
+            f.write(model.SerializeToString())
+        return
+    with write_errors(path):
         location = os.path.basename(path) + ".data"
         if os.path.exists(os.path.join(os.path.dirname(path), location)):
             os.remove(os.path.join(os.path.dirname(path), location))   # onnx appends to an existing file
         onnx.save_model(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
                         location=location, size_threshold=1024)
-    else:
-        onnx.save_model(model, path)
     onnx.checker.check_model(path, full_check=True)   # by path: works for external data and > 2 GiB
 
 
@@ -246,11 +274,14 @@ def _plan(source, inputs, feeds):
 
 
 def _value_info(name, tensor, dynamic_batch):
+    """The declared type of a graph input or output: unknown leading dims are the symbolic ``batch`` (or 1,
+    ``dynamic_batch=False``); ``dynamic_batch=None`` (a loop body) gives every unknown dim its own name, since
+    a body's values are sliced and stacked views whose leading sizes onnxruntime holds them to."""
     dims = []
     for axis, d in enumerate(tensor.shape):
         if d is not None:
             dims.append(d)
-        elif axis == 0:
+        elif axis == 0 and dynamic_batch is not None:
             dims.append("batch" if dynamic_batch else 1)
         else:
             dims.append(f"{name}_dim{axis}")

@@ -8,13 +8,16 @@ ONNX export and graphviz diagrams.
         sess.run(loss, feed_dict={x: data})
 """
 from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
-from .errors import (BuildError, CheckpointError, ExecutionError, FeedError, GradientError, GraphcoreError,
-                     GraphFinalizedError, NumericsError)
+from .errors import (BuildError, CheckpointError, DataError, ExecutionError, FeedError, FetchError, FileFormatError,
+                     FileWriteError, GradientError, GraphcoreError, GraphFinalizedError, MissingFileError,
+                     NumericsError)
 from .graph import Graph, Node, Tensor, control_dependencies, get_default_graph, name_scope, reset_default_graph
 from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
 from .gradients import gradients
+from .autodiff import batch_jacobian, hessian, jacobian, jvp, vjp
 from .session import Session
+from .profiler import profile
 from . import activations, losses, train
 from . import layers
 from .layers import Input

@@ -4,7 +4,9 @@
     graphcore summary lenet5            # or FILE.onnx
     graphcore render resnet50 -o resnet50.svg --view layer --depth 1
     graphcore export lenet5 -o lenet5.onnx --opset 21
-    graphcore train lenet5 --epochs 10 --out out/lenet5
+    graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
+    graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
+    graphcore profile vgg16 --batch 8 --trace vgg16.json
 
 Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
 """
@@ -81,8 +83,27 @@ def cmd_render(args):
 
 def cmd_export(args):
     from graphcore import export
-    export.to_onnx(_build(args.model), args.output, opset=args.opset)
-    print(f"onnx: {args.output}")
+    model = _build(args.model)
+    if args.training:
+        if not hasattr(model, "compile") or args.model == "perceptron":
+            raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
+        _compile_classifier(model, args.optimizer)
+    export.to_onnx(model, args.output, opset=args.opset, training=args.training)
+    print(f"onnx: {args.output}" + (" (training step; contract in metadata 'graphcore.training')"
+                                     if args.training else ""))
+
+
+def _compile_classifier(model, optimizer):
+    """How the command line trains every classifier: labels as class indices, accuracy reported."""
+    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+
+def cmd_profile(args):
+    """Time one training step node by node: top op types and layers, and a Chrome trace."""
+    from .profiler import profile_training_step
+    collected = profile_training_step(_build(args.model), batch=args.batch, steps=args.steps)
+    print(collected.table(top=args.top))
+    print(f"chrome trace: {collected.save_chrome_trace(args.trace)} (open in chrome://tracing or ui.perfetto.dev)")
 
 
 def digits_dataset(input_shape, seed=0):
@@ -118,6 +139,9 @@ def cmd_train(args):
         raise ValueError(f"unknown model {args.model!r}; `graphcore models` lists them")
     out = pathlib.Path(args.out or f"out/{args.model}")
     out.mkdir(parents=True, exist_ok=True)
+    if args.backend != "numpy" and (args.model in zoo.UNSUPERVISED or args.model == "perceptron"):
+        raise ValueError(f"--backend {args.backend} trains compile/fit classifiers; {args.model} has its own "
+                         "training loop in the interpreter")
     if args.model in zoo.UNSUPERVISED:
         artefacts = _train_unsupervised(args, out)
     elif args.model == "perceptron":
@@ -137,9 +161,10 @@ def _train_classifier(args, out):
     if args.model != "lenet5":
         print(f"training {args.model} at its small configuration: {zoo.SMALL[args.model]}")
     x_train, x_test, y_train, y_test = digits_dataset(shape)
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    _compile_classifier(model, args.optimizer)
     history = model.fit(x_train, y_train, epochs=args.epochs or 10, batch_size=args.batch_size,
-                        validation_split=0.1, verbose=1)
+                        validation_split=0.1, verbose=1, backend=args.backend)
+    print(f"trained by {history.params['backend']}")
     loss, accuracy = model.evaluate(x_test, y_test)
     print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits")
     artefacts = {"curves": plot_history(history.history, out / "curves.png"),
@@ -215,8 +240,16 @@ def _export_and_render(model, sample, out):
     return {"onnx": path, "diagram": diagram}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line like every other failure (``graphcore --help`` shows usage)."""
+
+    def error(self, message):
+        print(f"graphcore: error: {message} (see graphcore --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
 def _parser():
-    parser = argparse.ArgumentParser(prog="graphcore", description="graphcore's model zoo from the command line")
+    parser = _Parser(prog="graphcore", description="graphcore's model zoo from the command line")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("models", help="list the zoo's models").set_defaults(run=cmd_models)
     p = sub.add_parser("summary", help="layer table of a model, or op counts of an ONNX file")
@@ -225,7 +258,8 @@ def _parser():
     p = sub.add_parser("render", help="draw a model or an ONNX file (svg, png, pdf or dot)")
     p.add_argument("model", help="zoo model name or FILE.onnx")
     p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format")
-    p.add_argument("--view", choices=("op", "layer", "grad"), default="layer")
+    p.add_argument("--view", choices=("op", "layer", "grad"), default=None,
+                   help="default: grad for an exported training step, else layer")
     p.add_argument("--depth", type=int, default=1, help="levels of nested scopes drawn as clusters")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
     p.set_defaults(run=cmd_render)
@@ -233,12 +267,24 @@ def _parser():
     p.add_argument("model")
     p.add_argument("-o", "--output", required=True)
     p.add_argument("--opset", type=int, default=None)
+    p.add_argument("--training", action="store_true", help="export the whole training step (compiled as train does)")
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
+    p.add_argument("model")
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--steps", type=int, default=1, help="profiled training steps (after one untimed step)")
+    p.add_argument("--top", type=int, default=10, help="rows per table")
+    p.add_argument("--trace", default="profile.json", help="Chrome-trace JSON output (default profile.json)")
+    p.set_defaults(run=cmd_profile)
     p = sub.add_parser("train", help="train on the bundled digits; write curves, checkpoint, ONNX, diagram")
     p.add_argument("model")
     p.add_argument("--epochs", type=int, default=None, help="default: 10 for classifiers, the family's own")
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--out", default=None, help="output directory (default out/MODEL)")
+    p.add_argument("--backend", choices=("numpy", "onnxruntime"), default="numpy",
+                   help="run the training steps in the interpreter or as an exported ONNX step in onnxruntime")
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
     p.set_defaults(run=cmd_train)
     return parser
 

@@ -23,7 +23,11 @@ def as_dtype(dtype):
     """Accept a NumPy dtype, a type like ``np.float32`` or a name like ``"float32"``."""
     if dtype is bool or dtype == "bool":
         return bool_
-    return np.dtype(dtype)
+    try:
+        return np.dtype(dtype)
+    except TypeError:
+        from .errors import BuildError
+        raise BuildError(f"unknown dtype {dtype!r}; use a NumPy dtype or a name such as 'float32'") from None
 
 
 def is_floating(dtype):

@@ -21,7 +21,14 @@ def _with_node_context(message, node):
 
 
 class BuildError(GraphcoreError, ValueError):
-    """A node cannot be built: bad shapes, dtypes or attributes (found at build time)."""
+    """A node cannot be built: bad shapes, dtypes or attributes (found at build time). Raised before any
+    node exists (a bad axis, shape or argument), it names the user's file:line that made the call."""
+
+    def __init__(self, message, node=None):
+        super().__init__(message, node)
+        if node is None and "\n  at " not in message:
+            from .graph import creation_site   # graph imports this module
+            self.args = (f"{self.args[0]}\n  at {creation_site()}",)
 
 
 class GraphFinalizedError(GraphcoreError, RuntimeError):
@@ -50,3 +57,26 @@ class GradientError(GraphcoreError, ValueError):
 
 class CheckpointError(GraphcoreError, ValueError):
     """A checkpoint does not match the graph it is restored into, or is not a graphcore checkpoint."""
+
+
+class FetchError(GraphcoreError, ValueError):
+    """A fetch is not a tensor, node or name of the session's graph."""
+
+
+class DataError(GraphcoreError, ValueError):
+    """Arrays given to ``fit``/``evaluate``/``predict`` do not fit the model: lengths, ranks, shapes, label
+    ranges, NaN or Inf. Raised before any step runs, so a model is never trained on garbage."""
+
+
+class FileFormatError(GraphcoreError, ValueError):
+    """A file is damaged, truncated, hand-edited into something invalid, not the kind of file expected, or
+    written by another version of graphcore."""
+
+
+class MissingFileError(GraphcoreError, FileNotFoundError):
+    """A file that should be read does not exist."""
+
+
+class FileWriteError(GraphcoreError, OSError):
+    """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
+    that was there before, if any, is untouched."""

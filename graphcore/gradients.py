@@ -10,6 +10,7 @@ import threading
 
 from .errors import GradientError
 from .graph import Tensor, ancestors
+from .shapes import format_type
 from .ops.math import add_n, ones_like, zeros_like
 
 _UNCONNECTED = ("none", "zero", "raise")
@@ -51,7 +52,7 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
     ys = [ys] if isinstance(ys, Tensor) else list(ys)
     xs = [xs] if single_x else list(xs)
     if unconnected not in _UNCONNECTED:
-        raise ValueError(f"unconnected must be one of {_UNCONNECTED}, got {unconnected!r}")
+        raise GradientError(f"unconnected must be one of {_UNCONNECTED}, got {unconnected!r}")
     for t in ys + xs:
         if not _carries_gradient(t):
             raise GradientError(f"gradients need floating-point tensors; {t.name} is {t.dtype.name}", t.node)
@@ -59,6 +60,7 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
     with graph.name_scope(name):
         seeds = grad_ys if grad_ys is not None else [None] * len(ys)
         seeds = [seeds] if isinstance(seeds, Tensor) else list(seeds)
+        check_partners(ys, seeds, "seed")
         contributions = {}
         for y, seed in zip(ys, seeds):
             contributions.setdefault(y, []).append(ones_like(y) if seed is None else seed)
@@ -92,6 +94,18 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
                     g = zeros_like(x)
             results.append(g)
     return results[0] if single_x else results
+
+
+def check_partners(values, partners, what):
+    """Each partner (a seed, tangent or cotangent; None allowed) must have its value's dtype and shape: one
+    that merely broadcasts would silently give a wrong derivative."""
+    if len(partners) != len(values):
+        raise GradientError(f"{len(partners)} {what}s for {len(values)} tensors")
+    for v, p in zip(values, partners):
+        if p is not None and (p.dtype != v.dtype or len(p.shape) != len(v.shape) or any(
+                a is not None and b is not None and a != b for a, b in zip(p.shape, v.shape))):
+            raise GradientError(f"the {what} for {v.name} must be {format_type(v.dtype, v.shape)}, got "
+                                f"{format_type(p.dtype, p.shape)}", p.node)
 
 
 def _total(grads):

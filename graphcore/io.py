@@ -1,32 +1,79 @@
 """Safe files: atomic writes (temp file in the same directory, fsync, rename) and pickle-free array archives.
 
-A crash or a full disk mid-save leaves the previous file intact; loading never executes code from a file.
+A crash, a kill or a full disk mid-save leaves the previous file intact; loading never executes code from a
+file.
+
+Temporary files. A rename is atomic only within one file system, so the temporary file lives beside the
+target, as ``.<name>.<pid>.<random>.tmp``: hidden (a dotfile, so ``ls`` and file dialogs do not show it),
+removed on every error Python sees, and — for the one case Python cannot see, the process killed with
+SIGKILL or a power cut — swept by the next write of the same file, which deletes the temporary files of
+writers that are no longer running (the pid in the name says whose it is).
 """
 import contextlib
+import glob
 import os
+import struct
 import tempfile
 import zipfile
+import zlib
 
 import numpy as np
+
+from .errors import FileFormatError, FileWriteError, MissingFileError
 
 
 @contextlib.contextmanager
 def atomic_write(path, mode="wb"):
-    """Yield a file object; on success its content replaces ``path`` in one rename, else it is discarded."""
+    """Yield a file object; on success its content replaces ``path`` in one rename, else it is discarded.
+    An ``OSError`` (no such directory, a file in the way, no permission, disk full) is a ``FileWriteError``."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    prefix = f".{os.path.basename(path)}."
+    with write_errors(path):
+        os.makedirs(directory, exist_ok=True)
+        _sweep(directory, prefix)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as f:
+        with write_errors(path), os.fdopen(fd, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def write_errors(path):
+    """Turn an ``OSError`` raised while writing ``path`` into a ``FileWriteError`` naming the file."""
+    try:
+        yield
+    except FileWriteError:
+        raise
+    except OSError as e:
+        raise FileWriteError(f"cannot write {path}: {e.strerror or e}"
+                             + (f" ({e.filename})" if e.filename and e.filename != path else "")) from None
+
+
+def _sweep(directory, prefix):
+    """Delete the temporary files ``prefix<pid>.*.tmp`` left by killed writers (pid no longer running)."""
+    for stale in glob.glob(os.path.join(glob.escape(directory), glob.escape(prefix) + "*.tmp")):
+        pid = os.path.basename(stale)[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stale)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:   # alive, owned by someone else
+        return True
+    return True
 
 
 def save_arrays(path, arrays):
@@ -36,9 +83,19 @@ def save_arrays(path, arrays):
 
 
 def load_arrays(path):
-    """Read an archive written by ``save_arrays``; object arrays (pickles) are refused."""
+    """Read an archive written by ``save_arrays``; object arrays (pickles) are refused. A missing file raises
+    ``MissingFileError``; a truncated, corrupted (the zip's CRC catches a changed byte) or foreign file
+    ``FileFormatError``, whatever part of the zip or ``.npy`` format it breaks."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise MissingFileError(f"no such file: {path}")
     try:
-        with np.load(os.fspath(path), allow_pickle=False) as archive:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise ValueError("it holds a single array, not an .npz archive")
+        with loaded as archive:
             return {name: archive[name] for name in archive.files}
-    except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise ValueError(f"{path} is not a readable graphcore array archive: {e}") from None
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, struct.error, zlib.error,
+            UnicodeDecodeError, SyntaxError) as e:
+        raise FileFormatError(f"{path} is not a readable graphcore array archive "
+                              f"({type(e).__name__}: {e})") from None

@@ -13,12 +13,14 @@ import numpy as np
 from . import layers as _layers
 from . import train as _train
 from . import training as _training
-from .errors import BuildError
+from . import validation
+from .errors import BuildError, FileFormatError, GraphcoreError
 from .graph import Graph
 from .io import load_arrays, save_arrays
 from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, session_for
 from .ops.array import transpose
 from .ops.state import group, placeholder
+from .shapes import format_shape
 
 _FORMAT = "graphcore-model-1"
 
@@ -161,44 +163,70 @@ class Model:
         return feed
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None, shuffle=True,
-            verbose=1, seed=0):
-        """Train for ``epochs`` over mini-batches; returns a History of per-epoch loss and metrics."""
+            verbose=1, seed=0, backend="numpy", device="auto"):
+        """Train for ``epochs`` over mini-batches; returns a History of per-epoch loss and metrics.
+
+        ``backend="numpy"`` runs the step in the interpreter; ``"onnxruntime"`` exports the step once
+        (``export.to_onnx(model, training=True)``) and runs it with ``export.OnnxTrainer`` on ``device``
+        ("auto": CUDA when a GPU is usable, else CPU). Either way the weights and optimizer state end up in
+        the model's session, and validation and History are the same."""
         from tqdm.auto import tqdm
         compiled = self._require_compiled()
-        x, y = np.asarray(x), np.asarray(y)
+        x, y = validation.check_fit(self, x, y, epochs, batch_size, validation_split)
         if validation_split and validation_data is None:
             cut = int(len(x) * (1 - validation_split))
             x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
+        steps = self._training_steps(backend, device)
         names = ["loss", *compiled["metrics"]]
         history, rng = _training.History(), np.random.default_rng(seed)
-        for epoch in range(epochs):
-            order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
-            totals, seen = np.zeros(len(names)), 0
-            batches = range(math.ceil(len(x) / batch_size))
-            bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
-            for b in bar:
-                idx = order[b * batch_size:(b + 1) * batch_size]
-                _, *values = self.session.run(fetches, self._feed(x[idx], y[idx], training=True))
-                totals += np.array(values, dtype=np.float64) * len(idx)
-                seen += len(idx)
-                bar.set_postfix({n: f"{t / seen:.4f}" for n, t in zip(names, totals)}, refresh=False)
-            logs = {n: t / seen for n, t in zip(names, totals)}
-            if validation_data is not None:
-                val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
-                logs.update({f"val_{k}": v for k, v in val.items()})
-            if verbose:
-                bar.write("  ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
-            history.record(epoch, logs)
+        history.params = {"epochs": epochs, "batch_size": batch_size, "backend": steps.description}
+        try:
+            for epoch in range(epochs):
+                order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                totals, seen = np.zeros(len(names)), 0
+                batches = range(math.ceil(len(x) / batch_size))
+                bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
+                for b in bar:
+                    idx = order[b * batch_size:(b + 1) * batch_size]
+                    values = steps.run(x[idx], y[idx])
+                    totals += np.array(values, dtype=np.float64) * len(idx)
+                    seen += len(idx)
+                    bar.set_postfix({n: f"{t / seen:.4f}" for n, t in zip(names, totals)}, refresh=False)
+                logs = {n: t / seen for n, t in zip(names, totals)}
+                if validation_data is not None:
+                    steps.sync()
+                    val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
+                    logs.update({f"val_{k}": v for k, v in val.items()})
+                if verbose:
+                    bar.write("  ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+                history.record(epoch, logs)
+        finally:
+            steps.sync()
         self.history = history
         return history
+
+    def _training_steps(self, backend, device):
+        """The step runner of a backend: ``run(x, y)`` → [loss, *metrics]; ``sync()`` leaves the state in
+        the model's session."""
+        if backend == "numpy":
+            return _InterpreterSteps(self)
+        if backend == "onnxruntime":
+            from graphcore.export.trainer import FitSteps
+            key = ("onnxruntime", device)
+            if getattr(self, "_onnx_steps", (None, None))[0] != key:
+                self._onnx_steps = (key, FitSteps(self, device))
+            steps = self._onnx_steps[1]
+            steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
+            return steps
+        raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
 
     def evaluate(self, x, y, batch_size=32, return_dict=False):
         """Loss (and metrics) over the data in inference mode."""
         compiled = self._require_compiled()
+        x, y = validation.check_evaluate(self, x, y, batch_size)
         fetches = [compiled["loss"], *compiled["metrics"].values()]
         names = ["loss", *compiled["metrics"]]
-        totals, x, y = np.zeros(len(names)), np.asarray(x), np.asarray(y)
+        totals = np.zeros(len(names))
         for start in range(0, len(x), batch_size):
             values = self.session.run(fetches, self._feed(x[start:start + batch_size], y[start:start + batch_size]))
             totals += np.array(values, dtype=np.float64) * len(x[start:start + batch_size])
@@ -209,6 +237,7 @@ class Model:
 
     def predict(self, x, batch_size=32):
         """Outputs for ``x`` in inference mode, batch by batch."""
+        x = validation.check_inputs(self, x)
         n = len(_as_list(x)[0]) if isinstance(x, (list, tuple)) else len(x)
         parts = []
         for start in range(0, n, batch_size):
@@ -248,6 +277,24 @@ class Model:
         return path
 
 
+class _InterpreterSteps:
+    """Training steps in the NumPy interpreter: the state lives in the session already."""
+
+    description = "the NumPy interpreter"
+
+    def __init__(self, model):
+        compiled = model._compiled
+        self.model = model
+        self.fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
+
+    def run(self, x, y):
+        _, *values = self.model.session.run(self.fetches, self.model._feed(x, y, training=True))
+        return values
+
+    def sync(self):
+        pass
+
+
 def _layer_config(layer):
     """A layer's constructor arguments as JSON-able data; wrapped layers (Bidirectional, TimeDistributed)
     nest as ``{"layer": class name, "config": ...}``."""
@@ -267,7 +314,10 @@ def _layer_from_config(class_name, config):
     from . import layers as layer_module
     config = {k: _layer_from_config(v["layer"], v["config"]) if isinstance(v, dict) and set(v) == {"layer", "config"}
               else v for k, v in config.items()}
-    return getattr(layer_module, class_name)(**config)
+    cls = getattr(layer_module, str(class_name), None)
+    if not (isinstance(cls, type) and issubclass(cls, layer_module.Layer)):
+        raise BuildError(f"unknown layer class {class_name!r}")
+    return cls(**config)
 
 
 class Sequential(Model):
@@ -314,18 +364,38 @@ def _rebuild(config):
 
 
 def load_model(path):
-    """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph."""
+    """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph.
+
+    Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
+    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
     arrays = load_arrays(path)
     if "architecture" not in arrays:
-        raise ValueError(f"{path} is not a graphcore model file")
-    config = json.loads(str(arrays["architecture"]))
-    if config.get("format") != _FORMAT:
-        raise ValueError(f"{path}: unsupported model format {config.get('format')!r}")
-    model = _rebuild(config)
-    weights = [arrays[f"weight_{i:04d}"] for i in range(len(model.weights))]
-    for var, value in zip(model.weights, weights):
-        if value.shape != var.shape:
-            raise ValueError(f"{path}: weight {var.name} has shape {value.shape}, the architecture needs {var.shape}")
+        raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
+                              "written by gc.train.Saver is restored with Saver.restore)")
+    try:
+        config = json.loads(str(arrays["architecture"]))
+    except ValueError as e:
+        raise FileFormatError(f"{path}: the architecture is not valid JSON ({e})") from None
+    if not isinstance(config, dict) or config.get("format") != _FORMAT:
+        found = config.get("format") if isinstance(config, dict) else None
+        raise FileFormatError(f"{path}: unsupported model format {found!r}; this graphcore "
+                              f"({_version()}) reads {_FORMAT!r}")
+    try:
+        model = _rebuild(config)
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+        detail = e.detail if isinstance(e, GraphcoreError) else f"{type(e).__name__}: {e}"
+        raise FileFormatError(f"{path}: the architecture cannot be rebuilt ({detail.splitlines()[0]})") from None
+    for i, var in enumerate(model.weights):
+        value = arrays.get(f"weight_{i:04d}")
+        if value is None:
+            raise FileFormatError(f"{path}: weight_{i:04d} ({var.name}) is missing")
+        if value.shape != var.shape or value.dtype != var.dtype:
+            raise FileFormatError(f"{path}: weight {var.name} is {value.dtype.name}{format_shape(value.shape)}, "
+                                  f"the architecture needs {var.dtype.name}{format_shape(var.shape)}")
         model.session.variables[var.node.name] = np.array(value)
     return model
 
+
+def _version():
+    from . import __version__
+    return __version__

@@ -53,6 +53,12 @@ class Op:
         attrs = self.kernel_attrs(node)
         return functools.partial(self.compute, **attrs) if attrs else self.compute
 
+    def plan_kernel(self, node, runtime, used):
+        """The kernel for one plan. ``used[k]`` says whether the plan reads or fetches output k; an op whose
+        unread outputs are costly may return None for them (Scan's stacked residuals, needed only when a
+        gradient reads them). By default: ``make_kernel``."""
+        return self.make_kernel(node, runtime)
+
     def kernel_attrs(self, node):
         return node.attrs
 

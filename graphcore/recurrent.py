@@ -24,6 +24,7 @@ length: its states stop at its last valid step (so the "last output" is that ste
 from . import activations
 from .graph import graph_of
 from .ops.array import reshape, split, transpose
+from .ops.cell import lstm_cell as fused_lstm_cell
 from .ops.math import sigmoid, tanh, zeros_like
 from .ops.scan import scan
 
@@ -36,10 +37,9 @@ def simple_rnn_cell(xp, h, recurrent_kernel, activation="tanh"):
 
 
 def lstm_cell(xp, h, c, recurrent_kernel):
-    """(h', c') from gates i, f, c, o of xp + h·R."""
-    i, f, g, o = split(xp + h @ recurrent_kernel, 4, axis=-1)
-    c = sigmoid(f) * c + sigmoid(i) * tanh(g)
-    return sigmoid(o) * tanh(c), c
+    """(h', c') from gates i, f, c, o of xp + h·R (the fused ``LSTMCell`` op, see graphcore/ops/cell.py)."""
+    h, c, _ = fused_lstm_cell(xp, h, c, recurrent_kernel)
+    return h, c
 
 
 def gru_cell(xp, h, recurrent_kernel, recurrent_bias=None, reset_after=True):
@@ -72,8 +72,9 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, activ
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, **options):
     """Long short-term memory, Keras gate order i, f, c, o; states (h, c)."""
     def cell(xp, h, c):
-        h, c = lstm_cell(xp, h, c, recurrent_kernel)
-        return (h, c), h
+        h, c, z = fused_lstm_cell(xp, h, c, recurrent_kernel)
+        # z, the gate pre-activations, is stacked too: the backward pass reads it instead of redoing h·R.
+        return (h, c), [h, z]
     return _recurrent("lstm", x, kernel, bias, cell, _states(initial_state, 2), options,
                       dict(cell="LSTM", gate_order="ifco", weights=(kernel, recurrent_kernel, bias)))
 
@@ -116,6 +117,7 @@ def _recurrent(scope, x, kernel, bias, cell, initial_states, options, meta):
         meta.update(units=units, go_backwards=bool(go_backwards))
         finals, outputs = scan(cell, projected, states, reverse=go_backwards, lengths=lengths, meta=meta,
                                name="loop")
+        outputs = outputs[0] if isinstance(outputs, list) else outputs   # the stacked h (then residuals)
         if return_sequences:
             out = transpose(outputs, (1, 0, 2))
             out = out[:, ::-1] if go_backwards else out

@@ -11,7 +11,8 @@ so a seeded graph replays the same numbers in every new session.
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import ExecutionError, FeedError, GraphcoreError, NumericsError
+from . import profiler
+from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
 from .ops.random import seed_for
@@ -38,6 +39,7 @@ class Session:
         self._entropy = np.random.SeedSequence(seed)
         self._plans = {}
         self._closed = False
+        self.last_profile = None
         self.initialize()
 
     # ----- context manager --------------------------------------------------------------------------------
@@ -85,10 +87,15 @@ class Session:
                 self.variables[v.node.name] = value
 
     # ----- running ------------------------------------------------------------------------------------------
-    def run(self, fetches, feed_dict=None, check_numerics=None):
-        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None."""
+    def run(self, fetches, feed_dict=None, check_numerics=None, profile=False):
+        """Evaluate ``fetches`` (a tensor, a node, or a list/tuple/dict nesting them); nodes give None.
+
+        ``profile=True`` times every node of this run into ``self.last_profile`` (see graphcore.profiler)."""
         if self._closed:
             raise GraphcoreError("this session is closed")
+        if profile:
+            with profiler.profile() as self.last_profile:
+                return self.run(fetches, feed_dict, check_numerics)
         leaves = []
         structure = _flatten(fetches, leaves, self.graph)
         feeds = self._prepare_feeds(feed_dict or {})
@@ -99,9 +106,13 @@ class Session:
     def _prepare_feeds(self, feed_dict):
         feeds = {}
         for key, value in feed_dict.items():
-            tensor = self.graph.get_tensor(key) if isinstance(key, str) else key
+            tensor = _lookup(self.graph, key, FeedError)[1] if isinstance(key, str) else key
             if not isinstance(tensor, Tensor):
                 raise FeedError(f"feed_dict keys must be tensors or tensor names, got {key!r}")
+            if tensor.graph is not self.graph:
+                raise FeedError(f"cannot feed {tensor.name}: it belongs to another graph than this session's "
+                                "(build it in the session's graph, or run it in a Session of its own graph)",
+                                tensor.node)
             feeds[tensor] = _check_feed(tensor, value)
         return feeds
 
@@ -113,8 +124,12 @@ class Session:
         slots = [None] * plan.slot_count
         for tensor, slot in plan.feed_slots:
             slots[slot] = feeds[tensor]
+        collecting = profiler.active()
         if check_numerics:
             _run_checked(plan, slots)
+        elif collecting is not None:
+            collecting.runs += 1
+            run_plan(collecting.timed_plan(plan), slots)
         else:
             run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
@@ -157,10 +172,12 @@ def make_plan(leaves, feeds, runtime, needed=None):
     for slot, index in last_use.items():
         if slot not in keep:
             frees[index].append(slot)
+    read = keep | set(last_use)
     steps = []
     for index, node in enumerate(order):
         outs = tuple(slot_of[t] for t in node.outputs)
-        steps.append((node.op.make_kernel(node, runtime), tuple(slot_of[t] for t in node.inputs),
+        kernel = node.op.plan_kernel(node, runtime, tuple(s in read for s in outs))
+        steps.append((kernel, tuple(slot_of[t] for t in node.inputs),
                       outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
     feed_slots = [(t, slot_of[t]) for t in feeds]
     return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
@@ -213,7 +230,10 @@ def _describe_arrays(node, arrays):
 def _check_feed(tensor, value):
     """Validate one feed against the tensor's static dtype and shape; safe casts (float64 → float32,
     int → float) are applied, unsafe ones (float → int) are refused."""
-    array = np.asarray(value)
+    try:
+        array = np.asarray(value)
+    except ValueError as e:   # ragged nested lists
+        raise FeedError(f"the feed for '{tensor.name}' is not a rectangular array: {e}", tensor.node) from None
     if array.dtype != tensor.dtype:
         kind_ok = np.can_cast(array.dtype, tensor.dtype, "same_kind") or (
             array.dtype == _dt.bool_ and tensor.dtype.kind == "f")
@@ -237,18 +257,32 @@ def _fetched(leaf, value):
 def _flatten(fetches, leaves, graph):
     """Record the nesting of ``fetches`` and collect its leaves (tensors and nodes) in order."""
     if isinstance(fetches, (Tensor, Node)):
+        if fetches.graph is not graph:
+            node = fetches.node if isinstance(fetches, Tensor) else fetches
+            raise FetchError(f"cannot fetch {fetches.name}: it belongs to another graph than this session's "
+                             "(run it in a Session of its own graph)", node)
         leaves.append(fetches)
         return None
     if isinstance(fetches, str):
-        name, _, index = fetches.partition(":")
-        node = graph.get_node(name)
-        leaves.append(node.outputs[int(index or 0)] if node.outputs else node)
+        node, output = _lookup(graph, fetches, FetchError)
+        leaves.append(node if output is None else output)
         return None
     if isinstance(fetches, dict):
         return (dict, [(k, _flatten(v, leaves, graph)) for k, v in fetches.items()])
     if isinstance(fetches, (list, tuple)):
         return (type(fetches), [_flatten(v, leaves, graph) for v in fetches])
-    raise TypeError(f"cannot fetch {fetches!r}: fetch tensors, nodes, names, or lists/tuples/dicts of them")
+    raise FetchError(f"cannot fetch {fetches!r}: fetch tensors, nodes, names, or lists/tuples/dicts of them")
+
+
+def _lookup(graph, name, error):
+    """``(node, tensor)`` for ``name`` (``node`` or ``node:index``; tensor None for a node without outputs),
+    or ``error`` saying that the graph has no such tensor."""
+    node_name, _, index = name.partition(":")
+    try:
+        node = graph.get_node(node_name)
+        return node, (node.outputs[int(index or 0)] if node.outputs or index else None)
+    except (KeyError, IndexError, ValueError):
+        raise error(f"no tensor named {name!r} in the session's graph") from None
 
 
 def _rebuild(structure, values):

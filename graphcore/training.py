@@ -102,6 +102,7 @@ class History:
     def __init__(self):
         self.history = {}
         self.epoch = []
+        self.params = {}
 
     def record(self, epoch, logs):
         self.epoch.append(epoch)

@@ -22,19 +22,12 @@ from .unsupervised import apply, digits, mean_image_mse, run_epochs, seeded_grap
 def contractive_penalty(h, x):
     """Mean over the batch of ‖∂h/∂x‖²_F for an encoder h(x) applied row by row, by symbolic differentiation.
 
-    Row j of every example's Jacobian is the gradient of Σ_batch h[:, j] with respect to x (example i's
-    code depends on example i's input only), so one ``gc.gradients`` call per code unit, seeded with the
-    j-th basis vector, gives all examples at once. The result is a graph, so optimizers differentiate it
-    again (second order) — no closed form for a particular activation is assumed."""
-    units = h.shape[-1]
-    total = []
-    for j in range(units):
-        basis = np.zeros(units, h.dtype)
-        basis[j] = 1
-        (row,) = gc.gradients(h, [x], grad_ys=[gc.ones_like(h) * basis], name=f"jacobian_row_{j}")
-        total.append(gc.reduce_sum(gc.square(row)))
-    examples = gc.size(h, h.dtype) / units
-    return gc.add_n(total) / examples
+    ``gc.batch_jacobian`` gives every example's Jacobian from one vjp traced into a loop over the code units
+    (example i's code depends on example i's input only). The result is a graph, so optimizers differentiate
+    it again (second order) — no closed form for a particular activation is assumed."""
+    jacobians = gc.batch_jacobian(h, x)                       # (batch, code units, input features)
+    examples = gc.size(h, h.dtype) / h.shape[-1]
+    return gc.reduce_sum(gc.square(jacobians)) / examples
 
 
 def kl_sparsity(h, rho):

@@ -1,9 +1,10 @@
 """Training-step benchmarks against PyTorch CPU, interleaved in one run.
 
 Timings on shared machines swing wildly, so each case alternates rounds of graphcore and PyTorch steps and
-reports the median of the per-round ratios (graphcore time / PyTorch time; below 1 means graphcore is faster).
+reports the median of the per-round ratios (graphcore time / PyTorch time; below 1 means graphcore is faster)
+and their range.
 
-    python tools/benchmark.py                 # every case
+    python tools/benchmark.py                 # the five workloads (mlp lenet5 gru small_vgg lstm), then overhead
     python tools/benchmark.py mlp overhead    # chosen cases
     python tools/benchmark.py --rounds 15
 
@@ -11,6 +12,8 @@ A case is a function returning (graphcore_step, torch_step): two zero-argument c
 step each on identical shapes. Register new cases with ``@case("name")``.
 """
 import argparse
+import collections
+import os
 import statistics
 import sys
 import time
@@ -29,6 +32,10 @@ def case(name):
     return register
 
 
+class Ratio(collections.namedtuple("Ratio", "ratio ours theirs low high")):
+    """Median ratio, median seconds per step of each engine, and the lowest and highest round ratio."""
+
+
 def interleaved_ratio(ours, theirs, rounds, steps):
     """Median over rounds of (time of `steps` calls of ours) / (time of `steps` calls of theirs)."""
     ours(), theirs()  # warm up: plans, caches, lazy initialisation
@@ -44,7 +51,8 @@ def interleaved_ratio(ours, theirs, rounds, steps):
         our_times.append((mid - start) / steps)
         their_times.append((end - mid) / steps)
         ratios.append(our_times[-1] / their_times[-1])
-    return statistics.median(ratios), statistics.median(our_times), statistics.median(their_times)
+    return Ratio(statistics.median(ratios), statistics.median(our_times), statistics.median(their_times),
+                 min(ratios), max(ratios))
 
 
 @case("mlp")
@@ -146,6 +154,28 @@ def small_vgg_batch32():
                        rng.integers(0, 10, 32))
 
 
+def _recurrent(cell):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import bench_recurrent
+    return bench_recurrent.case(cell, batch=32, steps=50, features=64, units=128)
+
+
+@case("gru")
+def gru_b32_t50():
+    """GRU(128) (reset_after, PyTorch's form) → Dense(10) over 50 steps of 64 features, batch 32."""
+    return _recurrent("gru")
+
+
+@case("lstm")
+def lstm_b32_t50():
+    """LSTM(128) → Dense(10) over 50 steps of 64 features, batch 32."""
+    return _recurrent("lstm")
+
+
+# The issue's table, in its order; ``overhead`` (µs per interpreted node) follows it by default.
+WORKLOADS = ["mlp", "lenet5", "gru", "small_vgg", "lstm"]
+
+
 def chain_overhead(length=10_000):
     """Per-node interpreter overhead: a chain of tiny elementwise ops on a 4-element vector."""
     g = gc.Graph()
@@ -173,16 +203,17 @@ def main(argv=None):
     args = parser.parse_args(argv)
     import torch
     torch.set_num_threads(2)
-    chosen = args.cases or sorted(CASES) + ["overhead"]
-    print(f"{'case':<12} {'graphcore':>12} {'pytorch':>12} {'median ratio':>13}")
+    chosen = args.cases or WORKLOADS + ["overhead"]
+    print(f"{'case':<12} {'graphcore':>12} {'pytorch':>12} {'median ratio':>13} {'range':>12}")
     for name in chosen:
         if name == "overhead":
             per_node = chain_overhead()
             print(f"{'overhead':<12} {per_node * 1e6:>9.2f} µs per node (chain of 10,000 tiny elementwise ops)")
             continue
         ours, theirs = CASES[name]()
-        ratio, ours_t, theirs_t = interleaved_ratio(ours, theirs, args.rounds, args.steps)
-        print(f"{name:<12} {ours_t * 1e3:>9.2f} ms {theirs_t * 1e3:>9.2f} ms {ratio:>13.2f}")
+        r = interleaved_ratio(ours, theirs, args.rounds, args.steps)
+        print(f"{name:<12} {r.ours * 1e3:>9.2f} ms {r.theirs * 1e3:>9.2f} ms {r.ratio:>13.2f} "
+              f"{f'{r.low:.2f}–{r.high:.2f}':>12}")
         sys.stdout.flush()
 
 

@@ -33,18 +33,21 @@ def load(obj):
                          "or the path of an .onnx file")
 
 
-def render(obj, path=None, view="layer", depth=1, show_shapes=True, show_params=True, rankdir="TB",
+def render(obj, path=None, view=None, depth=1, show_shapes=True, show_params=True, rankdir="TB",
            legend=True, timeout=120):
     """Draw ``obj`` and return the ``graphviz.Digraph``; with ``path``, also write it (format from the
     extension: .svg, .png, .pdf need graphviz's ``dot``; .dot needs nothing).
 
     view: "op" (every node), "layer" (ops collapsed by name scope, ``depth`` levels of nested scopes drawn
     as clusters, identical repeated blocks folded "×N") or "grad" (the layer view plus the backward pass and
-    optimizer updates in their own colour). rankdir: "TB" (top to bottom) or "LR".
+    optimizer updates in their own colour); by default "grad" for an exported training step (an ONNX file
+    written with ``training=True``) and "layer" for everything else. rankdir: "TB" (top to bottom) or "LR".
     """
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
-    diagram = views.build(load(obj), view, depth, show_shapes, show_params)
+    graph = load(obj)
+    view = view or ("grad" if graph.training_step else "layer")
+    diagram = views.build(graph, view, depth, show_shapes, show_params)
     hint = ""
     if diagram.size > LARGE:
         hint = f"; the diagram has {diagram.size:,} nodes: {_advice(view, depth)}"

@@ -60,6 +60,7 @@ class OpGraph:
     values: dict
     layers: dict = field(default_factory=dict)   # layer scope ("stage2/block1/a_conv") -> LayerInfo
     source: str = "graph"                        # "graph" or "onnx"
+    training_step: bool = False                  # an exported training step (its natural view is "grad")
 
 
 @dataclass

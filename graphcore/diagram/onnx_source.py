@@ -37,7 +37,8 @@ def from_proto(model, name=None):
         model = shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 — inference is a bonus: a model it cannot handle is drawn without it
         pass
-    out = OpGraph(name=name or model.graph.name or "onnx", ops=[], values={}, source="onnx")
+    out = OpGraph(name=name or model.graph.name or "onnx", ops=[], values={}, source="onnx",
+                  training_step=any(p.key == "graphcore.training" for p in model.metadata_props))
     _read(model.graph, out, prefix="", scope=(), depth=0, outer={})
     return out
 

@@ -46,6 +46,11 @@ def learning_phase(graph=None):
     return _PHASES[graph]
 
 
+def existing_learning_phase(graph):
+    """The graph's training switch if a layer has created one, else None (without creating it)."""
+    return _PHASES.get(graph)
+
+
 def layer_calls(graph):
     """[(layer, input tensors, output tensors)] in call order."""
     return _CALLS.setdefault(graph, [])

@@ -13,6 +13,7 @@ from .nn import batch_norm, dropout, log_softmax, softmax
 from .random import bernoulli, random_normal, random_uniform
 from .linalg import linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
+from .cell import lstm_cell
 from .dynamic import constant_of_shape, expand, reshape_to, shape_of
 from .special import erf
 from .elements import gather_elements, scatter_elements, top_k
@@ -20,4 +21,5 @@ from .scan import scan  # noqa: E402  (the loop op; binds the name to the functi
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
-           ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "dynamic", "special", "elements")]
+           ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
+            "elements")]

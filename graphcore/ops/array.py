@@ -340,9 +340,9 @@ class Tile(Op):
 
     def grad(self, node, g):
         x, reps = node.inputs[0], node.attrs["reps"]
-        if None in x.shape:
-            raise BuildError("the gradient of tile needs a fully known input shape", node)
-        interleaved = tuple(v for r, d in zip(reps, x.shape) for v in (r, d))
+        if sum(d is None for d in x.shape) > 1:   # reshape can infer one unknown size, not two
+            raise BuildError("the gradient of tile needs an input shape with at most one unknown dimension", node)
+        interleaved = tuple(v for r, d in zip(reps, x.shape) for v in (r, d))   # None → -1 in reshape
         from .reduce import reduce_sum
         return [reduce_sum(reshape(g, interleaved), tuple(range(0, 2 * x.ndim, 2)))]
 

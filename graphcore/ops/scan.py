@@ -163,9 +163,11 @@ def scan(fn, sequences=(), initial_states=(), non_sequences=(), reverse=False, l
 def _remember_arity(fn, single_output):
     """Record whether ``fn`` returned a lone output tensor, so ``scan`` returns a lone stacked tensor."""
     def traced(*args):
-        new_states, outputs = fn(*args)
-        single_output.append(isinstance(outputs, Tensor))
-        return new_states, outputs
+        result = fn(*args)
+        if not isinstance(result, tuple) or len(result) != 2:
+            raise BuildError("a scan function must return (new_states, outputs)")
+        single_output.append(isinstance(result[1], Tensor))
+        return result
     return traced
 
 
@@ -230,8 +232,15 @@ class Scan(Op):
                 + [(t.dtype, (T,) + t.shape) for t in a["state_in"]])
 
     def make_kernel(self, node, runtime):
+        return self.plan_kernel(node, runtime, (True,) * len(node.outputs))
+
+    def plan_kernel(self, node, runtime, used):
+        """The loop. The stacked states entering each step (T × every state) are residuals for a gradient;
+        a plan that reads none of them gets None instead: for a backward Scan, whose states include the
+        accumulated weight gradients, they would be T copies of every weight (the bulk of BPTT's memory)."""
         a = node.attrs
-        from ..session import make_plan, run_plan
+        from ..profiler import body_runner
+        from ..session import make_plan
 
         # The body is planned once, bound to the outer session: its random ops draw from that session's
         # generators (a body holds no variables).
@@ -244,6 +253,7 @@ class Scan(Op):
         fetch_states, fetch_outs = plan.fetch_slots[:n_state], plan.fetch_slots[n_state:]
         out_types = [(t.dtype, t.shape) for t in node.outputs[n_state:n_state + len(fetch_outs)]]
         reverse, n_steps, n_seq = a["reverse"], a["n_steps"], len(seq_slots)
+        keep_entering = used[n_state + len(fetch_outs):]
 
         def scan(*arrays):
             seqs, states, caps = arrays[:n_seq], list(arrays[n_seq:n_seq + n_state]), arrays[n_seq + n_state:]
@@ -253,8 +263,10 @@ class Scan(Op):
             template = [None] * plan.slot_count
             for s, value in zip(cap_slots, caps):
                 template[s] = value
-            entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) for v in states]
+            entering = [np.empty((T,) + np.shape(v), np.asarray(v).dtype) if keep else None
+                        for v, keep in zip(states, keep_entering)]
             stacks = [None] * len(fetch_outs)
+            run_plan = body_runner()
             for t in (range(T - 1, -1, -1) if reverse else range(T)):
                 slots = template.copy()
                 if time_slot is not None:
@@ -262,7 +274,9 @@ class Scan(Op):
                 for s, seq in zip(seq_slots, seqs):
                     slots[s] = seq[t]
                 for s, value, stack in zip(state_slots, states, entering):
-                    slots[s] = stack[t] = value
+                    slots[s] = value
+                    if stack is not None:
+                        stack[t] = value
                 run_plan(plan, slots)
                 states = [slots[s] for s in fetch_states]
                 for k, s in enumerate(fetch_outs):
@@ -331,7 +345,7 @@ def _backward(node, output_grads):
     gradients of the captures. Its body recomputes the forward step from (x_t, s_t) and differentiates it.
     """
     from ..gradients import gradients
-    a, graph = node.attrs, node.graph
+    a = node.attrs
     n_state, n_out = len(a["state_in"]), len(a["out"])
     g_final = [_given(g) for g in output_grads[:n_state]]
     g_out = [_given(g) for g in output_grads[n_state:n_state + n_out]]
@@ -370,13 +384,22 @@ def _backward(node, output_grads):
         seq_idx = [i for i, x in enumerate(x_in) if grad_of.get(x) is not None]
         new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, [grad_of[x_in[i]]
                                                                                         for i in seq_idx])
-    attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in),
+    # Residuals: the forward already stacked its outputs, so the backward body is fed their values instead of
+    # recomputing them (its plan then prunes whatever only computed them, e.g. an LSTM's h·R for the gates
+    # z it stacks). The gradient graph above was built through the recomputed tensors, so nothing is cut.
+    fetched = set(new_states) | set(outputs)
+    fed = [k for k, t in enumerate(a["out"]) if mapping[t] not in fetched and mapping[t].node.op.type != "Placeholder"]
+    fed = [k for i, k in enumerate(fed) if mapping[a["out"][k]] not in [mapping[a["out"][j]] for j in fed[:i]]]
+    attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in + [mapping[a["out"][k]]
+                                                                                         for k in fed]),
                  state_in=tuple(gs_in + gc_in), cap_in=tuple(c_in), state_out=tuple(new_states), out=tuple(outputs),
                  reverse=not a["reverse"], n_steps=a["n_steps"], meta={"backward_of": node.name})
     carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
     inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
-              + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
-    back = graph.create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
+              + [node.outputs[n_state + k] for k in fed] + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
+    # In the graph being built, not necessarily the forward node's: a vjp traced into a loop body (gc.jacobian)
+    # differentiates an outer Scan from inside that body, which captures the outer inputs.
+    back = graph_of(*inputs).create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
     n_gs = len(float_states)
     g_states, g_caps = back.outputs[:n_gs], back.outputs[n_gs:len(new_states)]
     g_seqs = back.outputs[len(new_states):len(new_states) + len(outputs)]

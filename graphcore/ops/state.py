@@ -20,6 +20,8 @@ class Constant(Op):
 
     def infer(self, node):
         value = node.attrs["value"]
+        if value.dtype.kind not in "biuf":
+            raise BuildError(f"a constant must hold numbers or booleans, got dtype {value.dtype}")
         return [(value.dtype, value.shape)]
 
     def make_kernel(self, node, runtime):

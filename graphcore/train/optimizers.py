@@ -6,7 +6,7 @@ Slot variables (momentum buffers, Adam moments) are ordinary non-trainable varia
 """
 import numpy as np
 
-from ..errors import GradientError
+from ..errors import BuildError, GradientError
 from ..gradients import gradients
 from ..graph import Tensor
 from ..op import apply_op, convert_to_tensor
@@ -149,7 +149,7 @@ def get(identifier, **kwargs):
     try:
         cls = _BY_NAME[str(identifier).lower()]
     except KeyError:
-        raise ValueError(f"unknown optimizer {identifier!r}; choose from {sorted(_BY_NAME)}") from None
+        raise BuildError(f"unknown optimizer {identifier!r}; choose from {sorted(_BY_NAME)}") from None
     if cls in (SGD, Momentum) and "learning_rate" not in kwargs:
         kwargs["learning_rate"] = 0.01
     return cls(**kwargs)

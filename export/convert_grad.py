@@ -1,0 +1,170 @@
+"""Converters for the gradient-only ops, in plain ``ai.onnx`` ops that stock onnxruntime runs.
+
+onnxruntime's own gradient kernels (ConvGrad, MaxPoolGrad, SoftmaxGrad) live in its training build and
+``ai.onnx.preview.training`` is not run at all (DESIGN.md §5), so each adjoint is rebuilt from forward ops:
+
+* **Conv2DBackpropFilter** is itself a convolution: dW[o, c] = Σₙ x[n, c] ⋆ dy[n, o]. With the batch axis
+  turned into channels (x as (C, N, H, W), dy as (O, N, Ho, Wo) filters) one Conv computes it, strides and
+  dilations swapped; groups move into the channel axis so one grouped Conv does every group.
+* **MaxPoolGrad** scatters dy to the argmax positions: MaxPool's ``Indices`` output is flattened over the
+  whole N·C·H·W tensor, so ScatterElements with ``reduction="add"`` (overlapping windows repeat an index)
+  into a flat zero tensor does it. **MaxPoolGradGrad** gathers at the same indices.
+* **AvgPoolGrad** spreads dy over each window: a ConvTranspose of every (image, channel) plane with a ones
+  kernel, after dividing by the window's divisor (a constant map when padding is not counted).
+* **SliceGrad** pads g back to x's shape when every step is +1 and the sliced dims are known (the common
+  case: gate columns, time steps); otherwise it slices an index map of x the way the forward pass sliced x
+  and scatters g to those positions, which covers negative and strided steps and unknown dims alike.
+"""
+import numpy as np
+
+from .convert_array import emit_slice, ints, slice_plan
+from .convert_math import fill
+from .convert_nn import onnx_pads
+from .registry import converter
+
+
+@converter("Conv2DBackpropFilter")
+def _conv_filter_grad(ctx, node):
+    x, dy = node.inputs
+    a = node.attrs
+    groups, (kh, kw) = a["groups"], a["kernel_hw"]
+    (h, w), (ho, wo) = x.shape[2:], dy.shape[2:]
+    if groups == 1:
+        xt = ctx.emit("Transpose", [ctx.input(x)], perm=[1, 0, 2, 3])
+        dyt = ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3])
+    else:   # channels g-major, then the batch: group g of the Conv sees exactly group g of x and of dy
+        cg, og = x.shape[1] // groups, dy.shape[1] // groups
+        xt = _regroup(ctx, ctx.input(x), [0, groups, cg, h, w], [2, 1, 0, 3, 4], [cg, -1, h, w])
+        dyt = _regroup(ctx, ctx.input(dy), [0, groups, og, ho, wo], [1, 2, 0, 3, 4], [groups * og, -1, ho, wo])
+    full = ctx.emit("Conv", [xt, dyt], kernel_shape=[ho, wo], strides=list(a["dilations"]),
+                    dilations=list(a["strides"]), pads=onnx_pads(a["pads"]), group=groups)
+    # The correlation may run past the kernel when the strides left rows of x unread: keep the kernel's part.
+    out_h = (h + a["pads"][0] + a["pads"][1] - a["strides"][0] * (ho - 1) - 1) // a["dilations"][0] + 1
+    out_w = (w + a["pads"][2] + a["pads"][3] - a["strides"][1] * (wo - 1) - 1) // a["dilations"][1] + 1
+    if (out_h, out_w) != (kh, kw):
+        full = ctx.emit("Slice", [full, ints(ctx, [0, 0], "starts"), ints(ctx, [kh, kw], "ends"),
+                                  ints(ctx, [2, 3], "axes")])
+    ctx.emit("Transpose", [full], out=node.outputs[0], perm=[1, 0, 2, 3])
+
+
+def _regroup(ctx, value, split_shape, perm, merged_shape):
+    value = ctx.emit("Reshape", [value, ints(ctx, split_shape, "split")])
+    value = ctx.emit("Transpose", [value], perm=perm)
+    return ctx.emit("Reshape", [value, ints(ctx, merged_shape, "merged")])
+
+
+def _argmax_indices(ctx, node):
+    """MaxPool's argmax indices (N, C, Ho, Wo) for the node's x (its first input), flattened over the whole
+    N·C·H·W tensor; ties go to the first maximum in scan order, as in graphcore's kernel."""
+    a = node.attrs
+    _, indices = ctx.emit("MaxPool", [ctx.input(node.inputs[0])], outs=[None, None], kernel_shape=list(a["kernel"]),
+                          strides=list(a["strides"]), pads=onnx_pads(a["pads"]))
+    return indices
+
+
+@converter("MaxPoolGrad")
+def _max_pool_grad(ctx, node):
+    x, dy = node.inputs
+    flat = ints(ctx, [-1], "flat")
+    zeros = ctx.emit("Reshape", [fill(ctx, ctx.shape(x), 0, dy.dtype), flat])
+    updates = ctx.emit("Reshape", [ctx.input(dy), flat])
+    indices = ctx.emit("Reshape", [_argmax_indices(ctx, node), flat])
+    scattered = ctx.emit("ScatterElements", [zeros, indices, updates], axis=0, reduction="add")
+    ctx.emit("Reshape", [scattered, ctx.shape(x)], out=node.outputs[0])
+
+
+@converter("MaxPoolGradGrad")
+def _max_pool_grad_grad(ctx, node):
+    _, ddx = node.inputs
+    flat_ddx = ctx.emit("Reshape", [ctx.input(ddx), ints(ctx, [-1], "flat")])
+    ctx.emit("Gather", [flat_ddx, _argmax_indices(ctx, node)], out=node.outputs[0], axis=0)
+
+
+@converter("AvgPoolGrad")
+def _avg_pool_grad(ctx, node):
+    dy, out = node.inputs[0], node.outputs[0]
+    a = node.attrs
+    (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], dy.shape[2:]
+    divisor = _window_sizes(a, (h, w), (ho, wo))
+    scale = ctx.const((1.0 / divisor).astype(dy.dtype), f"{node.name}/inverse_divisor")
+    planes = ctx.emit("Reshape", [ctx.emit("Mul", [ctx.input(dy), scale]), ints(ctx, [-1, 1, ho, wo], "planes")])
+    natural = [(n - 1) * s - p0 - p1 + k for n, s, p0, p1, k in
+               zip((ho, wo), a["strides"], a["pads"][::2], a["pads"][1::2], (kh, kw))]
+    extra = [size - n for size, n in zip((h, w), natural)]
+    ones = ctx.const(np.ones((1, 1, kh, kw), dy.dtype), f"{node.name}/window")
+    spread = ctx.emit("ConvTranspose", [planes, ones], strides=list(a["strides"]), pads=onnx_pads(a["pads"]),
+                      kernel_shape=[kh, kw], **({"output_padding": extra} if any(extra) else {}))
+    ctx.emit("Reshape", [spread, _shape_of_output(ctx, dy, out)], out=out)
+
+
+def _window_sizes(attrs, input_hw, output_hw):
+    """The divisor of each output position, (Ho, Wo): the window area, or with ``count_include_pad=False``
+    the number of window cells inside the image."""
+    (kh, kw), (sh, sw), pads = attrs["kernel"], attrs["strides"], attrs["pads"]
+    if attrs["count_include_pad"]:
+        return np.full(output_hw, float(kh * kw))
+    counts = []
+    for size, out, k, s, before in ((input_hw[0], output_hw[0], kh, sh, pads[0]),
+                                    (input_hw[1], output_hw[1], kw, sw, pads[2])):
+        starts = np.arange(out) * s - before
+        counts.append(np.minimum(starts + k, size) - np.maximum(starts, 0))
+    return np.outer(counts[0], counts[1]).astype(np.float64)
+
+
+def _shape_of_output(ctx, like_batch, out):
+    """``out``'s shape: a constant when known, else ``like_batch``'s runtime (N, C) and out's static rest."""
+    if None not in out.shape:
+        return ints(ctx, list(out.shape), "shape")
+    head = ctx.emit("Slice", [ctx.emit("Shape", [ctx.input(like_batch)]), ints(ctx, [0], "zero"),
+                              ints(ctx, [2], "two")])
+    return ctx.emit("Concat", [head, ints(ctx, list(out.shape[2:]), "spatial")], axis=0)
+
+
+@converter("SliceGrad")
+def _slice_grad(ctx, node):
+    g, x = node.inputs
+    key = node.attrs["key"]
+    pads = _unit_step_pads(x.shape, key)
+    if pads is None:
+        _scatter_into_slice(ctx, node)
+        return
+    (_, _, _, _), squeeze, unsqueeze = slice_plan(x.ndim, key)
+    value = ctx.input(g)
+    if unsqueeze:
+        value = ctx.emit("Squeeze", [value, ints(ctx, unsqueeze, "new_axes")])
+    if squeeze:
+        value = ctx.emit("Unsqueeze", [value, ints(ctx, squeeze, "indexed_axes")])
+    zero = ctx.const(np.array(0, g.dtype), f"{node.name}/zero")
+    ctx.emit("Pad", [value, ints(ctx, [p for p, _ in pads] + [p for _, p in pads], "pads"), zero],
+             out=node.outputs[0], mode="constant")
+
+
+def _unit_step_pads(shape, key):
+    """Per-axis (before, after) zero padding that undoes ``x[key]``, or None when a step is not +1 or a
+    sliced dimension is unknown."""
+    (starts, ends, axes, steps), _, _ = slice_plan(len(shape), key)
+    pads = [(0, 0)] * len(shape)
+    for start, end, axis, step in zip(starts, ends, axes, steps):
+        if step != 1 or shape[axis] is None:
+            return None
+        begin, stop, _ = slice(start, end, 1).indices(shape[axis])
+        count = max(stop - begin, 0)
+        pads[axis] = (begin, shape[axis] - begin - count)
+    return pads
+
+
+def _scatter_into_slice(ctx, node):
+    """The general case: number x's elements (Range over its size), slice those numbers as the forward pass
+    sliced x, and scatter g's values to them (each position at most once) in a flat zero tensor."""
+    g, x = node.inputs
+    flat = ints(ctx, [-1], "flat")
+    shape = ctx.shape(x)
+    size = ctx.emit("Size", [ctx.input(x)])
+    numbers = ctx.emit("Range", [ctx.const(np.array(0, np.int64), f"{node.name}/start"), size,
+                                 ctx.const(np.array(1, np.int64), f"{node.name}/delta")])
+    numbers = ctx.emit("Reshape", [numbers, shape])
+    positions = ctx.emit("Reshape", [emit_slice(ctx, numbers, x.ndim, node.attrs["key"]), flat])
+    zeros = ctx.emit("Reshape", [fill(ctx, shape, 0, g.dtype), flat])
+    updates = ctx.emit("Reshape", [ctx.input(g), flat])
+    scattered = ctx.emit("ScatterElements", [zeros, positions, updates], axis=0)
+    ctx.emit("Reshape", [scattered, shape], out=node.outputs[0])

@@ -1,0 +1,133 @@
+"""Converters for what a training step does beyond gradients: variable writes, optimizer updates and random
+draws, all as plain ``ai.onnx`` arithmetic.
+
+ONNX has no mutable state, so a write is *functional*: a write op's outputs are the new values (which is what
+they are in graphcore too), and the training exporter (``training.py``) routes them to graph outputs while
+the variables they replace come in as graph inputs. The optimizer equations follow the interpreter's kernels
+(``graphcore.train.apply_ops``) operation for operation, in the same dtype and order, so an exported step
+reproduces the interpreter's numbers to float rounding. Adam's bias corrections are scalars computed in
+double precision, as the kernel computes them in Python floats.
+
+Random ops become ONNX's own random ops. Their stream is not graphcore's (the file could never replay the
+interpreter's NumPy generator), so only their statistics match; a ``seed`` on the graphcore node is passed on,
+which makes one onnxruntime session's sequence reproducible.
+"""
+import numpy as np
+from onnx import helper
+
+from .convert_math import scalar
+from .registry import converter
+
+
+@converter("Assign")
+def _assign(ctx, node):
+    var, value = node.inputs
+    if tuple(value.shape) == tuple(var.shape):
+        ctx.alias(node.outputs[0], ctx.input(value))
+    else:   # a value of compatible but less known shape: the kernel reshapes it to the variable's
+        shape = ctx.const(np.array(var.shape, np.int64), f"{node.name}/shape")
+        ctx.emit("Reshape", [ctx.input(value), shape], out=node.outputs[0])
+
+
+@converter("AssignAdd")
+def _assign_add(ctx, node):
+    ctx.emit("Add", [ctx.input(t) for t in node.inputs], out=node.outputs[0])
+
+
+@converter("ApplyGradientDescent")
+def _sgd(ctx, node):
+    var, grad, lr = (ctx.input(t) for t in node.inputs)
+    ctx.emit("Sub", [var, ctx.emit("Mul", [lr, grad])], out=node.outputs[0])
+
+
+@converter("ApplyMomentum")
+def _momentum(ctx, node):
+    var, accum, grad, lr = (ctx.input(t) for t in node.inputs)
+    dtype, mu = node.inputs[0].dtype, node.attrs["momentum"]
+    momentum = scalar(ctx, mu, dtype, "momentum")
+    new_accum = ctx.emit("Add", [ctx.emit("Mul", [accum, momentum]), grad], out=node.outputs[1])
+    direction = ctx.emit("Add", [grad, ctx.emit("Mul", [momentum, new_accum])]) if node.attrs["nesterov"] \
+        else new_accum
+    ctx.emit("Sub", [var, ctx.emit("Mul", [lr, direction])], out=node.outputs[0])
+
+
+@converter("ApplyRMSProp")
+def _rmsprop(ctx, node):
+    var, ms, grad, lr = (ctx.input(t) for t in node.inputs)
+    dtype, rho = node.inputs[0].dtype, node.attrs["rho"]
+    new_ms = ctx.emit("Add", [ctx.emit("Mul", [ms, scalar(ctx, rho, dtype, "rho")]),
+                              ctx.emit("Mul", [scalar(ctx, 1 - rho, dtype, "one_minus_rho"),
+                                               ctx.emit("Mul", [grad, grad])])], out=node.outputs[1])
+    denom = ctx.emit("Add", [ctx.emit("Sqrt", [new_ms]), scalar(ctx, node.attrs["epsilon"], dtype, "epsilon")])
+    step = ctx.emit("Mul", [ctx.emit("Div", [grad, denom]), lr])
+    ctx.emit("Sub", [var, step], out=node.outputs[0])
+
+
+@converter("ApplyAdam")
+def _adam(ctx, node):
+    var, m, v, grad, lr, iterations = (ctx.input(t) for t in node.inputs)
+    dtype, a = node.inputs[0].dtype, node.attrs
+    beta1, beta2 = a["beta1"], a["beta2"]
+    new_m = ctx.emit("Add", [ctx.emit("Mul", [m, scalar(ctx, beta1, dtype, "beta1")]),
+                             ctx.emit("Mul", [scalar(ctx, 1 - beta1, dtype, "one_minus_beta1"), grad])],
+                     out=node.outputs[1])
+    new_v = ctx.emit("Add", [ctx.emit("Mul", [v, scalar(ctx, beta2, dtype, "beta2")]),
+                             ctx.emit("Mul", [scalar(ctx, 1 - beta2, dtype, "one_minus_beta2"),
+                                              ctx.emit("Mul", [grad, grad])])], out=node.outputs[2])
+    # Bias corrections at step t = iterations + 1, in double precision like the kernel's Python floats.
+    t = ctx.emit("Add", [_cast(ctx, iterations, np.float64), scalar(ctx, 1.0, np.float64, "one")])
+    one = scalar(ctx, 1.0, np.float64, "one_d")
+
+    def one_minus_power(beta, hint):
+        return ctx.emit("Sub", [one, ctx.emit("Pow", [scalar(ctx, beta, np.float64, hint), t])])
+    step_size = _cast(ctx, ctx.emit("Div", [_cast(ctx, lr, np.float64), one_minus_power(beta1, "beta1_d")]), dtype)
+    v_scale = _cast(ctx, ctx.emit("Reciprocal", [ctx.emit("Sqrt", [one_minus_power(beta2, "beta2_d")])]), dtype)
+    denom = ctx.emit("Add", [ctx.emit("Mul", [ctx.emit("Sqrt", [new_v]), v_scale]),
+                             scalar(ctx, a["epsilon"], dtype, "epsilon")])
+    step = ctx.emit("Mul", [ctx.emit("Div", [new_m, denom]), step_size])
+    ctx.emit("Sub", [var, step], out=node.outputs[0])
+
+
+def _cast(ctx, value, dtype):
+    return ctx.emit("Cast", [value], to=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
+
+
+# ----- random draws ----------------------------------------------------------------------------------------
+
+def _random_attrs(node, **attrs):
+    seed = node.attrs.get("seed")
+    if seed is not None:
+        attrs["seed"] = float(seed)
+    return dict(attrs, dtype=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
+
+
+# graphcore op → (ONNX op, its attributes from the graphcore node's); "…Like" takes the shape of a tensor.
+_DRAWS = {"RandomNormal": ("RandomNormal", lambda a: dict(mean=a["mean"], scale=a["stddev"])),
+          "RandomUniform": ("RandomUniform", lambda a: dict(low=a["minval"], high=a["maxval"]))}
+
+
+@converter(*_DRAWS)
+def _random_draw(ctx, node):
+    onnx_op, attrs_of = _DRAWS[node.type]
+    attrs = _random_attrs(node, **attrs_of(node.attrs))
+    if node.inputs:
+        ctx.emit(onnx_op + "Like", [ctx.input(node.inputs[0])], out=node.outputs[0], **attrs)
+    else:
+        ctx.emit(onnx_op, [], out=node.outputs[0], shape=list(node.attrs["shape"]), **attrs)
+
+
+def uniform_like(ctx, x, dtype):
+    """U[0, 1) samples shaped like the value named ``x`` (seeded by the current node's seed, if any)."""
+    seed = ctx.node.attrs.get("seed")
+    return ctx.emit("RandomUniformLike", [x], dtype=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
+                    **({"seed": float(seed)} if seed is not None else {}))
+
+
+@converter("Bernoulli")
+def _bernoulli(ctx, node):
+    """1 where a uniform draw falls below p, as the kernel draws it (ONNX's Bernoulli op is the same
+    distribution; the comparison keeps the float dtype path onnxruntime runs everywhere)."""
+    p = node.inputs[0]
+    hits = ctx.emit("Less", [uniform_like(ctx, ctx.input(p), p.dtype), ctx.input(p)])
+    ctx.emit("Cast", [hits], out=node.outputs[0], to=helper.np_dtype_to_tensor_dtype(p.dtype))
+

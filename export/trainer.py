@@ -1,0 +1,142 @@
+"""``OnnxTrainer``: runs an exported training step in onnxruntime, keeping the state on the device.
+
+The file's contract (``training.py``) says which inputs are state and which outputs their new values. The
+trainer keeps two sets of state buffers (OrtValues on the session's device) and binds them with IOBinding:
+step k reads set k mod 2 and writes the other set, then the roles swap ("ping-pong"). Nothing is copied
+between steps but the batch going in and the loss and metrics coming out.
+
+Why two sets: onnxruntime accepts one OrtValue bound as both an input and an output without complaint and
+then computes wrong values, because an output may be written before every reader of the input has run
+(measured on onnxruntime 1.31.1). Every bound OrtValue is kept referenced here, so none is freed while a
+binding points at it.
+"""
+import numpy as np
+import onnx
+from onnx import numpy_helper
+from onnxruntime import OrtValue
+
+from .registry import ExportError
+from .runtime import create_session, numpy_type
+from .training import read_contract
+
+
+class OnnxTrainer:
+    """``OnnxTrainer(path_or_proto, device="auto")`` trains from a file written by
+    ``to_onnx(..., training=True)`` (or ``train_op=``).
+
+    ``step(feeds)`` runs one step on a batch, given as a dict input name → array or as a list in the
+    contract's input order (the model's inputs, then its targets), and returns ``{"loss": ..., metric: ...}``
+    (the loss before the update). ``state()`` returns the state arrays by variable name; ``load_state(arrays)``
+    replaces some or all of it. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or "cuda";
+    ``provider`` names what runs.
+    """
+
+    def __init__(self, model, device="auto"):
+        proto = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
+        contract = read_contract(proto)
+        if contract is None:
+            raise ExportError("this ONNX file is not a graphcore training step (no 'graphcore.training' metadata): "
+                              "export one with to_onnx(model, path, training=True)")
+        self.contract = contract
+        self.session = create_session(model, device)
+        self.provider = self.session.get_providers()[0]
+        self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
+        self.state_names = [name for name, _ in contract["state"]]
+        self.input_names = list(contract["inputs"])
+        self.metric_names = list(contract["metrics"])
+        # onnxruntime lists inputs that have an initializer (the state) as overridable initializers.
+        declared = self.session.get_inputs() + self.session.get_overridable_initializers()
+        self._types = {i.name: numpy_type(i.type) for i in declared}
+        initial = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if t.name in self._types}
+        missing = [name for name in self.state_names if name not in initial]
+        if missing:
+            raise ExportError(f"the training file lacks initial values for its state inputs {missing}")
+        values = [np.array(initial[name], order="C") for name in self.state_names]   # (ascontiguousarray makes 0-d arrays 1-d)
+        self._buffers = [[OrtValue.ortvalue_from_numpy(v, self.device, 0) for v in values],
+                         [OrtValue.ortvalue_from_numpy(np.empty_like(v), self.device, 0) for v in values]]
+        self._reported = [contract["loss"]] + [contract["metrics"][m] for m in self.metric_names]
+        self._bindings = [self._bind(0), self._bind(1)]
+        self._current = 0
+        self.steps = 0
+
+    def _bind(self, k):
+        """The binding that reads state set k and writes set 1 − k; loss and metrics come back to the CPU."""
+        binding = self.session.io_binding()
+        for (name_in, name_out), src, dst in zip(self.contract["state"], self._buffers[k], self._buffers[1 - k]):
+            binding.bind_ortvalue_input(name_in, src)
+            binding.bind_ortvalue_output(name_out, dst)
+        for name in self._reported:
+            binding.bind_output(name, "cpu")
+        return binding
+
+    def step(self, feeds):
+        """One training step on a batch; returns the loss and metrics (before the update) as floats."""
+        binding = self._bindings[self._current]
+        batch = [np.ascontiguousarray(v, dtype=self._types[n]) for n, v in self._named(feeds)]
+        for name, array in zip(self.input_names, batch):
+            binding.bind_cpu_input(name, array)
+        self.session.run_with_iobinding(binding)
+        self._current = 1 - self._current
+        self.steps += 1
+        reported = binding.get_outputs()[len(self.state_names):]
+        return dict(zip(["loss"] + self.metric_names, (float(v.numpy()) for v in reported)))
+
+    def _named(self, feeds):
+        if isinstance(feeds, dict):
+            unknown = set(feeds) - set(self.input_names)
+            missing = [n for n in self.input_names if n not in feeds]
+            if unknown or missing:
+                raise ExportError(f"feed exactly the step's inputs {self.input_names}; missing {missing}, "
+                                  f"unknown {sorted(unknown)}")
+            return [(n, feeds[n]) for n in self.input_names]
+        feeds = list(feeds)
+        if len(feeds) != len(self.input_names):
+            raise ExportError(f"the step takes {len(self.input_names)} arrays ({self.input_names}), got {len(feeds)}")
+        return list(zip(self.input_names, feeds))
+
+    def state(self):
+        """The current state by variable name (copied to the CPU)."""
+        return {name: value.numpy() for name, value in zip(self.state_names, self._buffers[self._current])}
+
+    def load_state(self, arrays):
+        """Overwrite state variables (by name) in the buffers the next step reads."""
+        unknown = set(arrays) - set(self.state_names)
+        if unknown:
+            raise ExportError(f"not state of this training step: {sorted(unknown)}")
+        for name, value in zip(self.state_names, self._buffers[self._current]):
+            if name in arrays:
+                array = np.array(arrays[name], dtype=numpy_type(value.data_type()), order="C")
+                if array.shape != tuple(value.shape()):
+                    raise ExportError(f"state {name} has shape {tuple(value.shape())}, got {array.shape}")
+                value.update_inplace(array)
+
+    def __repr__(self):
+        return f"<OnnxTrainer {len(self.state_names)} state tensors, inputs {self.input_names} on {self.provider}>"
+
+
+class FitSteps:
+    """``Model.fit(backend="onnxruntime")``'s step runner: the compiled model's step exported once to a
+    temporary file and run by an ``OnnxTrainer``; ``sync()`` writes the state back into the model's session."""
+
+    def __init__(self, model, device="auto"):
+        import tempfile
+
+        from .exporter import to_onnx
+        self.model = model
+        self.metrics = list(model._compiled["metrics"])
+        with tempfile.TemporaryDirectory(prefix="graphcore-step-") as folder:
+            path = f"{folder}/step.onnx"
+            to_onnx(model, path, training=True)
+            self.trainer = OnnxTrainer(path, device)   # the session holds everything it read
+        self.description = f"onnxruntime ({self.trainer.provider})"
+
+    def load_from_session(self):
+        variables = self.model.session.variables
+        self.trainer.load_state({name: variables[name] for name in self.trainer.state_names})
+
+    def run(self, x, y):
+        values = self.trainer.step([x, y])
+        return [values["loss"]] + [values[m] for m in self.metrics]
+
+    def sync(self):
+        self.model.session.variables.update(self.trainer.state())

@@ -1,0 +1,106 @@
+"""A whole training step as one plain ONNX file: state in, new state out.
+
+graphcore's training step is already a graph (gradients are nodes, optimizers add update nodes), so exporting
+it needs no second exporter: the same converter table runs over the step, and only state changes shape.
+Every variable the step writes (trainable weights, optimizer slots and step counters, batch-norm moving
+statistics) becomes
+
+* a graph **input** named like the variable, with its current value as an initializer of the same name, so
+  the file trains as it is and a caller may override the state, and
+* a graph **output** ``<variable>/new`` carrying the value the step writes (the last write, if several).
+
+Variables the step only reads stay initializers. The learning phase of a compiled model is folded to True
+(dropout draws, batch norm uses the batch statistics). Every output is computed from the state *before* the
+update, so the loss is the loss ``fit`` reports for that batch.
+
+The file's ``metadata_props`` hold the contract under ``graphcore.training`` as JSON:
+``{"state": [[input, output], ...], "loss": output, "inputs": [data inputs: the model's, then its targets],
+"metrics": {name: output}}`` — all a user needs to train from the file with any onnxruntime.
+"""
+import json
+from dataclasses import dataclass
+
+import numpy as np
+
+from graphcore.graph import Graph, Node, ancestors
+from graphcore.layers.base import existing_learning_phase
+from graphcore.ops.state import WriteOp
+
+from .registry import ExportError
+from .source import Source, resolve
+
+METADATA_KEY = "graphcore.training"
+
+
+@dataclass
+class TrainingStep:
+    """What ``to_onnx`` needs to export a step: the Source (data and state inputs; loss, metrics and new
+    state outputs), the output names, the fixed feeds (the learning phase) and the JSON contract."""
+    source: Source
+    output_names: list
+    feeds: dict
+    contract: dict
+
+
+def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, session=None):
+    """The step of a compiled model (``train_op`` None) or of a raw graph's ``train_op`` with ``outputs``
+    (the loss first, then metrics) as functions of ``inputs``."""
+    if isinstance(model_or_graph, Graph):
+        if train_op is None or not outputs:
+            raise ExportError("exporting a raw graph's training step needs train_op=step and outputs=[loss, ...]")
+        base = resolve(model_or_graph, inputs, outputs, session)
+        loss, *metrics = base.outputs
+        names = [loss.name] + [t.name for t in metrics]
+        metric_names = {t.name: t.name for t in metrics}
+        feeds = {}
+    else:
+        model = model_or_graph
+        compiled = getattr(model, "_compiled", None)
+        if compiled is None:
+            raise ExportError("training=True exports a compiled model's step: call model.compile(...) first")
+        train_op = compiled["train_op"] if train_op is None else train_op
+        data = list(inputs) if inputs is not None else list(model.input_placeholders) + [compiled["targets"]]
+        base = resolve(model, data, [compiled["loss"], *compiled["metrics"].values()], session)
+        names = ["loss"] + list(compiled["metrics"])
+        metric_names = {name: name for name in compiled["metrics"]}
+        feeds = _learning_phase_feeds(model.graph)
+    state_in, state_out = _state(train_op)
+    if not state_in:
+        raise ExportError(f"the training step {_name(train_op)} writes no variables: nothing to train")
+    state_names = [var.node.name for var in state_in]
+    out_names = names + [f"{name}/new" for name in state_names]
+    source = Source(base.graph, base.inputs + state_in, base.outputs + state_out, base.session, base.name)
+    contract = {"state": [[name, f"{name}/new"] for name in state_names], "loss": names[0],
+                "inputs": [t.name for t in base.inputs], "metrics": metric_names}
+    return TrainingStep(source, out_names, feeds, contract)
+
+
+def _state(train_op):
+    """(variable reads, new values): every variable the step writes, in creation order, with the value of
+    its last write (the interpreter runs writes in creation order, so the last one is what remains)."""
+    target = train_op.node if not isinstance(train_op, Node) else train_op
+    written = {}
+    for node in sorted(ancestors([target]), key=lambda n: n.id):
+        if isinstance(node.op, WriteOp):
+            for var, new in zip(node.inputs[:node.op.writes], node.outputs):
+                written[var] = new
+    ordered = sorted(written, key=lambda var: var.node.id)
+    return ordered, [written[var] for var in ordered]
+
+
+def _learning_phase_feeds(graph):
+    """The compiled model's learning-phase switch, fed True for a training step (if the graph has one)."""
+    phase = existing_learning_phase(graph)
+    return {} if phase is None else {phase: np.array(True)}
+
+
+def _name(train_op):
+    return getattr(train_op, "name", repr(train_op))
+
+
+def read_contract(model_proto):
+    """The training contract of a loaded ONNX model, or None for an inference file."""
+    for prop in model_proto.metadata_props:
+        if prop.key == METADATA_KEY:
+            return json.loads(prop.value)
+    return None

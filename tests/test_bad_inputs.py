@@ -1,0 +1,568 @@
+"""Bad input, table-driven: every row is a mistake a user can make, the graphcore error it must raise and a
+fragment of the message that names what was wrong. Rows marked ``SITE`` also require the user's file:line
+(this file) in the message; rows with a ``guard`` name a file the user already had, which the failed call
+must leave byte for byte unchanged. CLI rows require exit status 2 and one line on stderr, no traceback.
+
+Never a raw NumPy/IndexError/onnxruntime traceback, never silent garbage.
+"""
+import contextlib
+import functools
+import io
+import json
+import os
+import zipfile
+
+import numpy as np
+import onnx
+import pytest
+
+import graphcore as gc
+from graphcore import cli, export, layers
+from graphcore.export import ExportError
+
+SITE = True
+HERE = os.path.basename(__file__)
+
+
+class CliFailure(Exception):
+    """Stands for 'the graphcore command exits with status 2 and a one-line message'."""
+
+
+class World:
+    """The user's objects and files, built lazily once per module (in a temporary directory)."""
+
+    def __init__(self, root):
+        self.root = root
+
+    def path(self, name):
+        return os.path.join(self.root, name)
+
+    @functools.cached_property
+    def clf(self):
+        model = gc.Sequential([layers.Dense(3, activation="softmax", input_shape=(4,))])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        return model
+
+    @functools.cached_property
+    def regressor(self):
+        model = gc.Sequential([layers.Dense(2, input_shape=(4,))])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    @functools.cached_property
+    def two_inputs(self):
+        graph = gc.Graph()
+        with graph.as_default():
+            a, b = gc.Input((4,), name="a"), gc.Input((2,), name="b")
+            out = layers.Dense(1)(layers.Concatenate()([a, b]))
+        return gc.Model([a, b], out)
+
+    x = property(lambda self: np.random.default_rng(0).normal(size=(10, 4)).astype(np.float32))
+    y = property(lambda self: np.arange(10) % 3)
+
+    @functools.cached_property
+    def model_file(self):
+        return self.clf.save(self.path("model.npz"))
+
+    def damaged(self, name, edit, source=None):
+        """A copy of the model file (or of ``source``) with ``edit(bytes) -> bytes`` applied."""
+        with open(source or self.model_file, "rb") as f:
+            data = f.read()
+        path = self.path(name)
+        with open(path, "wb") as f:
+            f.write(edit(data))
+        return path
+
+    def edited(self, name, change_config=None, change_arrays=None):
+        """The model file rewritten with its architecture JSON (or its arrays) changed by hand."""
+        with np.load(self.model_file) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        if change_config:
+            config = json.loads(str(arrays["architecture"]))
+            arrays["architecture"] = np.array(change_config if isinstance(change_config, str)
+                                              else json.dumps(change_config(config)))
+        if change_arrays:
+            change_arrays(arrays)
+        path = self.path(name)
+        np.savez(path, **arrays)
+        return path
+
+    @functools.cached_property
+    def ckpt(self):
+        graph = gc.Graph()
+        with graph.as_default():
+            self.ckpt_var = gc.Variable(np.ones((3, 3), np.float32), name="w")
+        self.ckpt_session = gc.Session(graph)
+        return gc.train.Saver().save(self.ckpt_session, self.path("ckpt.npz"))
+
+    def restore_into(self, name, shape=(3, 3), dtype=np.float32, path=None):
+        self.ckpt  # noqa: B018  (the checkpoint exists first)
+        graph = gc.Graph()
+        with graph.as_default():
+            gc.Variable(np.ones(shape, dtype), name=name)
+        gc.train.Saver().restore(gc.Session(graph), path or self.ckpt)
+
+    @functools.cached_property
+    def onnx_file(self):
+        export.to_onnx(self.clf, self.path("clf.onnx"))
+        return self.path("clf.onnx")
+
+    @functools.cached_property
+    def two_input_onnx(self):
+        return export.InferenceSession(export.to_onnx(self.two_inputs), device="cpu")
+
+    def text_file(self, name, text="hello, I am not what you think\n"):
+        path = self.path(name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def existing(self, name):
+        """A file the user already has (the guard checks that a failed call leaves it alone)."""
+        return self.text_file(name, "the user's precious file\n")
+
+
+def _cli(*argv):
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        try:
+            code = cli.main(list(argv))
+        except SystemExit as e:
+            code = e.code
+    if code != 2:
+        raise AssertionError(f"graphcore {' '.join(argv)} exited with {code}, stderr {err.getvalue()!r}")
+    raise CliFailure(err.getvalue())
+
+
+def _graph(build):
+    """Build ``build()`` in a fresh graph (the user's line is inside ``build``)."""
+    with gc.Graph().as_default():
+        return build()
+
+
+def _ph(shape, dtype=gc.float32, name=None):
+    return gc.placeholder(dtype, shape, name=name)
+
+
+def _run(build, feeds=None, **kwargs):
+    """Build in a fresh graph and run: ``build()`` returns (fetches, feed_dict)."""
+    graph = gc.Graph()
+    with graph.as_default():
+        fetches, feed_dict = build()
+    with gc.Session(graph, **kwargs) as sess:
+        return sess.run(fetches, feed_dict)
+
+
+def _other_graph_tensor():
+    with gc.Graph().as_default():
+        return gc.constant(1.0)
+
+
+def _closed_session():
+    graph = gc.Graph()
+    with graph.as_default():
+        c = gc.constant(1.0)
+    sess = gc.Session(graph)
+    sess.close()
+    return sess.run(c)
+
+
+def _finalized():
+    graph = gc.Graph()
+    with graph.as_default():
+        c = gc.constant(1.0)
+        graph.finalize()
+        return c + 1.0
+
+
+def _flip(offset):
+    def edit(data):
+        data = bytearray(data)
+        data[offset] ^= 0xFF
+        return bytes(data)
+    return edit
+
+
+def _middle_of_weights(data):
+    """Flip a byte inside the stored kernel array of the model file (found through the zip directory)."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        info = z.getinfo("weight_0000.npy")
+    data = bytearray(data)
+    data[info.header_offset + 30 + len(info.filename) + len(info.extra) + 128 + 4] ^= 0x55
+    return bytes(data)
+
+
+def _unsaveable(w):
+    model = gc.Sequential([layers.Dense(2, activation=gc.relu, input_shape=(4,))])
+    return model.save(w.existing("keep_model.npz"))
+
+
+def _pickled(w):
+    path = w.path("pickle.npz")
+    np.savez(path, architecture=np.array([{"evil": 1}], dtype=object))
+    return gc.load_model(path)
+
+
+def _npy(w):
+    path = w.path("single.npz")
+    with open(path, "wb") as f:
+        np.save(f, np.zeros(3))
+    return gc.load_model(path)
+
+
+# (id, call(world), expected error, message fragment, flags: SITE and/or guard=file name)
+CASES = [
+    # ----- graph building ---------------------------------------------------------------------------------
+    ("add-broadcast", lambda w: _graph(lambda: _ph((2, 3)) + _ph((4,))), gc.BuildError, "broadcast", SITE),
+    ("matmul-inner", lambda w: _graph(lambda: gc.matmul(_ph((2, 3)), _ph((4, 5)))), gc.BuildError, "MatMul", SITE),
+    ("reshape-size", lambda w: _graph(lambda: gc.reshape(_ph((2, 3)), (4,))), gc.BuildError, "cannot reshape", SITE),
+    ("reshape-two-minus-one", lambda w: _graph(lambda: gc.reshape(_ph((2, 3)), (-1, -1))), gc.BuildError,
+     "at most one -1", SITE),
+    ("transpose-perm", lambda w: _graph(lambda: gc.transpose(_ph((2, 3)), (0, 0))), gc.BuildError,
+     "not a permutation", SITE),
+    ("concat-rank", lambda w: _graph(lambda: gc.concat([_ph((2, 3)), _ph((2,))], 0)), gc.BuildError, "Concat", SITE),
+    ("mixed-dtypes", lambda w: _graph(lambda: _ph((2,)) + _ph((2,), gc.float64)), gc.BuildError,
+     "different dtypes", SITE),
+    ("one-hot-float", lambda w: _graph(lambda: gc.one_hot(_ph((3,)), 4)), gc.BuildError, "must be integers", SITE),
+    ("reduce-axis", lambda w: _graph(lambda: gc.reduce_sum(_ph((2, 3)), 5)), gc.BuildError, "axis", SITE),
+    ("negative-dim", lambda w: _graph(lambda: _ph((-2, 3))), gc.BuildError, "negative dimension", SITE),
+    ("conv-rank", lambda w: _graph(lambda: gc.conv2d(_ph((2, 3)), _ph((3, 3, 1, 1)))), gc.BuildError, "Conv", SITE),
+    ("gather-float-indices", lambda w: _graph(lambda: gc.gather(_ph((4, 3)), _ph((2,)))), gc.BuildError,
+     "indices", SITE),
+    ("split-uneven", lambda w: _graph(lambda: gc.split(_ph((5, 2)), 2, axis=0)), gc.BuildError, "split", SITE),
+    ("squeeze-not-one", lambda w: _graph(lambda: gc.squeeze(_ph((2, 3)), 1)), gc.BuildError, "Squeeze", SITE),
+    ("expand-axis", lambda w: _graph(lambda: gc.expand_dims(_ph((2, 3)), 10)), gc.BuildError, "axis", SITE),
+    ("tile-reps", lambda w: _graph(lambda: gc.tile(_ph((2, 3)), (2,))), gc.BuildError, "Tile", SITE),
+    ("pad-length", lambda w: _graph(lambda: gc.pad(_ph((2, 3)), [(1, 1)])), gc.BuildError, "Pad", SITE),
+    ("pool-too-big", lambda w: _graph(lambda: gc.max_pool2d(_ph((1, 1, 2, 2)), 3, 3)), gc.BuildError, "Pool", SITE),
+    ("sqrt-int", lambda w: _graph(lambda: gc.sqrt(_ph((2,), gc.int64))), gc.BuildError, "floating point", SITE),
+    ("matmul-int-float", lambda w: _graph(lambda: gc.matmul(_ph((2, 2), gc.int64), _ph((2, 2)))), gc.BuildError,
+     "different dtypes", SITE),
+    ("softmax-axis", lambda w: _graph(lambda: gc.softmax(_ph((2, 3)), axis=4)), gc.BuildError, "axis", SITE),
+    ("index-out-of-range", lambda w: _graph(lambda: _ph((2, 3))[5]), gc.BuildError, "index", SITE),
+    ("cast-unknown-dtype", lambda w: _graph(lambda: gc.cast(_ph((2,)), "quaternion")), gc.BuildError, "dtype", SITE),
+    ("string-constant", lambda w: _graph(lambda: gc.constant(np.array(["a", "b"]))), gc.BuildError, "dtype", SITE),
+    ("where-float-condition", lambda w: _graph(lambda: gc.where(_ph((2,)), _ph((2,)), _ph((2,)))), gc.BuildError,
+     "bool", SITE),
+    ("input-of-another-graph", lambda w: _graph(lambda: _ph((1,)) + _other_graph_tensor()), gc.BuildError,
+     "another graph", SITE),
+    ("finalized-graph", lambda w: _finalized(), gc.GraphFinalizedError, "finalized", SITE),
+    ("variable-in-scan", lambda w: _graph(lambda: gc.scan(lambda x: (None, gc.Variable(np.ones(2)) * x),
+                                                          sequences=[_ph((3, 2))])),
+     gc.BuildError, "variables cannot be created", SITE),
+    ("scan-state-count", lambda w: _graph(lambda: gc.scan(lambda x, h: ([h, h], x), sequences=[_ph((3, 2))],
+                                                          initial_states=[_ph((2,))])),
+     gc.BuildError, "2 states for 1 initial states", SITE),
+    ("scan-not-a-pair", lambda w: _graph(lambda: gc.scan(lambda x: x, sequences=[_ph((3, 2))])), gc.BuildError,
+     "must return (new_states, outputs)", SITE),
+    ("scan-nothing", lambda w: _graph(lambda: gc.scan(lambda: (None, None))), gc.BuildError, "n_steps", SITE),
+    ("reset-inside", lambda w: _graph(gc.reset_default_graph), gc.GraphcoreError, "reset_default_graph", False),
+    # ----- Session.run: feeds and fetches -------------------------------------------------------------------
+    ("missing-feed", lambda w: _run(lambda: (_ph((2,), name="x") * 2.0, {})), gc.FeedError, "'x'", SITE),
+    ("feed-shape", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: np.ones(3)}))(_ph((2,))))), gc.FeedError,
+     "cannot feed shape (3,)", SITE),
+    ("feed-rank", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: 1.0}))(_ph((None, 2))))), gc.FeedError,
+     "cannot feed shape ()", SITE),
+    ("feed-float-to-int", lambda w: _run(lambda: ((lambda p: (p * 2, {p: np.ones(2)}))(_ph((2,), gc.int64)))),
+     gc.FeedError, "cannot feed float64", SITE),
+    ("feed-strings", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: ["a", "b"]}))(_ph((2,))))), gc.FeedError,
+     "cannot feed", SITE),
+    ("feed-ragged", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: [[1.0], [1.0, 2.0]]}))(_ph((None, 2))))),
+     gc.FeedError, "rectangular", SITE),
+    ("feed-key-type", lambda w: _run(lambda: (gc.constant(1.0), {3: 1.0})), gc.FeedError, "keys must be tensors",
+     False),
+    ("feed-unknown-name", lambda w: _run(lambda: (gc.constant(1.0), {"nope": 1.0})), gc.FeedError,
+     "no tensor named 'nope'", False),
+    ("feed-other-graph", lambda w: _run(lambda: (gc.constant(1.0), {_other_graph_tensor(): 1.0})), gc.FeedError,
+     "another graph", SITE),
+    ("fetch-other-graph", lambda w: _run(lambda: (_other_graph_tensor(), {})), gc.FetchError, "another graph", SITE),
+    ("fetch-unknown-name", lambda w: _run(lambda: ("nope:0", {})), gc.FetchError, "no tensor named 'nope:0'", False),
+    ("fetch-bad-index", lambda w: _run(lambda: ((gc.constant(1.0, name="c"), "c:7")[1], {})), gc.FetchError,
+     "no tensor named 'c:7'", False),
+    ("fetch-number", lambda w: _run(lambda: (3.5, {})), gc.FetchError, "cannot fetch 3.5", False),
+    ("closed-session", lambda w: _closed_session(), gc.GraphcoreError, "closed", False),
+    ("runtime-broadcast", lambda w: _run(lambda: ((lambda a, b: (a + b, {a: np.ones(3), b: np.ones(4)}))(
+        _ph((None,)), _ph((None,))))), gc.ExecutionError, "Add failed at run time", SITE),
+    ("runtime-matmul", lambda w: _run(lambda: ((lambda a, b: (gc.matmul(a, b), {a: np.ones((2, 3)),
+                                                                              b: np.ones((4, 2))}))(
+        _ph((2, None)), _ph((None, 2))))), gc.ExecutionError, "MatMul failed at run time", SITE),
+    ("numerics-nan", lambda w: _run(lambda: ((lambda p: (gc.log(p), {p: -np.ones(2)}))(_ph((2,)))),
+                                    check_numerics=True), gc.NumericsError, "Log produced NaN", SITE),
+    ("gather-out-of-range", lambda w: _run(lambda: ((lambda i: (gc.gather(gc.constant(np.ones((2, 2))), i),
+                                                                {i: np.array([5])}))(_ph((1,), gc.int64)))),
+     gc.ExecutionError, "Gather failed at run time", SITE),
+    # ----- gradients and autodiff ---------------------------------------------------------------------------
+    ("grad-int", lambda w: _graph(lambda: gc.gradients(gc.argmax(_ph((2, 3)), -1), [_ph((2,))])), gc.GradientError,
+     "floating-point", SITE),
+    ("grad-non-differentiable", lambda w: _graph(lambda: (lambda x: gc.gradients(gc.reduce_sum(gc.step(x)), [x]))(
+        _ph((2,)))), gc.GradientError, "not differentiable", SITE),
+    ("grad-unconnected", lambda w: _graph(lambda: gc.gradients(_ph((2,)) * 2.0, [_ph((2,), name="lonely")],
+                                                               unconnected="raise")), gc.GradientError,
+     "lonely is not connected", SITE),
+    ("grad-bad-option", lambda w: _graph(lambda: (lambda x: gc.gradients(x * 2.0, [x], unconnected="maybe"))(
+        _ph((2,)))), gc.GradientError, "unconnected must be one of", False),
+    ("grad-seed-shape", lambda w: _graph(lambda: (lambda x: gc.gradients(x * 2.0, [x], grad_ys=[_ph((3,))]))(
+        _ph((2,)))), gc.GradientError, "seed", SITE),
+    ("grad-seed-count", lambda w: _graph(lambda: (lambda x: gc.gradients(x * 2.0, [x], grad_ys=[_ph((2,)),
+                                                                                              _ph((2,))]))(
+        _ph((2,)))), gc.GradientError, "2 seeds for 1", False),
+    ("jacobian-unknown", lambda w: _graph(lambda: (lambda x: gc.jacobian(x * 2.0, x))(_ph((None, 2)))),
+     gc.BuildError, "fully known shape", SITE),
+    ("hessian-vector", lambda w: _graph(lambda: (lambda x: gc.hessian(x * 2.0, x))(_ph((2,)))), gc.BuildError,
+     "scalar y", SITE),
+    ("jvp-tangent", lambda w: _graph(lambda: (lambda x: gc.jvp(x * 2.0, x, _ph((3,))))(_ph((2,)))), gc.GradientError,
+     "tangent for", SITE),
+    ("vjp-count", lambda w: _graph(lambda: (lambda x: gc.vjp(x * 2.0, x, [_ph((2,)), _ph((2,))]))(_ph((2,)))),
+     gc.GradientError, "2 cotangents for 1", False),
+    ("batch-jacobian-scalar", lambda w: _graph(lambda: (lambda x: gc.batch_jacobian(gc.reduce_sum(x), x))(
+        _ph((2,)))), gc.BuildError, "leading batch axis", SITE),
+    # ----- layers and models: compile / fit / evaluate / predict ---------------------------------------------
+    ("fit-label-equals-classes", lambda w: w.clf.fit(w.x, np.r_[w.y[:9], 3], verbose=0), gc.DataError,
+     "label 3 at y[9] is out of range for 3 classes", SITE),
+    ("fit-negative-label", lambda w: w.clf.fit(w.x, np.r_[-1, w.y[1:]], verbose=0), gc.DataError,
+     "label -1 at y[0] is out of range", SITE),
+    ("fit-fractional-label", lambda w: w.clf.fit(w.x, np.r_[1.5, w.y[1:]], verbose=0), gc.DataError,
+     "whole numbers", SITE),
+    ("fit-length-mismatch", lambda w: w.clf.fit(w.x[:10], w.y[:9], verbose=0), gc.DataError,
+     "x has 10 examples but y has 9", SITE),
+    ("fit-x-rank", lambda w: w.clf.fit(w.x[..., None], w.y, verbose=0), gc.DataError,
+     "has shape (10, 4, 1), the model expects (?, 4)", SITE),
+    ("fit-x-features", lambda w: w.clf.fit(np.ones((10, 5)), w.y, verbose=0), gc.DataError, "(10, 5)", SITE),
+    ("fit-x-nan", lambda w: w.clf.fit(np.where(np.eye(10, 4) > 0, np.nan, w.x), w.y, verbose=0), gc.DataError,
+     "contains NaN (first at index [0, 0]", SITE),
+    ("fit-x-inf", lambda w: w.clf.fit(np.r_[w.x[:9], np.full((1, 4), np.inf)], w.y, verbose=0), gc.DataError,
+     "contains Inf (first at index [9, 0]", SITE),
+    ("fit-y-nan", lambda w: w.regressor.fit(w.x, np.full((10, 2), np.nan), verbose=0), gc.DataError,
+     "y contains NaN", SITE),
+    ("fit-y-rank", lambda w: w.clf.fit(w.x, w.y[:, None], verbose=0), gc.DataError,
+     "y has shape (10, 1), the model expects (?,)", SITE),
+    ("fit-y-scalar", lambda w: w.clf.fit(w.x, 1, verbose=0), gc.DataError, "y is a scalar", SITE),
+    ("fit-empty", lambda w: w.clf.fit(np.ones((0, 4)), np.ones(0, int), verbose=0), gc.DataError, "no examples",
+     SITE),
+    ("fit-strings", lambda w: w.clf.fit(np.full((10, 4), "a"), w.y, verbose=0), gc.DataError, "must be numeric",
+     SITE),
+    ("fit-ragged", lambda w: w.clf.fit([[1.0, 2.0], [1.0]], [0, 1], verbose=0), gc.DataError, "rectangular", SITE),
+    ("fit-batch-size", lambda w: w.clf.fit(w.x, w.y, batch_size=0, verbose=0), gc.DataError,
+     "batch_size must be a positive integer", SITE),
+    ("fit-epochs", lambda w: w.clf.fit(w.x, w.y, epochs=-1, verbose=0), gc.DataError, "epochs", SITE),
+    ("fit-validation-split", lambda w: w.clf.fit(w.x, w.y, validation_split=1.5, verbose=0), gc.DataError,
+     "validation_split", SITE),
+    ("fit-regression-y-shape", lambda w: w.regressor.fit(w.x, np.ones((10, 3)), verbose=0), gc.DataError,
+     "the model expects (?, 2)", SITE),
+    ("fit-before-compile", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).fit(w.x, w.y),
+     gc.BuildError, "compile", False),
+    ("evaluate-length", lambda w: w.clf.evaluate(w.x, w.y[:3]), gc.DataError, "x has 10 examples but y has 3",
+     SITE),
+    ("evaluate-label-range", lambda w: w.clf.evaluate(w.x, w.y + 5), gc.DataError, "out of range for 3 classes",
+     SITE),
+    ("evaluate-batch-size", lambda w: w.clf.evaluate(w.x, w.y, batch_size=-3), gc.DataError, "batch_size", SITE),
+    ("predict-features", lambda w: w.clf.predict(np.ones((2, 7))), gc.DataError, "the model expects (?, 4)", SITE),
+    ("predict-nan", lambda w: w.clf.predict(np.full((2, 4), np.nan)), gc.DataError, "contains NaN", SITE),
+    ("predict-too-few-inputs", lambda w: w.two_inputs.predict(np.ones((2, 4))), gc.DataError,
+     "the model has 2 inputs", SITE),
+    ("predict-too-many-inputs", lambda w: w.two_inputs.predict([np.ones((2, 4))] * 3), gc.DataError,
+     "got 3 array(s)", SITE),
+    ("predict-input-lengths", lambda w: w.two_inputs.predict([np.ones((2, 4)), np.ones((3, 2))]), gc.DataError,
+     "different numbers of examples", SITE),
+    ("predict-second-input-shape", lambda w: w.two_inputs.predict([np.ones((2, 4)), np.ones((2, 5))]),
+     gc.DataError, "x for input 'b' has shape (2, 5)", SITE),
+    ("predict-list-for-one-input", lambda w: w.clf.predict([np.ones((2, 4))] * 2), gc.DataError,
+     "has shape (2, 2, 4)", SITE),
+    ("compile-unknown-loss", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(loss="hinge"),
+     gc.BuildError, "unknown loss 'hinge'", False),
+    ("compile-unknown-optimizer", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(
+        optimizer="adamax"), gc.BuildError, "unknown optimizer 'adamax'", False),
+    ("compile-unknown-metric", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(
+        loss="mse", metrics=["f1"]), gc.BuildError, "unknown metric 'f1'", False),
+    ("sequential-no-input-shape", lambda w: gc.Sequential([layers.Dense(1)]), gc.BuildError, "input_shape", False),
+    ("dense-units", lambda w: gc.Sequential([layers.Dense(0, input_shape=(4,))]), gc.BuildError, "units", SITE),
+    ("conv-on-vectors", lambda w: gc.Sequential([layers.Conv2D(2, 3, input_shape=(4,))]), gc.BuildError,
+     "Conv2D", SITE),
+    ("unknown-activation", lambda w: gc.Sequential([layers.Dense(2, activation="swoosh", input_shape=(4,))]),
+     gc.BuildError, "unknown activation 'swoosh'", False),
+    ("save-unsaveable", _unsaveable, gc.BuildError, "is a function", False, "keep_model.npz"),
+    # ----- model files and checkpoints ----------------------------------------------------------------------
+    ("model-missing-file", lambda w: gc.load_model(w.path("nowhere.npz")), gc.MissingFileError, "nowhere.npz",
+     False),
+    ("model-truncated", lambda w: gc.load_model(w.damaged("truncated.npz", lambda b: b[:len(b) // 2])),
+     gc.FileFormatError, "truncated.npz is not a readable graphcore array archive", False),
+    ("model-truncated-tail", lambda w: gc.load_model(w.damaged("tail.npz", lambda b: b[:-10])),
+     gc.FileFormatError, "tail.npz is not a readable", False),
+    ("model-damaged-weight-byte", lambda w: gc.load_model(w.damaged("flipped.npz", _middle_of_weights)),
+     gc.FileFormatError, "CRC", False),
+    ("model-damaged-first-byte", lambda w: gc.load_model(w.damaged("first.npz", _flip(0))), gc.FileFormatError,
+     "first.npz is not a readable", False),
+    ("model-damaged-directory", lambda w: gc.load_model(w.damaged("directory.npz", _flip(-30))),
+     gc.FileFormatError, "directory.npz is not a readable", False),
+    ("model-empty-file", lambda w: gc.load_model(w.text_file("empty.npz", "")), gc.FileFormatError,
+     "empty.npz is not a readable", False),
+    ("model-text-file", lambda w: gc.load_model(w.text_file("notes.npz")), gc.FileFormatError,
+     "notes.npz is not a readable", False),
+    ("model-single-npy", _npy, gc.FileFormatError, "single array", False),
+    ("model-pickle", _pickled, gc.FileFormatError, "pickle", False),
+    ("model-is-a-checkpoint", lambda w: gc.load_model(w.ckpt), gc.FileFormatError, "not a graphcore model file",
+     False),
+    ("model-json-edited", lambda w: gc.load_model(w.edited("badjson.npz", "{not json")), gc.FileFormatError,
+     "not valid JSON", False),
+    ("model-json-not-object", lambda w: gc.load_model(w.edited("list.npz", "[1, 2]")), gc.FileFormatError,
+     "unsupported model format None", False),
+    ("model-other-version", lambda w: gc.load_model(w.edited("v2.npz", lambda c: {**c, "format": "graphcore-model-2"})),
+     gc.FileFormatError, "unsupported model format 'graphcore-model-2'", False),
+    ("model-unknown-layer", lambda w: gc.load_model(w.edited("layer.npz", lambda c: {
+        **c, "layers": [c["layers"][0], {**c["layers"][1], "class": "Sneaky"}]})), gc.FileFormatError,
+     "unknown layer class 'Sneaky'", False),
+    ("model-module-as-layer", lambda w: gc.load_model(w.edited("module.npz", lambda c: {
+        **c, "layers": [c["layers"][0], {**c["layers"][1], "class": "base"}]})), gc.FileFormatError,
+     "unknown layer class 'base'", False),
+    ("model-bad-layer-config", lambda w: gc.load_model(w.edited("config.npz", lambda c: {
+        **c, "layers": [c["layers"][0], {**c["layers"][1], "config": {"units": "many"}}]})), gc.FileFormatError,
+     "cannot be rebuilt", False),
+    ("model-missing-calls", lambda w: gc.load_model(w.edited("calls.npz", lambda c: {
+        k: v for k, v in c.items() if k != "calls"})), gc.FileFormatError, "cannot be rebuilt (KeyError: 'calls')",
+     False),
+    ("model-dangling-call", lambda w: gc.load_model(w.edited("dangling.npz", lambda c: {
+        **c, "calls": [c["calls"][0], {"layer": 1, "inputs": [[7, 0]]}]})), gc.FileFormatError,
+     "cannot be rebuilt (IndexError", False),
+    ("model-weight-shape", lambda w: gc.load_model(w.edited("shape.npz", change_arrays=lambda a: a.update(
+        weight_0000=np.ones((5, 3), np.float32)))), gc.FileFormatError, "is float32(5, 3), the architecture needs "
+                                                                         "float32(4, 3)", False),
+    ("model-weight-dtype", lambda w: gc.load_model(w.edited("dtype.npz", change_arrays=lambda a: a.update(
+        weight_0000=np.ones((4, 3), np.int64)))), gc.FileFormatError, "is int64(4, 3)", False),
+    ("model-weight-missing", lambda w: gc.load_model(w.edited("missing.npz", change_arrays=lambda a: a.pop(
+        "weight_0001"))), gc.FileFormatError, "weight_0001", False),
+    ("ckpt-missing-file", lambda w: w.restore_into("w", path=w.path("no_ckpt.npz")), gc.CheckpointError,
+     "no_ckpt.npz", False),
+    ("ckpt-truncated", lambda w: w.restore_into("w", path=w.damaged("ckpt_cut.npz", lambda b: b[:40], w.ckpt)),
+     gc.CheckpointError, "not a readable", False),
+    ("ckpt-damaged-byte", lambda w: w.restore_into("w", path=w.damaged("ckpt_flip.npz", _flip(100), w.ckpt)),
+     gc.CheckpointError, "not a readable", False),
+    ("ckpt-other-graph", lambda w: w.restore_into("v"), gc.CheckpointError, "missing from the checkpoint: v",
+     False),
+    ("ckpt-shape", lambda w: w.restore_into("w", shape=(2, 2)), gc.CheckpointError,
+     "graph has float32(2, 2), checkpoint has float32(3, 3)", False),
+    ("ckpt-dtype", lambda w: w.restore_into("w", dtype=np.float64), gc.CheckpointError, "graph has float64(3, 3)",
+     False),
+    ("ckpt-text", lambda w: w.restore_into("w", path=w.text_file("ckpt.txt")), gc.CheckpointError,
+     "not a readable", False),
+    ("save-under-a-file", lambda w: w.clf.save(os.path.join(w.existing("plain.txt"), "m.npz")), gc.FileWriteError,
+     "cannot write", False, "plain.txt"),
+    ("checkpoint-under-a-file", lambda w: (w.ckpt, gc.train.Saver().save(
+        w.ckpt_session, os.path.join(w.existing("plain2.txt"), "c.npz"))), gc.FileWriteError, "cannot write",
+     False, "plain2.txt"),
+    # ----- export and InferenceSession ----------------------------------------------------------------------
+    ("ort-text-file", lambda w: export.InferenceSession(w.text_file("fake.onnx"), device="cpu"),
+     gc.FileFormatError, "fake.onnx cannot be loaded by onnxruntime: it is not a valid ONNX model", False),
+    ("ort-truncated", lambda w: export.InferenceSession(w.damaged("cut.onnx", lambda b: b[:100], w.onnx_file),
+                                                      device="cpu"), gc.FileFormatError, "cut.onnx cannot be loaded", False),
+    ("ort-npz-file", lambda w: export.InferenceSession(w.model_file, device="cpu"), gc.FileFormatError,
+     "not a valid ONNX model", False),
+    ("ort-missing-file", lambda w: export.InferenceSession(w.path("ghost.onnx"), device="cpu"),
+     gc.MissingFileError, "no such ONNX file", False),
+    ("ort-missing-input", lambda w: w.two_input_onnx.run(np.ones((2, 4), np.float32)), gc.FeedError,
+     "feed exactly the inputs ['a', 'b']", False),
+    ("ort-unknown-input", lambda w: w.two_input_onnx.run({"a": np.ones((2, 4)), "c": np.ones((2, 2))}),
+     gc.FeedError, "got ['a', 'c']", False),
+    ("ort-rank", lambda w: export.InferenceSession(w.onnx_file, device="cpu").run(np.ones(4)), gc.FeedError,
+     "expects shape (batch, 4), got (4,)", False),
+    ("ort-fixed-dim", lambda w: export.InferenceSession(w.onnx_file, device="cpu").run(np.ones((2, 5))),
+     gc.FeedError, "expects shape (batch, 4), got (2, 5)", False),
+    ("ort-strings", lambda w: export.InferenceSession(w.onnx_file, device="cpu").run(np.full((2, 4), "x")),
+     gc.FeedError, "needs tensor(float) data", False),
+    ("export-group-node", lambda w: export.to_onnx(_graph(lambda: _export_group()), w.existing("keep.onnx"),
+                                                   inputs=[], outputs=[_LAST[0]]),
+     ExportError, "cannot export op NoOp", SITE, "keep.onnx"),
+    ("export-opset", lambda w: export.to_onnx(w.clf, w.existing("keep2.onnx"), opset=99), ExportError,
+     "opset 99 is not supported", False, "keep2.onnx"),
+    ("export-raw-graph-no-inputs", lambda w: export.to_onnx(gc.Graph()), ExportError, "needs inputs=", False),
+    ("export-foreign-output", lambda w: export.to_onnx(w.clf, outputs=[_other_graph_tensor()]), ExportError,
+     "tensors (or tensor names) of the exported graph", False),
+    ("export-unwritable", lambda w: export.to_onnx(w.clf, os.path.join(w.existing("plain3.txt"), "m.onnx")),
+     gc.FileWriteError, "cannot write", False, "plain3.txt"),
+    ("render-wrong-object", lambda w: gc.render(42), gc.GraphcoreError, "cannot render a int", False),
+    # ----- the command line ---------------------------------------------------------------------------------
+    ("cli-unknown-model", lambda w: _cli("export", "nosuchnet", "-o", w.existing("keep3.onnx")), CliFailure,
+     "unknown model 'nosuchnet'", False, "keep3.onnx"),
+    ("cli-train-unknown", lambda w: _cli("train", "nosuchnet", "--out", w.path("out")), CliFailure,
+     "unknown model 'nosuchnet'", False),
+    ("cli-summary-missing", lambda w: _cli("summary", w.path("missing.onnx")), CliFailure, "no such ONNX file",
+     False),
+    ("cli-render-missing", lambda w: _cli("render", w.path("missing.onnx"), "-o", w.path("x.svg")), CliFailure,
+     "no such ONNX file", False),
+    ("cli-summary-not-onnx", lambda w: _cli("summary", w.text_file("garbage.onnx")), CliFailure, "garbage.onnx",
+     False),
+    ("cli-export-unwritable", lambda w: _cli("export", "perceptron", "-o",
+                                             os.path.join(w.existing("plain4.txt"), "p.onnx")), CliFailure,
+     "cannot write", False, "plain4.txt"),
+    ("cli-export-opset", lambda w: _cli("export", "perceptron", "-o", w.existing("keep4.onnx"), "--opset", "99"),
+     CliFailure, "opset 99 is not supported", False, "keep4.onnx"),
+    ("cli-render-bad-view", lambda w: _cli("render", "perceptron", "-o", w.path("p.svg"), "--view", "fancy"),
+     CliFailure, "invalid choice: 'fancy'", False),
+    ("cli-no-command", lambda w: _cli(), CliFailure, "required: command", False),
+    ("cli-bad-epochs", lambda w: _cli("train", "perceptron", "--epochs", "many"), CliFailure,
+     "invalid int value: 'many'", False),
+]
+
+_LAST = []
+
+
+def _export_group():
+    """A grouped training step (a NoOp): it has no value to export; the step itself exports with train_op=."""
+    _LAST[:] = [gc.group(gc.random_normal((2,), seed=0) * 2.0)]
+    return _LAST[0].graph
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    return World(str(tmp_path_factory.mktemp("user")))
+
+
+def test_the_table_is_big_enough_and_has_unique_ids():
+    ids = [case[0] for case in CASES]
+    assert len(ids) >= 100 and len(set(ids)) == len(ids)
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in log")   # numerics-nan makes a NaN on purpose
+@pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
+def test_bad_input(case, world):
+    name, call, error, fragment, site, *guard = case
+    raised, before = _attempt(world, call, bool(guard))
+    message = str(raised)
+    if error is CliFailure:
+        assert isinstance(raised, CliFailure), f"{name}: {type(raised).__name__}: {message}"
+        lines = message.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("graphcore: error: "), f"{name}: stderr {message!r}"
+        assert "Traceback" not in message
+    else:
+        assert isinstance(raised, error) and isinstance(raised, gc.GraphcoreError), \
+            f"{name}: expected {error.__name__}, got {type(raised).__module__}.{type(raised).__name__}: {message}"
+    assert fragment in message, f"{name}: {fragment!r} not in {message!r}"
+    if site:
+        assert f"{HERE}:" in message, f"{name}: the message does not name the user's line: {message!r}"
+    if guard:
+        path = world.path(guard[0])
+        with open(path, "rb") as f:
+            assert f.read() == before["bytes"], f"{name}: the failed call changed {guard[0]}"
+        assert sorted(os.listdir(world.root)) == before["listing"], f"{name}: it left files behind"
+
+
+def _attempt(world, call, guarded):
+    """Run ``call`` and return (the exception it raised, what the guarded file held when it was created:
+    its bytes and the directory listing)."""
+    before = {}
+    if guarded:
+        original = world.existing
+
+        def existing(name):
+            path = original(name)
+            with open(path, "rb") as f:
+                before["bytes"] = f.read()
+            before["listing"] = sorted(os.listdir(world.root))
+            return path
+        world.existing = existing
+    try:
+        call(world)
+    except Exception as e:   # noqa: BLE001  (what was raised is the subject of the test)
+        return e, before
+    finally:
+        world.__dict__.pop("existing", None)
+    raise AssertionError("the call raised nothing")

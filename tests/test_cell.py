@@ -1,0 +1,52 @@
+"""The fused LSTM step equals its definition in primitive ops, values and gradients, even where gates saturate."""
+import numpy as np
+import pytest
+
+import graphcore as gc
+from graphcore.ops.cell import lstm_cell, lstm_gates
+
+
+@pytest.mark.parametrize("scale", [1.0, 60.0])
+def test_fused_cell_and_its_gradient_equal_the_composed_cell(scale):
+    rng = np.random.default_rng(0)
+    batch, units = 5, 3
+    values = [rng.normal(size=(batch, 4 * units)) * scale, rng.normal(size=(batch, units)),
+              rng.normal(size=(batch, units)), rng.normal(size=(units, 4 * units))]
+    g = gc.Graph()
+    with g.as_default():
+        xp, h, c, kernel = [gc.constant(v.astype(np.float32)) for v in values]
+        h_fused, c_fused, z = lstm_cell(xp, h, c, kernel)
+        h_ref, c_ref = lstm_gates(xp + h @ kernel, c)
+        weights = [gc.constant(rng.normal(size=(batch, units)).astype(np.float32)) for _ in range(2)]
+        fused = gc.gradients(gc.reduce_sum(h_fused * weights[0] + c_fused * weights[1]), [xp, h, c, kernel])
+        ref = gc.gradients(gc.reduce_sum(h_ref * weights[0] + c_ref * weights[1]), [xp, h, c, kernel])
+    with gc.Session(g) as sess:
+        got, want = sess.run([h_fused, c_fused, z] + fused), sess.run([h_ref, c_ref, xp + h @ kernel] + ref)
+    for name, a, b in zip(["h", "c", "z", "dxp", "dh", "dc", "dR"], got, want):
+        assert np.all(np.isfinite(a)), name
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_lstm_step_runs_one_cell_node_per_direction():
+    """The LSTM's loop bodies: one LSTMCell forward; one LSTMCellGrad and no recomputed h·R backward."""
+    from graphcore import recurrent
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 5, 3))
+        kernel, rec = gc.Variable(np.ones((3, 8), np.float32)), gc.Variable(np.ones((2, 8), np.float32))
+        loss = gc.reduce_sum(recurrent.lstm(x, kernel, rec))
+        gc.gradients(loss, [kernel, rec])
+    forward, backward = [n for n in g.nodes if n.op.type == "Scan"]
+    assert [n.op.type for n in forward.attrs["body"].nodes].count("LSTMCell") == 1
+    from graphcore.session import make_plan
+
+    class Runtime:
+        def missing_feed(self, node):
+            raise AssertionError(node.name)
+    a = backward.attrs
+    feeds = dict.fromkeys(([a["time_in"]] if a["time_in"] is not None else []) + list(a["seq_in"] + a["state_in"]
+                                                                                    + a["cap_in"]))
+    plan = make_plan(list(a["state_out"] + a["out"]), feeds, Runtime())
+    types = [n.op.type for n in plan.nodes]
+    assert types.count("LSTMCellGrad") == 1 and "LSTMCell" not in types
+    assert types.count("MatMul") == 2          # dh = dz·Rᵀ and dR = hᵀ·dz; h·R itself is fed, not redone
