@@ -172,6 +172,12 @@ def lstm_b32_t50():
     return _recurrent("lstm")
 
 
+@case("simple_rnn")
+def simple_rnn_b32_t50():
+    """SimpleRNN(128) (tanh) → Dense(10) over 50 steps of 64 features, batch 32 (not in the default table)."""
+    return _recurrent("simple_rnn")
+
+
 # The issue's table, in its order; ``overhead`` (µs per interpreted node) follows it by default.
 WORKLOADS = ["mlp", "lenet5", "gru", "small_vgg", "lstm"]
 
