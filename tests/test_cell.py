@@ -50,3 +50,14 @@ def test_lstm_step_runs_one_cell_node_per_direction():
     types = [n.op.type for n in plan.nodes]
     assert types.count("LSTMCellGrad") == 1 and "LSTMCell" not in types
     assert types.count("MatMul") == 2          # dh = dz·Rᵀ and dR = hᵀ·dz; h·R itself is fed, not redone
+
+
+def test_mismatched_cell_shapes_fail_when_built():
+    g = gc.Graph()
+    with g.as_default():
+        xp, h, c = gc.placeholder(gc.float32, (None, 12)), gc.placeholder(gc.float32, (None, 3)), \
+            gc.placeholder(gc.float32, (None, 3))
+        with pytest.raises(gc.BuildError, match=r"recurrent kernel \(3, 8\)"):
+            lstm_cell(xp, h, c, gc.constant(np.zeros((3, 8), np.float32)))
+        with pytest.raises(gc.BuildError, match="must be \\(batch, 4·U\\)"):
+            lstm_cell(gc.placeholder(gc.float32, (None, 10)), h, c, gc.constant(np.zeros((3, 10), np.float32)))
