@@ -28,7 +28,7 @@ def test_fused_cell_and_its_gradient_equal_the_composed_cell(scale):
 
 
 def test_lstm_step_runs_one_cell_node_per_direction():
-    """The LSTM's loop bodies: one LSTMCell forward; one LSTMCellGrad and no recomputed h·R backward."""
+    """The LSTM's loop bodies: one LSTMCell forward; backward one LSTMCellGrad and one matmul per step."""
     from graphcore import recurrent
     g = gc.Graph()
     with g.as_default():
@@ -48,5 +48,18 @@ def test_lstm_step_runs_one_cell_node_per_direction():
                                                                                     + a["cap_in"]))
     plan = make_plan(list(a["state_out"] + a["out"]), feeds, Runtime())
     types = [n.op.type for n in plan.nodes]
-    assert types.count("LSTMCellGrad") == 1 and "LSTMCell" not in types
-    assert types.count("MatMul") == 2          # dh = dz·Rᵀ and dR = hᵀ·dz; h·R itself is fed, not redone
+    # h·R is fed (a residual), not redone; dR = Σ_t h_tᵀ·dz_t is one product after the loop, not one per step.
+    assert sorted(types) == ["LSTMCellGrad", "MatMul"]          # the MatMul: dh = dz·Rᵀ
+    after = [n for n in g.nodes if n.op.type == "MatMul" and n.attrs["transpose_a"] and n.id > backward.id]
+    assert any(t.node.op.type == "Reshape" and t.node.inputs[0].node is backward for t in after[0].inputs)
+
+
+def test_mismatched_cell_shapes_fail_when_built():
+    g = gc.Graph()
+    with g.as_default():
+        xp, h, c = gc.placeholder(gc.float32, (None, 12)), gc.placeholder(gc.float32, (None, 3)), \
+            gc.placeholder(gc.float32, (None, 3))
+        with pytest.raises(gc.BuildError, match=r"recurrent kernel \(3, 8\)"):
+            lstm_cell(xp, h, c, gc.constant(np.zeros((3, 8), np.float32)))
+        with pytest.raises(gc.BuildError, match="must be \\(batch, 4·U\\)"):
+            lstm_cell(gc.placeholder(gc.float32, (None, 10)), h, c, gc.constant(np.zeros((3, 10), np.float32)))

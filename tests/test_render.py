@@ -163,8 +163,8 @@ def test_a_scan_is_one_node_that_opens_at_deeper_views():
     import graphcore.models as zoo
     model = zoo.small("rnn", num_classes=4)
     shallow, deep = _dot(model, view="op", depth=1), _dot(model, view="op", depth=2)
-    assert "Scan" in shallow and "Sigmoid" not in shallow      # the LSTM's gates live in the body
-    assert "Sigmoid" in deep and 'label="loop"' in deep
+    assert "Scan" in shallow and "LSTMCell" not in shallow     # the LSTM's step (one fused op) lives in the body
+    assert "LSTMCell" in deep and 'label="loop"' in deep
 
 
 def test_third_party_onnx_renders():

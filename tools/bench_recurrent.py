@@ -1,9 +1,9 @@
-"""LSTM and GRU classifier training steps, graphcore against PyTorch CPU, interleaved.
+"""LSTM, GRU and SimpleRNN classifier training steps, graphcore against PyTorch CPU, interleaved.
 
     python tools/bench_recurrent.py                     # LSTM, batch 32, T = 50, 64 features, 128 units
     python tools/bench_recurrent.py --cell gru --steps 100 --rounds 15
 
-The model is LSTM(128) or GRU(128) → Dense(10) → softmax cross-entropy, trained with SGD, on one random batch;
+The model is LSTM(128), GRU(128) or SimpleRNN(128) → Dense(10) → softmax cross-entropy, trained with SGD, on one random batch;
 both engines start from the same weights (Keras layouts for graphcore, converted to PyTorch's gate rows).
 The ratio is graphcore time / PyTorch time per step, the median over interleaved rounds (see benchmark.py);
 ``benchmark.py`` runs the b32 T50 64→128 cases as ``lstm`` and ``gru``, ``bench_memory.py`` the LSTM at T = 1000.
@@ -16,14 +16,15 @@ import numpy as np
 import graphcore as gc
 from graphcore import recurrent
 
-GATES = {"lstm": 4, "gru": 3}
+GATES = {"lstm": 4, "gru": 3, "simple_rnn": 1}
 # Keras gate columns → PyTorch's gate rows: LSTM i, f, c, o = i, f, g, o; GRU z, r, h → r, z, n.
-TORCH_ORDER = {"lstm": [0, 1, 2, 3], "gru": [1, 0, 2]}
+TORCH_ORDER = {"lstm": [0, 1, 2, 3], "gru": [1, 0, 2], "simple_rnn": [0]}
+TORCH_MODULE = {"lstm": "LSTM", "gru": "GRU", "simple_rnn": "RNN"}
 
 
 def _weights(rng, cell, features, units, classes):
     scale, gates = np.float32(1 / np.sqrt(units)), GATES[cell]
-    bias_shape = (gates * units,) if cell == "lstm" else (2, gates * units)   # GRU: input and recurrent bias
+    bias_shape = (2, gates * units) if cell == "gru" else (gates * units,)   # GRU: input and recurrent bias
     return [rng.uniform(-scale, scale, size=shape).astype(np.float32) for shape in
             [(features, gates * units), (units, gates * units), bias_shape, (units, classes), (classes,)]]
 
@@ -61,9 +62,9 @@ def torch_step(cell, weights, x_data, y_data):
     import torch
     kernel, recurrent_kernel, bias, dense, dense_bias = weights
     units = recurrent_kernel.shape[0]
-    rnn = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU}[cell](kernel.shape[0], units, batch_first=True)
+    rnn = getattr(torch.nn, TORCH_MODULE[cell])(kernel.shape[0], units, batch_first=True)
     linear = torch.nn.Linear(units, dense.shape[1])
-    input_bias, recurrent_bias = (bias, np.zeros_like(bias)) if cell == "lstm" else bias
+    input_bias, recurrent_bias = bias if cell == "gru" else (bias, np.zeros_like(bias))
     with torch.no_grad():
         for name, value in [("weight_ih_l0", kernel), ("weight_hh_l0", recurrent_kernel),
                             ("bias_ih_l0", input_bias), ("bias_hh_l0", recurrent_bias)]:

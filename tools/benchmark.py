@@ -7,6 +7,7 @@ and their range.
     python tools/benchmark.py                 # the five workloads (mlp lenet5 gru small_vgg lstm), then overhead
     python tools/benchmark.py mlp overhead    # chosen cases
     python tools/benchmark.py --rounds 15
+    OPENBLAS_NUM_THREADS=1 python tools/benchmark.py --threads 1 --clock cpu   # on a busy machine
 
 A case is a function returning (graphcore_step, torch_step): two zero-argument callables doing one training
 step each on identical shapes. Register new cases with ``@case("name")``.
@@ -36,18 +37,18 @@ class Ratio(collections.namedtuple("Ratio", "ratio ours theirs low high")):
     """Median ratio, median seconds per step of each engine, and the lowest and highest round ratio."""
 
 
-def interleaved_ratio(ours, theirs, rounds, steps):
+def interleaved_ratio(ours, theirs, rounds, steps, clock=time.perf_counter):
     """Median over rounds of (time of `steps` calls of ours) / (time of `steps` calls of theirs)."""
     ours(), theirs()  # warm up: plans, caches, lazy initialisation
     ratios, our_times, their_times = [], [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start = clock()
         for _ in range(steps):
             ours()
-        mid = time.perf_counter()
+        mid = clock()
         for _ in range(steps):
             theirs()
-        end = time.perf_counter()
+        end = clock()
         our_times.append((mid - start) / steps)
         their_times.append((end - mid) / steps)
         ratios.append(our_times[-1] / their_times[-1])
@@ -172,6 +173,12 @@ def lstm_b32_t50():
     return _recurrent("lstm")
 
 
+@case("simple_rnn")
+def simple_rnn_b32_t50():
+    """SimpleRNN(128) (tanh) → Dense(10) over 50 steps of 64 features, batch 32 (not in the default table)."""
+    return _recurrent("simple_rnn")
+
+
 # The issue's table, in its order; ``overhead`` (µs per interpreted node) follows it by default.
 WORKLOADS = ["mlp", "lenet5", "gru", "small_vgg", "lstm"]
 
@@ -200,9 +207,15 @@ def main(argv=None):
     parser.add_argument("cases", nargs="*", help=f"cases to run (default: all of {sorted(CASES)} and overhead)")
     parser.add_argument("--rounds", type=int, default=11)
     parser.add_argument("--steps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch's threads (NumPy's BLAS: set "
+                        "OPENBLAS_NUM_THREADS before starting)")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time, steadier than wall time on a loaded machine (use it "
+                             "with one thread per engine, where CPU time is the work done)")
     args = parser.parse_args(argv)
     import torch
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    clock = time.process_time if args.clock == "cpu" else time.perf_counter
     chosen = args.cases or WORKLOADS + ["overhead"]
     print(f"{'case':<12} {'graphcore':>12} {'pytorch':>12} {'median ratio':>13} {'range':>12}")
     for name in chosen:
@@ -211,7 +224,7 @@ def main(argv=None):
             print(f"{'overhead':<12} {per_node * 1e6:>9.2f} µs per node (chain of 10,000 tiny elementwise ops)")
             continue
         ours, theirs = CASES[name]()
-        r = interleaved_ratio(ours, theirs, args.rounds, args.steps)
+        r = interleaved_ratio(ours, theirs, args.rounds, args.steps, clock)
         print(f"{name:<12} {r.ours * 1e3:>9.2f} ms {r.theirs * 1e3:>9.2f} ms {r.ratio:>13.2f} "
               f"{f'{r.low:.2f}–{r.high:.2f}':>12}")
         sys.stdout.flush()

@@ -25,8 +25,8 @@ from ..errors import BuildError
 from ..graph import Graph, Tensor, get_default_graph, graph_of
 from ..op import REGISTRY, Op, convert_to_tensor, register
 from ..shapes import format_shape, format_type
-from .array import expand_dims
-from .math import add_n, cast, identity, less, tanh, where, zeros_like
+from .array import expand_dims, reshape
+from .math import add_n, cast, identity, less, matmul, tanh, where, zeros_like
 from .state import placeholder
 
 
@@ -378,12 +378,16 @@ def _backward(node, output_grads):
             parts = [grad_of[s_in[k]]] if grad_of.get(s_in[k]) is not None else []
             parts += [ge_in[with_entering.index(k)]] if k in with_entering else []
             new_gs.append(add_n(parts) if parts else zeros_like(s_in[k]))
-        cap_idx = [j for j, c in enumerate(c_in) if grad_of.get(c) is not None]
+        stack_of = dict(zip(x_in + s_in, seqs + list(entering)))    # per-step body input → its outer stack
+        products = {j: grad_of[c].node.inputs for j, c in enumerate(c_in) if _stacked_product(grad_of.get(c), stack_of)}
+        cap_idx = [j for j, c in enumerate(c_in) if grad_of.get(c) is not None and j not in products]
         gc_in = _placeholders([_spec(c_in[j]) for j in cap_idx], "grad_c")
         new_gc = [acc + grad_of[c_in[j]] for acc, j in zip(gc_in, cap_idx)]
         seq_idx = [i for i, x in enumerate(x_in) if grad_of.get(x) is not None]
-        new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, [grad_of[x_in[i]]
-                                                                                        for i in seq_idx])
+        step_outputs = [grad_of[x_in[i]] for i in seq_idx]
+        step_outputs += [t for t in dict.fromkeys(right for _, right in products.values())
+                         if t not in stack_of and t not in step_outputs]
+        new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, step_outputs)
     # Residuals: the forward already stacked its outputs, so the backward body is fed their values instead of
     # recomputing them (its plan then prunes whatever only computed them, e.g. an LSTM's h·R for the gates
     # z it stacks). The gradient graph above was built through the recomputed tensors, so nothing is cut.
@@ -411,4 +415,23 @@ def _backward(node, output_grads):
         result[n_seq + k] = g
     for j, g in zip(cap_idx, g_caps):
         result[n_seq + n_state + j] = g
+    stacked = {**stack_of, **dict(zip(step_outputs, g_seqs))}
+    for j, (left, right) in products.items():
+        result[n_seq + n_state + j] = matmul(_rows(stacked[left]), _rows(stacked[right]), True, False)
     return result
+
+
+def _stacked_product(g, stack_of):
+    """Whether a capture's per-step gradient is a product lᵀ·r of 2-D per-step values with l a body input.
+    Such gradients (an RNN's recurrent kernel: Σ_t h_tᵀ·dz_t) are not accumulated step by step in the loop:
+    the backward Scan stacks r, and one product of the (T·B, ·) stacks after the loop gives the sum, a large
+    matrix product instead of T small ones and T additions (cuDNN and PyTorch do the same)."""
+    if g is None or g.node.op.type != "MatMul" or not g.node.attrs["transpose_a"] or g.node.attrs["transpose_b"]:
+        return False
+    left, right = g.node.inputs
+    return left in stack_of and left.ndim == 2 and right.ndim == 2
+
+
+def _rows(stack):
+    """A (T, B, n) stack of per-step matrices as (T·B, n) rows."""
+    return reshape(stack, (-1, stack.shape[-1]))
