@@ -15,7 +15,7 @@ from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
 from .gradients import gradients
 from .session import Session
-from . import activations, losses, train
+from . import activations, callbacks, losses, train, training
 from . import layers
 from .layers import Input
 from .model import Model, Sequential, load_model

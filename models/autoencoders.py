@@ -99,7 +99,7 @@ class Autoencoder:
             reconstruction = apply(decoder_layers, code)
         else:
             reconstruction = self.autoencoder.outputs[0]
-        loss = binary_crossentropy(x, reconstruction)
+        loss = gc.reduce_mean(binary_crossentropy(x, reconstruction))   # per-example values, averaged
         metrics = {"reconstruction": loss}
         if penalty is not None:
             metrics["penalty"] = penalty(code, x)
@@ -141,7 +141,7 @@ class VariationalAutoencoder(Autoencoder):
         log_variance = self._log_variance(encoder_layers[0].output)
         z = mean + gc.exp(0.5 * log_variance) * gc.random_normal(mean, name="epsilon")
         pixels = x.shape[-1]
-        reconstruction = pixels * binary_crossentropy(x, apply(decoder_layers, z))
+        reconstruction = pixels * gc.reduce_mean(binary_crossentropy(x, apply(decoder_layers, z)))
         kl = gc.reduce_mean(-0.5 * gc.reduce_sum(1 + log_variance - gc.square(mean) - gc.exp(log_variance), 1))
         return reconstruction + kl, {"reconstruction": reconstruction, "kl": kl}
 
