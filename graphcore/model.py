@@ -154,7 +154,9 @@ class Model:
             optimizer = _train.get(optimizer)
             learning_rate = None
             if isinstance(optimizer.learning_rate, (int, float, np.floating, np.integer)):
-                learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate", trainable=False)
+                with self.graph.name_scope(optimizer.name + "/"):   # optimizer state, beside its slots
+                    learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate",
+                                             trainable=False)
                 optimizer.learning_rate = learning_rate
         step = optimizer.minimize(assembled.loss, self.trainable_variables)
         updates = [u for layer in self.layers for u in layer.updates]

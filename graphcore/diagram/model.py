@@ -44,6 +44,8 @@ class OpRecord:
     trainable: bool | None = None
     switch: bool = False       # a mode placeholder with a default (the learning phase): hidden in layer views
     body_depth: int = 0        # how many body graphs this node sits inside
+    site: str = ""             # file:line of the user code that created it (tooltips)
+    details: list = field(default_factory=list)   # every attribute, "name=value" (tooltips)
 
 
 @dataclass
@@ -79,6 +81,7 @@ class Box:
     category: str = "math"
     params: int = 0
     frozen: int = 0
+    tooltip: str = ""         # what the box holds in full: ops, attributes, shapes, creation sites
 
 
 @dataclass
@@ -111,3 +114,4 @@ class Diagram:
     repeated: bool = False    # some block is drawn once for ×N copies
     frozen: bool = False      # some weights are not trained
     notes: list = field(default_factory=list)    # what was simplified, for the legend
+    warning: str = ""         # what the picture lacks and how to get it, drawn under the title

@@ -9,7 +9,7 @@ import numpy as np
 from ..graph import Graph
 from ..layers.base import keras_shape
 from .model import LayerInfo, OpGraph, OpRecord, Value
-from .text import attr_lines, shape_text, value_text
+from .text import attr_lines, detail_lines, shape_text, value_text
 
 _KINDS = {"Placeholder": "placeholder", "Variable": "variable", "Constant": "constant"}
 _LAYER_SETTINGS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
@@ -53,7 +53,8 @@ def _read(graph, out, prefix, scope, depth):
             outputs=[_value_id(prefix, t) for t in node.outputs],
             controls=[index_of[c] for c in node.control_inputs],
             attrs=_display_attrs(node, kind),
-            body_depth=depth)
+            body_depth=depth, site=node.site or "",
+            details=detail_lines({k: v for k, v in node.attrs.items() if k not in bodies and k != "initializer"}))
         if kind == "variable":
             record.params = int(np.prod(node.attrs["shape"], dtype=np.int64))
             record.trainable = bool(node.attrs["trainable"])

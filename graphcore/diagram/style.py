@@ -19,6 +19,7 @@ CATEGORIES = {
     "input": ("#b7e4c7", "input (placeholder)"),
     "variable": ("#fff3b0", "variable (weights)"),
     "frozen": ("#e9ecef", "frozen variable"),
+    "state": ("#fcd5ce", "optimizer state (slots, step)"),
     "constant": ("#f8f9fa", "constant"),
     "conv": ("#8ecae6", "convolution"),
     "dense": ("#a0c4ff", "dense / matmul"),
