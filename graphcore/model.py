@@ -16,7 +16,7 @@ from . import training as _training
 from .errors import BuildError
 from .graph import Graph
 from .io import load_arrays, save_arrays
-from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, session_for
+from .layers.base import InputLayer, _as_list, keras_shape, layer_calls, learning_phase, model_scope, session_for
 from .ops.array import transpose
 from .ops.state import Variable, group, placeholder
 
@@ -74,7 +74,8 @@ class Model:
 
     @property
     def weights(self):
-        return [w for layer in self.layers for w in layer.weights]
+        """Each weight once, in layer order (a layer shared by a nested model is counted once)."""
+        return list(dict.fromkeys(w for layer in self.layers for w in layer.weights))
 
     @property
     def trainable_variables(self):
@@ -87,7 +88,7 @@ class Model:
         return [w for w in self.weights if not w.trainable]
 
     def count_params(self):
-        return int(sum(layer.count_params() for layer in self.layers))
+        return int(sum(np.prod(w.shape) for w in self.weights))
 
     def get_layer(self, name):
         for layer in self.layers:
@@ -96,14 +97,21 @@ class Model:
         raise KeyError(f"no layer named {name!r}")
 
     def get_weights(self):
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return [w for layer in self._weight_owners() for w in layer.get_weights()]
 
     def set_weights(self, weights):
         weights = list(weights)
-        for layer in self.layers:
+        for layer in self._weight_owners():
             n = len(layer.weights)
             layer.set_weights(weights[:n])
             weights = weights[n:]
+
+    def _weight_owners(self):
+        """The plain layers that own this model's weights, each once, nested models opened."""
+        owners = []
+        for layer in self.layers:
+            owners += layer._weight_owners() if isinstance(layer, Model) else [layer]
+        return list(dict.fromkeys(owners))
 
     def summary(self, print_fn=print):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""
@@ -319,8 +327,47 @@ class Model:
         outputs = [np.concatenate([p[i] for p in parts]) for i in range(len(self.outputs))]
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def __call__(self, x):
-        raise BuildError("calling a model on new tensors is not supported; build a new model from its layers")
+    # ----- a model is a layer --------------------------------------------------------------------------------
+    def __call__(self, inputs):
+        """Apply the model to new tensors, reusing its layers and weights (a shared encoder, a GAN's
+        generator inside the combined model). The call's ops go under the model's name scope, and the bigger
+        model sees this model as one of its layers."""
+        xs = _as_list(inputs)
+        if len(xs) != len(self.inputs):
+            raise BuildError(f"model {self.name} takes {len(self.inputs)} inputs, got {len(xs)}")
+        if any(getattr(x, "graph", None) is not self.graph for x in xs):
+            raise BuildError(f"model {self.name} can only be called on tensors of its own graph: build the "
+                             f"bigger model inside `with model.graph.as_default():` (a gc.Sequential has a "
+                             "graph of its own)")
+        for x, t in zip(xs, self.inputs):
+            if x.ndim != t.ndim or not all(a is None or b is None or a == b for a, b in zip(x.shape, t.shape)):
+                raise BuildError(f"model {self.name}: input of shape {keras_shape(x)} does not fit "
+                                 f"{keras_shape(t)}")
+        calls = layer_calls(self.graph)
+        start = len(calls)
+        mapping = dict(zip(self.inputs, xs))
+        with model_scope(self.graph, self.name):
+            for layer, ins, outs in self._calls:
+                if isinstance(layer, InputLayer):
+                    continue
+                args = [mapping[t] for t in ins]
+                mapping.update(zip(outs, _as_list(layer(args[0] if len(args) == 1 else args))))
+        outputs = [mapping[t] for t in self.outputs]
+        del calls[start:]                       # the inner calls belong to this model's one call
+        calls.append((self, xs, outputs))
+        self.output = outputs[0] if len(outputs) == 1 else outputs
+        return self.output
+
+    @property
+    def output_shape(self):
+        output = getattr(self, "output", None)
+        outputs = self.outputs if output is None else _as_list(output)
+        shapes = [keras_shape(t) for t in outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def updates(self):
+        return [u for layer in self.layers for u in layer.updates]
 
     # ----- files ---------------------------------------------------------------------------------------------
     def to_config(self):
@@ -336,7 +383,8 @@ class Model:
         missing = [t.name for t in self.outputs if t not in where]
         if missing:
             raise BuildError(f"outputs {missing} are not produced by layers; only layer graphs can be saved")
-        layers = [{"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
+        layers = [{"class": "Model", "name": layer.name, "config": layer.to_config()} if isinstance(layer, Model)
+                  else {"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
                   for layer in self.layers]
         return {"format": _FORMAT, "name": self.name, "layers": layers, "calls": calls,
                 "inputs": [where[t] for t in self.inputs], "outputs": [where[t] for t in self.outputs]}
@@ -489,13 +537,16 @@ class Sequential(Model):
         self._trace()
 
 
-def _rebuild(config):
-    graph = Graph()
+def _rebuild(config, graph=None):
+    """A model from ``to_config`` data, in a fresh graph (or in ``graph``, for a nested model)."""
+    graph = graph or Graph()
     with graph.as_default():
         built_layers = []
         for spec in config["layers"]:
             if spec["class"] == "InputLayer":
                 built_layers.append(InputLayer(**spec["config"]))
+            elif spec["class"] == "Model":
+                built_layers.append(_rebuild(spec["config"], graph))
             else:
                 built_layers.append(_layer_from_config(spec["class"], {**spec["config"], "name": spec["name"]}))
         results = []

@@ -61,6 +61,7 @@ class OpGraph:
     ops: list
     values: dict
     layers: dict = field(default_factory=dict)   # layer scope ("stage2/block1/a_conv") -> LayerInfo
+    models: dict = field(default_factory=dict)   # nested model scope ("encoder") -> LayerInfo
     source: str = "graph"                        # "graph" or "onnx"
     training_step: bool = False                  # an exported training step (its natural view is "grad")
 

@@ -21,14 +21,27 @@ def from_graphcore(obj):
     graph = obj if isinstance(obj, Graph) else obj.graph
     out = OpGraph(name=getattr(obj, "name", None) or "graph", ops=[], values={})
     _read(graph, out, prefix="", scope=(), depth=0)
-    for layer in getattr(obj, "layers", ()):
+    for name, layer in _named_layers(getattr(obj, "layers", ()), out.models):
         settings = {k: getattr(layer, k) for k in _LAYER_SETTINGS if _plain(getattr(layer, k, None))}
-        out.layers[layer.name] = LayerInfo(type(layer).__name__, attr_lines(settings))
+        out.layers[name] = LayerInfo(type(layer).__name__, attr_lines(settings))
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
         for t in outputs:
             if t is not None and _value_id("", t) in out.values:
                 out.values[_value_id("", t)].user_shape = keras_shape(t)
     return out
+
+
+def _named_layers(layers, models, prefix=""):
+    """(scope, layer) pairs; a nested model is a scope holding its layers (``encoder/dense``), recorded in
+    ``models``, so views draw it as one box that opens into its layers at a deeper ``depth``."""
+    for layer in layers:
+        if hasattr(layer, "_calls"):
+            inner = [x for x in layer.layers if type(x).__name__ != "InputLayer"]
+            count = f"{len(inner)} layer" + "s" * (len(inner) != 1)
+            models[prefix + layer.name] = LayerInfo(type(layer).__name__, [count])
+            yield from _named_layers(inner, models, f"{prefix}{layer.name}/")
+        else:
+            yield prefix + layer.name, layer
 
 
 def _plain(value):

@@ -60,7 +60,7 @@ LAYER_CATEGORY = {
     "Conv2DTranspose": "conv", "Dense": "dense", "MaxPooling2D": "pool", "AveragePooling2D": "pool",
     "GlobalAveragePooling2D": "pool", "BatchNormalization": "norm", "LocalResponseNormalization": "norm",
     "Activation": "activation", "Dropout": "regularization", "Flatten": "shape", "Reshape": "shape",
-    "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape",
+    "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape", "Model": "block", "Sequential": "block",
 }
 
 KIND_CATEGORY = {"placeholder": "input", "variable": "variable", "constant": "constant"}

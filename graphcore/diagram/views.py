@@ -136,6 +136,7 @@ def _shown(op, phase, view, depth):
 def _place(graph, shown, phases, view, depth):
     """op index → (cluster path, box key); a box key is a scope path, or the op's index for a lone op."""
     layer_paths = {tuple(name.split("/")) for name in graph.layers}
+    model_paths = {tuple(name.split("/")) for name in graph.models}
     placement = {}
     for i in shown:
         op = graph.ops[i]
@@ -149,6 +150,10 @@ def _place(graph, shown, phases, view, depth):
             continue
         layer_len = next((n for n in range(1, len(path) + 1) if path[:n] in layer_paths), len(path))
         n = min(layer_len, limit + 1)
+        # a nested model is one box until depth reaches below it (encoder: a box at depth 1, opened at 2)
+        model_len = next((m for m in range(1, n + 1) if path[:m] in model_paths), None)
+        if model_len is not None and model_len >= limit:
+            n = model_len
         placement[i] = (base + path[:n - 1], base + path[:n])
     # An op sitting directly in a scope that is also drawn as a cluster is drawn on its own inside it.
     clusters = {c[:k] for c, _ in placement.values() for k in range(1, len(c) + 1)}
@@ -206,10 +211,10 @@ def _label(box, graph, placement, show_params):
             box.title = f"update {target}"
     else:
         inner = box.key[1:] if box.phase == "gradient" else box.key
-        layer = graph.layers.get("/".join(inner))
+        layer = graph.layers.get("/".join(inner)) or graph.models.get("/".join(inner))
         box.title = ("∇ " if box.phase == "gradient" else "") + box.key[-1]
         if layer is not None:
-            box.kind = "layer"
+            box.kind = "block" if "/".join(inner) in graph.models else "layer"
             box.lines = [f"gradient of {layer.cls}"] if backward else [layer.cls] + layer.attrs
             box.category = box.phase if backward else style.LAYER_CATEGORY.get(layer.cls, "math")
         else:

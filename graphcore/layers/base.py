@@ -9,6 +9,7 @@ Each graph has one ``learning_phase`` switch (a bool placeholder defaulting to F
 normalisation read it, ``fit`` feeds True. Layer calls are recorded per graph so a functional ``Model`` can
 find its layers and be saved and rebuilt.
 """
+import contextlib
 import inspect
 import re
 import weakref
@@ -27,6 +28,7 @@ from .. import initializers
 _SESSIONS = weakref.WeakKeyDictionary()
 _CALLS = weakref.WeakKeyDictionary()
 _PHASES = weakref.WeakKeyDictionary()
+_MODEL_SCOPES = weakref.WeakKeyDictionary()
 
 
 def session_for(graph):
@@ -54,6 +56,22 @@ def existing_learning_phase(graph):
 def layer_calls(graph):
     """[(layer, input tensors, output tensors)] in call order."""
     return _CALLS.setdefault(graph, [])
+
+
+@contextlib.contextmanager
+def model_scope(graph, name):
+    """While a model is called as a layer, its layers put their ops under ``name/`` (``encoder/dense/MatMul``)
+    so diagrams draw the call as one box; their weights stay where the layers first created them."""
+    stack = _MODEL_SCOPES.setdefault(graph, [])
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _call_scope(graph, layer_name):
+    return "".join(f"{name}/" for name in _MODEL_SCOPES.get(graph, ())) + layer_name + "/"
 
 
 def keras_shape(tensor):
@@ -123,7 +141,7 @@ class Layer:
         if self.name is None:
             self.graph = graph
             self.name = graph.unique_name(self._given_name or _snake(type(self).__name__))
-        with graph.as_default(), graph.name_scope(self.name + "/"):
+        with graph.as_default(), graph.name_scope(_call_scope(graph, self.name)):
             if not self.built:
                 self.build(inputs)
                 self.built = True
