@@ -16,8 +16,7 @@ from . import training as _training
 from .errors import BuildError
 from .graph import Graph
 from .io import load_arrays, save_arrays
-from .layers.base import InputLayer, _as_list, keras_shape, layer_calls, learning_phase, model_scope, session_for
-from .ops.array import transpose
+from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, model_scope, session_for
 from .ops.state import Variable, group, placeholder
 
 _FORMAT = "graphcore-model-1"
@@ -37,11 +36,16 @@ class Model:
         """Find the layer calls between inputs and outputs (in call order) and the input placeholders."""
         calls = layer_calls(self.graph)
         producer = {t: index for index, (_, _, outs) in enumerate(calls) for t in outs}
-        needed, stack = set(), [t for t in self.outputs]
+        needed, stack, seen = set(), [t for t in self.outputs], set()
         while stack:
             t = stack.pop()
             index = producer.get(t)
-            if index is None or index in needed:
+            if index is None:           # a graph op between layers (x * weights): look through it
+                if t not in seen:
+                    seen.add(t)
+                    stack.extend(t.node.inputs)
+                continue
+            if index in needed:
                 continue
             needed.add(index)
             if not isinstance(calls[index][0], InputLayer):
@@ -53,7 +57,6 @@ class Model:
         if missing:
             raise BuildError(f"model inputs must come from gc.Input(...): {[t.name for t in missing]}")
         self.input_layers = [inputs_by_tensor[t] for t in self.inputs]
-        self._user_outputs = None
         self._compiled = None
 
     @property
@@ -62,11 +65,8 @@ class Model:
 
     @property
     def output_tensors(self):
-        """The outputs in the user's layout (images back to channels-last), built once."""
-        if self._user_outputs is None:
-            with self.graph.as_default(), self.graph.name_scope("outputs/"):
-                self._user_outputs = [transpose(t, (0, 2, 3, 1)) if t.ndim == 4 else t for t in self.outputs]
-        return self._user_outputs
+        """The outputs (in the user's layout, like every tensor layers return)."""
+        return list(self.outputs)
 
     @property
     def session(self):
@@ -341,8 +341,7 @@ class Model:
                              "graph of its own)")
         for x, t in zip(xs, self.inputs):
             if x.ndim != t.ndim or not all(a is None or b is None or a == b for a, b in zip(x.shape, t.shape)):
-                raise BuildError(f"model {self.name}: input of shape {keras_shape(x)} does not fit "
-                                 f"{keras_shape(t)}")
+                raise BuildError(f"model {self.name}: input of shape {x.shape} does not fit {t.shape}")
         calls = layer_calls(self.graph)
         start = len(calls)
         mapping = dict(zip(self.inputs, xs))
@@ -350,6 +349,9 @@ class Model:
             for layer, ins, outs in self._calls:
                 if isinstance(layer, InputLayer):
                     continue
+                if any(t not in mapping for t in ins):
+                    raise BuildError(f"model {self.name} has graph ops between its layers (before "
+                                     f"{layer.name}); only models built from layers can be called on new tensors")
                 args = [mapping[t] for t in ins]
                 mapping.update(zip(outs, _as_list(layer(args[0] if len(args) == 1 else args))))
         outputs = [mapping[t] for t in self.outputs]
@@ -362,7 +364,7 @@ class Model:
     def output_shape(self):
         output = getattr(self, "output", None)
         outputs = self.outputs if output is None else _as_list(output)
-        shapes = [keras_shape(t) for t in outputs]
+        shapes = [t.shape for t in outputs]
         return shapes[0] if len(shapes) == 1 else shapes
 
     @property
@@ -378,6 +380,9 @@ class Model:
         for call_index, (layer, ins, outs) in enumerate(self._calls):
             for k, t in enumerate(outs):
                 where[t] = (call_index, k)
+            if not isinstance(layer, InputLayer) and any(t not in where for t in ins):
+                raise BuildError(f"layer {layer.name} reads a tensor made by graph ops, not by a layer; only "
+                                 "models built from layers can be saved")
             refs = [] if isinstance(layer, InputLayer) else [where[t] for t in ins]
             calls.append({"layer": index[layer], "inputs": refs})
         missing = [t.name for t in self.outputs if t not in where]
@@ -523,7 +528,7 @@ class Sequential(Model):
         self.graph = Graph()
         self.name = name or "sequential"
         self.inputs, self.outputs, self.layers, self._calls = [], [], [], []
-        self._compiled = self._user_outputs = None
+        self._compiled = None
         for layer in layers or []:
             self.add(layer)
 

@@ -217,7 +217,8 @@ def test_svg_parses_and_has_one_node_per_box(tmp_path):
     root = ET.parse(tmp_path / "lenet5.svg").getroot()
     groups = root.iter("{http://www.w3.org/2000/svg}g")
     classes = [g.get("class") for g in groups]
-    assert classes.count("node") == 10 and classes.count("edge") == 9
+    # the input placeholder, c1 … output (the input needs no layer box of its own: no ops)
+    assert classes.count("node") == 9 and classes.count("edge") == 8
     texts = [t.text for t in root.iter("{http://www.w3.org/2000/svg}text")]
     assert "c1" in texts and "156 params" in texts
 

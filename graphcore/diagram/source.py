@@ -7,7 +7,6 @@ one level deeper.
 import numpy as np
 
 from ..graph import Graph
-from ..layers.base import keras_shape
 from .model import LayerInfo, OpGraph, OpRecord, Value
 from .text import attr_lines, detail_lines, shape_text, value_text
 
@@ -26,9 +25,18 @@ def from_graphcore(obj):
         out.layers[name] = LayerInfo(type(layer).__name__, attr_lines(settings))
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
         for t in outputs:
-            if t is not None and _value_id("", t) in out.values:
-                out.values[_value_id("", t)].user_shape = keras_shape(t)
+            # a layer returns NHWC images; the next layer reads the NCHW tensor beneath (the layout pass),
+            # so that is the edge a layer view draws: label it with the user's shape too
+            for value in (t, _internal_of(t)) if t is not None else ():
+                if value is not None and _value_id("", value) in out.values:
+                    out.values[_value_id("", value)].user_shape = tuple(t.shape)
     return out
+
+
+def _internal_of(tensor):
+    """The NCHW tensor a layer's NHWC output was transposed from, or None."""
+    node = tensor.node
+    return node.inputs[0] if node.type == "Transpose" and tuple(node.attrs["perm"]) == (0, 2, 3, 1) else None
 
 
 def _named_layers(layers, models, prefix=""):
@@ -52,7 +60,10 @@ def _plain(value):
 
 def _read(graph, out, prefix, scope, depth):
     index_of = {}
+    unread = set(getattr(graph, "layout_ids", ()))
     for node in graph.nodes:
+        if node.id in unread and not graph.consumers_of(node):
+            continue   # a layer's NHWC output that nothing reads: the layout pass never runs it
         index = len(out.ops)
         index_of[node] = index
         name = prefix + node.name
