@@ -14,6 +14,9 @@ import numpy as np
 def atomic_write(path, mode="wb"):
     """Yield a file object; on success its content replaces ``path`` in one rename, else it is discarded."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a rename would replace a device (/dev/null) or fail on a directory: refuse before writing
+        raise OSError(f"{path} exists and is not a regular file; not replacing it")
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")

@@ -278,7 +278,7 @@ class Model:
                 self._onnx_steps = (key, FitSteps(self, device))
             steps = self._onnx_steps[1]
             steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
-            return _OnnxSteps(steps)
+            return _OnnxSteps(steps, self)
         raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
 
     def evaluate(self, x, y, batch_size=32, return_dict=False, sample_weight=None, callbacks=None):
@@ -423,12 +423,19 @@ class _InterpreterSteps:
 
 
 class _OnnxSteps:
-    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature."""
+    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature.
+    The file holds the learning rate as a constant, so a callback that changes it is refused, not ignored."""
 
-    def __init__(self, steps):
+    def __init__(self, steps, model):
         self.steps, self.description = steps, steps.description
+        self.rate = model._compiled["learning_rate"]
+        self.variables = model.session.variables
+        self.exported = None if self.rate is None else float(self.variables[self.rate.node.name])
 
     def run(self, x, y, weights):
+        if self.rate is not None and float(self.variables[self.rate.node.name]) != self.exported:
+            raise BuildError("the learning rate changed (LearningRateScheduler, ReduceLROnPlateau), but the "
+                             "exported ONNX step holds it fixed: use fit(backend='numpy') for these callbacks")
         return self.steps.run(x[0], y[0])
 
     def sync(self):

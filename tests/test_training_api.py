@@ -231,6 +231,8 @@ def test_csv_logger_writes_one_row_per_epoch_and_appends(tmp_path):
     model.fit(x, y, epochs=1, batch_size=8, validation_data=(x, y),
               callbacks=[callbacks.CSVLogger(str(path), append=True)], verbose=0)
     assert [r["epoch"] for r in csv.DictReader(path.open())] == ["0", "1", "2", "0"]
+    with pytest.raises(OSError, match="not a regular file"):      # atomic writes never replace a device
+        model.fit(x, y, epochs=1, batch_size=8, callbacks=[callbacks.CSVLogger(str(tmp_path))], verbose=0)
 
 
 def test_terminate_on_nan_stops_after_the_first_bad_batch():
@@ -250,3 +252,14 @@ def test_onnxruntime_backend_refuses_what_it_cannot_run():
     a, b, y, v = _data()
     with pytest.raises(gc.BuildError, match="backend='numpy'"):
         model.fit([a, b], [y, v], backend="onnxruntime", verbose=0)
+
+
+def test_the_onnxruntime_backend_refuses_learning_rate_changes_it_cannot_apply(tmp_path):
+    model, x, y = _regression()
+    model.compile(gc.train.SGD(0.01), "mse")
+    history = model.fit(x, y, epochs=2, batch_size=8, backend="onnxruntime", verbose=0,
+                        callbacks=[callbacks.CSVLogger(str(tmp_path / "log.csv"))])
+    assert len(history.epoch) == 2
+    with pytest.raises(gc.BuildError, match="learning rate changed"):
+        model.fit(x, y, epochs=2, batch_size=8, backend="onnxruntime", verbose=0,
+                  callbacks=[callbacks.LearningRateScheduler(lambda epoch: 0.001)])
