@@ -18,7 +18,7 @@ from .gradients import gradients
 from .autodiff import batch_jacobian, hessian, jacobian, jvp, vjp
 from .session import Session
 from .profiler import profile
-from . import activations, losses, train
+from . import activations, callbacks, losses, train, training
 from . import layers
 from .layers import Input
 from .model import Model, Sequential, load_model

@@ -7,6 +7,8 @@
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
     graphcore profile vgg16 --batch 8 --trace vgg16.json
+    graphcore search --out out/search                     # the image-search demo on the digits
+    graphcore search --out DIR --index FOLDER --query a.png b.jpg
 
 Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
 """
@@ -240,6 +242,47 @@ def _export_and_render(model, sample, out):
     return {"onnx": path, "diagram": diagram}
 
 
+def cmd_search(args):
+    """Image search: train (or load) the embedding, export its encoder, index images, answer queries, write
+    a results grid, and report precision@k on held-out digits for the embedding and for raw pixels."""
+    from . import search
+    from graphcore.models.unsupervised import digits
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    data = digits()
+    model_path = pathlib.Path(args.model) if args.model else out / "embedding.npz"
+    if model_path.is_file() and not args.retrain:
+        embed = search.Embedding.load(model_path)
+        print(f"embedding: loaded {model_path}")
+    else:
+        embed = search.train_embedding(data, epochs=args.epochs, seed=args.seed)
+        embed.save(model_path)
+        print(f"embedding: trained on {len(data.x_train)} digits, saved to {model_path}")
+    print(f"onnx: {embed.to_onnx(out / 'encoder.onnx')}")
+    for name, fn in (("learned embedding", embed), ("raw pixels", search.raw_pixels)):
+        engine = search.ImageSearch(fn, data.x_train, data.y_train, backend=args.backend)
+        value = engine.precision_at_k(data.x_test, data.y_test, args.k)
+        print(f"precision@{args.k} on {len(data.x_test)} held-out digits, {name}: {value:.3f}")
+    if args.index:
+        paths = search.image_files(args.index)
+        images = search.read_images(paths, dark_ink=not args.light_ink)
+    else:
+        paths, images = None, data.x_train
+    engine = search.ImageSearch(embed, images, paths=paths, backend=args.backend)
+    if args.query:
+        queries = search.read_images(args.query, dark_ink=not args.light_ink)
+        names = [str(q) for q in args.query]
+    else:
+        queries = data.x_test[:args.queries]
+        names = [f"held-out digit {i} (a {data.y_test[i]})" for i in range(len(queries))]
+    neighbours = engine.search(queries, min(args.k, len(images)))
+    for name, row in zip(names, neighbours):
+        found = [str(paths[i]) for i in row] if paths else [f"#{i} ({data.y_train[i]})" for i in row]
+        print(f"{name}: {', '.join(found)}")
+    print(f"results: {search.write_results(out / 'results.png', queries, images, neighbours)} "
+          f"(index of {len(images)} images, {engine.index.backend} search)")
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line like every other failure (``graphcore --help`` shows usage)."""
 
@@ -286,6 +329,19 @@ def _parser():
                    help="run the training steps in the interpreter or as an exported ONNX step in onnxruntime")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
     p.set_defaults(run=cmd_train)
+    p = sub.add_parser("search", help="image search: embed, index, query; precision@k against raw pixels")
+    p.add_argument("--out", default="out/search", help="output directory (embedding, encoder.onnx, results.png)")
+    p.add_argument("--index", default=None, help="a folder of PNG/JPEG images to index (default: the digits)")
+    p.add_argument("--query", nargs="+", default=None, help="query image files (default: held-out digits)")
+    p.add_argument("--queries", type=int, default=8, help="held-out digits to query when no --query is given")
+    p.add_argument("--k", type=int, default=10, help="results per query")
+    p.add_argument("--model", default=None, help="embedding model file (default OUT/embedding.npz)")
+    p.add_argument("--retrain", action="store_true", help="train the embedding even if its file exists")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="nearest-neighbour search")
+    p.add_argument("--light-ink", action="store_true", help="images have light strokes on a dark background")
+    p.set_defaults(run=cmd_search)
     return parser
 
 

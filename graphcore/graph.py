@@ -145,6 +145,7 @@ class Graph:
         self._consumers = {}
         self.finalized = False
         self.seed = None
+        self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
 
     # ----- scopes and names -------------------------------------------------------------------------------
     @contextlib.contextmanager

@@ -27,6 +27,9 @@ def atomic_write(path, mode="wb"):
     """Yield a file object; on success its content replaces ``path`` in one rename, else it is discarded.
     An ``OSError`` (no such directory, a file in the way, no permission, disk full) is a ``FileWriteError``."""
     path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isfile(path):
+        # a rename would replace a device (/dev/null) or fail on a directory: refuse before writing
+        raise OSError(f"{path} exists and is not a regular file; not replacing it")
     directory = os.path.dirname(os.path.abspath(path))
     prefix = f".{os.path.basename(path)}."
     with write_errors(path):

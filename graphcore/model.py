@@ -17,9 +17,8 @@ from . import validation
 from .errors import BuildError, FileFormatError, GraphcoreError
 from .graph import Graph
 from .io import load_arrays, save_arrays
-from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, session_for
-from .ops.array import transpose
-from .ops.state import group, placeholder
+from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, model_scope, session_for
+from .ops.state import Variable, group, placeholder
 from .shapes import format_shape
 
 _FORMAT = "graphcore-model-1"
@@ -39,11 +38,16 @@ class Model:
         """Find the layer calls between inputs and outputs (in call order) and the input placeholders."""
         calls = layer_calls(self.graph)
         producer = {t: index for index, (_, _, outs) in enumerate(calls) for t in outs}
-        needed, stack = set(), [t for t in self.outputs]
+        needed, stack, seen = set(), [t for t in self.outputs], set()
         while stack:
             t = stack.pop()
             index = producer.get(t)
-            if index is None or index in needed:
+            if index is None:           # a graph op between layers (x * weights): look through it
+                if t not in seen:
+                    seen.add(t)
+                    stack.extend(t.node.inputs)
+                continue
+            if index in needed:
                 continue
             needed.add(index)
             if not isinstance(calls[index][0], InputLayer):
@@ -55,7 +59,6 @@ class Model:
         if missing:
             raise BuildError(f"model inputs must come from gc.Input(...): {[t.name for t in missing]}")
         self.input_layers = [inputs_by_tensor[t] for t in self.inputs]
-        self._user_outputs = None
         self._compiled = None
 
     @property
@@ -64,11 +67,8 @@ class Model:
 
     @property
     def output_tensors(self):
-        """The outputs in the user's layout (images back to channels-last), built once."""
-        if self._user_outputs is None:
-            with self.graph.as_default(), self.graph.name_scope("outputs/"):
-                self._user_outputs = [transpose(t, (0, 2, 3, 1)) if t.ndim == 4 else t for t in self.outputs]
-        return self._user_outputs
+        """The outputs (in the user's layout, like every tensor layers return)."""
+        return list(self.outputs)
 
     @property
     def session(self):
@@ -76,7 +76,8 @@ class Model:
 
     @property
     def weights(self):
-        return [w for layer in self.layers for w in layer.weights]
+        """Each weight once, in layer order (a layer shared by a nested model is counted once)."""
+        return list(dict.fromkeys(w for layer in self.layers for w in layer.weights))
 
     @property
     def trainable_variables(self):
@@ -89,7 +90,7 @@ class Model:
         return [w for w in self.weights if not w.trainable]
 
     def count_params(self):
-        return int(sum(layer.count_params() for layer in self.layers))
+        return int(sum(np.prod(w.shape) for w in self.weights))
 
     def get_layer(self, name):
         for layer in self.layers:
@@ -98,14 +99,21 @@ class Model:
         raise KeyError(f"no layer named {name!r}")
 
     def get_weights(self):
-        return [w for layer in self.layers for w in layer.get_weights()]
+        return [w for layer in self._weight_owners() for w in layer.get_weights()]
 
     def set_weights(self, weights):
         weights = list(weights)
-        for layer in self.layers:
+        for layer in self._weight_owners():
             n = len(layer.weights)
             layer.set_weights(weights[:n])
             weights = weights[n:]
+
+    def _weight_owners(self):
+        """The plain layers that own this model's weights, each once, nested models opened."""
+        owners = []
+        for layer in self.layers:
+            owners += layer._weight_owners() if isinstance(layer, Model) else [layer]
+        return list(dict.fromkeys(owners))
 
     def summary(self, print_fn=print):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""
@@ -128,126 +136,246 @@ class Model:
         print_fn(f"Non-trainable params: {total - trainable:,}")
 
     # ----- training -----------------------------------------------------------------------------------------
-    def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None):
-        """Add labels, loss, optimizer updates, batch-norm updates and metrics to the graph."""
-        if len(self.outputs) != 1:
-            raise BuildError("compile supports single-output models")
-        output = self.output_tensors[0]
-        loss_name = loss if isinstance(loss, str) else None
+    @property
+    def output_names(self):
+        """Keras's output names: the layer that produces each output (with ``_<k>`` for its k-th output)."""
+        names = []
+        for t in self.outputs:
+            for layer, _, outs in self._calls:
+                if t in outs:
+                    names.append(layer.name if len(outs) == 1 else f"{layer.name}_{outs.index(t)}")
+                    break
+            else:
+                names.append(t.node.name)
+        return names
+
+    @property
+    def input_names(self):
+        return [layer.name for layer in self.input_layers]
+
+    def compile(self, optimizer="adam", loss="sparse_categorical_crossentropy", metrics=None, loss_weights=None):
+        """Add labels, sample weights, losses, optimizer updates, batch-norm updates and metrics to the graph.
+
+        ``loss``, ``metrics`` and ``loss_weights`` take one value for all outputs, a list in output order or
+        a dict by output name (``model.output_names``), as in Keras. A numeric learning rate becomes a
+        non-trainable variable so that callbacks can change it between steps."""
         with self.graph.as_default(), self.graph.name_scope("training/"):
-            dtype, shape = _training.target_spec(loss_name, output)
-            targets = placeholder(dtype, shape, name="targets")
-            loss_tensor = _training.get_loss(loss)(targets, output)
-            metric_tensors = {m: _training.get_metric(m, loss_name, targets, output) for m in metrics or []}
-        optimizer = _train.get(optimizer)
-        step = optimizer.minimize(loss_tensor, self.trainable_variables)
+            assembled = _training.assemble(self.output_tensors, self.output_names, loss, loss_weights, metrics)
+            optimizer = _train.get(optimizer)
+            learning_rate = None
+            if isinstance(optimizer.learning_rate, (int, float, np.floating, np.integer)):
+                with self.graph.name_scope(optimizer.name + "/"):   # optimizer state, beside its slots
+                    learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate",
+                                             trainable=False)
+                optimizer.learning_rate = learning_rate
+        step = optimizer.minimize(assembled.loss, self.trainable_variables)
         updates = [u for layer in self.layers for u in layer.updates]
         with self.graph.as_default():
             train_op = group(step, *updates, name="train_step") if updates else step
         self.optimizer = optimizer
-        self._compiled = {"targets": targets, "loss": loss_tensor, "metrics": metric_tensors, "train_op": train_op}
+        self._compiled = {"targets": assembled.targets[0], "target_list": assembled.targets,
+                          "sample_weights": assembled.sample_weights, "weightable": assembled.weightable,
+                          "loss": assembled.loss, "metrics": assembled.metrics, "train_op": train_op,
+                          "learning_rate": learning_rate}
 
     def _require_compiled(self):
         if self._compiled is None:
             raise BuildError("call model.compile(...) before fit or evaluate")
         return self._compiled
 
-    def _feed(self, x, y=None, training=False):
-        xs = _as_list(x) if isinstance(x, (list, tuple)) else [x]
-        feed = {ph: np.asarray(v, dtype=ph.dtype) for ph, v in zip(self.input_placeholders, xs)}
+    def _feed(self, x, y=None, training=False, sample_weight=None):
+        feed = {ph: np.asarray(v, dtype=ph.dtype) for ph, v in zip(self.input_placeholders, x if isinstance(
+            x, list) else _by_name(x, self.input_names, "inputs"))}
         if y is not None:
-            targets = self._compiled["targets"]
-            feed[targets] = np.asarray(y, dtype=targets.dtype)
+            compiled = self._compiled
+            ys = y if isinstance(y, list) else _by_name(y, self.output_names, "targets")
+            for targets, value in zip(compiled["target_list"], ys):
+                if targets is not None:
+                    feed[targets] = np.asarray(value, dtype=targets.dtype)
+            for weights, value in zip(compiled["sample_weights"], sample_weight or []):
+                if weights is not None and value is not None:
+                    feed[weights] = np.asarray(value, dtype=weights.dtype)
         if training:
             feed[learning_phase(self.graph)] = np.array(True)
         return feed
 
     def fit(self, x, y, epochs=1, batch_size=32, validation_split=0.0, validation_data=None, shuffle=True,
-            verbose=1, seed=0, backend="numpy", device="auto"):
+            verbose=1, seed=0, backend="numpy", device="auto", callbacks=None, sample_weight=None,
+            class_weight=None):
         """Train for ``epochs`` over mini-batches; returns a History of per-epoch loss and metrics.
 
+        ``x`` and ``y`` are arrays, lists in input/output order or dicts by name; ``sample_weight`` weighs
+        examples (per output: a list or dict), ``class_weight`` maps a class to a weight (one output).
+        ``callbacks`` are ``gc.callbacks.Callback`` objects called at Keras's hooks.
         ``backend="numpy"`` runs the step in the interpreter; ``"onnxruntime"`` exports the step once
         (``export.to_onnx(model, training=True)``) and runs it with ``export.OnnxTrainer`` on ``device``
         ("auto": CUDA when a GPU is usable, else CPU). Either way the weights and optimizer state end up in
         the model's session, and validation and History are the same."""
         from tqdm.auto import tqdm
+        from .callbacks import CallbackList
         compiled = self._require_compiled()
-        x, y = validation.check_fit(self, x, y, epochs, batch_size, validation_split)
+        validation.check_loop(epochs, batch_size, validation_split)
+        data = _training_data(self, x, y, sample_weight, class_weight, purpose="fit")
         if validation_split and validation_data is None:
-            cut = int(len(x) * (1 - validation_split))
-            x, y, validation_data = x[:cut], y[:cut], (x[cut:], y[cut:])
-        steps = self._training_steps(backend, device)
+            cut = int(data.n * (1 - validation_split))
+            data, held_out = data.split(cut)
+        else:
+            held_out = None if validation_data is None else _training_data(self, *validation_data,
+                                                                           purpose="fit (validation_data)")
+        steps = self._training_steps(backend, device, data)
         names = ["loss", *compiled["metrics"]]
         history, rng = _training.History(), np.random.default_rng(seed)
-        history.params = {"epochs": epochs, "batch_size": batch_size, "backend": steps.description}
+        history.params = {"epochs": epochs, "batch_size": batch_size, "backend": steps.description,
+                          "steps": math.ceil(data.n / batch_size), "verbose": verbose}
+        history.model = self
+        hooks = CallbackList(callbacks, self, history.params)
+        self.stop_training = False
+        hooks.on_train_begin({})
         try:
             for epoch in range(epochs):
-                order = rng.permutation(len(x)) if shuffle else np.arange(len(x))
+                hooks.on_epoch_begin(epoch, {})
+                order = rng.permutation(data.n) if shuffle else np.arange(data.n)
                 totals, seen = np.zeros(len(names)), 0
-                batches = range(math.ceil(len(x) / batch_size))
+                batches = range(math.ceil(data.n / batch_size))
                 bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
                 for b in bar:
+                    hooks.on_train_batch_begin(b, {})
                     idx = order[b * batch_size:(b + 1) * batch_size]
-                    values = steps.run(x[idx], y[idx])
+                    values = steps.run(*data.take(idx))
                     totals += np.array(values, dtype=np.float64) * len(idx)
                     seen += len(idx)
-                    bar.set_postfix({n: f"{t / seen:.4f}" for n, t in zip(names, totals)}, refresh=False)
+                    logs = {n: t / seen for n, t in zip(names, totals)}
+                    bar.set_postfix({n: f"{v:.4f}" for n, v in logs.items()}, refresh=False)
+                    hooks.on_train_batch_end(b, logs)
+                    if self.stop_training:
+                        break
                 logs = {n: t / seen for n, t in zip(names, totals)}
-                if validation_data is not None:
+                if held_out is not None:
                     steps.sync()
-                    val = self.evaluate(*validation_data, batch_size=batch_size, return_dict=True)
+                    val = self._evaluate(held_out, batch_size, hooks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 if verbose:
-                    bar.write("  ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
+                    bar.write("  ".join(f"{k}: {v:.4g}" for k, v in logs.items()))
+                steps.sync()
+                hooks.on_epoch_end(epoch, logs)
                 history.record(epoch, logs)
+                if self.stop_training:
+                    break
         finally:
             steps.sync()
+        hooks.on_train_end({})
         self.history = history
         return history
 
-    def _training_steps(self, backend, device):
-        """The step runner of a backend: ``run(x, y)`` → [loss, *metrics]; ``sync()`` leaves the state in
-        the model's session."""
+    def _training_steps(self, backend, device, data):
+        """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
+        state in the model's session."""
         if backend == "numpy":
             return _InterpreterSteps(self)
         if backend == "onnxruntime":
             from graphcore.export.trainer import FitSteps
+            if len(self.inputs) != 1 or len(self.outputs) != 1 or any(w is not None for w in data.weights):
+                raise BuildError("fit(backend='onnxruntime') trains one-input, one-output models without "
+                                 "sample or class weights; use backend='numpy' for the others")
             key = ("onnxruntime", device)
             if getattr(self, "_onnx_steps", (None, None))[0] != key:
                 self._onnx_steps = (key, FitSteps(self, device))
             steps = self._onnx_steps[1]
             steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
-            return steps
+            return _OnnxSteps(steps, self)
         raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
 
-    def evaluate(self, x, y, batch_size=32, return_dict=False):
-        """Loss (and metrics) over the data in inference mode."""
-        compiled = self._require_compiled()
-        x, y = validation.check_evaluate(self, x, y, batch_size)
-        fetches = [compiled["loss"], *compiled["metrics"].values()]
-        names = ["loss", *compiled["metrics"]]
-        totals = np.zeros(len(names))
-        for start in range(0, len(x), batch_size):
-            values = self.session.run(fetches, self._feed(x[start:start + batch_size], y[start:start + batch_size]))
-            totals += np.array(values, dtype=np.float64) * len(x[start:start + batch_size])
-        results = dict(zip(names, totals / len(x)))
+    def evaluate(self, x, y, batch_size=32, return_dict=False, sample_weight=None, callbacks=None):
+        """Loss (and metrics) over the data in inference mode; the loss weighs examples by ``sample_weight``."""
+        self._require_compiled()
+        validation.check_loop(1, batch_size, 0.0)
+        data = _training_data(self, x, y, sample_weight, purpose="evaluate")
+        results = self._evaluate(data, batch_size, callbacks)
         if return_dict:
             return results
-        return results["loss"] if len(names) == 1 else list(results.values())
+        return results["loss"] if len(results) == 1 else list(results.values())
 
-    def predict(self, x, batch_size=32):
-        """Outputs for ``x`` in inference mode, batch by batch."""
-        x = validation.check_inputs(self, x)
-        n = len(_as_list(x)[0]) if isinstance(x, (list, tuple)) else len(x)
+    def _evaluate(self, data, batch_size, callbacks=None):
+        """Loss and metrics over ``data``; ``callbacks`` may be fit's CallbackList (validation calls its
+        ``on_test_*`` hooks, as Keras's does)."""
+        from .callbacks import CallbackList
+        compiled = self._compiled
+        fetches = [compiled["loss"], *compiled["metrics"].values()]
+        names = ["loss", *compiled["metrics"]]
+        hooks = callbacks if isinstance(callbacks, CallbackList) else CallbackList(callbacks, self)
+        hooks.on_test_begin({})
+        totals = np.zeros(len(names))
+        for b, start in enumerate(range(0, data.n, batch_size)):
+            hooks.on_test_batch_begin(b, {})
+            idx = np.arange(start, min(start + batch_size, data.n))
+            x, y, weights = data.take(idx)
+            values = self.session.run(fetches, self._feed(x, y, sample_weight=weights))
+            totals += np.array(values, dtype=np.float64) * len(idx)
+            hooks.on_test_batch_end(b, dict(zip(names, totals / (start + len(idx)))))
+        results = dict(zip(names, totals / data.n))
+        hooks.on_test_end(results)
+        return results
+
+    def predict(self, x, batch_size=32, callbacks=None):
+        """Outputs for ``x`` (an array, a list in input order or a dict by input name) in inference mode,
+        batch by batch."""
+        from .callbacks import CallbackList
+        xs = _as_inputs(self, x, purpose="predict")
+        n = len(xs[0])
+        hooks = CallbackList(callbacks, self)
+        hooks.on_predict_begin({})
         parts = []
-        for start in range(0, n, batch_size):
-            chunk = [v[start:start + batch_size] for v in x] if isinstance(x, (list, tuple)) else x[start:start + batch_size]
-            parts.append(self.session.run(self.output_tensors, self._feed(chunk)))
+        for b, start in enumerate(range(0, n, batch_size)):
+            hooks.on_predict_batch_begin(b, {})
+            parts.append(self.session.run(self.output_tensors, self._feed([v[start:start + batch_size] for v in xs])))
+            hooks.on_predict_batch_end(b, {"outputs": parts[-1]})
+        hooks.on_predict_end({})
         outputs = [np.concatenate([p[i] for p in parts]) for i in range(len(self.outputs))]
         return outputs[0] if len(outputs) == 1 else outputs
 
-    def __call__(self, x):
-        raise BuildError("calling a model on new tensors is not supported; build a new model from its layers")
+    # ----- a model is a layer --------------------------------------------------------------------------------
+    def __call__(self, inputs):
+        """Apply the model to new tensors, reusing its layers and weights (a shared encoder, a GAN's
+        generator inside the combined model). The call's ops go under the model's name scope, and the bigger
+        model sees this model as one of its layers."""
+        xs = _as_list(inputs)
+        if len(xs) != len(self.inputs):
+            raise BuildError(f"model {self.name} takes {len(self.inputs)} inputs, got {len(xs)}")
+        if any(getattr(x, "graph", None) is not self.graph for x in xs):
+            raise BuildError(f"model {self.name} can only be called on tensors of its own graph: build the "
+                             f"bigger model inside `with model.graph.as_default():` (a gc.Sequential has a "
+                             "graph of its own)")
+        for x, t in zip(xs, self.inputs):
+            if x.ndim != t.ndim or not all(a is None or b is None or a == b for a, b in zip(x.shape, t.shape)):
+                raise BuildError(f"model {self.name}: input of shape {x.shape} does not fit {t.shape}")
+        calls = layer_calls(self.graph)
+        start = len(calls)
+        mapping = dict(zip(self.inputs, xs))
+        with model_scope(self.graph, self.name):
+            for layer, ins, outs in self._calls:
+                if isinstance(layer, InputLayer):
+                    continue
+                if any(t not in mapping for t in ins):
+                    raise BuildError(f"model {self.name} has graph ops between its layers (before "
+                                     f"{layer.name}); only models built from layers can be called on new tensors")
+                args = [mapping[t] for t in ins]
+                mapping.update(zip(outs, _as_list(layer(args[0] if len(args) == 1 else args))))
+        outputs = [mapping[t] for t in self.outputs]
+        del calls[start:]                       # the inner calls belong to this model's one call
+        calls.append((self, xs, outputs))
+        self.output = outputs[0] if len(outputs) == 1 else outputs
+        return self.output
+
+    @property
+    def output_shape(self):
+        output = getattr(self, "output", None)
+        outputs = self.outputs if output is None else _as_list(output)
+        shapes = [t.shape for t in outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
+
+    @property
+    def updates(self):
+        return [u for layer in self.layers for u in layer.updates]
 
     # ----- files ---------------------------------------------------------------------------------------------
     def to_config(self):
@@ -258,12 +386,16 @@ class Model:
         for call_index, (layer, ins, outs) in enumerate(self._calls):
             for k, t in enumerate(outs):
                 where[t] = (call_index, k)
+            if not isinstance(layer, InputLayer) and any(t not in where for t in ins):
+                raise BuildError(f"layer {layer.name} reads a tensor made by graph ops, not by a layer; only "
+                                 "models built from layers can be saved")
             refs = [] if isinstance(layer, InputLayer) else [where[t] for t in ins]
             calls.append({"layer": index[layer], "inputs": refs})
         missing = [t.name for t in self.outputs if t not in where]
         if missing:
             raise BuildError(f"outputs {missing} are not produced by layers; only layer graphs can be saved")
-        layers = [{"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
+        layers = [{"class": "Model", "name": layer.name, "config": layer.to_config()} if isinstance(layer, Model)
+                  else {"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
                   for layer in self.layers]
         return {"format": _FORMAT, "name": self.name, "layers": layers, "calls": calls,
                 "inputs": [where[t] for t in self.inputs], "outputs": [where[t] for t in self.outputs]}
@@ -287,12 +419,99 @@ class _InterpreterSteps:
         self.model = model
         self.fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
 
-    def run(self, x, y):
-        _, *values = self.model.session.run(self.fetches, self.model._feed(x, y, training=True))
+    def run(self, x, y, weights):
+        _, *values = self.model.session.run(self.fetches, self.model._feed(x, y, training=True,
+                                                                            sample_weight=weights))
         return values
 
     def sync(self):
         pass
+
+
+class _OnnxSteps:
+    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature.
+    The file holds the learning rate as a constant, so a callback that changes it is refused, not ignored."""
+
+    def __init__(self, steps, model):
+        self.steps, self.description = steps, steps.description
+        self.rate = model._compiled["learning_rate"]
+        self.variables = model.session.variables
+        self.exported = None if self.rate is None else float(self.variables[self.rate.node.name])
+
+    def run(self, x, y, weights):
+        if self.rate is not None and float(self.variables[self.rate.node.name]) != self.exported:
+            raise BuildError("the learning rate changed (LearningRateScheduler, ReduceLROnPlateau), but the "
+                             "exported ONNX step holds it fixed: use fit(backend='numpy') for these callbacks")
+        return self.steps.run(x[0], y[0])
+
+    def sync(self):
+        self.steps.sync()
+
+
+def _by_name(values, names, what):
+    """A dict keyed by input or output name as a list in the model's order."""
+    if not isinstance(values, dict):
+        return [values]
+    missing = [n for n in names if n not in values]
+    unknown = sorted(set(values) - set(names))
+    if missing or unknown:
+        raise BuildError(f"{what} given by name need exactly {names}; missing {missing}, unknown {unknown}")
+    return [values[n] for n in names]
+
+
+def _as_inputs(model, x, purpose):
+    """One checked array per model input (``validation.check_inputs``), from an array, a list or a dict."""
+    if isinstance(x, dict):
+        x = _by_name(x, model.input_names, "inputs")
+    checked = validation.check_inputs(model, x, purpose)
+    return checked if isinstance(checked, list) else [checked]
+
+
+class _TrainingData:
+    """Inputs, targets and per-output sample weights (None: unweighted) as lists of arrays, by rows."""
+
+    def __init__(self, x, y, weights):
+        self.x, self.y, self.weights = x, y, weights
+        sizes = {len(a) for a in x + y + [w for w in weights if w is not None]}
+        if len(sizes) != 1:
+            raise BuildError(f"inputs, targets and sample weights must have the same number of rows, got {sizes}")
+        self.n = sizes.pop()
+
+    def take(self, idx):
+        return ([a[idx] for a in self.x], [a[idx] for a in self.y],
+                [None if w is None else w[idx] for w in self.weights])
+
+    def split(self, cut):
+        head, tail = np.arange(cut), np.arange(cut, self.n)
+        return _TrainingData(*self.take(head)), _TrainingData(*self.take(tail))
+
+
+def _training_data(model, x, y, sample_weight=None, class_weight=None, purpose="fit"):
+    """Keras's accepted forms of data for fit/evaluate, normalised: one array or a list/dict per input and
+    output, sample weights one array or a list/dict per output, class weights for one output."""
+    names = model.output_names
+    ys = list(y) if isinstance(y, (list, tuple)) else _by_name(y, names, "targets")
+    if len(ys) != len(names):
+        raise BuildError(f"the model has {len(names)} outputs {names}, got {len(ys)} target arrays")
+    xs = _as_inputs(model, x, purpose)
+    ys = [validation.check_targets(model, v, len(xs[0]), purpose, output=k) for k, v in enumerate(ys)]
+    if sample_weight is None:
+        weights = [None] * len(names)
+    elif isinstance(sample_weight, dict) or len(names) > 1:
+        weights = _training.per_output(sample_weight, names, "sample_weight")
+    else:
+        weights = [sample_weight]
+    weights = [None if w is None else np.asarray(w, np.float64) for w in weights]
+    if class_weight is not None:
+        if len(names) != 1:
+            raise BuildError("class_weight supports one-output models (as in Keras); use sample_weight per output")
+        from_classes = _training.class_weights_to_sample_weights(ys[0], class_weight)
+        weights[0] = from_classes if weights[0] is None else weights[0] * from_classes
+    for name, w, weightable in zip(names, weights, model._compiled["weightable"]):
+        if w is not None and (w.ndim != 1 or not weightable):
+            raise BuildError(f"sample weights for output {name!r}: need one weight per example of an output "
+                             f"with a per-example loss; got shape {w.shape}")
+    return _TrainingData(xs, ys, weights)
 
 
 def _layer_config(layer):
@@ -327,7 +546,7 @@ class Sequential(Model):
         self.graph = Graph()
         self.name = name or "sequential"
         self.inputs, self.outputs, self.layers, self._calls = [], [], [], []
-        self._compiled = self._user_outputs = None
+        self._compiled = None
         for layer in layers or []:
             self.add(layer)
 
@@ -341,13 +560,16 @@ class Sequential(Model):
         self._trace()
 
 
-def _rebuild(config):
-    graph = Graph()
+def _rebuild(config, graph=None):
+    """A model from ``to_config`` data, in a fresh graph (or in ``graph``, for a nested model)."""
+    graph = graph or Graph()
     with graph.as_default():
         built_layers = []
         for spec in config["layers"]:
             if spec["class"] == "InputLayer":
                 built_layers.append(InputLayer(**spec["config"]))
+            elif spec["class"] == "Model":
+                built_layers.append(_rebuild(spec["config"], graph))
             else:
                 built_layers.append(_layer_from_config(spec["class"], {**spec["config"], "name": spec["name"]}))
         results = []

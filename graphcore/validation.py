@@ -16,21 +16,13 @@ def _fail(message):
     raise DataError(f"{message}\n  at {creation_site()}")
 
 
-def check_fit(model, x, y, epochs, batch_size, validation_split):
-    """``(x, y)`` as arrays, after checking the data and the loop's arguments."""
+def check_loop(epochs, batch_size, validation_split):
+    """The training loop's arguments (``fit``; ``evaluate`` checks its batch size with it)."""
     _positive_int(batch_size, "batch_size")
     if not isinstance(epochs, (int, np.integer)) or isinstance(epochs, bool) or epochs < 0:
         _fail(f"fit: epochs must be a non-negative integer, got {epochs!r}")
     if not 0.0 <= float(validation_split) < 1.0:
         _fail(f"fit: validation_split must be in [0, 1), got {validation_split!r}")
-    return check_evaluate(model, x, y, batch_size, "fit")
-
-
-def check_evaluate(model, x, y, batch_size, purpose="evaluate"):
-    _positive_int(batch_size, "batch_size")
-    x = check_inputs(model, x, purpose)
-    n = len(x[0]) if isinstance(x, list) else len(x)
-    return x, check_targets(model, y, n, purpose)
 
 
 def _positive_int(value, name):
@@ -62,10 +54,13 @@ def check_inputs(model, x, purpose="predict"):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def check_targets(model, y, n, purpose):
-    """Labels matching the compiled targets: ``n`` of them, of the right rank; class indices for sparse
-    losses, whole numbers in [0, classes); finite values otherwise."""
-    targets = model._require_compiled()["targets"]
+def check_targets(model, y, n, purpose, output=0):
+    """Labels of output number ``output`` matching its compiled targets: ``n`` of them, of the right rank;
+    class indices for sparse losses, whole numbers in [0, classes); finite values otherwise."""
+    compiled = model._require_compiled()
+    targets = compiled.get("target_list", [compiled["targets"]])[output]
+    if targets is None:   # an output without a loss takes no labels
+        return _numeric(y, "y", purpose)
     y = _numeric(y, "y", purpose)
     if y.ndim == 0:
         _fail(f"{purpose}: y is a scalar; give one label per example ({n} examples)")
@@ -74,7 +69,7 @@ def check_targets(model, y, n, purpose):
     _shaped(y, targets.shape, "y", purpose)
     _finite(y, "y", purpose)
     if targets.dtype.kind in "iu":
-        classes = model.output_tensors[0].shape[-1]
+        classes = model.output_tensors[output].shape[-1]
         whole = np.equal(np.mod(y, 1), 0) if y.dtype.kind == "f" else np.ones(y.shape, bool)
         if not whole.all():
             index = tuple(int(i) for i in np.argwhere(~whole)[0])

@@ -16,7 +16,7 @@ from graphcore.layers.base import learning_phase
 from graphcore.model import Model
 from graphcore.training import binary_crossentropy
 
-from .unsupervised import apply, digits, mean_image_mse, run_epochs, seeded_graph
+from .unsupervised import GraphWeights, apply, digits, mean_image_mse, run_epochs, seeded_graph
 
 
 def contractive_penalty(h, x):
@@ -60,7 +60,7 @@ def _conv_stacks(code_channels=8):
     return encoder, decoder
 
 
-class Autoencoder:
+class Autoencoder(GraphWeights):
     """An encoder/decoder pair and its training graph.
 
     ``penalty(code, x)`` adds a regulariser on the code (sparsity, contraction); ``noise`` > 0 corrupts the
@@ -92,7 +92,7 @@ class Autoencoder:
             reconstruction = apply(decoder_layers, code)
         else:
             reconstruction = self.autoencoder.outputs[0]
-        loss = binary_crossentropy(x, reconstruction)
+        loss = gc.reduce_mean(binary_crossentropy(x, reconstruction))   # per-example values, averaged
         metrics = {"reconstruction": loss}
         if penalty is not None:
             metrics["penalty"] = penalty(code, x)
@@ -103,11 +103,13 @@ class Autoencoder:
     def session(self):
         return self.autoencoder.session
 
-    def fit(self, x, epochs=20, batch_size=64, seed=0):
-        """Mini-batch training; returns the per-epoch history of the loss terms."""
+    def fit(self, x, epochs=20, batch_size=64, seed=0, callbacks=None):
+        """Mini-batch training; returns the per-epoch history of the loss terms. ``callbacks``: Keras's
+        (EarlyStopping on "loss", CSVLogger, TerminateOnNaN or your own)."""
         phase = learning_phase(self.graph)
         return run_epochs(self.session, [(self.train_op, {"loss": self.loss, **self.metrics})],
-                          lambda batch: {self.x: batch, phase: np.array(True)}, [x], epochs, batch_size, seed)
+                          lambda batch: {self.x: batch, phase: np.array(True)}, [x], epochs, batch_size, seed,
+                          callbacks, self)
 
     def encode(self, x):
         return self.encoder.predict(x, batch_size=512)
@@ -134,7 +136,7 @@ class VariationalAutoencoder(Autoencoder):
         log_variance = self._log_variance(encoder_layers[0].output)
         z = mean + gc.exp(0.5 * log_variance) * gc.random_normal(mean, name="epsilon")
         pixels = x.shape[-1]
-        reconstruction = pixels * binary_crossentropy(x, apply(decoder_layers, z))
+        reconstruction = pixels * gc.reduce_mean(binary_crossentropy(x, apply(decoder_layers, z)))
         kl = gc.reduce_mean(-0.5 * gc.reduce_sum(1 + log_variance - gc.square(mean) - gc.exp(log_variance), 1))
         return reconstruction + kl, {"reconstruction": reconstruction, "kl": kl}
 

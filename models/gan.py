@@ -14,7 +14,7 @@ from graphcore.layers.base import learning_phase
 from graphcore.losses import sigmoid_cross_entropy_with_logits
 from graphcore.model import Model
 
-from .unsupervised import apply, digits, run_epochs, save_image_grid, seeded_graph
+from .unsupervised import GraphWeights, apply, digits, run_epochs, save_image_grid, seeded_graph
 
 
 def _dense_players(data_dim=64, hidden=128):
@@ -38,7 +38,7 @@ def _dcgan_players(data_dim=64):
 PLAYERS = {"gan": _dense_players, "dcgan": _dcgan_players}
 
 
-class GAN:
+class GAN(GraphWeights):
     """``generator`` (noise → image) and ``discriminator`` (image → real/fake logit) models and the
     alternating training graph."""
 
@@ -53,7 +53,7 @@ class GAN:
             real = layers.Input((data_dim,), name="image")
             real_logit = apply(discriminator_layers, real)
             self.discriminator = Model(real, real_logit, name=f"{kind}_discriminator")
-            fake_logit = apply(discriminator_layers, fake)
+            fake_logit = self.discriminator(fake)   # the model called as a layer: the same weights
             with graph.name_scope("objective"):
                 d_loss = gc.reduce_mean(sigmoid_cross_entropy_with_logits(gc.ones_like(real_logit), real_logit)
                                         + sigmoid_cross_entropy_with_logits(gc.zeros_like(fake_logit), fake_logit))
@@ -70,7 +70,7 @@ class GAN:
                        (g_step, {"g_loss": g_loss})]
         self.z, self.real = z, real
 
-    def fit(self, x, epochs=20, batch_size=64, seed=0):
+    def fit(self, x, epochs=20, batch_size=64, seed=0, callbacks=None):
         """Alternate one discriminator and one generator update per batch (fresh noise for each batch);
         returns per-epoch losses and the discriminator's accuracy on real and on fake images."""
         noise, phase = np.random.default_rng(seed), learning_phase(self.graph)
@@ -78,7 +78,8 @@ class GAN:
         def feed(batch):
             z = noise.standard_normal((len(batch), self.latent)).astype(np.float32)
             return {self.real: batch, self.z: z, phase: np.array(True)}
-        return run_epochs(self.generator.session, self.phases, feed, [x], epochs, batch_size, seed)
+        return run_epochs(self.generator.session, self.phases, feed, [x], epochs, batch_size, seed,
+                          callbacks, self)
 
     def sample(self, n, seed=0):
         z = np.random.default_rng(seed).standard_normal((n, self.latent)).astype(np.float32)

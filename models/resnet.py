@@ -18,7 +18,7 @@ def _basic_block(x, filters, strides):
     shortcut = x
     y = _conv_bn(x, filters, 3, strides, "a")
     y = _conv_bn(y, filters, 3, 1, "b", relu=False)
-    if strides != 1 or x.shape[1] != filters:
+    if strides != 1 or x.shape[-1] != filters:
         shortcut = _conv_bn(x, filters, 1, strides, "shortcut", relu=False)
     return layers.Activation("relu", name="out")(layers.Add(name="add")([y, shortcut]))
 
@@ -29,7 +29,7 @@ def _bottleneck(x, filters, strides):
     y = _conv_bn(x, filters, 1, 1, "a")
     y = _conv_bn(y, filters, 3, strides, "b")
     y = _conv_bn(y, filters * 4, 1, 1, "c", relu=False)
-    if strides != 1 or x.shape[1] != filters * 4:
+    if strides != 1 or x.shape[-1] != filters * 4:
         shortcut = _conv_bn(x, filters * 4, 1, strides, "shortcut", relu=False)
     return layers.Activation("relu", name="out")(layers.Add(name="add")([y, shortcut]))
 

@@ -12,6 +12,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from graphcore import Graph
+from graphcore.layers.base import session_for
 from graphcore.plot import write_png
 
 
@@ -54,27 +55,58 @@ def mean_image_mse(data):
     return float(np.mean(np.square(data.x_test - data.x_train.mean(0))))
 
 
-def run_epochs(session, phases, feed, arrays, epochs, batch_size=64, seed=0):
+def run_epochs(session, phases, feed, arrays, epochs, batch_size=64, seed=0, callbacks=None, model=None):
     """Shuffled mini-batches over ``arrays`` for ``epochs``; per batch, each phase ``(update_op, metrics)``
     runs in order (a GAN alternates discriminator and generator; an autoencoder has one phase).
     ``feed(*batch)`` gives the feed dict. Returns ``{metric: [per-epoch example-weighted mean]}``; the
-    metrics are fetched in the same run as their update, so they describe the weights before it."""
+    metrics are fetched in the same run as their update, so they describe the weights before it.
+    ``callbacks`` (``gc.callbacks``) are called at Keras's hooks with ``model`` as their model; one that
+    sets ``model.stop_training`` ends training after the batch."""
+    from graphcore.callbacks import CallbackList
     rng = np.random.default_rng(seed)
     n = len(arrays[0])
     history = {name: [] for _, metrics in phases for name in metrics}
-    for _ in range(epochs):
-        totals = dict.fromkeys(history, 0.0)
+    hooks = CallbackList(callbacks, model, {"epochs": epochs, "batch_size": batch_size})
+    if model is not None:
+        model.stop_training = False
+    hooks.on_train_begin({})
+    for epoch in range(epochs):
+        hooks.on_epoch_begin(epoch, {})
+        totals, seen = dict.fromkeys(history, 0.0), 0
         order = rng.permutation(n)
-        for start in range(0, n, batch_size):
+        for batch, start in enumerate(range(0, n, batch_size)):
+            hooks.on_train_batch_begin(batch, {})
             index = order[start:start + batch_size]
             feed_dict = feed(*(a[index] for a in arrays))
             for update, metrics in phases:
                 _, values = session.run([update, metrics], feed_dict)
                 for name, value in values.items():
                     totals[name] += float(value) * len(index)
-        for name, total in totals.items():
-            history[name].append(total / n)
+            seen += len(index)
+            hooks.on_train_batch_end(batch, {name: total / seen for name, total in totals.items()})
+            if getattr(model, "stop_training", False):
+                break
+        logs = {name: total / seen for name, total in totals.items()}
+        for name, value in logs.items():
+            history[name].append(value)
+        hooks.on_epoch_end(epoch, logs)
+        if getattr(model, "stop_training", False):
+            break
+    hooks.on_train_end({})
     return history
+
+
+class GraphWeights:
+    """``get_weights``/``set_weights`` over every trainable variable of ``self.graph`` (in creation order),
+    for families trained by ``run_epochs``: what ``EarlyStopping(restore_best_weights=True)`` needs."""
+
+    def get_weights(self):
+        return [np.array(v) for v in session_for(self.graph).run(self.graph.trainable_variables)]
+
+    def set_weights(self, weights):
+        variables = session_for(self.graph).variables
+        for var, value in zip(self.graph.trainable_variables, weights, strict=True):
+            variables[var.node.name] = np.array(value, dtype=var.dtype)
 
 
 def image_grid(images, columns=8, scale=4, border=1):

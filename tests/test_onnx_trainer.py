@@ -27,12 +27,13 @@ def test_trainer_matches_the_plain_loop_and_reports_state(lenet_step):
     assert trainer.provider == "CPUExecutionProvider" and trainer.input_names == ["input", "training/targets"]
     reported = [trainer.step(list(b)) for b in batches[:2]]
     reported += [trainer.step(dict(zip(trainer.input_names, b))) for b in batches[2:]]
-    assert [r["loss"] for r in reported] == pytest.approx(plain_losses, rel=1e-6)
+    # (onnxruntime's threaded kernels may split sums differently from run to run: float32 rounding apart)
+    assert [r["loss"] for r in reported] == pytest.approx(plain_losses, rel=1e-5)
     assert all(0 <= r["accuracy"] <= 1 for r in reported)
     state = trainer.state()
     assert set(state) == set(plain_state) and trainer.steps == 4
     for name, value in plain_state.items():
-        np.testing.assert_allclose(state[name], value, rtol=1e-6, atol=1e-7, err_msg=name)
+        np.testing.assert_allclose(state[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
     assert int(state["Adam/iterations"]) == 4
 
 
@@ -42,7 +43,7 @@ def test_trainer_load_state_restarts_from_given_weights(lenet_step):
     trainer = export.OnnxTrainer(path, device="auto")   # no GPU here: the CPU, quietly
     first = trainer.step(batch)["loss"]
     trainer.load_state(export.OnnxTrainer(path).state())   # back to the file's initial state
-    assert trainer.step(batch)["loss"] == pytest.approx(first, rel=1e-6)
+    assert trainer.step(batch)["loss"] == pytest.approx(first, rel=1e-5)
     with pytest.raises(export.ExportError, match="not state"):
         trainer.load_state({"nope": np.zeros(1)})
     with pytest.raises(export.ExportError, match="shape"):

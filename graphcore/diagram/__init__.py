@@ -34,20 +34,24 @@ def load(obj):
 
 
 def render(obj, path=None, view=None, depth=1, show_shapes=True, show_params=True, rankdir="TB",
-           legend=True, timeout=120):
+           legend=True, timeout=120, show_initializers=False):
     """Draw ``obj`` and return the ``graphviz.Digraph``; with ``path``, also write it (format from the
-    extension: .svg, .png, .pdf need graphviz's ``dot``; .dot needs nothing).
+    extension: .svg, .png, .pdf need graphviz's ``dot``; .dot needs nothing). In an SVG every box has a
+    tooltip with its ops in full (type, attributes, shapes, creation site): open it in a browser and hover.
 
     view: "op" (every node), "layer" (ops collapsed by name scope, ``depth`` levels of nested scopes drawn
     as clusters, identical repeated blocks folded "×N") or "grad" (the layer view plus the backward pass and
     optimizer updates in their own colour); by default "grad" for an exported training step (an ONNX file
     written with ``training=True``) and "layer" for everything else. rankdir: "TB" (top to bottom) or "LR".
+    show_initializers: also draw the ops that compute variables' initial values (RandomUniform → kernel).
     """
     if rankdir not in ("TB", "LR", "BT", "RL"):
         raise ValueError(f"rankdir must be TB, LR, BT or RL, got {rankdir!r}")
     graph = load(obj)
     view = view or ("grad" if graph.training_step else "layer")
-    diagram = views.build(graph, view, depth, show_shapes, show_params)
+    diagram = views.build(graph, view, depth, show_shapes, show_params, show_initializers)
+    if diagram.warning:
+        warnings.warn(diagram.warning, stacklevel=2)
     hint = ""
     if diagram.size > LARGE:
         hint = f"; the diagram has {diagram.size:,} nodes: {_advice(view, depth)}"

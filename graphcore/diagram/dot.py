@@ -64,6 +64,8 @@ def _item(item, counter, level):
 
 def _box(box):
     attrs = dict(style.SHAPES[box.kind], fillcolor=style.fill(box.category), label=_html_label(box))
+    if box.tooltip:
+        attrs["tooltip"] = box.tooltip
     if box.params and box.frozen == box.params and box.kind != "variable" and box.phase == "forward":
         attrs["style"] += ",dashed"
     if box.kind == "variable" and box.category == "frozen":
@@ -97,6 +99,10 @@ def _packed(lines, width=26):
 def _graph_label(diagram, show_legend, shapes_note):
     """Title, then the legend in rows beneath it: part of the graph's label, so it never moves a node."""
     rows = [f'<tr><td><font point-size="16">{html.escape(diagram.title)}</font></td></tr>']
+    if diagram.warning:
+        head, _, tail = diagram.warning.partition(": ")
+        rows.append(f'<tr><td><font point-size="12" color="#c92a2a"><b>{html.escape(head)}</b><br/>'
+                    f'{"<br/>".join(html.escape(part) for part in tail.split("; "))}</font></td></tr>')
     if show_legend:
         cells = [f'<td bgcolor="{colour}" width="12" border="1" color="#adb5bd"> </td>'
                  f'<td align="left">{html.escape(text)}  </td>' for colour, text in style.legend_rows(diagram.categories)]

@@ -44,6 +44,8 @@ class OpRecord:
     trainable: bool | None = None
     switch: bool = False       # a mode placeholder with a default (the learning phase): hidden in layer views
     body_depth: int = 0        # how many body graphs this node sits inside
+    site: str = ""             # file:line of the user code that created it (tooltips)
+    details: list = field(default_factory=list)   # every attribute, "name=value" (tooltips)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class OpGraph:
     ops: list
     values: dict
     layers: dict = field(default_factory=dict)   # layer scope ("stage2/block1/a_conv") -> LayerInfo
+    models: dict = field(default_factory=dict)   # nested model scope ("encoder") -> LayerInfo
     source: str = "graph"                        # "graph" or "onnx"
     training_step: bool = False                  # an exported training step (its natural view is "grad")
 
@@ -79,6 +82,7 @@ class Box:
     category: str = "math"
     params: int = 0
     frozen: int = 0
+    tooltip: str = ""         # what the box holds in full: ops, attributes, shapes, creation sites
 
 
 @dataclass
@@ -111,3 +115,4 @@ class Diagram:
     repeated: bool = False    # some block is drawn once for ×N copies
     frozen: bool = False      # some weights are not trained
     notes: list = field(default_factory=list)    # what was simplified, for the legend
+    warning: str = ""         # what the picture lacks and how to get it, drawn under the title

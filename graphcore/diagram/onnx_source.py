@@ -15,7 +15,7 @@ from onnx import helper, numpy_helper, shape_inference
 
 from ..errors import GraphcoreError
 from .model import OpGraph, OpRecord, Value
-from .text import attr_lines, shape_text, value_text
+from .text import attr_lines, detail_lines, shape_text, value_text
 
 _ATTR_TYPES = (onnx.AttributeProto.INT, onnx.AttributeProto.INTS, onnx.AttributeProto.FLOAT,
                onnx.AttributeProto.STRING)
@@ -98,6 +98,9 @@ def _read(graph, out, prefix, scope, depth, outer):
         kind = "constant" if node.op_type == "Constant" else "op"
         record = add(name.lstrip("/"), node.op_type, kind, _display_attrs(node), inputs=node.input,
                      op_scope=scope + (path if bodies else path[:-1]), outputs=list(node.output))
+        record.site = node.doc_string.rpartition(" created at ")[2] if " created at " in node.doc_string else ""
+        record.details = detail_lines({a.name: _attribute_value(a) for a in node.attribute
+                                       if a.type in _ATTR_TYPES})
         for k, (attr, body) in enumerate(bodies):
             label = attr if sum(a == attr for a, _ in bodies) == 1 else f"{attr}_{k}"
             _read(body, out, prefix=f"{record.name}/{label}/", scope=record.scope + (label,), depth=depth + 1,
@@ -112,9 +115,13 @@ def _graphs(attribute):
     return []
 
 
+def _attribute_value(attribute):
+    value = helper.get_attribute_value(attribute)
+    return value.decode() if isinstance(value, bytes) else value
+
+
 def _display_attrs(node):
-    values = {a.name: helper.get_attribute_value(a) for a in node.attribute if a.type in _ATTR_TYPES}
-    values = {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items()}
+    values = {a.name: _attribute_value(a) for a in node.attribute if a.type in _ATTR_TYPES}
     if node.op_type == "Constant":
         tensors = [helper.get_attribute_value(a) for a in node.attribute if a.type == onnx.AttributeProto.TENSOR]
         if tensors:

@@ -7,9 +7,8 @@ one level deeper.
 import numpy as np
 
 from ..graph import Graph
-from ..layers.base import keras_shape
 from .model import LayerInfo, OpGraph, OpRecord, Value
-from .text import attr_lines, shape_text, value_text
+from .text import attr_lines, detail_lines, shape_text, value_text
 
 _KINDS = {"Placeholder": "placeholder", "Variable": "variable", "Constant": "constant"}
 _LAYER_SETTINGS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
@@ -21,14 +20,36 @@ def from_graphcore(obj):
     graph = obj if isinstance(obj, Graph) else obj.graph
     out = OpGraph(name=getattr(obj, "name", None) or "graph", ops=[], values={})
     _read(graph, out, prefix="", scope=(), depth=0)
-    for layer in getattr(obj, "layers", ()):
+    for name, layer in _named_layers(getattr(obj, "layers", ()), out.models):
         settings = {k: getattr(layer, k) for k in _LAYER_SETTINGS if _plain(getattr(layer, k, None))}
-        out.layers[layer.name] = LayerInfo(type(layer).__name__, attr_lines(settings))
+        out.layers[name] = LayerInfo(type(layer).__name__, attr_lines(settings))
         outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
         for t in outputs:
-            if t is not None and _value_id("", t) in out.values:
-                out.values[_value_id("", t)].user_shape = keras_shape(t)
+            # a layer returns NHWC images; the next layer reads the NCHW tensor beneath (the layout pass),
+            # so that is the edge a layer view draws: label it with the user's shape too
+            for value in (t, _internal_of(t)) if t is not None else ():
+                if value is not None and _value_id("", value) in out.values:
+                    out.values[_value_id("", value)].user_shape = tuple(t.shape)
     return out
+
+
+def _internal_of(tensor):
+    """The NCHW tensor a layer's NHWC output was transposed from, or None."""
+    node = tensor.node
+    return node.inputs[0] if node.type == "Transpose" and tuple(node.attrs["perm"]) == (0, 2, 3, 1) else None
+
+
+def _named_layers(layers, models, prefix=""):
+    """(scope, layer) pairs; a nested model is a scope holding its layers (``encoder/dense``), recorded in
+    ``models``, so views draw it as one box that opens into its layers at a deeper ``depth``."""
+    for layer in layers:
+        if hasattr(layer, "_calls"):
+            inner = [x for x in layer.layers if type(x).__name__ != "InputLayer"]
+            count = f"{len(inner)} layer" + "s" * (len(inner) != 1)
+            models[prefix + layer.name] = LayerInfo(type(layer).__name__, [count])
+            yield from _named_layers(inner, models, f"{prefix}{layer.name}/")
+        else:
+            yield prefix + layer.name, layer
 
 
 def _plain(value):
@@ -39,7 +60,10 @@ def _plain(value):
 
 def _read(graph, out, prefix, scope, depth):
     index_of = {}
+    unread = set(getattr(graph, "layout_ids", ()))
     for node in graph.nodes:
+        if node.id in unread and not graph.consumers_of(node):
+            continue   # a layer's NHWC output that nothing reads: the layout pass never runs it
         index = len(out.ops)
         index_of[node] = index
         name = prefix + node.name
@@ -53,7 +77,8 @@ def _read(graph, out, prefix, scope, depth):
             outputs=[_value_id(prefix, t) for t in node.outputs],
             controls=[index_of[c] for c in node.control_inputs],
             attrs=_display_attrs(node, kind),
-            body_depth=depth)
+            body_depth=depth, site=node.site or "",
+            details=detail_lines({k: v for k, v in node.attrs.items() if k not in bodies and k != "initializer"}))
         if kind == "variable":
             record.params = int(np.prod(node.attrs["shape"], dtype=np.int64))
             record.trainable = bool(node.attrs["trainable"])

@@ -19,6 +19,7 @@ CATEGORIES = {
     "input": ("#b7e4c7", "input (placeholder)"),
     "variable": ("#fff3b0", "variable (weights)"),
     "frozen": ("#e9ecef", "frozen variable"),
+    "state": ("#fcd5ce", "optimizer state (slots, step)"),
     "constant": ("#f8f9fa", "constant"),
     "conv": ("#8ecae6", "convolution"),
     "dense": ("#a0c4ff", "dense / matmul"),
@@ -59,7 +60,7 @@ LAYER_CATEGORY = {
     "Conv2DTranspose": "conv", "Dense": "dense", "MaxPooling2D": "pool", "AveragePooling2D": "pool",
     "GlobalAveragePooling2D": "pool", "BatchNormalization": "norm", "LocalResponseNormalization": "norm",
     "Activation": "activation", "Dropout": "regularization", "Flatten": "shape", "Reshape": "shape",
-    "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape",
+    "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape", "Model": "block", "Sequential": "block",
 }
 
 KIND_CATEGORY = {"placeholder": "input", "variable": "variable", "constant": "constant"}

@@ -117,3 +117,20 @@ def value_text(array):
     if array.size == 1 and array.dtype.kind in "biuf":
         return f"= {array.reshape(()).item():.4g}"
     return None
+
+
+def detail_lines(attrs, width=100):
+    """Every attribute as ``name=value`` for tooltips: arrays by shape and dtype (small ones by value),
+    long values cut to ``width`` characters."""
+    out = []
+    for name in sorted(attrs):
+        value = attrs[name]
+        if isinstance(value, np.ndarray):
+            text = np.array2string(value, threshold=8) if value.size <= 8 else f"array{shape_text(value.shape)} {value.dtype}"
+        elif isinstance(value, np.dtype):
+            text = value.name
+        else:
+            text = getattr(value, "__name__", None) or repr(value)
+        text = f"{name}={text}".replace("\n", " ")
+        out.append(text if len(text) <= width else text[:width - 1] + "…")
+    return out

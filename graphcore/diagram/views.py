@@ -4,7 +4,14 @@
 * ``layer``: the forward pass only; ops collapse into one box per layer (or per scope ``depth + 1`` levels
   down, whichever is shallower), and the scopes above a box are clusters.
 * ``grad``: the layer view plus the backward pass — gradient nodes (the ``gradients/`` scope) in their own
-  cluster, collapsed the same way, and the optimizer's updates.
+  cluster, collapsed the same way, and the optimizer's updates, each titled by the variable it updates.
+  The optimizer's variables (slots such as Adam's moments, its step counter) are *optimizer state*: drawn in
+  their own colour and counted apart from the model's parameters. Asked of a graph without gradients (an
+  uncompiled model), the view draws the forward pass with a note saying how to get them.
+
+In every view, the ops that only compute a variable's initial value (a RandomUniform feeding a kernel) are
+left out unless ``show_initializers``; every box carries a tooltip (SVG: hover in a browser) with its ops in
+full — type, attributes, input and output shapes, creation site.
 
 A node with a body graph (a Scan's step function) draws as one box at ``depth`` ≤ its nesting level and
 opens at deeper views: body ops of nesting level b are shown from ``depth`` b + 1 on, as a cluster holding the
@@ -18,16 +25,21 @@ from .text import count_text, shape_text
 
 VIEWS = ("op", "layer", "grad")
 _GRADIENT_SCOPE = re.compile(r"gradients(_\d+)?")
+NO_GRADIENTS = ("no backward pass in this graph: compile the model (model.compile(optimizer, loss)) or build "
+                "gradients (gc.gradients, optimizer.minimize) to draw it; this is the forward pass")
+_TOOLTIP_OPS = 25   # a collapsed box lists this many of its ops in its tooltip
 
 
-def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
+def build(graph, view="layer", depth=1, show_shapes=True, show_params=True, show_initializers=False):
     """The ``Diagram`` of an ``OpGraph`` in one view."""
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
     phases = phases_of(graph)
-    shown = [op.index for op in graph.ops if _shown(op, phases[op.index], view, depth)]
+    hidden = set() if show_initializers else initializer_ops(graph)
+    shown = [op.index for op in graph.ops
+             if op.index not in hidden and _shown(op, phases[op.index], view, depth)]
     placement = _place(graph, shown, phases, view, depth)
     root = _tree(graph, shown, placement, phases)
     alias, removed = grouping.group_repeats(root, graph, set(shown))
@@ -44,8 +56,10 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True):
     notes = []
     if len(drawn) > style.CROSSINGS_LIMIT:
         edges, notes = _without_phase_crossings(edges)
+    warning = NO_GRADIENTS if view == "grad" and all(p == "forward" for p in phases) else ""
     return Diagram(_title(graph, view, phases), root, edges, sorted(categories), len(drawn),
-                   repeated=bool(alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn), notes=notes)
+                   repeated=bool(alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn),
+                   notes=notes, warning=warning)
 
 
 def _without_phase_crossings(edges):
@@ -75,6 +89,36 @@ def phases_of(graph):
             for op, p in zip(graph.ops, phases)]
 
 
+def initializer_ops(graph):
+    """Indices of the ops whose results only feed variables' initial values (and each other)."""
+    uses = {}
+    for op in graph.ops:
+        for v in op.inputs:
+            uses.setdefault(graph.values[v].producer if v in graph.values else None, []).append((op.index, "data"))
+        for v in op.inits:
+            uses.setdefault(graph.values[v].producer if v in graph.values else None, []).append((op.index, "init"))
+        for c in op.controls:
+            uses.setdefault(c, []).append((op.index, "control"))
+    hidden = set()
+    for op in reversed(graph.ops):
+        consumers = uses.get(op.index)
+        if consumers and op.kind in ("op", "constant") and all(kind == "init" or c in hidden for c, kind in consumers):
+            hidden.add(op.index)
+    return hidden
+
+
+def _is_state(op, phase):
+    """An optimizer's own variable (a slot, the step counter, its learning rate): state, not a parameter."""
+    return op.kind == "variable" and phase == "update"
+
+
+def _updated_variable(graph, op):
+    """The name of the variable an update op writes (its first input), or None."""
+    value = graph.values.get(op.inputs[0]) if op.inputs else None
+    producer = graph.ops[value.producer] if value is not None and value.producer is not None else None
+    return producer.name if producer is not None and producer.kind == "variable" else None
+
+
 def _producers(graph, op):
     """Indices of the ops ``op`` depends on: data inputs, then runs-after (control) inputs."""
     data = [graph.values[v].producer for v in op.inputs if v in graph.values]
@@ -92,6 +136,7 @@ def _shown(op, phase, view, depth):
 def _place(graph, shown, phases, view, depth):
     """op index → (cluster path, box key); a box key is a scope path, or the op's index for a lone op."""
     layer_paths = {tuple(name.split("/")) for name in graph.layers}
+    model_paths = {tuple(name.split("/")) for name in graph.models}
     placement = {}
     for i in shown:
         op = graph.ops[i]
@@ -105,6 +150,10 @@ def _place(graph, shown, phases, view, depth):
             continue
         layer_len = next((n for n in range(1, len(path) + 1) if path[:n] in layer_paths), len(path))
         n = min(layer_len, limit + 1)
+        # a nested model is one box until depth reaches below it (encoder: a box at depth 1, opened at 2)
+        model_len = next((m for m in range(1, n + 1) if path[:m] in model_paths), None)
+        if model_len is not None and model_len >= limit:
+            n = model_len
         placement[i] = (base + path[:n - 1], base + path[:n])
     # An op sitting directly in a scope that is also drawn as a cluster is drawn on its own inside it.
     clusters = {c[:k] for c, _ in placement.values() for k in range(1, len(c) + 1)}
@@ -138,9 +187,17 @@ def _label(box, graph, placement, show_params):
     """Title, detail lines, kind, category and parameter counts of a box."""
     ops = [graph.ops[i] for i in box.ops]
     box.params = sum(op.params for op in ops)
-    box.frozen = sum(op.params for op in ops if op.trainable is False)
+    state = all(_is_state(op, box.phase) for op in ops)
+    box.frozen = 0 if state else sum(op.params for op in ops if op.trainable is False)
+    box.tooltip = _tooltip(box, graph, ops)
     backward = box.phase != "forward"
-    if isinstance(box.key, int):
+    if state:
+        box.kind, box.category = "variable", "state"
+        box.title = ("/".join(ops[0].name.split("/")[len(placement[box.key][0]):]) or ops[0].name
+                     if isinstance(box.key, int) else f"slots of {box.key[-1]}")
+        box.lines = ([ops[0].attrs[0]] if len(ops) == 1 and ops[0].attrs else [f"{len(ops)} variables"]) + \
+            ["optimizer state"]
+    elif isinstance(box.key, int):
         op = ops[0]
         cluster_path = placement[box.key][0]
         box.title = "/".join(op.name.split("/")[len(cluster_path):]) or op.name
@@ -149,12 +206,15 @@ def _label(box, graph, placement, show_params):
         box.category = box.phase if backward else style.category_for_op(op.type, op.kind)
         if op.kind == "variable" and op.trainable is False:
             box.category = "frozen"
+        target = _updated_variable(graph, op) if box.phase == "update" and op.kind == "op" else None
+        if target is not None:
+            box.title = f"update {target}"
     else:
         inner = box.key[1:] if box.phase == "gradient" else box.key
-        layer = graph.layers.get("/".join(inner))
+        layer = graph.layers.get("/".join(inner)) or graph.models.get("/".join(inner))
         box.title = ("∇ " if box.phase == "gradient" else "") + box.key[-1]
         if layer is not None:
-            box.kind = "layer"
+            box.kind = "block" if "/".join(inner) in graph.models else "layer"
             box.lines = [f"gradient of {layer.cls}"] if backward else [layer.cls] + layer.attrs
             box.category = box.phase if backward else style.LAYER_CATEGORY.get(layer.cls, "math")
         else:
@@ -163,6 +223,33 @@ def _label(box, graph, placement, show_params):
         box.title = f"{box.members[0]} … {box.members[-1]}  ×{box.repeat}"
     if show_params and box.params and box.kind != "variable" and box.phase == "forward":
         box.footer = _params_text(box.params, box.frozen, box.repeat)
+
+
+def _tooltip(box, graph, ops):
+    """The full story of a box: each op's name, type, attributes, shapes and creation site."""
+    def shapes(values):
+        return ", ".join(f"{shape_text(graph.values[v].shape)} {graph.values[v].dtype}" for v in values
+                         if v in graph.values)
+
+    def one(op):
+        lines = [f"{op.name}  ({op.type})"] + op.details
+        if op.inputs:
+            lines.append(f"in: {shapes(op.inputs)}")
+        if op.outputs:
+            lines.append(f"out: {shapes(op.outputs)}")
+        if op.site:
+            lines.append(f"created at {op.site}")
+        return lines
+    if len(ops) == 1:
+        return "\n".join(one(ops[0]))
+    scope = "/".join(box.key) if isinstance(box.key, tuple) else ops[0].name
+    lines = [f"{scope}: {len(ops)} ops"]
+    for op in ops[:_TOOLTIP_OPS]:
+        site = f"  ·  {op.site}" if op.site else ""
+        lines.append(f"{op.name} ({op.type}) → {shapes(op.outputs)}{site}")
+    if len(ops) > _TOOLTIP_OPS:
+        lines.append(f"… and {len(ops) - _TOOLTIP_OPS} more")
+    return "\n".join(lines)
 
 
 def _label_block(box, graph, path, ops):
@@ -230,7 +317,11 @@ def _label_clusters(cluster, graph, show_params):
         name = f"{cluster.members[0]} … {cluster.members[-1]}  ×{cluster.repeat}"
     params = _cluster_params(cluster, graph)
     cluster.params = params
-    cluster.label = name + (f"  ·  {_params_text(params, 0, cluster.repeat)}" if show_params and params else "")
+    if cluster.phase == "update":
+        text = f"optimizer state: {count_text(params)} values" if params else ""
+    else:
+        text = _params_text(params, 0, cluster.repeat) if params else ""
+    cluster.label = name + (f"  ·  {text}" if show_params and text else "")
 
 
 def _cluster_params(cluster, graph):
@@ -272,7 +363,7 @@ def _title(graph, view, phases):
     weights = [op for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward"]
     total = sum(op.params for op in weights)
     text = f"{graph.name}  ·  {view} view  ·  {count_text(total)} parameters"
-    if any(op.trainable is not None for op in weights):
-        frozen = sum(op.params for op in weights if op.trainable is False)
+    frozen = sum(op.params for op in weights if op.trainable is False)
+    if frozen:
         text += f" ({count_text(total - frozen)} trainable, {count_text(frozen)} frozen)"
     return text

@@ -1,5 +1,5 @@
 """Keras-style layers over the static graph (channels-last API, NCHW inside)."""
-from .base import Input, InputLayer, Layer, keras_shape, learning_phase, session_for
+from .base import Input, InputLayer, Layer, learning_phase, session_for, to_internal, to_user
 from .core import Activation, Add, Concatenate, Dense, Dropout, Flatten, Reshape
 from .conv import (AveragePooling2D, Conv2D, Conv2DTranspose, DepthwiseConv2D, GlobalAveragePooling2D,
                    MaxPooling2D, SeparableConv2D, ZeroPadding2D)

@@ -2,13 +2,21 @@
 
 A layer is a recipe: the first call creates its variables under its own name scope (``conv2d/kernel``) and
 every call adds its ops under that scope, so diagrams collapse a layer into one box. Users speak Keras's
-channels-last language (``input_shape=(128, 128, 3)``, ``output_shape (None, 127, 127, 16)``,
-``get_weights()`` in Keras layouts); inside, images are NCHW and the input is transposed once at the boundary.
+channels-last language everywhere: ``gc.Input((128, 128, 3))`` is a (None, 128, 128, 3) tensor, every layer
+returns NHWC images, so graph ops applied to layer outputs see NHWC, and ``get_weights()`` are in Keras
+layouts. Inside, a layer computes on NCHW (what the convolution kernels and ONNX want).
+
+The layout pass: a layer call converts its image inputs with ``to_internal`` and its image outputs with
+``to_user``, and ``to_internal`` of a tensor that ``to_user`` made returns the NCHW tensor it came from
+instead of transposing back. So between two layers no transpose runs: the NHWC transpose a layer leaves
+behind is computed only if something reads it (the interpreter and the exporter only run the ancestors of
+what is fetched), and a stack of layers costs one transpose at the input and one at the output, as before.
 
 Each graph has one ``learning_phase`` switch (a bool placeholder defaulting to False): dropout and batch
 normalisation read it, ``fit`` feeds True. Layer calls are recorded per graph so a functional ``Model`` can
 find its layers and be saved and rebuilt.
 """
+import contextlib
 import inspect
 import re
 import weakref
@@ -27,6 +35,7 @@ from .. import initializers
 _SESSIONS = weakref.WeakKeyDictionary()
 _CALLS = weakref.WeakKeyDictionary()
 _PHASES = weakref.WeakKeyDictionary()
+_MODEL_SCOPES = weakref.WeakKeyDictionary()
 
 
 def session_for(graph):
@@ -56,10 +65,61 @@ def layer_calls(graph):
     return _CALLS.setdefault(graph, [])
 
 
-def keras_shape(tensor):
-    """The shape a Keras user expects: images NHWC, everything else as is."""
-    shape = tensor.shape
-    return (shape[0],) + shape[2:] + (shape[1],) if len(shape) == 4 else shape
+@contextlib.contextmanager
+def model_scope(graph, name):
+    """While a model is called as a layer, its layers put their ops under ``name/`` (``encoder/dense/MatMul``)
+    so diagrams draw the call as one box; their weights stay where the layers first created them."""
+    stack = _MODEL_SCOPES.setdefault(graph, [])
+    stack.append(name)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+def _call_scope(graph, layer_name):
+    return "".join(f"{name}/" for name in _MODEL_SCOPES.get(graph, ())) + layer_name + "/"
+
+
+_TO_NCHW, _TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
+
+
+def _undone(x, perm):
+    """The input of ``x`` if ``x`` is the transpose ``perm`` (so transposing back would undo it), else None."""
+    node = x.node
+    if node.op.type == "Transpose" and tuple(node.attrs["perm"]) == perm:
+        return node.inputs[0]
+    return None
+
+
+def to_internal(x):
+    """A user (NHWC) image tensor as the NCHW tensor layers compute on; other ranks as they are."""
+    if x.ndim != 4:
+        return x
+    inner = _undone(x, _TO_NHWC)
+    return inner if inner is not None else transpose(x, _TO_NCHW)
+
+
+def to_user(x, layout=False):
+    """An NCHW image tensor in the user's NHWC layout; other ranks as they are. ``layout``: the transpose is
+    a layer's output, which the next layer skips; it is recorded so seeded draws do not count it."""
+    if x.ndim != 4:
+        return x
+    outer = _undone(x, _TO_NCHW)
+    if outer is not None:
+        return outer
+    y = transpose(x, _TO_NHWC)
+    if layout:
+        y.graph.layout_ids.append(y.node.id)
+    return y
+
+
+def _layer_output(x):
+    return to_user(x, layout=True)
+
+
+def _map(fn, values):
+    return type(values)(fn(v) for v in values) if isinstance(values, (list, tuple)) else fn(values)
 
 
 def activate(activation, x):
@@ -123,11 +183,12 @@ class Layer:
         if self.name is None:
             self.graph = graph
             self.name = graph.unique_name(self._given_name or _snake(type(self).__name__))
-        with graph.as_default(), graph.name_scope(self.name + "/"):
+        with graph.as_default(), graph.name_scope(_call_scope(graph, self.name)):
+            internal = _map(to_internal, inputs)
             if not self.built:
-                self.build(inputs)
+                self.build(internal)
                 self.built = True
-            outputs = _distinct_outputs(self.call(inputs), _as_list(inputs))
+            outputs = _distinct_outputs(_map(_layer_output, self.call(internal)), _as_list(inputs))
         self.input, self.output = inputs, outputs
         layer_calls(graph).append((self, _as_list(inputs), _as_list(outputs)))
         return outputs
@@ -163,8 +224,7 @@ class Layer:
 
     @property
     def output_shape(self):
-        outputs = _as_list(self.output)
-        shapes = [keras_shape(t) for t in outputs]
+        shapes = [t.shape for t in _as_list(self.output)]
         return shapes[0] if len(shapes) == 1 else shapes
 
     def get_config(self):
@@ -201,7 +261,8 @@ class Layer:
 
 
 class InputLayer(Layer):
-    """A model input: a placeholder in the user's layout (NHWC images), transposed once to NCHW."""
+    """A model input: a placeholder in the user's layout (NHWC images); the first layer that reads it
+    transposes it (``to_internal``)."""
 
     def __init__(self, shape, name=None, dtype="float32"):
         super().__init__(name=name or "input", dtype=dtype)
@@ -213,12 +274,10 @@ class InputLayer(Layer):
             # The placeholder takes the layer's name (what users feed and ONNX files call the input).
             self.placeholder = placeholder(self.dtype, (None,) + self.shape, name=self._given_name)
             self.name = self.placeholder.node.name
-            with graph.name_scope(self.name + "/"):
-                internal = transpose(self.placeholder, (0, 3, 1, 2)) if len(self.shape) == 3 else self.placeholder
         self.built = True
-        self.input, self.output = self.placeholder, internal
-        layer_calls(graph).append((self, [self.placeholder], [internal]))
-        return internal
+        self.input = self.output = self.placeholder
+        layer_calls(graph).append((self, [self.placeholder], [self.placeholder]))
+        return self.placeholder
 
     @property
     def output_shape(self):

@@ -3,18 +3,10 @@ import numpy as np
 
 from .. import activations
 from ..errors import BuildError
-from ..ops.array import concat, reshape, transpose
+from ..ops.array import concat, reshape
 from ..ops.math import add_n
 from ..ops.nn import dropout
-from .base import Layer, _as_list, activate
-
-
-def _to_channels_last(x):
-    return transpose(x, (0, 2, 3, 1)) if x.ndim == 4 else x
-
-
-def _to_channels_first(x):
-    return transpose(x, (0, 3, 1, 2)) if x.ndim == 4 else x
+from .base import Layer, _as_list, activate, to_internal, to_user
 
 
 class Dense(Layer):
@@ -31,7 +23,7 @@ class Dense(Layer):
 
     def build(self, x):
         if x.ndim == 4:
-            raise BuildError(f"Dense got an image tensor {x.shape}: add a Flatten layer first")
+            raise BuildError(f"Dense got an image tensor {to_user(x).shape}: add a Flatten layer first")
         fan_in = x.shape[-1]
         self.kernel = self.add_weight("kernel", (fan_in, self.units), self.kernel_initializer)
         if self.use_bias:
@@ -59,7 +51,7 @@ class Flatten(Layer):
     """(N, ...) → (N, features), in Keras's channels-last order so Dense weights match Keras's."""
 
     def call(self, x):
-        x = _to_channels_last(x)
+        x = to_user(x)
         return reshape(x, (-1, int(np.prod(x.shape[1:]))))
 
 
@@ -71,7 +63,7 @@ class Reshape(Layer):
         self.target_shape = tuple(target_shape)
 
     def call(self, x):
-        return _to_channels_first(reshape(_to_channels_last(x), (-1,) + self.target_shape))
+        return to_internal(reshape(to_user(x), (-1,) + self.target_shape))
 
 
 class Dropout(Layer):

@@ -5,6 +5,8 @@ The shape is static (``shape=(4, 3)``) or taken at run time from a ``like`` tens
 VAE noise follow a batch size that is only known when data is fed. Samples carry no gradient (use the
 reparameterisation ``mean + std * random_normal_like(std)`` for a differentiable sample).
 """
+import bisect
+
 from .. import dtypes as _dt
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph
@@ -103,9 +105,11 @@ def bernoulli(probs, seed=None, name=None):
 
 
 def seed_for(node):
-    """The deterministic seed of a random node: its own, else (graph seed, node position), else None."""
+    """The deterministic seed of a random node: its own, else (graph seed, node position), else None.
+    The position leaves out the transposes the layers' layout pass adds (``Graph.layout_ids``), so seeded
+    programs draw the same numbers whether or not a layer's NHWC output is materialised."""
     if node.attrs.get("seed") is not None:
         return (int(node.graph.seed or 0), int(node.attrs["seed"]))
     if node.graph.seed is not None:
-        return (int(node.graph.seed), node.id)
+        return (int(node.graph.seed), node.id - bisect.bisect_left(node.graph.layout_ids, node.id))
     return None
