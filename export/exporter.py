@@ -82,13 +82,14 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
 
 
 def _add_state_defaults(model, ctx, step):
-    """Each state input's current value as an initializer of the same name (an overridable default), and
-    the contract as metadata."""
-    values = ctx.source.session.run([ctx.source.inputs[i] for i in range(len(step.contract["inputs"]),
-                                                                        len(ctx.source.inputs))])
-    for (name, _), value in zip(step.contract["state"], values):
+    """Each state and parameter input's current value as an initializer of the same name (an overridable
+    default), and the contract as metadata."""
+    first = len(step.contract["inputs"])
+    names = [name for name, _ in step.contract["state"]] + step.contract["parameters"]
+    values = ctx.source.session.run(ctx.source.inputs[first:first + len(names)])
+    for name, value in zip(names, values):
         model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-    ctx.initializers.update((name, np.asarray(v)) for (name, _), v in zip(step.contract["state"], values))
+        ctx.initializers[name] = np.asarray(value)
     helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
 
 

@@ -42,18 +42,23 @@ class OnnxTrainer:
         self.provider = self.session.get_providers()[0]
         self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
         self.state_names = [name for name, _ in contract["state"]]
+        self.parameter_names = list(contract.get("parameters", []))
         self.input_names = list(contract["inputs"])
         self.metric_names = list(contract["metrics"])
         # onnxruntime lists inputs that have an initializer (the state) as overridable initializers.
         declared = self.session.get_inputs() + self.session.get_overridable_initializers()
         self._types = {i.name: numpy_type(i.type) for i in declared}
         initial = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if t.name in self._types}
-        missing = [name for name in self.state_names if name not in initial]
+        missing = [name for name in self.state_names + self.parameter_names if name not in initial]
         if missing:
             raise ExportError(f"the training file lacks initial values for its state inputs {missing}")
-        values = [np.array(initial[name], order="C") for name in self.state_names]   # (ascontiguousarray makes 0-d arrays 1-d)
+        # (np.array, not ascontiguousarray, which makes 0-d arrays 1-d)
+        values = [np.array(initial[name], order="C") for name in self.state_names]
         self._buffers = [[OrtValue.ortvalue_from_numpy(v, self.device, 0) for v in values],
                          [OrtValue.ortvalue_from_numpy(np.empty_like(v), self.device, 0) for v in values]]
+        # Parameters are read, never written: one set, bound as inputs in both bindings.
+        self._parameters = [OrtValue.ortvalue_from_numpy(np.array(initial[name], order="C"), self.device, 0)
+                            for name in self.parameter_names]
         self._reported = [contract["loss"]] + [contract["metrics"][m] for m in self.metric_names]
         self._bindings = [self._bind(0), self._bind(1)]
         self._current = 0
@@ -65,6 +70,8 @@ class OnnxTrainer:
         for (name_in, name_out), src, dst in zip(self.contract["state"], self._buffers[k], self._buffers[1 - k]):
             binding.bind_ortvalue_input(name_in, src)
             binding.bind_ortvalue_output(name_out, dst)
+        for name, value in zip(self.parameter_names, self._parameters):
+            binding.bind_ortvalue_input(name, value)
         for name in self._reported:
             binding.bind_output(name, "cpu")
         return binding
@@ -94,16 +101,22 @@ class OnnxTrainer:
             raise ExportError(f"the step takes {len(self.input_names)} arrays ({self.input_names}), got {len(feeds)}")
         return list(zip(self.input_names, feeds))
 
+    def _values(self):
+        """(variable name, OrtValue) of the state the next step reads and of the parameters."""
+        return list(zip(self.state_names, self._buffers[self._current])) + \
+            list(zip(self.parameter_names, self._parameters))
+
     def state(self):
-        """The current state by variable name (copied to the CPU)."""
-        return {name: value.numpy() for name, value in zip(self.state_names, self._buffers[self._current])}
+        """The current state and parameters by variable name, copied: ``OrtValue.numpy()`` is a view of the
+        buffer, which a later step overwrites (ping-pong) and which dies with the trainer."""
+        return {name: np.array(value.numpy()) for name, value in self._values()}
 
     def load_state(self, arrays):
-        """Overwrite state variables (by name) in the buffers the next step reads."""
-        unknown = set(arrays) - set(self.state_names)
+        """Overwrite state variables or parameters (by name) in the buffers the next step reads."""
+        unknown = set(arrays) - set(self.state_names) - set(self.parameter_names)
         if unknown:
             raise ExportError(f"not state of this training step: {sorted(unknown)}")
-        for name, value in zip(self.state_names, self._buffers[self._current]):
+        for name, value in self._values():
             if name in arrays:
                 array = np.array(arrays[name], dtype=numpy_type(value.data_type()), order="C")
                 if array.shape != tuple(value.shape()):
@@ -132,11 +145,21 @@ class FitSteps:
 
     def load_from_session(self):
         variables = self.model.session.variables
-        self.trainer.load_state({name: variables[name] for name in self.trainer.state_names})
+        names = self.trainer.state_names + self.trainer.parameter_names
+        self.trainer.load_state({name: variables[name] for name in names})
+        self._parameters = {name: np.array(variables[name]) for name in self.trainer.parameter_names}
 
     def run(self, x, y):
+        """One step; a parameter changed in the session since (a learning-rate callback) is loaded first."""
+        variables = self.model.session.variables
+        changed = {name: np.array(variables[name]) for name, value in self._parameters.items()
+                   if not np.array_equal(variables[name], value)}
+        if changed:
+            self.trainer.load_state(changed)
+            self._parameters.update(changed)
         values = self.trainer.step([x, y])
         return [values["loss"]] + [values[m] for m in self.metrics]
 
     def sync(self):
-        self.model.session.variables.update(self.trainer.state())
+        trained = self.trainer.state()
+        self.model.session.variables.update({name: trained[name] for name in self.trainer.state_names})

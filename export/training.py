@@ -15,7 +15,9 @@ update, so the loss is the loss ``fit`` reports for that batch.
 
 The file's ``metadata_props`` hold the contract under ``graphcore.training`` as JSON:
 ``{"state": [[input, output], ...], "loss": output, "inputs": [data inputs: the model's, then its targets],
-"metrics": {name: output}}`` — all a user needs to train from the file with any onnxruntime.
+"metrics": {name: output}, "parameters": [input, ...]}`` — all a user needs to train from the file with any
+onnxruntime. ``parameters`` are hyperparameter variables the step reads but never writes (a learning rate):
+inputs with their value as initializer, to override when a schedule changes them.
 """
 import json
 from dataclasses import dataclass
@@ -64,28 +66,35 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
         names = ["loss"] + list(compiled["metrics"])
         metric_names = {name: name for name in compiled["metrics"]}
         feeds = _learning_phase_feeds(model.graph)
-    state_in, state_out = _state(train_op)
+    state_in, state_out, parameters = _state(train_op)
     if not state_in:
         raise ExportError(f"the training step {_name(train_op)} writes no variables: nothing to train")
     state_names = [var.node.name for var in state_in]
     out_names = names + [f"{name}/new" for name in state_names]
-    source = Source(base.graph, base.inputs + state_in, base.outputs + state_out, base.session, base.name)
+    source = Source(base.graph, base.inputs + state_in + parameters, base.outputs + state_out, base.session,
+                    base.name)
     contract = {"state": [[name, f"{name}/new"] for name in state_names], "loss": names[0],
-                "inputs": [t.name for t in base.inputs], "metrics": metric_names}
+                "inputs": [t.name for t in base.inputs], "metrics": metric_names,
+                "parameters": [var.node.name for var in parameters]}
     return TrainingStep(source, out_names, feeds, contract)
 
 
 def _state(train_op):
-    """(variable reads, new values): every variable the step writes, in creation order, with the value of
-    its last write (the interpreter runs writes in creation order, so the last one is what remains)."""
+    """(variable reads, new values, parameters): every variable the step writes, in creation order, with the
+    value of its last write (the interpreter runs writes in creation order, so the last one is what remains);
+    and the scalar non-trainable variables it only reads — hyperparameters such as a learning rate a callback
+    changes — which become overridable inputs too, so a changed value reaches the file's next step."""
     target = train_op.node if not isinstance(train_op, Node) else train_op
+    needed = sorted(ancestors([target]), key=lambda n: n.id)
     written = {}
-    for node in sorted(ancestors([target]), key=lambda n: n.id):
+    for node in needed:
         if isinstance(node.op, WriteOp):
             for var, new in zip(node.inputs[:node.op.writes], node.outputs):
                 written[var] = new
     ordered = sorted(written, key=lambda var: var.node.id)
-    return ordered, [written[var] for var in ordered]
+    reads = [n.outputs[0] for n in needed if n.type == "Variable"]
+    parameters = [v for v in reads if v not in written and not v.trainable and int(np.prod(v.shape)) == 1]
+    return ordered, [written[var] for var in ordered], parameters
 
 
 def _learning_phase_feeds(graph):

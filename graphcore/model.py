@@ -282,7 +282,7 @@ class Model:
                 self._onnx_steps = (key, FitSteps(self, device))
             steps = self._onnx_steps[1]
             steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
-            return _OnnxSteps(steps, self)
+            return _OnnxSteps(steps)
         raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
 
     def evaluate(self, x, y, batch_size=32, return_dict=False, sample_weight=None, callbacks=None):
@@ -429,19 +429,13 @@ class _InterpreterSteps:
 
 
 class _OnnxSteps:
-    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature.
-    The file holds the learning rate as a constant, so a callback that changes it is refused, not ignored."""
+    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature; a
+    learning rate a callback changes reaches the file as one of its parameters (``FitSteps.run``)."""
 
-    def __init__(self, steps, model):
+    def __init__(self, steps):
         self.steps, self.description = steps, steps.description
-        self.rate = model._compiled["learning_rate"]
-        self.variables = model.session.variables
-        self.exported = None if self.rate is None else float(self.variables[self.rate.node.name])
 
     def run(self, x, y, weights):
-        if self.rate is not None and float(self.variables[self.rate.node.name]) != self.exported:
-            raise BuildError("the learning rate changed (LearningRateScheduler, ReduceLROnPlateau), but the "
-                             "exported ONNX step holds it fixed: use fit(backend='numpy') for these callbacks")
         return self.steps.run(x[0], y[0])
 
     def sync(self):

@@ -187,6 +187,7 @@ def test_contract_lists_every_kind_of_state(tmp_path):
     assert moving and set(moving) <= set(names)
     assert {v.node.name for v in model.trainable_variables} <= set(names)
     assert contract["inputs"] == ["input", "training/targets"] and contract["metrics"] == {"accuracy": "accuracy"}
+    assert contract["parameters"] == ["Adam/learning_rate"]   # a schedule overrides it
     np.testing.assert_array_equal(state["Adam/iterations"], 0)
     proto = onnx.load(path)
     assert {i.name for i in proto.graph.input} >= set(names)

@@ -31,7 +31,8 @@ def test_trainer_matches_the_plain_loop_and_reports_state(lenet_step):
     assert [r["loss"] for r in reported] == pytest.approx(plain_losses, rel=1e-5)
     assert all(0 <= r["accuracy"] <= 1 for r in reported)
     state = trainer.state()
-    assert set(state) == set(plain_state) and trainer.steps == 4
+    assert trainer.parameter_names == ["Adam/learning_rate"]   # read-only hyperparameters come with the state
+    assert set(state) == set(plain_state) | {"Adam/learning_rate"} and trainer.steps == 4
     for name, value in plain_state.items():
         np.testing.assert_allclose(state[name], value, rtol=1e-5, atol=1e-6, err_msg=name)
     assert int(state["Adam/iterations"]) == 4
@@ -41,7 +42,10 @@ def test_trainer_load_state_restarts_from_given_weights(lenet_step):
     model, path = lenet_step
     batch = _batches(model, np.random.default_rng(4), n=1)[0]
     trainer = export.OnnxTrainer(path, device="auto")   # no GPU here: the CPU, quietly
+    snapshot = trainer.state()
     first = trainer.step(batch)["loss"]
+    trainer.step(batch)   # overwrites the buffers the snapshot was read from: the snapshot must not change
+    np.testing.assert_array_equal(snapshot["c1/bias"], export.OnnxTrainer(path).state()["c1/bias"])
     trainer.load_state(export.OnnxTrainer(path).state())   # back to the file's initial state
     assert trainer.step(batch)["loss"] == pytest.approx(first, rel=1e-5)
     with pytest.raises(export.ExportError, match="not state"):
