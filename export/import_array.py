@@ -47,7 +47,7 @@ def _shape(ctx, node, inputs):
     if isinstance(x, np.ndarray) or None not in x.shape:
         return [np.asarray(np.shape(x) if isinstance(x, np.ndarray) else x.shape, np.int64)[key]]
     shape = gc.shape_of(x)
-    return [shape if key == slice(0, None) or key.indices(rank) == (0, rank, 1) else shape[key]]
+    return [shape if key.indices(rank) == (0, rank, 1) else shape[key]]
 
 
 @importer("Size")

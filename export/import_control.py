@@ -10,17 +10,17 @@ enclosing graph's values visible (the scan captures the ones the body uses). Sup
   outputs selected with ``where`` (branches must then agree in shape).
 """
 import numpy as np
+from onnx import numpy_helper
 
 import graphcore as gc
 
+from .from_onnx import walk
 from .import_registry import importer
 
 
 def _body(ctx, graph, bound):
     """Import ``graph``'s nodes with its inputs bound to ``bound`` (ONNX input name → value); return its
     outputs. Enclosing values stay visible; names the body defines are removed again afterwards."""
-    from .from_onnx import walk
-    from onnx import numpy_helper
     saved = dict(ctx.values)
     ctx.values.update({t.name: numpy_helper.to_array(t) for t in graph.initializer})
     ctx.values.update(bound)

@@ -288,3 +288,24 @@ def test_graphcore_exports_import_back(name, tmp_path):
     shape = [2 if d is None else d for d in ph.shape]
     x = np.random.default_rng(5).normal(size=shape).astype(np.float32)
     np.testing.assert_allclose(list(imported.run({key: x}).values())[0], model.predict(x), rtol=1e-4, atol=1e-5)
+
+
+def test_a_whole_resnet18_with_real_weights_matches_torch():
+    """The light models' weights are constant-filled; this one has torch's random initialisation and trained
+    batch-norm statistics, so every layer's numbers matter (tools/bench_onnx.py's torchvision-layout ResNet-18)."""
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tools"))
+    from bench_onnx import torch_resnet18
+    torch.manual_seed(0)
+    net = torch_resnet18(num_classes=10)
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.2, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 32, 32)
+    imported = export.from_onnx(torch_to_onnx(net, (x,)))
+    want = net.eval()(x).detach().numpy()
+    got = imported.run({"x": x.numpy()})["y"]
+    assert want.std() > 1e-3   # the outputs are not uniform
+    np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
