@@ -113,3 +113,8 @@ def test_cli_profile_of_a_conv_net_ranks_a_convolution_first(tmp_path, capsys):
     assert rows[0].split()[0] in ("Conv2D", "Conv2DBackpropFilter", "Conv2DBackpropInput")
     assert "layer" in out and "c1" in out and str(trace) in out
     assert json.loads(trace.read_text(encoding="utf-8"))["traceEvents"]
+
+
+def test_cli_profile_refuses_a_family_without_a_classifier_step(capsys):
+    assert main(["profile", "gan", "--batch", "2"]) == 2
+    assert "graphcore: error: profiling times a classifier's training step" in capsys.readouterr().err
