@@ -484,7 +484,10 @@ def _training_data(model, x, y, sample_weight=None, class_weight=None, purpose="
     """Keras's accepted forms of data for fit/evaluate, normalised: one array or a list/dict per input and
     output, sample weights one array or a list/dict per output, class weights for one output."""
     names = model.output_names
-    ys = list(y) if isinstance(y, (list, tuple)) else _by_name(y, names, "targets")
+    if isinstance(y, (list, tuple)) and (len(names) > 1 or (len(y) == 1 and isinstance(y[0], np.ndarray))):
+        ys = list(y)   # one array per output (a one-output model's plain list of labels is the labels)
+    else:
+        ys = _by_name(y, names, "targets")
     if len(ys) != len(names):
         raise BuildError(f"the model has {len(names)} outputs {names}, got {len(ys)} target arrays")
     xs = _as_inputs(model, x, purpose)
