@@ -3,9 +3,10 @@
 onnxruntime's own gradient kernels (ConvGrad, MaxPoolGrad, SoftmaxGrad) live in its training build and
 ``ai.onnx.preview.training`` is not run at all (DESIGN.md §5), so each adjoint is rebuilt from forward ops:
 
-* **Conv2DBackpropFilter** is itself a convolution: dW[o, c] = Σₙ x[n, c] ⋆ dy[n, o]. With the batch axis
-  turned into channels (x as (C, N, H, W), dy as (O, N, Ho, Wo) filters) one Conv computes it, strides and
-  dilations swapped; groups move into the channel axis so one grouped Conv does every group.
+* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d], one GEMM per
+  kernel tap over the whole batch (dy as (O, N·Ho·Wo) rows against the tap's slice of x). Grouped and very
+  large kernels use the other reading, itself a convolution: with the batch axis turned into channels one
+  Conv computes it, strides and dilations swapped.
 * **MaxPoolGrad** scatters dy to the argmax positions: MaxPool's ``Indices`` output is flattened over the
   whole N·C·H·W tensor, so ScatterElements with ``reduction="add"`` (overlapping windows repeat an index)
   into a flat zero tensor does it. **MaxPoolGradGrad** gathers at the same indices.
@@ -23,8 +24,53 @@ from .convert_nn import onnx_pads
 from .registry import converter
 
 
+# Up to this many kernel taps the filter gradient is one GEMM per tap; beyond (AlexNet's 11×11), one Conv.
+MAX_TAPS = 25
+# Below this many input channels a tap's product is too thin for a GEMM (LeNet-5's one-channel images): one Conv.
+MIN_CHANNELS = 8
+
+
 @converter("Conv2DBackpropFilter")
 def _conv_filter_grad(ctx, node):
+    a = node.attrs
+    kh, kw = a["kernel_hw"]
+    if a["groups"] == 1 and kh * kw <= MAX_TAPS and node.inputs[0].shape[1] >= MIN_CHANNELS:
+        _filter_grad_by_taps(ctx, node)
+    else:
+        _filter_grad_as_conv(ctx, node)
+
+
+def _filter_grad_by_taps(ctx, node):
+    """dW[:, :, i, j] = dy (O, N·Ho·Wo) × x's tap (i, j) (C, N·Ho·Wo)ᵀ: one GEMM per tap over the whole
+    batch. onnxruntime runs a Conv with a Ho×Wo "kernel" (the other form) 4-5× slower than these products."""
+    x, dy = node.inputs
+    a = node.attrs
+    (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
+    ho, wo = dy.shape[2:]
+    channels, filters = x.shape[1], dy.shape[1]
+    value = ctx.input(x)
+    if any(a["pads"]):
+        top, bottom, left, right = a["pads"]
+        value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
+    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])                      # (C, N, Hp, Wp)
+    rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
+                                ints(ctx, [filters, -1], "dy_rows")])                   # (O, N·Ho·Wo)
+    axes, steps, flat = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps"), ints(ctx, [channels, -1], "x_rows")
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            start = [i * dh, j * dw]
+            end = [start[0] + sh * (ho - 1) + 1, start[1] + sw * (wo - 1) + 1]
+            tap = ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes, steps])
+            product = ctx.emit("Gemm", [rows, ctx.emit("Reshape", [tap, flat])], transB=1)   # (O, C)
+            taps.append(ctx.emit("Unsqueeze", [product, ints(ctx, [2], "tap_axis")]))
+    stacked = ctx.emit("Concat", taps, axis=2) if len(taps) > 1 else taps[0]
+    ctx.emit("Reshape", [stacked, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+
+
+def _filter_grad_as_conv(ctx, node):
+    """dW as one Conv: the batch axis turned into channels (x as (C, N, H, W), dy as (O, N, Ho, Wo) filters),
+    strides and dilations swapped; groups move into the channel axis so one grouped Conv does every group."""
     x, dy = node.inputs
     a = node.attrs
     groups, (kh, kw) = a["groups"], a["kernel_hw"]
