@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_recurrent  # noqa: E402  (the LSTM workload's weights, graphcore graph and PyTorch twin)
+import benchmark  # noqa: E402  (the convolutional workloads' PyTorch twins)
 
 import graphcore as gc  # noqa: E402
 from graphcore import export, models  # noqa: E402
@@ -107,31 +108,16 @@ def mlp():
 
 @workload
 def lenet5():
-    import torch
-    nn = torch.nn
     rng = np.random.default_rng(0)
-    twin = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
-                         nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(), nn.Linear(120, 84),
-                         nn.Tanh(), nn.Linear(84, 10))
-    return _from_model(models.lenet5(), twin, rng.normal(size=(64, 32, 32, 1)).astype(np.float32),
+    return _from_model(models.lenet5(), benchmark.lenet5_twin(), rng.normal(size=(64, 32, 32, 1)).astype(np.float32),
                        rng.integers(0, 10, 64))
 
 
 @workload
 def small_vgg():
-    import torch
-    nn = torch.nn
     rng = np.random.default_rng(0)
-    blocks, channels, twin = (2, 2, 3, 3, 3), 3, []
-    for block, convs in enumerate(blocks):
-        width = min(64 * 2 ** block, 512) // 4
-        for _ in range(convs):
-            twin += [nn.Conv2d(channels, width, 3, padding=1), nn.ReLU()]
-            channels = width
-        twin.append(nn.MaxPool2d(2))
-    twin += [nn.Flatten(), nn.Linear(channels, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)]
     model = models.vgg16(input_shape=(32, 32, 3), num_classes=10, width=0.25, fc_units=256, dropout=0.0)
-    return _from_model(model, nn.Sequential(*twin), rng.normal(size=(32, 32, 32, 3)).astype(np.float32),
+    return _from_model(model, benchmark.small_vgg_twin(), rng.normal(size=(32, 32, 32, 3)).astype(np.float32),
                        rng.integers(0, 10, 32))
 
 

@@ -121,27 +121,17 @@ def _model_case(model, torch_model, x_data, y_data):
     return (lambda: model.session.run(compiled["train_op"], feed)), torch_step
 
 
-@case("lenet5")
-def lenet5_batch64():
-    """LeNet-5 (tanh, average pooling) on a batch of 64 32×32×1 images."""
-    import torch
-    from graphcore import models
-    nn = torch.nn
-    rng = np.random.default_rng(0)
-    twin = nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
+def lenet5_twin():
+    """LeNet-5 in PyTorch: the zoo's layers (tanh, average pooling)."""
+    from torch import nn
+    return nn.Sequential(nn.Conv2d(1, 6, 5), nn.Tanh(), nn.AvgPool2d(2), nn.Conv2d(6, 16, 5), nn.Tanh(),
                          nn.AvgPool2d(2), nn.Conv2d(16, 120, 5), nn.Tanh(), nn.Flatten(), nn.Linear(120, 84),
                          nn.Tanh(), nn.Linear(84, 10))
-    return _model_case(models.lenet5(), twin, rng.normal(size=(64, 32, 32, 1)).astype(np.float32),
-                       rng.integers(0, 10, 64))
 
 
-@case("small_vgg")
-def small_vgg_batch32():
-    """VGG16 at a quarter of the width (16…128 channels, 256-unit dense layers) on 32 32×32×3 images."""
-    import torch
-    from graphcore import models
-    nn = torch.nn
-    rng = np.random.default_rng(0)
+def small_vgg_twin():
+    """VGG16 at a quarter of the width (16…128 channels, 256-unit dense layers) in PyTorch."""
+    from torch import nn
     blocks, channels, twin = (2, 2, 3, 3, 3), 3, []
     for block, convs in enumerate(blocks):
         width = min(64 * 2 ** block, 512) // 4
@@ -150,8 +140,25 @@ def small_vgg_batch32():
             channels = width
         twin.append(nn.MaxPool2d(2))
     twin += [nn.Flatten(), nn.Linear(channels, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)]
+    return nn.Sequential(*twin)
+
+
+@case("lenet5")
+def lenet5_batch64():
+    """LeNet-5 (tanh, average pooling) on a batch of 64 32×32×1 images."""
+    from graphcore import models
+    rng = np.random.default_rng(0)
+    return _model_case(models.lenet5(), lenet5_twin(), rng.normal(size=(64, 32, 32, 1)).astype(np.float32),
+                       rng.integers(0, 10, 64))
+
+
+@case("small_vgg")
+def small_vgg_batch32():
+    """VGG16 at a quarter of the width (16…128 channels, 256-unit dense layers) on 32 32×32×3 images."""
+    from graphcore import models
+    rng = np.random.default_rng(0)
     model = models.vgg16(input_shape=(32, 32, 3), num_classes=10, width=0.25, fc_units=256)
-    return _model_case(model, nn.Sequential(*twin), rng.normal(size=(32, 32, 32, 3)).astype(np.float32),
+    return _model_case(model, small_vgg_twin(), rng.normal(size=(32, 32, 32, 3)).astype(np.float32),
                        rng.integers(0, 10, 32))
 
 
