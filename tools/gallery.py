@@ -25,6 +25,9 @@ def build(names, out, depth=1):
         model = zoo.get(name)
         path = out / f"{name}.{extension}"
         render(model, path, view="layer", depth=depth)
+        # Tooltips name the file:line that built each node: keep them relative to the repository, so the
+        # committed gallery does not depend on where it was generated.
+        path.write_text(path.read_text(encoding="utf-8").replace(f"{ROOT}/", ""), encoding="utf-8")
         written.append(path)
         rows.append(f"## {name}\n\n![{name}]({path.name})\n")
     index = out / "README.md"
