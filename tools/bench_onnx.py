@@ -12,13 +12,13 @@ import argparse
 import os
 import statistics
 import tempfile
-import time
 
 import numpy as np
 import torch
 from torch import nn
 
 from graphcore import export, models
+from timing import seconds_per_call   # tools/ is the script's folder
 
 
 def torch_lenet5():
@@ -76,10 +76,7 @@ def bench(name, directory, repeats, rounds):
         measured = [0.0, 0.0]
         for k in ((0, 1) if r % 2 == 0 else (1, 0)):   # alternate who goes first
             session, data = runs[k]
-            start = time.perf_counter()
-            for _ in range(repeats):
-                session.run(data)
-            measured[k] = (time.perf_counter() - start) / repeats
+            measured[k] = seconds_per_call(lambda: session.run(data), repeats)
             times[k].append(measured[k])
         ratios.append(measured[0] / measured[1])
     return statistics.median(times[0]), statistics.median(times[1]), statistics.median(ratios)

@@ -19,13 +19,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_recurrent  # noqa: E402  (the LSTM workload's weights, graphcore graph and PyTorch twin)
 import benchmark  # noqa: E402  (the convolutional workloads' PyTorch twins)
+from timing import seconds_per_call  # noqa: E402  (each engine timed after the others' threads park)
 
 import graphcore as gc  # noqa: E402
 from graphcore import export, models  # noqa: E402
@@ -130,16 +130,14 @@ def lstm():
 
 
 def interleaved(engines, rounds, steps):
-    """Per-engine median step time and median per-round ratio to the last engine (PyTorch)."""
+    """Per-engine median step time and median per-round ratio to the last engine (PyTorch); each block of
+    steps starts after the previous engine's threads have parked (timing.py)."""
     for run in engines.values():
         run()   # warm up: plans, sessions, caches
     times = {name: [] for name in engines}
     for _ in range(rounds):
         for name, run in engines.items():
-            start = time.perf_counter()
-            for _ in range(steps):
-                run()
-            times[name].append((time.perf_counter() - start) / steps)
+            times[name].append(seconds_per_call(run, steps))
     reference = list(engines)[-1]
     ratios = {name: statistics.median(t / r for t, r in zip(times[name], times[reference])) for name in engines}
     return {name: statistics.median(t) for name, t in times.items()}, ratios

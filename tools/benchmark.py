@@ -23,6 +23,9 @@ import numpy as np
 
 import graphcore as gc
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from timing import seconds_per_call  # noqa: E402
+
 CASES = {}
 
 
@@ -38,19 +41,13 @@ class Ratio(collections.namedtuple("Ratio", "ratio ours theirs low high")):
 
 
 def interleaved_ratio(ours, theirs, rounds, steps, clock=time.perf_counter):
-    """Median over rounds of (time of `steps` calls of ours) / (time of `steps` calls of theirs)."""
+    """Median over rounds of (time of `steps` calls of ours) / (time of `steps` calls of theirs), each block
+    timed after the other engine's threads have parked (see timing.py)."""
     ours(), theirs()  # warm up: plans, caches, lazy initialisation
     ratios, our_times, their_times = [], [], []
     for _ in range(rounds):
-        start = clock()
-        for _ in range(steps):
-            ours()
-        mid = clock()
-        for _ in range(steps):
-            theirs()
-        end = clock()
-        our_times.append((mid - start) / steps)
-        their_times.append((end - mid) / steps)
+        our_times.append(seconds_per_call(ours, steps, clock))
+        their_times.append(seconds_per_call(theirs, steps, clock))
         ratios.append(our_times[-1] / their_times[-1])
     return Ratio(statistics.median(ratios), statistics.median(our_times), statistics.median(their_times),
                  min(ratios), max(ratios))
@@ -163,7 +160,6 @@ def small_vgg_batch32():
 
 
 def _recurrent(cell):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     import bench_recurrent
     return bench_recurrent.case(cell, batch=32, steps=50, features=64, units=128)
 
