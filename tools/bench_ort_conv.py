@@ -1,0 +1,72 @@
+"""Why an exported training step's convolutions are slow in onnxruntime: filters that are graph inputs.
+
+    python tools/bench_ort_conv.py [--repeat 21]
+
+A training step must take its filters as inputs (they change every step; see docs/onnx.md's file contract).
+onnxruntime's fast CPU convolution (the NCHWc layout transformer, its blocked direct kernel) applies only to a
+Conv whose filter is a constant initializer, reordered once when the session is built; with the filter as an
+input it runs its generic im2col-and-GEMM path, one image at a time. This tool times the same Conv (3×3,
+pad 1, small VGG's layer shapes at batch 32) both ways, best of ``--repeat`` runs, with PyTorch's conv2d for
+reference.
+"""
+import argparse
+import time
+
+import numpy as np
+import onnx
+import onnxruntime
+from onnx import TensorProto, helper, numpy_helper
+
+from timing import SETTLE_SECONDS   # tools/ is the script's folder
+
+LAYERS = [(32, 16, 32, 16), (32, 32, 16, 32), (32, 64, 8, 64), (32, 128, 4, 128), (32, 128, 2, 128)]
+
+
+def best_ms(fn, repeat):
+    time.sleep(SETTLE_SECONDS)
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times) * 1e3
+
+
+def conv_session(w, batch, height, filter_is_input):
+    """One Conv over (batch, C, height, height); the filter an initializer that is, or is not, also an input."""
+    o, c = w.shape[:2]
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, c, height, height])]
+    if filter_is_input:
+        inputs.append(helper.make_tensor_value_info("w", TensorProto.FLOAT, list(w.shape)))
+    graph = helper.make_graph([helper.make_node("Conv", ["x", "w"], ["y"], pads=[1, 1, 1, 1])], "conv", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              initializer=[numpy_helper.from_array(w, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=8)
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3   # the "initializer appears in graph inputs" warning is the point here
+    return onnxruntime.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=21)
+    args = parser.parse_args(argv)
+    import torch
+    rng = np.random.default_rng(0)
+    print(f"onnxruntime {onnxruntime.__version__}, onnx {onnx.__version__}; best of {args.repeat}, ms")
+    print(f"{'layer N×C×H×W→O':<20} {'filter input':>12} {'filter const':>12} {'slowdown':>9} {'torch':>7}")
+    for n, c, h, o in LAYERS:
+        x = rng.normal(size=(n, c, h, h)).astype(np.float32)
+        w = rng.normal(size=(o, c, 3, 3)).astype(np.float32)
+        as_input, as_constant = conv_session(w, n, h, True), conv_session(w, n, h, False)
+        t_input = best_ms(lambda: as_input.run(None, {"x": x, "w": w}), args.repeat)
+        t_const = best_ms(lambda: as_constant.run(None, {"x": x}), args.repeat)
+        tx, tw = torch.from_numpy(x), torch.from_numpy(w)
+        t_torch = best_ms(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), args.repeat)
+        print(f"{f'{n}×{c}×{h}×{h}→{o}':<20} {t_input:>12.2f} {t_const:>12.2f} {t_input / t_const:>8.1f}× "
+              f"{t_torch:>7.2f}")
+
+
+if __name__ == "__main__":
+    main()
