@@ -11,29 +11,17 @@ A convolution costs 2·N·Ho·Wo·O·C·kh·kw FLOPs per pass. The sgemm peak is
 1024×1024 products, measured in the same run.
 """
 import argparse
-import time
 
 import numpy as np
 
 from graphcore.kernels import conv
-from timing import SETTLE_SECONDS   # tools/ is the script's folder
-
-
-def _best_seconds(fn, repeat):
-    time.sleep(SETTLE_SECONDS)   # the previous engine's spinning threads park first (timing.py)
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+from timing import best_seconds   # tools/ is the script's folder
 
 
 def sgemm_peak(repeat, size=1024):
     a = np.random.default_rng(0).normal(size=(size, size)).astype(np.float32)
     out = np.empty_like(a)
-    return 2 * size ** 3 / _best_seconds(lambda: np.matmul(a, a, out=out), repeat) / 1e9
+    return 2 * size ** 3 / best_seconds(lambda: np.matmul(a, a, out=out), repeat) / 1e9
 
 
 def small_vgg_layers(batch=32, size=32):
@@ -51,10 +39,10 @@ def small_vgg_layers(batch=32, size=32):
 def _torch_times(x, w, repeat):
     import torch
     tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
-    forward = _best_seconds(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), repeat)
+    forward = best_seconds(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), repeat)
     y = torch.nn.functional.conv2d(tx, tw, padding=1)
     dy = torch.ones_like(y)
-    backward = _best_seconds(lambda: torch.autograd.grad(y, (tx, tw), dy, retain_graph=True), repeat)
+    backward = best_seconds(lambda: torch.autograd.grad(y, (tx, tw), dy, retain_graph=True), repeat)
     return forward, backward
 
 
@@ -80,9 +68,9 @@ def main(argv=None):
         w = rng.normal(size=(o, c, 3, 3)).astype(np.float32)
         dy = rng.normal(size=(n, o, h, wd)).astype(np.float32)
         flops = 2 * n * h * wd * o * c * 9
-        fwd = _best_seconds(lambda: conv.conv2d(x, w, ones, pads, ones, 1), args.repeat)
-        bwd = _best_seconds(lambda: conv.conv2d_input_grad(dy, w, (h, wd), ones, pads, ones, 1), args.repeat) \
-            + _best_seconds(lambda: conv.conv2d_filter_grad(x, dy, (3, 3), ones, pads, ones, 1), args.repeat)
+        fwd = best_seconds(lambda: conv.conv2d(x, w, ones, pads, ones, 1), args.repeat)
+        bwd = best_seconds(lambda: conv.conv2d_input_grad(dy, w, (h, wd), ones, pads, ones, 1), args.repeat) \
+            + best_seconds(lambda: conv.conv2d_filter_grad(x, dy, (3, 3), ones, pads, ones, 1), args.repeat)
         tfwd, tbwd = _torch_times(x, w, args.repeat)
         for key, value in dict(flops=flops, fwd=fwd, bwd=bwd, tfwd=tfwd, tbwd=tbwd).items():
             totals[key] += value * count

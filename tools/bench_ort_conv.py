@@ -10,27 +10,15 @@ pad 1, small VGG's layer shapes at batch 32) both ways, best of ``--repeat`` run
 reference.
 """
 import argparse
-import time
 
 import numpy as np
 import onnx
 import onnxruntime
 from onnx import TensorProto, helper, numpy_helper
 
-from timing import SETTLE_SECONDS   # tools/ is the script's folder
+from timing import best_seconds   # tools/ is the script's folder
 
 LAYERS = [(32, 16, 32, 16), (32, 32, 16, 32), (32, 64, 8, 64), (32, 128, 4, 128), (32, 128, 2, 128)]
-
-
-def best_ms(fn, repeat):
-    time.sleep(SETTLE_SECONDS)
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times) * 1e3
 
 
 def conv_session(w, batch, height, filter_is_input):
@@ -60,10 +48,10 @@ def main(argv=None):
         x = rng.normal(size=(n, c, h, h)).astype(np.float32)
         w = rng.normal(size=(o, c, 3, 3)).astype(np.float32)
         as_input, as_constant = conv_session(w, n, h, True), conv_session(w, n, h, False)
-        t_input = best_ms(lambda: as_input.run(None, {"x": x, "w": w}), args.repeat)
-        t_const = best_ms(lambda: as_constant.run(None, {"x": x}), args.repeat)
+        t_input = best_seconds(lambda: as_input.run(None, {"x": x, "w": w}), args.repeat) * 1e3
+        t_const = best_seconds(lambda: as_constant.run(None, {"x": x}), args.repeat) * 1e3
         tx, tw = torch.from_numpy(x), torch.from_numpy(w)
-        t_torch = best_ms(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), args.repeat)
+        t_torch = best_seconds(lambda: torch.nn.functional.conv2d(tx, tw, padding=1), args.repeat) * 1e3
         print(f"{f'{n}×{c}×{h}×{h}→{o}':<20} {t_input:>12.2f} {t_const:>12.2f} {t_input / t_const:>8.1f}× "
               f"{t_torch:>7.2f}")
 

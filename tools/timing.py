@@ -20,3 +20,16 @@ def seconds_per_call(fn, calls, clock=time.perf_counter):
     for _ in range(calls):
         fn()
     return (clock() - start) / calls
+
+
+def best_seconds(fn, repeat, clock=time.perf_counter):
+    """Fastest of ``repeat`` calls, after a settling pause and one untimed call: what a kernel achieves when
+    undisturbed (a shared machine's noise only ever adds time)."""
+    time.sleep(SETTLE_SECONDS)
+    fn()
+    times = []
+    for _ in range(repeat):
+        start = clock()
+        fn()
+        times.append(clock() - start)
+    return min(times)
