@@ -9,29 +9,40 @@ from .convert_math import scalar
 from .registry import converter
 
 
-def _gates(ctx, z, c, units, c_out=None):
-    """ONNX names of the activated gates (i, f, g, o) of pre-activations ``z``, the new cell state (computing
-    the graphcore tensor ``c_out`` if given) and its tanh."""
-    parts = ctx.emit("Split", [z, ints(ctx, [units] * 4, "sizes")], outs=[None] * 4, axis=-1)
-    i, f, o = (ctx.emit("Sigmoid", [p]) for p in (parts[0], parts[1], parts[3]))
-    g = ctx.emit("Tanh", [parts[2]])
+def _activated(ctx, z, units, a_out):
+    """The ONNX name of the activated gates (σ(i), σ(f), tanh(g), σ(o)) of pre-activations ``z``, computing
+    the graphcore tensor ``a_out``."""
+    parts = _split(ctx, z, units)
+    acts = [ctx.emit("Tanh" if k == 2 else "Sigmoid", [p]) for k, p in enumerate(parts)]
+    return ctx.emit("Concat", acts, out=a_out, axis=-1), acts
+
+
+def _split(ctx, gates, units):
+    return ctx.emit("Split", [gates, ints(ctx, [units] * 4, "sizes")], outs=[None] * 4, axis=-1)
+
+
+def _cell_state(ctx, gates, c, c_out=None):
+    """ONNX names of the new cell state (computing the graphcore tensor ``c_out`` if given) and its tanh."""
+    i, f, g, _ = gates
     c_new = ctx.emit("Add", [ctx.emit("Mul", [f, c]), ctx.emit("Mul", [i, g])], out=c_out)
-    return (i, f, g, o), c_new, ctx.emit("Tanh", [c_new])
+    return c_new, ctx.emit("Tanh", [c_new])
 
 
 @converter("LSTMCell")
 def _lstm_cell(ctx, node):
     xp, h, c, kernel = (ctx.input(t) for t in node.inputs)
-    h_out, c_out, z_out = node.outputs
-    z = ctx.emit("Add", [ctx.emit("MatMul", [h, kernel]), xp], out=z_out)
-    (_, _, _, o), _, tanh_c = _gates(ctx, z, c, node.inputs[2].shape[-1], c_out)
-    ctx.emit("Mul", [o, tanh_c], out=h_out)
+    h_out, c_out, a_out = node.outputs
+    z = ctx.emit("Add", [ctx.emit("MatMul", [h, kernel]), xp])
+    _, gates = _activated(ctx, z, node.inputs[2].shape[-1], a_out)
+    _, tanh_c = _cell_state(ctx, gates, c, c_out)
+    ctx.emit("Mul", [gates[3], tanh_c], out=h_out)
 
 
 @converter("LSTMCellGrad")
 def _lstm_cell_grad(ctx, node):
-    z, c, grad_h, grad_c = (ctx.input(t) for t in node.inputs)
-    (i, f, g, o), _, tanh_c = _gates(ctx, z, c, node.inputs[1].shape[-1])
+    a, c, grad_h, grad_c = (ctx.input(t) for t in node.inputs)
+    i, f, g, o = gates = _split(ctx, a, node.inputs[1].shape[-1])
+    _, tanh_c = _cell_state(ctx, gates, c)
     one = scalar(ctx, 1, node.inputs[0].dtype, "one")
 
     def mul(*values):

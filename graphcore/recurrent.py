@@ -72,9 +72,9 @@ def simple_rnn(x, kernel, recurrent_kernel, bias=None, initial_state=None, activ
 def lstm(x, kernel, recurrent_kernel, bias=None, initial_state=None, **options):
     """Long short-term memory, Keras gate order i, f, c, o; states (h, c)."""
     def cell(xp, h, c):
-        h, c, z = fused_lstm_cell(xp, h, c, recurrent_kernel)
-        # z, the gate pre-activations, is stacked too: the backward pass reads it instead of redoing h·R.
-        return (h, c), [h, z]
+        h, c, gates = fused_lstm_cell(xp, h, c, recurrent_kernel)
+        # The activated gates are stacked too: the backward pass reads them instead of redoing h·R and σ, tanh.
+        return (h, c), [h, gates]
     return _recurrent("lstm", x, kernel, bias, cell, _states(initial_state, 2), options,
                       dict(cell="LSTM", gate_order="ifco", weights=(kernel, recurrent_kernel, bias)))
 

@@ -15,14 +15,40 @@ def test_fused_cell_and_its_gradient_equal_the_composed_cell(scale):
     g = gc.Graph()
     with g.as_default():
         xp, h, c, kernel = [gc.constant(v.astype(np.float32)) for v in values]
-        h_fused, c_fused, z = lstm_cell(xp, h, c, kernel)
+        h_fused, c_fused, gates = lstm_cell(xp, h, c, kernel)
         h_ref, c_ref = lstm_gates(xp + h @ kernel, c)
         weights = [gc.constant(rng.normal(size=(batch, units)).astype(np.float32)) for _ in range(2)]
         fused = gc.gradients(gc.reduce_sum(h_fused * weights[0] + c_fused * weights[1]), [xp, h, c, kernel])
         ref = gc.gradients(gc.reduce_sum(h_ref * weights[0] + c_ref * weights[1]), [xp, h, c, kernel])
+        i, f, g_, o = gc.split(xp + h @ kernel, 4, axis=-1)
+        activated = gc.concat([gc.sigmoid(i), gc.sigmoid(f), gc.tanh(g_), gc.sigmoid(o)], axis=-1)
     with gc.Session(g) as sess:
-        got, want = sess.run([h_fused, c_fused, z] + fused), sess.run([h_ref, c_ref, xp + h @ kernel] + ref)
-    for name, a, b in zip(["h", "c", "z", "dxp", "dh", "dc", "dR"], got, want):
+        got, want = sess.run([h_fused, c_fused, gates] + fused), sess.run([h_ref, c_ref, activated] + ref)
+    for name, a, b in zip(["h", "c", "gates", "dxp", "dh", "dc", "dR"], got, want):
+        assert np.all(np.isfinite(a)), name
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+@pytest.mark.parametrize("scale", [1.0, 60.0])
+def test_fused_backward_step_equals_its_primitive_definition(scale):
+    """LSTMCellGrad's kernel computes lstm_gates_grad (whose derivative its own gradient is), and both give
+    the gradient of lstm_gates."""
+    from graphcore.ops.cell import lstm_gates_grad
+    rng = np.random.default_rng(1)
+    batch, units = 4, 3
+    g = gc.Graph()
+    with g.as_default():
+        z, c, grad_h, grad_c = [gc.constant(v.astype(np.float32)) for v in (
+            rng.normal(size=(batch, 4 * units)) * scale, rng.normal(size=(batch, units)),
+            rng.normal(size=(batch, units)), rng.normal(size=(batch, units)))]
+        no_recurrence = gc.constant(np.zeros((units, 4 * units), np.float32))
+        h_new, c_new, gates = lstm_cell(z, gc.zeros_like(c), c, no_recurrence)
+        fused = gc.gradients([h_new, c_new], [z, c], grad_ys=[grad_h, grad_c])
+        composed = lstm_gates_grad(gates, c, grad_h, grad_c)
+        reference = gc.gradients(list(lstm_gates(z, c)), [z, c], grad_ys=[grad_h, grad_c])
+    with gc.Session(g) as sess:
+        got = sess.run(fused + list(composed) + reference)
+    for name, a, b in zip(["dz fused", "dc fused", "dz composed", "dc composed"], got[:4], got[4:] * 2):
         assert np.all(np.isfinite(a)), name
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5, err_msg=name)
 

@@ -6,11 +6,16 @@ backward Scan's body (a recomputed forward plus its gradient), each a separate i
 dispatch was most of the time; the fused kernels below do the same arithmetic in a few whole-array NumPy
 calls, in place where the buffer is their own.
 
-One definition: ``lstm_gates`` is the cell in primitives. The fused kernels compute exactly it (the registry
-tests compare both against finite differences), and ``LSTMCellGrad``'s own gradient, needed only for
-second-order derivatives, is built by differentiating ``lstm_gates`` twice, so it stays a graph of
-ordinary ops; ``LSTMCell``'s gradient is ``LSTMCellGrad`` plus the two matrix products of h·R. Gate order is
-Keras's **i, f, c, o** along the last axis of the pre-activations ``z``.
+One definition: ``lstm_gates`` is the cell in primitive ops, and ``lstm_gates_grad`` its backward step in
+primitive ops. The fused kernels compute exactly them (tests compare values, and the registry tests compare
+gradients against finite differences). ``LSTMCell``'s gradient is ``LSTMCellGrad`` plus the two matrix
+products of h·R; ``LSTMCellGrad``'s own gradient, needed only for second-order derivatives, differentiates
+``lstm_gates_grad``, so it stays a graph of ordinary ops. Gate order is Keras's **i, f, c, o** along the last
+axis of the pre-activations ``z``.
+
+The forward step also returns the activated gates ``a``: a loop stacks them for its backward pass, which
+then starts from σ and tanh already computed instead of redoing them from z (the backward step needs only
+``a``: σ' = σ·(1 − σ) and tanh' = 1 − tanh² are functions of the activations).
 """
 import functools
 
@@ -19,7 +24,8 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import format_shape
-from .array import split
+from .array import concat, split
+from .state import constant
 from .math import identity, matmul, sigmoid, tanh, zeros_like
 
 
@@ -30,9 +36,25 @@ def lstm_gates(z, c):
     return sigmoid(o) * tanh(c), c
 
 
+def lstm_gates_grad(a, c, grad_h, grad_c):
+    """(dz, dc) of ``lstm_gates`` at activated gates a = (σ(i), σ(f), tanh(g), σ(o)) and cell state c, given
+    the gradients of its outputs h' and c', in primitive ops."""
+    i, f, g, o = split(a, 4, axis=-1)
+    tanh_c = tanh(f * c + i * g)
+    d_c = grad_h * o * (1.0 - tanh_c * tanh_c) + grad_c    # dL/dc' in full: through h' and from the next step
+    return concat([d_c * g, d_c * c, d_c * i, grad_h * tanh_c], axis=-1) * gate_slopes(a), d_c * f
+
+
+def gate_slopes(a):
+    """The activations' derivatives from the activations themselves: a·(1 − a) on the σ gates, 1 − a² on tanh's."""
+    _, _, slope, level = _gate_constants(a.shape[-1] // 4, a.dtype)
+    return a * (constant(slope) - a) + constant(level)
+
+
 def lstm_cell(xp, h, c, recurrent_kernel, name=None):
-    """The fused step: (h', c', z) with z = xp + h·R the gate pre-activations and (h', c') = lstm_gates(z, c).
-    z is an output so that a loop can stack it for the backward pass (a residual) instead of recomputing h·R."""
+    """The fused step: (h', c', a) with (h', c') = lstm_gates(xp + h·R, c) and a the activated gates.
+    a is an output so that a loop can stack it for the backward pass (a residual) instead of recomputing h·R
+    and the activations."""
     return apply_op("LSTMCell", [xp, h, c, recurrent_kernel], name=name)
 
 
@@ -54,18 +76,24 @@ def _activations(z):
     np.tanh(a, out=a)
     a *= scale
     a += shift
-    return a, (a[..., :units], a[..., units:2 * units], a[..., 2 * units:3 * units], a[..., 3 * units:])
+    return a, _gate_views(a)
 
 
-def _cell_forward(z, c):
-    """(activated gates and their views, c', tanh(c'))."""
-    a, (i, f, g, o) = _activations(z)
+def _gate_views(a):
+    units = a.shape[-1] // 4
+    return a[..., :units], a[..., units:2 * units], a[..., 2 * units:3 * units], a[..., 3 * units:]
+
+
+def _new_cell_state(gates, c):
+    """(c', tanh(c')) from the activated gates' views."""
+    i, f, g, _ = gates
     c_new = f * c
     c_new += i * g
-    return a, (i, f, g, o), c_new, np.tanh(c_new)
+    return c_new, np.tanh(c_new)
 
 
 def _check_cell(node, z, c, extra=()):
+    """The cell's dtype, after checking z (or a) is (batch, 4·U) for c (batch, U) and ``extra`` are like c."""
     dtype = same_dtype(node)
     require_float(node)
     units = c.shape[-1]
@@ -80,9 +108,9 @@ def _check_cell(node, z, c, extra=()):
 
 @register
 class LSTMCell(Op):
-    """(h', c', z) of one LSTM step: z = xp + h·R (gates i, f, c, o; xp the step's projected input, (B, 4U);
+    """(h', c', a) of one LSTM step: z = xp + h·R (gates i, f, c, o; xp the step's projected input, (B, 4U);
     h and c the states, (B, U); R the recurrent kernel, (U, 4U)), c' = σ(f)·c + σ(i)·tanh(g),
-    h' = σ(o)·tanh(c')."""
+    h' = σ(o)·tanh(c'), a = (σ(i), σ(f), tanh(g), σ(o))."""
 
     def infer(self, node):
         xp, h, c, kernel = node.inputs
@@ -97,19 +125,20 @@ class LSTMCell(Op):
         if z.shape != xp.shape:
             raise ValueError(f"projected input {xp.shape} and h·R {z.shape} differ")
         z += xp
-        _, (_, _, _, o), c_new, tanh_c = _cell_forward(z, c)
-        tanh_c *= o
-        return tanh_c, c_new, z
+        a, gates = _activations(z)
+        c_new, tanh_c = _new_cell_state(gates, c)
+        tanh_c *= gates[3]
+        return tanh_c, c_new, a
 
-    def grad(self, node, grad_h, grad_c, grad_z):
+    def grad(self, node, grad_h, grad_c, grad_a):
         from ..gradients import wants_gradient
         xp, h, c, kernel = node.inputs
-        z = node.outputs[2]
+        a = node.outputs[2]
         grad_h = zeros_like(node.outputs[0]) if grad_h is None else grad_h
         grad_c = zeros_like(node.outputs[1]) if grad_c is None else grad_c
-        dz, dc = apply_op("LSTMCellGrad", [z, c, grad_h, grad_c])
-        if grad_z is not None and not _zeros(grad_z):
-            dz = dz + grad_z
+        dz, dc = apply_op("LSTMCellGrad", [a, c, grad_h, grad_c])
+        if grad_a is not None and not _zeros(grad_a):
+            dz = dz + grad_a * gate_slopes(a)
         return [dz, matmul(dz, kernel, False, True) if wants_gradient(1) else None, dc,
                 matmul(h, dz, True, False) if wants_gradient(3) else None]
 
@@ -125,27 +154,29 @@ def _zeros(t):
 
 @register
 class LSTMCellGrad(Op):
-    """(dz, dc) of ``lstm_gates`` given the gradients (dh', dc') of its outputs; inputs z, c, dh', dc'."""
+    """(dz, dc) of ``lstm_gates`` given the gradients (dh', dc') of its outputs, i.e. ``lstm_gates_grad``;
+    inputs a (the activated gates), c, dh', dc'."""
 
     def infer(self, node):
-        z, c, grad_h, grad_c = node.inputs
-        dtype = _check_cell(node, z, c, (grad_h, grad_c))
-        return [(dtype, z.shape), (dtype, c.shape)]
+        a, c, grad_h, grad_c = node.inputs
+        dtype = _check_cell(node, a, c, (grad_h, grad_c))
+        return [(dtype, a.shape), (dtype, c.shape)]
 
-    def compute(self, z, c, grad_h, grad_c):
-        a, (i, f, g, o), _, tanh_c = _cell_forward(z, c)
+    def compute(self, a, c, grad_h, grad_c):
+        i, f, g, o = _gate_views(a)
+        _, tanh_c = _new_cell_state((i, f, g, o), c)
         units = c.shape[-1]
         # dL/dc' in full: through h' = o·tanh(c') and from the next step.
         d_c = 1 - tanh_c * tanh_c
         d_c *= o
         d_c *= grad_h
         d_c += grad_c
-        dz = np.empty_like(z)
+        dz = np.empty_like(a)
         np.multiply(d_c, g, out=dz[..., :units])
         np.multiply(d_c, c, out=dz[..., units:2 * units])
         np.multiply(d_c, i, out=dz[..., 2 * units:3 * units])
         np.multiply(grad_h, tanh_c, out=dz[..., 3 * units:])
-        _, _, slope, level = _gate_constants(units, z.dtype)
+        _, _, slope, level = _gate_constants(units, a.dtype)
         derivative = slope - a      # σ' = σ·(1 − σ), tanh' = 1 − tanh²: a·(slope − a) + level
         derivative *= a
         derivative += level
@@ -156,13 +187,14 @@ class LSTMCellGrad(Op):
     def grad(self, node, grad_dz, grad_dc):
         from ..gradients import gradients
         # Fresh tensors standing for the inputs (identities, so higher orders still flow through): the inputs
-        # may depend on one another (z on c through an LSTMCell), and these are partial derivatives.
-        z, c, grad_h, grad_c = leaves = [identity(t) for t in node.inputs]
-        h_new, c_new = lstm_gates(z, c)
-        dz, dc = gradients([h_new, c_new], [z, c], grad_ys=[grad_h, grad_c], unconnected="zero")
+        # may depend on one another (a on c through an LSTMCell), and these are partial derivatives.
+        leaves = [identity(t) for t in node.inputs]
+        dz, dc = lstm_gates_grad(*leaves)
         seeds = [zeros_like(dz) if grad_dz is None else grad_dz, zeros_like(dc) if grad_dc is None else grad_dc]
         return gradients([dz, dc], leaves, grad_ys=seeds, unconnected="zero")
 
     def samples(self, rng):
-        z, c = rng.normal(size=(3, 8)), rng.normal(size=(3, 2))
-        yield [z, c, rng.normal(size=c.shape), rng.normal(size=c.shape)], {}
+        a, c = rng.uniform(-0.9, 0.9, size=(3, 8)), rng.normal(size=(3, 2))
+        a[:, :4] = np.abs(a[:, :4])             # σ gates in (0, 1), tanh's in (−1, 1)
+        a[:, 6:] = np.abs(a[:, 6:])
+        yield [a, c, rng.normal(size=c.shape), rng.normal(size=c.shape)], {}
