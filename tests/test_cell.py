@@ -80,6 +80,41 @@ def test_lstm_step_runs_one_cell_node_per_direction():
     assert any(t.node.op.type == "Reshape" and t.node.inputs[0].node is backward for t in after[0].inputs)
 
 
+def test_backward_loop_reads_the_recurrent_kernel_transposed_once():
+    """dh = dz·Rᵀ in the backward body reads a contiguous Rᵀ the loop makes once, not R transposed per step;
+    the gradients stay those of the step-by-step definition."""
+    from graphcore import recurrent
+    from graphcore.ops.scan import _pretranspose_captures
+    from graphcore.session import make_plan
+    rng = np.random.default_rng(2)
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.constant(rng.normal(size=(3, 4, 2)).astype(np.float32))
+        kernel = gc.constant(rng.normal(size=(2, 8)).astype(np.float32))
+        rec = gc.constant(rng.normal(size=(2, 8)).astype(np.float32))
+        loss = gc.reduce_sum(recurrent.lstm(x, kernel, rec, return_sequences=True) ** 2)
+        fused = gc.gradients(loss, [x, rec])
+        h = c = gc.zeros_like(x[:, 0, :2])
+        outputs = []
+        for t in range(4):
+            h, c = lstm_gates(x[:, t] @ kernel + h @ rec, c)
+            outputs.append(h)
+        composed = gc.gradients(gc.add_n([gc.reduce_sum(o ** 2) for o in outputs]), [x, rec])
+    backward = [n for n in g.nodes if n.op.type == "Scan"][1]
+    a = backward.attrs
+    feeds = dict.fromkeys(list(a["seq_in"] + a["state_in"] + a["cap_in"]))
+    plan = make_plan(list(a["state_out"] + a["out"]), feeds, None)
+    slot = dict(plan.feed_slots)
+    rewritten, pairs = _pretranspose_captures(plan, [slot[t] for t in a["cap_in"]])
+    assert [a["cap_in"][k].shape for _, k in pairs] == [(2, 8)]
+    matmul_step = next(step for step in rewritten.steps if step[4].op.type == "MatMul")
+    assert matmul_step[1][1] == pairs[0][0] and matmul_step[0].keywords == {"transpose_a": False,
+                                                                             "transpose_b": False}
+    with gc.Session(g) as sess:
+        for got, want in zip(sess.run(fused), sess.run(composed)):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 def test_mismatched_cell_shapes_fail_when_built():
     g = gc.Graph()
     with g.as_default():
