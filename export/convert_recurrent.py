@@ -96,28 +96,28 @@ def onnx_weights(meta, kernel, recurrent_kernel, bias):
 def _raw_input(ctx, node):
     """The batch-major x (B, T, F) whose projection ``recurrent._project`` feeds the Scan, or None.
 
-    Two forms, by whether T was known when traced: Transpose(Reshape(Reshape(x)·K) (+ b)) and
-    Transpose(x)·K (+ b); each Transpose swaps the first two axes, and b (static) is there iff meta has a bias.
+    Two forms, by whether T was known when traced: Reshape(Reshape(Transpose(x))·K) (+ b) and
+    Transpose(x)·K (+ b); the Transpose swaps the first two axes, and b (static) is there iff meta has a bias.
     """
     if len(node.attrs["seq_in"]) != 1:
         return None
     kernel, _, bias = node.attrs["meta"]["weights"]
     t = node.inputs[0]
-    batch_major = _is_swap(t)
-    if batch_major:
-        t = t.node.inputs[0]
     if bias is not None:
         if t.node.type != "Add" or not ctx.is_static(t.node.inputs[1]):
             return None
         t = t.node.inputs[0]
-    if batch_major:
-        if t.node.type != "Reshape":
-            return None
+    rows = t.node.type == "Reshape"
+    if rows:
         t = t.node.inputs[0]
     if t.node.type != "MatMul" or t.node.inputs[1] is not kernel:
         return None
     t = t.node.inputs[0]
-    if not (t.node.type == "Reshape" if batch_major else _is_swap(t)):
+    if rows:
+        if t.node.type != "Reshape":
+            return None
+        t = t.node.inputs[0]
+    if not _is_swap(t):
         return None
     x = t.node.inputs[0]
     return x if x.ndim == 3 and x.shape[2] == kernel.shape[0] else None

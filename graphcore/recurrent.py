@@ -127,12 +127,14 @@ def _recurrent(scope, x, kernel, bias, cell, initial_states, options, meta):
 
 
 def _project(x, kernel, bias):
-    """x·K (+ b) for all steps as one matmul, returned time-major (T, B, ·)."""
-    batch_major = x.shape[1] is not None
-    if batch_major:   # (B·T, F) × (F, G): one BLAS call, and a 2-D weight gradient
-        xp = reshape(reshape(x, (-1, x.shape[2])) @ kernel, (-1, x.shape[1], kernel.shape[1]))
+    """x·K (+ b) for all steps as one matmul, returned time-major (T, B, ·).
+
+    x is made time-major *before* the product: it is the narrow side (F features against gates·U columns),
+    so that copy is the cheap one, the loop then reads contiguous steps, and the backward pass's stacked
+    per-step gradients (T, B, ·) reshape to the product's rows without a copy."""
+    time_major = transpose(x, (1, 0, 2))
+    if x.shape[1] is not None:   # (T·B, F) × (F, G): one BLAS call, and a 2-D weight gradient
+        xp = reshape(reshape(time_major, (-1, x.shape[2])) @ kernel, (x.shape[1], -1, kernel.shape[1]))
     else:
-        xp = transpose(x, (1, 0, 2)) @ kernel
-    if bias is not None:
-        xp = xp + bias
-    return transpose(xp, (1, 0, 2)) if batch_major else xp
+        xp = time_major @ kernel
+    return xp if bias is None else xp + bias
