@@ -2,8 +2,11 @@
 
 ``LSTMCell`` appears in the body of an LSTM Scan that cannot become ONNX's native LSTM (a loop exported as a
 generic Scan); ``LSTMCellGrad`` in a backward Scan's body, for exported training steps. Both are spelled out
-gate by gate (Split, Sigmoid, Tanh, Mul, Add, Sub, Concat), gate order i, f, c, o as in graphcore.
+in Split, Sigmoid, Tanh, Mul, Add, Sub and Concat, gate order i, f, c, o as in graphcore; the backward step
+in as few nodes as the kernel has whole-array operations (each node of a loop body runs T times).
 """
+from graphcore.ops.cell import gate_constants
+
 from .convert_array import ints
 from .convert_math import scalar
 from .registry import converter
@@ -40,22 +43,22 @@ def _lstm_cell(ctx, node):
 
 @converter("LSTMCellGrad")
 def _lstm_cell_grad(ctx, node):
+    """``lstm_gates_grad`` node for node, as the kernel computes it: the four gates' products concatenated,
+    then one product with the activations' derivatives a·(slope − a) + level (``gate_constants``)."""
     a, c, grad_h, grad_c = (ctx.input(t) for t in node.inputs)
-    i, f, g, o = gates = _split(ctx, a, node.inputs[1].shape[-1])
-    _, tanh_c = _cell_state(ctx, gates, c)
-    one = scalar(ctx, 1, node.inputs[0].dtype, "one")
+    i, f, g, o = _split(ctx, a, node.inputs[1].shape[-1])
+    _, tanh_c = _cell_state(ctx, (i, f, g, o), c)
+    dtype = node.inputs[0].dtype
+    _, _, slope, level = gate_constants(node.inputs[1].shape[-1], dtype)
+    slope, level = ctx.const(slope, f"{node.name}/slope"), ctx.const(level, f"{node.name}/level")
 
-    def mul(*values):
-        result = values[0]
-        for v in values[1:]:
-            result = ctx.emit("Mul", [result, v])
-        return result
+    def mul(x, y):
+        return ctx.emit("Mul", [x, y])
 
-    def one_minus(value):
-        return ctx.emit("Sub", [one, value])
-
-    d_c = ctx.emit("Add", [mul(grad_h, o, one_minus(mul(tanh_c, tanh_c))), grad_c])
-    gates = [mul(d_c, g, i, one_minus(i)), mul(d_c, c, f, one_minus(f)), mul(d_c, i, one_minus(mul(g, g))),
-             mul(grad_h, tanh_c, o, one_minus(o))]
-    ctx.emit("Concat", gates, out=node.outputs[0], axis=-1)
+    # dL/dc' in full: through h' = o·tanh(c'), and from the next step.
+    through_h = mul(mul(grad_h, o), ctx.emit("Sub", [scalar(ctx, 1, dtype, "one"), mul(tanh_c, tanh_c)]))
+    d_c = ctx.emit("Add", [through_h, grad_c])
+    products = ctx.emit("Concat", [mul(d_c, g), mul(d_c, c), mul(d_c, i), mul(grad_h, tanh_c)], axis=-1)
+    slopes = ctx.emit("Add", [mul(a, ctx.emit("Sub", [slope, a])), level])
+    ctx.emit("Mul", [products, slopes], out=node.outputs[0])
     ctx.emit("Mul", [d_c, f], out=node.outputs[1])

@@ -47,7 +47,7 @@ def lstm_gates_grad(a, c, grad_h, grad_c):
 
 def gate_slopes(a):
     """The activations' derivatives from the activations themselves: a·(1 − a) on the σ gates, 1 − a² on tanh's."""
-    _, _, slope, level = _gate_constants(a.shape[-1] // 4, a.dtype)
+    _, _, slope, level = gate_constants(a.shape[-1] // 4, a.dtype)
     return a * (constant(slope) - a) + constant(level)
 
 
@@ -59,7 +59,7 @@ def lstm_cell(xp, h, c, recurrent_kernel, name=None):
 
 
 @functools.lru_cache(maxsize=None)
-def _gate_constants(units, dtype):
+def gate_constants(units, dtype):
     """Per-column constants over the 4U gate columns (i, f, c, o). σ(x) = ½ + ½·tanh(x/2), so one tanh call
     activates every gate: ``a = tanh(z·scale)·scale + shift``; and the activations' derivatives are
     ``a·(slope − a) + level`` (σ' = σ − σ², tanh' = 1 − tanh²)."""
@@ -71,7 +71,7 @@ def _gate_constants(units, dtype):
 def _activations(z):
     """Activated gates (…, 4U) of z, and the four gate views i, f, g, o."""
     units = z.shape[-1] // 4
-    scale, shift, _, _ = _gate_constants(units, z.dtype)
+    scale, shift, _, _ = gate_constants(units, z.dtype)
     a = np.multiply(z, scale)
     np.tanh(a, out=a)
     a *= scale
@@ -176,7 +176,7 @@ class LSTMCellGrad(Op):
         np.multiply(d_c, c, out=dz[..., units:2 * units])
         np.multiply(d_c, i, out=dz[..., 2 * units:3 * units])
         np.multiply(grad_h, tanh_c, out=dz[..., 3 * units:])
-        _, _, slope, level = _gate_constants(units, a.dtype)
+        _, _, slope, level = gate_constants(units, a.dtype)
         derivative = slope - a      # σ' = σ·(1 − σ), tanh' = 1 − tanh²: a·(slope − a) + level
         derivative *= a
         derivative += level
