@@ -46,7 +46,8 @@ def lstm_gates_grad(a, c, grad_h, grad_c):
 
 
 def gate_slopes(a):
-    """The activations' derivatives from the activations themselves: a·(1 − a) on the σ gates, 1 − a² on tanh's."""
+    """The activations' derivatives from the activations themselves: a·(1 − a) on the σ gates, 1 − a² on
+    tanh's."""
     _, _, slope, level = gate_constants(a.shape[-1] // 4, a.dtype)
     return a * (constant(slope) - a) + constant(level)
 
