@@ -69,18 +69,18 @@ def gate_constants(units, dtype):
     return columns(0.5, 1), columns(0.5, 0), columns(1, 0), columns(0, 1)
 
 
-def _activations(z):
-    """Activated gates (…, 4U) of z, and the four gate views i, f, g, o."""
-    units = z.shape[-1] // 4
-    scale, shift, _, _ = gate_constants(units, z.dtype)
-    a = np.multiply(z, scale)
-    np.tanh(a, out=a)
-    a *= scale
-    a += shift
-    return a, _gate_views(a)
+def _activate_in_place(z):
+    """z's buffer overwritten with the activated gates (…, 4U), and the four gate views i, f, g, o."""
+    scale, shift, _, _ = gate_constants(z.shape[-1] // 4, z.dtype)
+    z *= scale
+    np.tanh(z, out=z)
+    z *= scale
+    z += shift
+    return z, _gate_views(z)
 
 
 def _gate_views(a):
+    """Views of the four gate blocks i, f, g, o along the last axis."""
     units = a.shape[-1] // 4
     return a[..., :units], a[..., units:2 * units], a[..., 2 * units:3 * units], a[..., 3 * units:]
 
@@ -125,8 +125,8 @@ class LSTMCell(Op):
         z = h @ kernel
         if z.shape != xp.shape:
             raise ValueError(f"projected input {xp.shape} and h·R {z.shape} differ")
-        z += xp
-        a, gates = _activations(z)
+        z += xp                             # z is this call's own buffer: the gates overwrite it
+        a, gates = _activate_in_place(z)
         c_new, tanh_c = _new_cell_state(gates, c)
         tanh_c *= gates[3]
         return tanh_c, c_new, a
