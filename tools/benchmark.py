@@ -9,6 +9,10 @@ and their range.
     python tools/benchmark.py --rounds 15
     OPENBLAS_NUM_THREADS=1 python tools/benchmark.py --threads 1 --clock cpu   # on a busy machine
 
+The first line names the BLAS kernel NumPy ran (see ``timing.blas_description``): ``bash tools/run.sh bench``
+lifts a machine-wide ``OPENBLAS_CORETYPE`` so that OpenBLAS picks this processor's own kernel, as it does on
+a user's machine; run this script directly to measure under whatever the environment sets.
+
 A case is a function returning (graphcore_step, torch_step): two zero-argument callables doing one training
 step each on identical shapes. Register new cases with ``@case("name")``.
 """
@@ -24,7 +28,7 @@ import numpy as np
 import graphcore as gc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from timing import seconds_per_call  # noqa: E402
+from timing import blas_description, seconds_per_call  # noqa: E402
 
 CASES = {}
 
@@ -220,6 +224,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     clock = time.process_time if args.clock == "cpu" else time.perf_counter
     chosen = args.cases or WORKLOADS + ["overhead"]
+    print(f"NumPy's BLAS: {blas_description()}; PyTorch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"{'case':<12} {'graphcore':>12} {'pytorch':>12} {'median ratio':>13} {'range':>12}")
     for name in chosen:
         if name == "overhead":

@@ -26,6 +26,10 @@ fi
 case "$job" in
     main)  exec .venv/bin/graphcore train lenet5 "$@" ;;
     test)  exec .venv/bin/python -m pytest -q "$@" ;;
-    bench) exec .venv/bin/python tools/benchmark.py "$@" ;;
+    # Some shared machines force OpenBLAS's AVX2 kernel on AVX-512 processors (OPENBLAS_CORETYPE=Haswell,
+    # OPENBLAS_L2_SIZE, for old OpenBLAS builds): NumPy's products then run at half speed while PyTorch's are
+    # untouched. The benchmark lifts both so NumPy runs the kernel OpenBLAS picks for this processor, as on a
+    # user's machine, and prints which one it ran (docs/performance.md).
+    bench) exec env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE .venv/bin/python tools/benchmark.py "$@" ;;
     *)     echo "usage: bash tools/run.sh [main|test|bench] [args...]" >&2; exit 2 ;;
 esac

@@ -33,3 +33,19 @@ def best_seconds(fn, repeat, clock=time.perf_counter):
         fn()
         times.append(clock() - start)
     return min(times)
+
+
+def blas_description():
+    """Which BLAS kernel NumPy's products run, e.g. "openblas 0.3.31 SkylakeX, 2 threads".
+
+    OpenBLAS picks its kernel for the processor at load time unless ``OPENBLAS_CORETYPE`` names one. Some
+    shared machines set it (Haswell's AVX2 kernel on AVX-512 processors, for old OpenBLAS builds); that halves
+    NumPy's float32 matrix products and leaves PyTorch's (MKL, oneDNN) alone, so every benchmark states
+    which kernel it measured."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl is not installed)"
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    return "; ".join(f"{p['internal_api']} {p.get('version') or ''} {p.get('architecture') or ''}, "
+                     f"{p['num_threads']} threads" for p in pools) or "no BLAS found"
