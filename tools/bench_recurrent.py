@@ -98,6 +98,7 @@ def case(cell, batch=32, steps=50, features=64, units=128, classes=10, seed=0):
 
 def main(argv=None):
     from benchmark import interleaved_ratio
+    from timing import blas_description
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cell", choices=sorted(GATES), default="lstm")
     parser.add_argument("--batch", type=int, default=32)
@@ -110,6 +111,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
     ours, theirs = case(args.cell, args.batch, args.steps, args.features, args.units)
+    print(f"NumPy's BLAS: {blas_description()}")
     result = interleaved_ratio(ours, theirs, args.rounds, args.repeat)
     print(f"{args.cell}  batch {args.batch}, T = {args.steps}, {args.features} features, {args.units} units: "
           f"graphcore {result.ours * 1e3:.1f} ms, PyTorch {result.theirs * 1e3:.1f} ms, median ratio "

@@ -25,7 +25,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_recurrent  # noqa: E402  (the LSTM workload's weights, graphcore graph and PyTorch twin)
 import benchmark  # noqa: E402  (the convolutional workloads' PyTorch twins)
-from timing import seconds_per_call  # noqa: E402  (each engine timed after the others' threads park)
+from timing import blas_description, seconds_per_call  # noqa: E402  (each engine timed after the others' threads park)
 
 import graphcore as gc  # noqa: E402
 from graphcore import export, models  # noqa: E402
@@ -153,6 +153,7 @@ def main(argv=None):
     import onnx
     import torch
     torch.set_num_threads(os.cpu_count() or 1)
+    print(f"NumPy's BLAS: {blas_description()}")
     print(f"{'workload':<10} {'numpy':>10} {'onnxrt cpu':>11} {'pytorch':>10}   ratios to PyTorch: numpy, onnxrt")
     for name in args.workloads or list(WORKLOADS):
         work = WORKLOADS[name]()
