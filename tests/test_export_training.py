@@ -37,8 +37,15 @@ OPTIMIZERS = {
 # roundings (×10).
 # ResNet-34 sits at the edge: its five chained steps agreed to 1e-4 of each weight's scale until the
 # interpreter's convolution kernels changed their summation order (2.6e-4 since), so it is held to the same
-# noise-floor test.
-ILL_CONDITIONED = {"resnet34", "resnet50", "mobilenet"}
+# noise-floor test. LeNet-5 with Adam too: Adam divides each weight's mean gradient by its RMS, so a weight
+# whose gradients nearly cancel moves by a rounding-sized fraction of the learning rate. Its worst weight
+# (c5/kernel) stood at 0.80 of the chained test's tolerance at 2026-12-02's starting commit. With the
+# convolutions' columns gathered in 2 MiB chunks instead of 512 KiB (another summation order), it stood at
+# 0.91 with OpenBLAS's AVX-512 kernel and 1.22 with its AVX2 kernel. ResNet-18 as well: with the AVX2 kernel,
+# a ReLU mask in stage3/block2 flips in the first step, and the interpreter's own five losses differ from
+# those under the AVX-512 kernel by 0.13 % at the second step and 3 % at the fifth. Onnxruntime's losses
+# matched the AVX-512 run to 1e-6 (2026-12-02).
+ILL_CONDITIONED = {"resnet18", "resnet34", "resnet50", "mobilenet", "lenet5"}
 
 
 def contract_of(path):
@@ -127,19 +134,27 @@ def _distance(state, other):
 # The state perturbation that measures the interpreter's noise floor: ten float32 roundings, what a few layers
 # of differently ordered float32 sums (onnxruntime's blocked convolutions against NumPy's BLAS) accumulate.
 RELATIVE_NOISE = 1e-6
+# How many perturbations, the largest move counting. These steps are discontinuous, not merely sensitive: a
+# ReLU mask or a pooling choice flips when a value near zero changes sign. MobileNet's fifth step moved its
+# new state by 0.027, 11.8, 0.032, 0.030 and 2.94 under five perturbations, and onnxruntime's step landed
+# 11.9 away (OpenBLAS's AVX2 kernel, 2026-12-02). One draw measured only the smooth part of the floor.
+NOISE_DRAWS = 5
 
 
 def _interpreter_noise(model, start, end, x, y, loss):
-    """How far the interpreter's own step moves when its float state moves by ``RELATIVE_NOISE``:
-    (loss change, distance of the new state over all variables). Leaves ``end`` in the session."""
-    variables, rng = model.session.variables, np.random.default_rng(1)
-    for name, value in start.items():
-        variables[name] = (value * (1 + RELATIVE_NOISE * rng.standard_normal(value.shape))).astype(value.dtype) \
-            if value.dtype.kind == "f" else value
-    perturbed_loss = _fit_step(model, x, y)
-    distance = _distance({name: variables[name] for name in end}, end)
+    """How far the interpreter's own step moves when its float state moves by ``RELATIVE_NOISE``, the
+    farthest of ``NOISE_DRAWS`` perturbations: (loss change, distance of the new state over all variables).
+    Leaves ``end`` in the session."""
+    variables, loss_noise, state_noise = model.session.variables, 0.0, 0.0
+    for draw in range(1, NOISE_DRAWS + 1):
+        rng = np.random.default_rng(draw)
+        for name, value in start.items():
+            variables[name] = (value * (1 + RELATIVE_NOISE * rng.standard_normal(value.shape))).astype(value.dtype) \
+                if value.dtype.kind == "f" else value
+        loss_noise = max(loss_noise, abs(_fit_step(model, x, y) - loss))
+        state_noise = max(state_noise, _distance({name: variables[name] for name in end}, end))
     variables.update(end)
-    return abs(perturbed_loss - loss), distance
+    return loss_noise, state_noise
 
 
 @pytest.mark.parametrize("name", [n for n in models.available("classifier") if OPTIMIZERS[n]])
