@@ -15,16 +15,19 @@ from . import profiler
 from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph
 from .memory import tune_allocator
+from .program import compile_steps, failed_step
 from .ops.random import seed_for
 from .shapes import compatible, format_shape, format_type
 
 
 class _Plan:
-    __slots__ = ("steps", "feed_slots", "fetch_slots", "slot_count", "nodes")
+    __slots__ = ("steps", "feed_slots", "fetch_slots", "slot_count", "nodes", "runs", "program")
 
     def __init__(self, steps, feed_slots, fetch_slots, slot_count, nodes):
         self.steps, self.feed_slots, self.fetch_slots = steps, feed_slots, fetch_slots
         self.slot_count, self.nodes = slot_count, nodes
+        self.runs = 0
+        self.program = None     # (run, line_steps) of program.compile_steps, made at the second run
 
 
 class Session:
@@ -184,8 +187,25 @@ def make_plan(leaves, feeds, runtime, needed=None):
 
 
 def run_plan(plan, slots):
-    """The hot loop over ``slots`` (fed values already in place): no analysis, no allocation beyond the
-    kernels' own."""
+    """Run ``plan`` over ``slots`` (fed values already in place): no analysis, no allocation beyond the
+    kernels' own. The first run walks the steps; a plan run again (every loop body, every training step) is
+    compiled to straight-line code once (``program.py``) and runs as that."""
+    if plan.program is None:
+        plan.runs += 1
+        if plan.runs == 1:
+            return _run_steps(plan, slots)
+        plan.program = compile_steps(plan.steps)
+    run, line_steps = plan.program
+    try:
+        run(slots)
+    except GraphcoreError:
+        raise
+    except Exception as e:
+        _raise_failed(plan, failed_step(e.__traceback__, line_steps), slots, e)
+
+
+def _run_steps(plan, slots):
+    """The plan's steps, one by one."""
     index = 0
     try:
         for index, (kernel, ins, out, frees, _) in enumerate(plan.steps):
@@ -199,10 +219,15 @@ def run_plan(plan, slots):
                 slots[f] = None
     except GraphcoreError:
         raise
-    except Exception as e:  # a kernel failed: report the node, its inputs and where the user built it
-        _, ins, _, _, node = plan.steps[index]
-        raise ExecutionError(f"{node.op.type} failed at run time: {type(e).__name__}: {e}\n  inputs: "
-                             + _describe_arrays(node, [slots[i] for i in ins]), node, original=e) from None
+    except Exception as e:
+        _raise_failed(plan, index, slots, e)
+
+
+def _raise_failed(plan, index, slots, error):
+    """A kernel failed: report the node, its inputs and where the user built it."""
+    _, ins, _, _, node = plan.steps[index]
+    raise ExecutionError(f"{node.op.type} failed at run time: {type(error).__name__}: {error}\n  inputs: "
+                         + _describe_arrays(node, [slots[i] for i in ins]), node, original=error) from None
 
 
 def _run_checked(plan, slots):

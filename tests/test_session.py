@@ -129,6 +129,35 @@ def test_kernel_failure_reports_node_and_site_not_a_numpy_traceback():
     assert info.value.__suppress_context__
 
 
+def test_a_compiled_plan_reports_the_failing_node_as_the_first_run_does():
+    """A plan runs as straight-line code from its second run on (graphcore/program.py); a kernel failing
+    there, in the outer plan or in a loop body, is still reported by its node, shapes and creation site."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        y = gc.placeholder(gc.float32, (None, 3), name="y")
+        sequence = gc.placeholder(gc.float32, (None, None), name="sequence")
+        doubled = x * 2.0
+        line = __import__("inspect").currentframe().f_lineno + 1
+        total = doubled + y
+        h, _ = gc.scan(lambda xt, h: (gc.multiply(h, xt, name="body_product"), h), sequence,
+                       gc.constant(np.ones(2, np.float32)))
+    good = {x: np.ones((2, 3), np.float32), y: np.ones((2, 3), np.float32),
+            sequence: np.full((4, 2), 2.0, np.float32)}
+    with gc.Session(g) as sess:
+        for _ in range(3):
+            np.testing.assert_array_equal(sess.run(total, good), np.full((2, 3), 3.0))
+            np.testing.assert_array_equal(sess.run(h, good), [16.0, 16.0])
+        with pytest.raises(gc.ExecutionError) as info:
+            sess.run(total, {**good, y: np.ones((5, 3), np.float32)})
+        message = str(info.value)
+        assert "Add" in message and "(2, 3)" in message and "(5, 3)" in message and f":{line}" in message
+        with pytest.raises(gc.ExecutionError, match="Mul failed at run time") as info:
+            sess.run(h, {**good, sequence: np.ones((4, 3), np.float32)})
+        assert "body_product" in str(info.value) and "(3,)" in str(info.value)
+        np.testing.assert_array_equal(sess.run(total, good), np.full((2, 3), 3.0))   # still usable
+
+
 def test_feeding_an_intermediate_tensor_overrides_it():
     g, x, v, y, z = _graph()
     with gc.Session(g) as sess:
