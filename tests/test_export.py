@@ -95,3 +95,20 @@ def test_op_matches_onnxruntime_or_is_refused(case, tmp_path):
             assert got.shape == want.shape and got.dtype == want.dtype, f"{op_type} output {t.name}"
         else:
             np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=f"{op_type} output {t.name}")
+
+
+def test_unknown_dimensions_named_apart_for_inputs_that_are_not_one_batch():
+    """``dynamic_batch=None``: two inputs whose unknown leading sizes differ (found by tools/fuzz.py, seed 32:
+    with both declared ``batch``, onnxruntime planned one buffer for both and failed)."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (None, 4), name="x")
+        y = gc.placeholder(gc.float64, (None, 4), name="y")
+        outputs = [gc.concat([gc.expand_dims(v, 0)] * 2, axis=0) * 2.0 for v in (x, y)]
+    proto = export.to_onnx(g, inputs=[x, y], outputs=outputs, dynamic_batch=None)
+    leading = [v.type.tensor_type.shape.dim[0].dim_param for v in proto.graph.input]
+    assert leading[0] and leading[1] and leading[0] != leading[1]
+    feeds = {"x": np.arange(12.0).reshape(3, 4), "y": np.ones((2, 4))}
+    got = export.InferenceSession(proto, device="cpu").run(feeds)
+    np.testing.assert_array_equal(got[0], np.stack([feeds["x"] * 2] * 2))
+    np.testing.assert_array_equal(got[1], np.full((2, 2, 4), 2.0))
