@@ -52,8 +52,10 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     ``False`` fixes them to 1; ``None`` names every unknown dimension apart (``<input>_dim0``, …), for a graph
     whose inputs' unknown leading sizes are not one batch. ``batch`` is a promise onnxruntime holds the file
     to: it plans shared buffers for values whose shapes it equates, and fails ("Shape mismatch attempting to
-    re-use buffer") when two inputs declared ``batch`` differ. Weights come from ``session`` (a Session or a dict of variable values), from
-    a model's own session, or from a raw graph's initial values. When the initializers exceed
+    re-use buffer") when two inputs declared ``batch`` differ.
+
+    Weights come from ``session`` (a Session or a dict of variable values), from a model's own session, or
+    from a raw graph's initial values. When the initializers exceed
     ``external_data_threshold`` bytes the weights are saved beside ``path`` as ``<file>.data`` (the returned
     proto then refers to that file). The file is checked with ``onnx.checker`` (full check) before returning.
     """

@@ -2,8 +2,8 @@
 
 Why: ``run_plan``'s loop spends about a microsecond per node unpacking the step, building the argument list
 and walking the slots to free. That is nothing beside a convolution, but a loop body runs its nodes T times
-per step: a GRU's backward body is 58 primitive nodes, run fifty times in the benchmark. Generated code does the same
-work with none of that bookkeeping:
+per step: a GRU's backward body is 58 primitive nodes, run fifty times in the benchmark. Generated code
+does the same work with none of that bookkeeping:
 
     def run(s):
         s[4] = k0(s[0], s[1])
