@@ -90,11 +90,7 @@ class Profile:
         session's own ``run_plan`` runs it, errors and all."""
         timed = self._timed.get(plan)
         if timed is None:
-            from .session import _Plan
-            steps = [(self._timed_kernel(kernel, node), ins, out, frees, node)
-                     for kernel, ins, out, frees, node in plan.steps]
-            timed = self._timed[plan] = _Plan(steps, plan.feed_slots, plan.fetch_slots, plan.slot_count,
-                                              plan.nodes)
+            timed = self._timed[plan] = plan.with_kernels(lambda _, kernel, node: self._timed_kernel(kernel, node))
         return timed
 
     def _timed_kernel(self, kernel, node):

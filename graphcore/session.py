@@ -29,6 +29,13 @@ class _Plan:
         self.runs = 0
         self.program = None     # (run, line_steps) of program.compile_steps, made at the second run
 
+    def with_kernels(self, wrap):
+        """The same plan with each kernel replaced by ``wrap(index, kernel, node)``: how the profiler times
+        nodes and tools/bench_floor.py replays them, through the same ``run_plan``."""
+        steps = [(wrap(index, kernel, node), ins, out, frees, node)
+                 for index, (kernel, ins, out, frees, node) in enumerate(self.steps)]
+        return _Plan(steps, self.feed_slots, self.fetch_slots, self.slot_count, self.nodes)
+
 
 class Session:
     """Runs a graph. Variables are initialised when the session starts (and lazily, if created later)."""

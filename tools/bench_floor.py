@@ -46,10 +46,9 @@ class ReplayedKernels:
     def run_plan(self, plan, slots):
         wrapped = self._wrapped.get(plan)
         if wrapped is None:
-            steps = [(kernel if node.op.type == "Scan" else self._replayable(kernel, (id(plan), index)),
-                      ins, out, frees, node) for index, (kernel, ins, out, frees, node) in enumerate(plan.steps)]
-            wrapped = self._wrapped[plan] = session._Plan(steps, plan.feed_slots, plan.fetch_slots,
-                                                          plan.slot_count, plan.nodes)
+            wrapped = self._wrapped[plan] = plan.with_kernels(
+                lambda index, kernel, node: kernel if node.op.type == "Scan"
+                else self._replayable(kernel, (id(plan), index)))
         self._original(wrapped, slots)
 
     def __enter__(self):
