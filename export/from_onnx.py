@@ -18,6 +18,7 @@ The result, ``ImportedModel``, is an ordinary graphcore model: ``gc.gradients`` 
 optimizers of ``gc.train`` train its variables, ``gc.render`` draws it and ``export.to_onnx`` writes it back.
 """
 import contextlib
+import functools
 
 import numpy as np
 from onnx import helper, numpy_helper
@@ -39,8 +40,11 @@ class OnnxNode:
     def __init__(self, proto, opset):
         self.proto, self.opset = proto, opset
         self.op_type, self.name = proto.op_type, proto.name or (proto.output[0] if proto.output else "")
-        self.inputs, self.outputs = list(proto.input), list(proto.output)
-        self._attrs = {a.name: a for a in proto.attribute}
+        self.inputs, self.outputs = proto.input, proto.output   # protobuf's sequences: read, never copied
+
+    @functools.cached_property
+    def _attrs(self):   # on first use: most nodes of a huge file are never asked for an attribute
+        return {a.name: a for a in self.proto.attribute}
 
     def attr(self, name, default=None):
         a = self._attrs.get(name)
@@ -64,8 +68,9 @@ class ImportContext:
     """What builders use: the values by ONNX name, the opset and the size cap. Builders build into the default
     graph: the imported graph, a loop body being traced, or the scratch graph of a folded node."""
 
-    def __init__(self, opset, max_bytes):
+    def __init__(self, opset, max_bytes, order):
         self.opset, self.max_bytes = opset, max_bytes
+        self.order = order   # onnx_safety's NodeOrder: the build order of every graph the file holds
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
         self._constants = {}
@@ -135,10 +140,9 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     """
     from . import (import_array, import_control, import_losses, import_math, import_nn,  # noqa: F401
                    import_recurrent, import_resize)
-    model, _ = onnx_safety.load(path_or_proto, max_bytes)
-    opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
+    model, _, order = onnx_safety.load(path_or_proto, max_bytes)
     graph = gc.Graph()
-    ctx = ImportContext(opset, max_bytes)
+    ctx = ImportContext(onnx_safety.standard_opset(model), max_bytes, order)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
         variables = _leaves(ctx, model.graph, static_inputs)
@@ -212,15 +216,18 @@ def onnx_dtype(elem_type, what):
 
 def walk(ctx, graph):
     """Import ``graph``'s nodes into the default graph (also used for loop bodies and If branches)."""
-    defined = set(ctx.values)
-    for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
+    order = ctx.order.get(graph)
+    if order is None:   # a graph the file does not hold (nothing checked it): order it here
+        order = onnx_safety.topological_order(graph, ctx.values)
+    into = gc.get_default_graph()
+    for proto in order:
         node = OnnxNode(proto, ctx.opset)
         build = IMPORTERS.get(node.op_type)
         if build is None:
             raise refusal(proto)
         inputs = [ctx.values[name] for name in node.inputs]
         try:
-            with _node_scope(gc.get_default_graph(), node.name):
+            with _node_scope(into, node.name):
                 outputs = _fold(ctx, build, node, inputs) if _foldable(node, inputs) else build(ctx, node, inputs)
         except OnnxImportError:
             raise
@@ -235,10 +242,13 @@ def walk(ctx, graph):
 
 def _foldable(node, inputs):
     """All inputs static, none huge, and no body (a body reads enclosing values that are not its inputs)."""
-    present = [v for v in inputs if v is not None]
-    has_body = any(a.HasField("g") or len(a.graphs) for a in node.proto.attribute)
-    return bool(present) and not has_body and all(
-        isinstance(v, np.ndarray) and v.size <= _FOLD_LIMIT for v in present)
+    present = False
+    for v in inputs:   # a loop, not all(...): it runs once per node, and most nodes stop at their first input
+        if v is not None:
+            if not isinstance(v, np.ndarray) or v.size > _FOLD_LIMIT:
+                return False
+            present = True
+    return present and not any(a.HasField("g") or len(a.graphs) for a in node.proto.attribute)
 
 
 def _fold(ctx, build, node, inputs):
@@ -251,13 +261,13 @@ def _fold(ctx, build, node, inputs):
         return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
 
 
-@contextlib.contextmanager
 def _node_scope(graph, onnx_name):
     """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat
     name is the scope itself, so every graphcore node (and every run-time error) names its ONNX node."""
     parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
     if not parts:
-        yield
-        return
-    with graph.name_scope("/".join(parts[:-1] or parts) + "/"):
-        yield
+        return _NO_SCOPE
+    return graph.name_scope("/".join(parts[:-1] or parts) + "/")
+
+
+_NO_SCOPE = contextlib.nullcontext()

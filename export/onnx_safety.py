@@ -8,14 +8,16 @@ through ``load`` here, which refuses, each with an ``OnnxImportError`` saying wh
 * external data outside the model's folder: absolute paths, ``..``, symlinks and hardlinks
   (CVE-2022-25882, CVE-2024-27318, CVE-2026-27489, CVE-2026-34447), unknown keys, negative or out-of-file
   offsets and lengths (CVE-2026-34445);
-* tensors whose declared size exceeds ``max_bytes`` (default 4 GiB), or whose stored bytes do not match dims;
-* node cycles, inputs nothing defines, ops of domains other than the standard one, subgraphs nested deeper
-  than ``MAX_DEPTH`` and graphs of more than ``MAX_NODES`` nodes.
+* tensors whose declared size exceeds ``max_bytes`` (default 4 GiB), whose element type is unknown, or whose
+  stored values (``raw_data`` bytes, or the typed ``float_data``, ``int64_data`` … values) do not match dims;
+* what ``onnx.checker`` enforces on names and arity, cycles, ops of domains other than the standard one,
+  subgraphs nested deeper than ``MAX_DEPTH`` and graphs of more than ``MAX_NODES`` nodes (``onnx_structure``).
 
+Every check is linear in the size of the file (``tools/bench_onnx_check.py`` measures it).
 Run-time sizes (ConstantOfShape, Expand, Tile, Reshape values computed from data) are checked against the
 same cap where they are met: by the builders when the value is known at import, by the kernels otherwise.
 """
-import heapq
+import math
 import os
 import stat
 
@@ -25,6 +27,7 @@ from google.protobuf.message import DecodeError
 from onnx import helper
 
 from .import_registry import OnnxImportError
+from .onnx_structure import GraphChecker, topological_order  # noqa: F401  (the walker orders bodies with it)
 
 MAX_BYTES = 4 << 30
 MAX_DEPTH = 64
@@ -34,10 +37,10 @@ _EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 
 
 def load(path_or_proto, max_bytes=MAX_BYTES):
-    """A checked ``onnx.ModelProto`` (external data read in, after its paths and sizes were checked) and the
-    model's folder (None for an in-memory proto)."""
+    """A checked ``onnx.ModelProto`` (external data read in, after its paths and sizes were checked), the
+    model's folder (None for an in-memory proto) and the build order of its graphs (``NodeOrder``)."""
     if isinstance(path_or_proto, onnx.ModelProto):
-        model, folder = path_or_proto, None
+        model, folder, path = path_or_proto, None, None
     else:
         path = os.fspath(path_or_proto)
         if not os.path.isfile(path):
@@ -49,9 +52,15 @@ def load(path_or_proto, max_bytes=MAX_BYTES):
         with open(path, "rb") as f:
             data = f.read()
         model, folder = parse(data, path), os.path.dirname(os.path.abspath(path))
-    check(model, max_bytes)
-    _load_external(model, folder, max_bytes)
-    return model, folder
+        del data
+    try:
+        order, external = check(model, max_bytes)
+        _load_external(external, folder)
+    except OnnxImportError as e:
+        if path is None:
+            raise
+        raise OnnxImportError(f"{path}: {e}") from None
+    return model, folder, order
 
 
 def parse(data, what="<bytes>"):
@@ -65,7 +74,8 @@ def parse(data, what="<bytes>"):
 
 
 def check(model, max_bytes=MAX_BYTES):
-    """Structural checks of a parsed model; raises ``OnnxImportError`` at the first problem."""
+    """Checks of a parsed model, linear in its size; raises ``OnnxImportError`` at the first problem. Returns
+    the ``NodeOrder`` its graphs can be built in and the tensors whose data is in external files."""
     if model.ir_version <= 0 or not model.HasField("graph") or not model.opset_import:
         raise OnnxImportError("not an ONNX model: it has no IR version, graph or opset import "
                               "(bytes of another format often parse as an empty protobuf message)")
@@ -73,69 +83,21 @@ def check(model, max_bytes=MAX_BYTES):
         if opset.domain not in STANDARD_DOMAINS:
             raise OnnxImportError(f"unknown operator domain '{opset.domain}': graphcore imports the standard "
                                   "ai.onnx ops only")
-    counter = [0]
-    _check_graph(model.graph, set(), 0, counter, max_bytes)
+    external = []
+
+    def tensor(t):
+        check_tensor(t, max_bytes)
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            external.append(t)
+    checker = GraphChecker(standard_opset(model), tensor, lambda value: _check_declared(value, max_bytes),
+                           MAX_DEPTH, MAX_NODES)
+    checker.check(model.graph)
+    return checker.order, external
 
 
-def _check_graph(graph, outer, depth, counter, max_bytes):
-    if depth > MAX_DEPTH:
-        raise OnnxImportError(f"subgraphs are nested deeper than {MAX_DEPTH} levels (graph '{graph.name}')")
-    counter[0] += len(graph.node)
-    if counter[0] > MAX_NODES:
-        raise OnnxImportError(f"the model has more than {MAX_NODES:,} nodes")
-    for tensor in graph.initializer:
-        check_tensor(tensor, max_bytes)
-    for value in list(graph.input) + list(graph.output) + list(graph.value_info):
-        _check_declared(value, max_bytes)
-    defined = set(outer) | {t.name for t in graph.initializer} | {v.name for v in graph.input} | {""}
-    topological_order(graph, defined)
-    for node in graph.node:
-        if node.domain not in STANDARD_DOMAINS:
-            raise OnnxImportError(f"node '{node.name}' ({node.op_type}) is in unknown domain '{node.domain}': "
-                                  "graphcore imports the standard ai.onnx ops only")
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                check_tensor(attr.t, max_bytes)
-            for t in attr.tensors:
-                check_tensor(t, max_bytes)
-            scope = defined | {o for n in graph.node for o in n.output}
-            for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                _check_graph(body, scope, depth + 1, counter, max_bytes)
-
-
-def topological_order(graph, defined):
-    """The nodes in an order where every input is defined first; refuses cycles and undefined inputs."""
-    producers = {}
-    for i, node in enumerate(graph.node):
-        for o in node.output:
-            if o:
-                producers[o] = i
-    for node in graph.node:
-        for name in node.input:
-            if name not in defined and name not in producers:
-                raise OnnxImportError(f"node '{node.name}' ({node.op_type}) reads '{name}', which no node, "
-                                      "initializer or graph input defines")
-    waiting = [sum(1 for n in node.input if n not in defined) for node in graph.node]
-    readers = {}
-    for i, node in enumerate(graph.node):
-        for n in node.input:
-            if n not in defined:
-                readers.setdefault(n, []).append(i)
-    ready = [i for i, w in enumerate(waiting) if w == 0]
-    order = []
-    while ready:   # smallest index first: a file already in topological order keeps its order
-        i = heapq.heappop(ready)
-        order.append(i)
-        for o in graph.node[i].output:
-            for j in readers.pop(o, ()):
-                waiting[j] -= 1
-                if waiting[j] == 0:
-                    heapq.heappush(ready, j)
-    if len(order) != len(graph.node):
-        stuck = next(graph.node[i] for i, w in enumerate(waiting) if w > 0)
-        raise OnnxImportError(f"the graph has a cycle: node '{stuck.name}' ({stuck.op_type}) depends on its own "
-                              "output")
-    return [graph.node[i] for i in order]
+def standard_opset(model):
+    """The model's version of the standard (ai.onnx) operator set."""
+    return next(o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS)
 
 
 def _itemsize(data_type):
@@ -157,18 +119,71 @@ def check_size(nbytes, what, max_bytes):
 
 
 def check_tensor(tensor, max_bytes):
-    """Dims non-negative, declared size under the cap, and stored bytes (when inline) matching the dims."""
+    """Dims non-negative, a known element type, declared size under the cap, and the stored values (when
+    inline) in one field, the one the type belongs in, and exactly as many as the dims need."""
     what = f"tensor '{tensor.name}'"
     if any(d < 0 for d in tensor.dims):
         raise OnnxImportError(f"{what} declares negative dimensions {list(tensor.dims)}")
+    field = _value_field(tensor)
     nbytes = declared_bytes(tensor.dims, tensor.data_type)
     check_size(nbytes, what, max_bytes)
     if tensor.data_location == onnx.TensorProto.EXTERNAL:
         return
-    if tensor.HasField("raw_data") and len(tensor.raw_data) != nbytes and \
-            tensor.data_type not in (onnx.TensorProto.STRING,):
-        raise OnnxImportError(f"{what} stores {len(tensor.raw_data):,} bytes but its dims {list(tensor.dims)} "
-                              f"need {nbytes:,}")
+    count = math.prod(tensor.dims)
+    stored = [name for name in _TYPED_FIELDS if len(getattr(tensor, name))]
+    if tensor.HasField("raw_data"):
+        stored.insert(0, "raw_data")
+    if len(stored) > 1:
+        raise OnnxImportError(f"{what} stores values in {' and '.join(stored)}; a tensor keeps its values in one "
+                              "field")
+    type_name = onnx.TensorProto.DataType.Name(tensor.data_type)
+    if stored == ["raw_data"]:
+        if tensor.data_type == onnx.TensorProto.STRING:
+            raise OnnxImportError(f"{what}: STRING values cannot be stored in raw_data (they belong in string_data)")
+        need = _stored_bytes(count, tensor.data_type)
+        if len(tensor.raw_data) != need:
+            raise OnnxImportError(f"{what} stores {len(tensor.raw_data):,} bytes but its dims {list(tensor.dims)} "
+                                  f"need {need:,}")
+    elif stored and stored[0] != field:
+        raise OnnxImportError(f"{what} stores its {type_name} values in {stored[0]}; they belong in {field}")
+    else:
+        have = len(getattr(tensor, field))
+        need = _stored_values(count, tensor.data_type)
+        if have != need:
+            raise OnnxImportError(f"{what} stores {have:,} values in {field} but its dims {list(tensor.dims)} "
+                                  f"need {need:,} ({type_name})")
+
+
+_TYPED_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")
+# element types stored several to an int32 (int32_data) or a byte (raw_data): element bits
+_SUB_BYTE_BITS = {getattr(onnx.TensorProto, name): bits for name, bits in
+                  (("INT4", 4), ("UINT4", 4), ("FLOAT4E2M1", 4), ("INT2", 2), ("UINT2", 2))
+                  if hasattr(onnx.TensorProto, name)}
+_COMPLEX = (onnx.TensorProto.COMPLEX64, onnx.TensorProto.COMPLEX128)
+
+
+def _value_field(tensor):
+    """The typed field ``tensor``'s element type is stored in; refuses an unknown or undefined type."""
+    try:
+        if tensor.data_type == onnx.TensorProto.UNDEFINED:
+            raise KeyError(tensor.data_type)
+        return helper.tensor_dtype_to_field(tensor.data_type)
+    except (KeyError, ValueError):
+        raise OnnxImportError(f"tensor '{tensor.name}' has element type {tensor.data_type}, which is not a "
+                              "defined ONNX data type") from None
+
+
+def _stored_values(count, data_type):
+    """How many entries of its typed field a tensor of ``count`` elements has."""
+    if data_type in _SUB_BYTE_BITS:
+        return -(-count * _SUB_BYTE_BITS[data_type] // 8)   # packed into bytes, one byte per int32 entry
+    return 2 * count if data_type in _COMPLEX else count
+
+
+def _stored_bytes(count, data_type):
+    if data_type in _SUB_BYTE_BITS:
+        return -(-count * _SUB_BYTE_BITS[data_type] // 8)
+    return count * _itemsize(data_type)
 
 
 def _check_declared(value, max_bytes):
@@ -180,22 +195,9 @@ def _check_declared(value, max_bytes):
 
 # ----- external data ---------------------------------------------------------------------------------------
 
-def _external_tensors(graph):
-    for t in graph.initializer:
-        yield t
-    for node in graph.node:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            for body in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
-                yield from _external_tensors(body)
-
-
-def _load_external(model, folder, max_bytes):
-    for tensor in _external_tensors(model.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
+def _load_external(tensors, folder):
+    """Read each external tensor's data into it, once its path, offset and length are checked."""
+    for tensor in tensors:
         entries = {e.key: e.value for e in tensor.external_data}
         unknown = set(entries) - _EXTERNAL_KEYS
         if unknown:
@@ -206,7 +208,7 @@ def _load_external(model, folder, max_bytes):
         path = safe_external_path(folder, entries.get("location", ""), tensor.name)
         offset, length = _int_entry(entries, "offset", 0, tensor), _int_entry(entries, "length", None, tensor)
         size = os.path.getsize(path)
-        need = declared_bytes(tensor.dims, tensor.data_type)
+        need = _stored_bytes(math.prod(tensor.dims), tensor.data_type)
         length = need if length is None else length
         if length != need or offset + length > size:
             raise OnnxImportError(f"tensor '{tensor.name}': external data (offset {offset:,}, length {length:,}) "
