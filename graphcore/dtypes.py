@@ -21,6 +21,8 @@ DEFAULT_INT = int64
 
 def as_dtype(dtype):
     """Accept a NumPy dtype, a type like ``np.float32`` or a name like ``"float32"``."""
+    if isinstance(dtype, np.dtype):   # the common case, once per node built: no parsing
+        return dtype
     if dtype is bool or dtype == "bool":
         return bool_
     try:

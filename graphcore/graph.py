@@ -21,19 +21,31 @@ _INTERNAL_DIRS = {os.path.dirname(os.path.abspath(__file__)) + os.sep}
 _STDLIB_DIR = os.path.dirname(contextlib.__file__) + os.sep
 
 
+_internal_code = {}   # code object → whether its frames are skipped (asked once per function, not per node)
+_sites = {}           # (file, line) → "file:line", one string shared by every node made there
+
+
 def register_internal_dir(path):
     """Mark a package directory as graphcore's own (``graphcore.models`` and ``graphcore.export`` call this)."""
     _INTERNAL_DIRS.add(os.path.dirname(os.path.abspath(path)) + os.sep)
+    _internal_code.clear()
 
 
 def creation_site():
     """file:line of the first stack frame outside graphcore (and outside the standard library)."""
     frame = sys._getframe(1)
-    prefixes = tuple(_INTERNAL_DIRS) + (_STDLIB_DIR,)
     while frame is not None:
-        filename = frame.f_code.co_filename
-        if not filename.startswith(prefixes) and not filename.startswith("<frozen"):
-            return f"{filename}:{frame.f_lineno}"
+        code = frame.f_code
+        internal = _internal_code.get(code)
+        if internal is None:
+            prefixes = tuple(_INTERNAL_DIRS) + (_STDLIB_DIR, "<frozen")
+            internal = _internal_code[code] = code.co_filename.startswith(prefixes)
+        if not internal:
+            key = (code.co_filename, frame.f_lineno)
+            site = _sites.get(key)
+            if site is None:
+                site = _sites[key] = f"{key[0]}:{key[1]}"
+            return site
         frame = frame.f_back
     return "<unknown>"
 
@@ -41,8 +53,9 @@ def creation_site():
 class Tensor:
     """Output ``index`` of ``node``: a symbolic value with a static dtype and shape.
 
-    Arithmetic operators build new nodes. ``==`` keeps Python's identity meaning so tensors can be dict keys
-    (as in ``feed_dict``); use ``gc.equal`` for the elementwise comparison.
+    Arithmetic operators build new nodes. ``==`` and ``hash`` keep Python's identity meaning (object's own,
+    in C: a Python ``__hash__`` would cost every dict of tensors) so tensors can be dict keys (as in
+    ``feed_dict``); use ``gc.equal`` for the elementwise comparison.
     """
 
     __slots__ = ("node", "index", "dtype", "shape")
@@ -69,9 +82,6 @@ class Tensor:
 
     def __repr__(self):
         return f"<Tensor '{self.name}' {format_type(self.dtype, self.shape)}>"
-
-    def __hash__(self):
-        return id(self)
 
     def __bool__(self):
         raise TypeError("a symbolic Tensor has no truth value; run it in a Session or use gc.where")
@@ -113,7 +123,8 @@ def _ops():
 
 
 class Node:
-    """One op application. ``attrs`` are static (Python values, arrays, or body graphs for loop ops)."""
+    """One op application. ``attrs`` are static (Python values, arrays, or body graphs for loop ops).
+    Nodes compare and hash by identity (object's own)."""
 
     __slots__ = ("graph", "id", "name", "op", "inputs", "attrs", "outputs", "control_inputs", "site")
 
@@ -129,9 +140,6 @@ class Node:
     def __repr__(self):
         return f"<Node '{self.name}' {self.op.type}>"
 
-    def __hash__(self):
-        return id(self)
-
 
 class Graph:
     """Owns nodes in creation order, the name-scope stack and the variable collections."""
@@ -140,6 +148,7 @@ class Graph:
         self.nodes = []
         self.variables = []
         self._names = set()
+        self._next_suffix = {}   # base name → the first suffix not yet known to be taken (bases used twice)
         self._scope = ""
         self._control_stack = []
         self._consumers = {}
@@ -156,31 +165,27 @@ class Graph:
         finally:
             _default_stack.graphs.pop()
 
-    @contextlib.contextmanager
     def name_scope(self, name):
         """Nest names under ``name``; a reused scope name gets a suffix (``dense_1``) unless it ends in '/'."""
-        previous = self._scope
-        if name is None or name == "":
-            scope = previous
-        elif name.endswith("/"):
-            scope = name[:-1]
-        else:
-            scope = self.unique_name(name)
-        self._scope = scope
-        try:
-            yield scope
-        finally:
-            self._scope = previous
+        return _NameScope(self, name)
 
     def unique_name(self, name):
         """Scoped, deterministic, unique: ``scope/name``, then ``scope/name_1``, ``scope/name_2`` …"""
         base = f"{self._scope}/{name}" if self._scope else name
-        candidate, k = base, 0
+        k = self._next_suffix.get(base, 0)
+        candidate = f"{base}_{k}" if k else base
         while candidate in self._names:
             k += 1
             candidate = f"{base}_{k}"
         self._names.add(candidate)
+        if k:   # remember where to start, or naming n nodes alike would take n² steps
+            self._next_suffix[base] = k + 1
         return candidate
+
+    def _release_name(self, name):
+        """Free the name of a node that failed to build: the next node of that name takes it again."""
+        self._names.discard(name)
+        self._next_suffix.clear()   # rare: each base is scanned from its start once more
 
     @property
     def current_scope(self):
@@ -216,7 +221,7 @@ class Graph:
         try:
             types = op.infer(node)
         except GraphcoreError as e:
-            self._names.discard(node_name)
+            self._release_name(node_name)
             raise BuildError(f"{op.type}: {e.detail}\n  inputs: {_describe_inputs(inputs)}", node) from None
         node.outputs = tuple(Tensor(node, i, _dt.as_dtype(dt), shape) for i, (dt, shape) in enumerate(types))
         self.nodes.append(node)
@@ -246,6 +251,31 @@ class Graph:
 
     def __repr__(self):
         return f"<Graph with {len(self.nodes)} nodes>"
+
+
+class _NameScope:
+    """``Graph.name_scope``'s context manager: a class rather than a generator, as it is cheaper to open, and an
+    ONNX import opens one per node. The scope's name is made when the block is entered."""
+
+    __slots__ = ("graph", "name", "previous")
+
+    def __init__(self, graph, name):
+        self.graph, self.name, self.previous = graph, name, None
+
+    def __enter__(self):
+        graph, name = self.graph, self.name
+        self.previous = graph._scope
+        if name is None or name == "":
+            scope = self.previous
+        elif name.endswith("/"):
+            scope = name[:-1]
+        else:
+            scope = graph.unique_name(name)
+        graph._scope = scope
+        return scope
+
+    def __exit__(self, *exc):
+        self.graph._scope = self.previous
 
 
 def _describe_inputs(inputs):

@@ -84,6 +84,11 @@ def convert_to_tensor(value, dtype=None, graph=None, name=None):
 
 def convert_inputs(values, graph):
     """Convert op inputs; Python scalars and lists adopt the dtype of the first tensor input (weak typing)."""
+    for v in values:   # the common case, once per node built: every input is a tensor already
+        if not isinstance(v, Tensor):
+            break
+    else:
+        return values
     hint = next((v.dtype for v in values if isinstance(v, Tensor)), None)
     return [v if isinstance(v, Tensor) else
             convert_to_tensor(v, None if isinstance(v, np.ndarray) else hint, graph) for v in values]
