@@ -11,7 +11,10 @@ writers that are no longer running (the pid in the name says whose it is).
 """
 import contextlib
 import glob
+import json
+import math
 import os
+import re
 import struct
 import tempfile
 import zipfile
@@ -19,7 +22,7 @@ import zlib
 
 import numpy as np
 
-from .errors import FileFormatError, FileWriteError, MissingFileError
+from .errors import FileFormatError, FileWriteError, GraphcoreError, MissingFileError
 
 
 @contextlib.contextmanager
@@ -27,9 +30,7 @@ def atomic_write(path, mode="wb"):
     """Yield a file object; on success its content replaces ``path`` in one rename, else it is discarded.
     An ``OSError`` (no such directory, a file in the way, no permission, disk full) is a ``FileWriteError``."""
     path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isfile(path):
-        # a rename would replace a device (/dev/null) or fail on a directory: refuse before writing
-        raise OSError(f"{path} exists and is not a regular file; not replacing it")
+    refuse_non_file(path)
     directory = os.path.dirname(os.path.abspath(path))
     prefix = f".{os.path.basename(path)}."
     with write_errors(path):
@@ -46,6 +47,18 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def refuse_non_file(path):
+    """Raise ``FileWriteError`` if ``path`` exists and is not a regular file: a rename would fail on a
+    directory, and replace a device such as /dev/null (or a pipe, a socket) with a file."""
+    if os.path.isdir(path):
+        raise FileWriteError(f"cannot write {path}: it is a directory; give the path of a file (for instance "
+                             f"{os.path.join(path, '<file name>')})")
+    if os.path.lexists(path) and not os.path.isfile(path):
+        raise FileWriteError(f"cannot write {path}: it is not a regular file (a device, pipe or socket); graphcore "
+                             "writes a file completely, then renames it over the target, which would replace "
+                             f"{path} itself: give the path of a regular file")
 
 
 @contextlib.contextmanager
@@ -85,20 +98,136 @@ def save_arrays(path, arrays):
         np.savez(f, **{name: np.asarray(a) for name, a in arrays.items()})
 
 
-def load_arrays(path):
-    """Read an archive written by ``save_arrays``; object arrays (pickles) are refused. A missing file raises
-    ``MissingFileError``; a truncated, corrupted (the zip's CRC catches a changed byte) or foreign file
-    ``FileFormatError``, whatever part of the zip or ``.npy`` format it breaks."""
+# ----- reading archives: every size is checked before anything is allocated ----------------------------------
+
+MAX_ENTRY_BYTES = 4 << 30   # one array (pass max_bytes= to raise it); graphcore's models are far smaller
+MAX_JSON_DEPTH = 100        # nesting of an architecture's JSON (a model nested in a model adds four levels)
+_MAX_HEADER_BYTES = 10_000  # NumPy's own cap on an .npy header
+_DEFLATE_MAX_RATIO = 1032   # deflate expands one compressed byte into at most 1032 bytes
+
+
+@contextlib.contextmanager
+def open_arrays(path):
+    """Open an archive written by ``save_arrays`` for reading entry by entry (``ArrayArchive``). A missing
+    file raises ``MissingFileError``; a truncated, corrupted (the zip's CRC catches a changed byte) or foreign
+    file, or an entry whose sizes do not add up, ``FileFormatError`` naming the file and the entry."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise MissingFileError(f"no such file: {path}")
+    with _format_errors(path):
+        f = open(path, "rb")
+    with f:
+        with _format_errors(path):
+            if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+                raise FileFormatError(f"{path} is not a readable graphcore array archive: it holds a single "
+                                      "array, not an .npz archive")
+            f.seek(0)
+            archive = zipfile.ZipFile(f)
+        with archive:
+            yield ArrayArchive(path, archive, os.fstat(f.fileno()).st_size)
+
+
+class ArrayArchive:
+    """The ``.npy`` entries of an open archive, by name. Nothing is read until asked for: ``header(name)``
+    reads an entry's shape and dtype (a few hundred bytes), ``read(name)`` its array, once the sizes the
+    ``.npy`` header and the zip directory declare agree with each other, with the cap and with the file's size.
+    An entry is never inflated beyond what its header declares."""
+
+    def __init__(self, path, archive, file_size):
+        self.path, self._archive, self._file_size = path, archive, file_size
+        infos = archive.infolist()
+        foreign = next((info.filename for info in infos if not info.filename.endswith(".npy")), None)
+        if foreign is not None:   # save_arrays writes .npy entries only: another file, or a damaged directory
+            raise FileFormatError(f"{path} is not a readable graphcore array archive: its entry {foreign!r} is not "
+                                  "an .npy array")
+        for info in infos:   # opening reads only the local header, which zipfile checks against the directory
+            with _format_errors(path, info.filename[:-4]):
+                archive.open(info).close()
+        self._entries = {info.filename[:-4]: info for info in infos}
+        self.names = list(self._entries)
+
+    def header(self, name, max_bytes=MAX_ENTRY_BYTES):
+        """(shape, dtype) of entry ``name``, checked; raises ``FileFormatError`` on anything inconsistent."""
+        with _format_errors(self.path, name), self._open(name) as f:
+            return self._checked_header(name, f, max_bytes)[:2]
+
+    def read(self, name, max_bytes=MAX_ENTRY_BYTES):
+        """The array of entry ``name``, after the header checks; its CRC is verified to the last byte."""
+        with _format_errors(self.path, name), self._open(name) as f:
+            self._checked_header(name, f, max_bytes)
+        with _format_errors(self.path, name), self._open(name) as f:
+            array = np.lib.format.read_array(f, allow_pickle=False, max_header_size=_MAX_HEADER_BYTES)
+            if f.read(1):
+                raise ValueError("bytes after the array data")
+        return array
+
+    def _open(self, name):
+        info = self._entries.get(name)
+        if info is None:
+            raise FileFormatError(f"{self.path}: no entry '{name}' in the archive")
+        return self._archive.open(info)
+
+    def _checked_header(self, name, f, max_bytes):
+        """(shape, dtype, nbytes) from the ``.npy`` header, after every size check."""
+        info, what = self._entries[name], f"{self.path}: entry '{name}'"
+        stored_end = info.header_offset + info.compress_size
+        if stored_end > self._file_size:
+            raise FileFormatError(f"{what} says its {info.compress_size:,} stored bytes end at byte {stored_end:,}, "
+                                  f"past the end of the {self._file_size:,}-byte file (truncated or forged)")
+        if info.compress_type == zipfile.ZIP_STORED and info.compress_size != info.file_size:
+            raise FileFormatError(f"{what} is stored uncompressed in {info.compress_size:,} bytes but declares "
+                                  f"{info.file_size:,}")
+        if info.file_size > _DEFLATE_MAX_RATIO * info.compress_size + 1024:
+            raise FileFormatError(f"{what} declares {info.file_size:,} bytes inflated from {info.compress_size:,} "
+                                  f"compressed bytes, more than compression can produce (a zip bomb)")
+        major, _ = np.lib.format.read_magic(f)
+        read_header = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+        shape, _, dtype = read_header(f, max_header_size=_MAX_HEADER_BYTES)
+        if dtype.hasobject:
+            raise FileFormatError(f"{what} holds Python objects (a pickle); graphcore never loads pickles")
+        nbytes = math.prod(shape) * dtype.itemsize
+        header_bytes = f.tell()
+        if nbytes > max_bytes:
+            raise FileFormatError(f"{what} declares a {dtype.name}{list(shape)} array of {nbytes:,} bytes, over the "
+                                  f"cap of {max_bytes:,}")
+        if header_bytes + nbytes != info.file_size:
+            raise FileFormatError(f"{what} declares a {dtype.name}{list(shape)} array ({nbytes:,} bytes after a "
+                                  f"{header_bytes}-byte header), but the archive holds {info.file_size:,} bytes for it")
+        return shape, dtype, nbytes
+
+
+def load_json(text, what, max_depth=MAX_JSON_DEPTH):
+    """Parse JSON read from a file, after checking (linearly, without recursion) that it nests at most
+    ``max_depth`` deep; ``what`` names the file and entry in the ``FileFormatError``."""
+    depth = _json_depth(text)
+    if depth > max_depth:
+        raise FileFormatError(f"{what} nests {depth} levels deep, over the limit of {max_depth} (no graphcore model "
+                              "nests that deep; the file was made or edited by something else)")
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise ValueError("it holds a single array, not an .npz archive")
-        with loaded as archive:
-            return {name: archive[name] for name in archive.files}
+        return json.loads(text)
+    except ValueError as e:
+        raise FileFormatError(f"{what} is not valid JSON ({e})") from None
+
+
+def _json_depth(text):
+    """The deepest nesting of brackets outside strings: a running sum over the text with its strings blanked."""
+    brackets = np.frombuffer(_JSON_STRING.sub('""', text).encode(), np.uint8)
+    steps = np.isin(brackets, (ord("["), ord("{"))).astype(np.int64) - np.isin(brackets, (ord("]"), ord("}")))
+    return int(steps.cumsum().max(initial=0))
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
+
+
+@contextlib.contextmanager
+def _format_errors(path, entry=None):
+    """Turn what a damaged zip or ``.npy`` raises into a ``FileFormatError`` naming the file (and entry)."""
+    try:
+        yield
+    except GraphcoreError:
+        raise
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, struct.error, zlib.error,
-            UnicodeDecodeError, SyntaxError) as e:
-        raise FileFormatError(f"{path} is not a readable graphcore array archive "
+            UnicodeDecodeError, SyntaxError, NotImplementedError) as e:
+        where = f" (entry '{entry}')" if entry else ""
+        raise FileFormatError(f"{path} is not a readable graphcore array archive{where} "
                               f"({type(e).__name__}: {e})") from None

@@ -7,6 +7,7 @@ Model files are one ``.npz`` archive (architecture as JSON plus the weights), wr
 """
 import json
 import math
+import os
 
 import numpy as np
 
@@ -16,12 +17,13 @@ from . import training as _training
 from . import validation
 from .errors import BuildError, FileFormatError, GraphcoreError
 from .graph import Graph
-from .io import load_arrays, save_arrays
+from .io import load_json, open_arrays, save_arrays
 from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, model_scope, session_for
 from .ops.state import Variable, group, placeholder
 from .shapes import format_shape
 
 _FORMAT = "graphcore-model-1"
+_MAX_ARCHITECTURE_BYTES = 64 << 20   # the architecture's JSON (as UTF-32): far more than any model needs
 
 
 class Model:
@@ -587,31 +589,33 @@ def load_model(path):
 
     Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
     fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
-    arrays = load_arrays(path)
-    if "architecture" not in arrays:
-        raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
-                              "written by gc.train.Saver is restored with Saver.restore)")
-    try:
-        config = json.loads(str(arrays["architecture"]))
-    except ValueError as e:
-        raise FileFormatError(f"{path}: the architecture is not valid JSON ({e})") from None
-    if not isinstance(config, dict) or config.get("format") != _FORMAT:
-        found = config.get("format") if isinstance(config, dict) else None
-        raise FileFormatError(f"{path}: unsupported model format {found!r}; this graphcore "
-                              f"({_version()}) reads {_FORMAT!r}")
-    try:
-        model = _rebuild(config)
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        detail = e.detail if isinstance(e, GraphcoreError) else f"{type(e).__name__}: {e}"
-        raise FileFormatError(f"{path}: the architecture cannot be rebuilt ({detail.splitlines()[0]})") from None
-    for i, var in enumerate(model.weights):
-        value = arrays.get(f"weight_{i:04d}")
-        if value is None:
-            raise FileFormatError(f"{path}: weight_{i:04d} ({var.name}) is missing")
-        if value.shape != var.shape or value.dtype != var.dtype:
-            raise FileFormatError(f"{path}: weight {var.name} is {value.dtype.name}{format_shape(value.shape)}, "
-                                  f"the architecture needs {var.dtype.name}{format_shape(var.shape)}")
-        model.session.variables[var.node.name] = np.array(value)
+    path = os.fspath(path)
+    with open_arrays(path) as archive:
+        if "architecture" not in archive.names:
+            raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
+                                  "written by gc.train.Saver is restored with Saver.restore)")
+        shape, dtype = archive.header("architecture", _MAX_ARCHITECTURE_BYTES)
+        if shape != () or dtype.kind != "U":
+            raise FileFormatError(f"{path}: the architecture entry is {dtype.name}{format_shape(shape)}, not text")
+        config = load_json(str(archive.read("architecture", _MAX_ARCHITECTURE_BYTES)), f"{path}: the architecture")
+        if not isinstance(config, dict) or config.get("format") != _FORMAT:
+            found = config.get("format") if isinstance(config, dict) else None
+            raise FileFormatError(f"{path}: unsupported model format {found!r}; this graphcore "
+                                  f"({_version()}) reads {_FORMAT!r}")
+        try:
+            model = _rebuild(config)
+        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            detail = e.detail if isinstance(e, GraphcoreError) else f"{type(e).__name__}: {e}"
+            raise FileFormatError(f"{path}: the architecture cannot be rebuilt ({detail.splitlines()[0]})") from None
+        for i, var in enumerate(model.weights):   # only the entries the architecture names are read
+            name = f"weight_{i:04d}"
+            if name not in archive.names:
+                raise FileFormatError(f"{path}: {name} ({var.name}) is missing")
+            shape, dtype = archive.header(name)
+            if shape != var.shape or dtype != var.dtype:
+                raise FileFormatError(f"{path}: weight {var.name} is {dtype.name}{format_shape(shape)}, "
+                                      f"the architecture needs {var.dtype.name}{format_shape(var.shape)}")
+            model.session.variables[var.node.name] = archive.read(name)
     return model
 
 

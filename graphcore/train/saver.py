@@ -1,10 +1,8 @@
 """Checkpoints: variable values saved to one ``.npz`` file, atomically and without pickle."""
 import os
 
-import numpy as np
-
-from ..errors import CheckpointError
-from ..io import load_arrays, save_arrays
+from ..errors import CheckpointError, FileFormatError, MissingFileError
+from ..io import open_arrays, refuse_non_file, save_arrays
 from ..shapes import format_shape
 
 
@@ -20,6 +18,7 @@ class Saver:
     def save(self, sess, path):
         """Write the checkpoint (replacing any previous file only once it is completely written)."""
         path = os.fspath(path)
+        refuse_non_file(path)   # "/dev/null" or a folder: not a name to write "/dev/null.npz" or "folder.npz" by
         if not path.endswith(".npz"):
             path += ".npz"
         save_arrays(path, {v.node.name: sess.variables[v.node.name] for v in self._variables(sess)})
@@ -30,24 +29,30 @@ class Saver:
         path = os.fspath(path)
         if not os.path.exists(path) and os.path.exists(path + ".npz"):
             path += ".npz"
-        try:
-            saved = load_arrays(path)
-        except (ValueError, FileNotFoundError) as e:
-            raise CheckpointError(str(e)) from None
         wanted = {v.node.name: v for v in self._variables(sess)}
-        problems = []
-        missing = sorted(set(wanted) - set(saved))
-        if missing:
-            problems.append(f"missing from the checkpoint: {', '.join(missing)}")
-        extra = sorted(set(saved) - set(wanted))
-        if extra and strict:
-            problems.append(f"in the checkpoint but not in the graph: {', '.join(extra)}")
-        for name in sorted(set(wanted) & set(saved)):
-            var, value = wanted[name], saved[name]
-            if value.shape != var.shape or value.dtype != var.dtype:
-                problems.append(f"{name}: graph has {var.dtype.name}{format_shape(var.shape)}, checkpoint has "
-                                f"{value.dtype.name}{format_shape(value.shape)}")
-        if problems:
-            raise CheckpointError(f"checkpoint {path} does not match the graph:\n  " + "\n  ".join(problems))
-        for name in wanted:
-            sess.variables[name] = np.array(saved[name])
+        try:
+            with open_arrays(path) as archive:
+                problems = _mismatches(archive, wanted, strict)
+                if problems:
+                    raise CheckpointError(f"checkpoint {path} does not match the graph:\n  " + "\n  ".join(problems))
+                values = {name: archive.read(name) for name in wanted}   # only the entries restored are read
+        except (FileFormatError, MissingFileError) as e:
+            raise CheckpointError(str(e)) from None
+        sess.variables.update(values)
+
+
+def _mismatches(archive, wanted, strict):
+    """What keeps the checkpoint from restoring ``wanted`` (name → variable), read from the entries' headers."""
+    problems = []
+    missing = sorted(set(wanted) - set(archive.names))
+    if missing:
+        problems.append(f"missing from the checkpoint: {', '.join(missing)}")
+    extra = sorted(set(archive.names) - set(wanted))
+    if extra and strict:
+        problems.append(f"in the checkpoint but not in the graph: {', '.join(extra)}")
+    for name in sorted(set(wanted) & set(archive.names)):
+        var, (shape, dtype) = wanted[name], archive.header(name)
+        if shape != var.shape or dtype != var.dtype:
+            problems.append(f"{name}: graph has {var.dtype.name}{format_shape(var.shape)}, checkpoint has "
+                            f"{dtype.name}{format_shape(shape)}")
+    return problems
