@@ -22,7 +22,7 @@ from onnx import helper, numpy_helper
 
 import graphcore
 from graphcore.graph import ancestors
-from graphcore.io import atomic_write, write_errors
+from graphcore.io import atomic_write, refuse_non_file, write_errors
 
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
@@ -106,6 +106,7 @@ def _save(model, path, external):
         with atomic_write(path) as f:
             f.write(model.SerializeToString())
         return
+    refuse_non_file(path)
     with write_errors(path):
         location = os.path.basename(path) + ".data"
         if os.path.exists(os.path.join(os.path.dirname(path), location)):

@@ -74,7 +74,7 @@ class InferenceSession:
         unknown = set(feeds) - set(self.input_names)
         if unknown or len(feeds) != len(self.input_names):
             raise FeedError(f"feed exactly the inputs {self.input_names}, got {sorted(feeds)}")
-        feeds = {i.name: _checked_feed(i, feeds[i.name]) for i in self.inputs}
+        feeds = {i.name: checked_feed(i, feeds[i.name]) for i in self.inputs}
         outputs = self.session.run(self.output_names, feeds)
         return outputs[0] if len(outputs) == 1 else outputs
 
@@ -99,14 +99,21 @@ def _open(model, options, providers):
                               f"({type(e).__name__}: {reason})") from None
 
 
-def _checked_feed(spec, value):
+def checked_feed(spec, value):
     """``value`` as the dtype the file declares, after checking its rank and fixed sizes (symbolic dims such
     as ``batch`` take any size), so a misshapen input fails here with both shapes, not inside onnxruntime."""
     expected = numpy_type(spec.type)
     try:
-        array = np.asarray(value, dtype=expected)
+        given = np.asarray(value)
+        array = given.astype(expected, copy=False)
     except (TypeError, ValueError) as e:
         raise FeedError(f"input '{spec.name}' needs {spec.type} data: {e}") from None
+    if given.dtype.kind == "f" and array.dtype.kind in "iub":   # the cast would truncate 0.5 to 0 silently
+        lossy = ~(given == array)
+        if lossy.any():
+            index = tuple(int(i) for i in np.argwhere(lossy)[0])
+            raise FeedError(f"input '{spec.name}' needs {spec.type} data, but {given[index].item()!r} at index "
+                            f"{list(index)} is not a whole number ({int(lossy.sum())} such value(s))")
     dims = list(spec.shape)
     if array.ndim != len(dims) or any(isinstance(d, int) and d != a for d, a in zip(dims, array.shape)):
         wanted = "(" + ", ".join(str(d) if isinstance(d, int) else str(d or "?") for d in dims) + ")"

@@ -10,14 +10,20 @@ then computes wrong values, because an output may be written before every reader
 (measured on onnxruntime 1.31.1). Every bound OrtValue is kept referenced here, so none is freed while a
 binding points at it.
 """
+import os
+
 import numpy as np
 import onnx
 from onnx import numpy_helper
 from onnxruntime import OrtValue
 
+from graphcore.errors import DataError, FeedError, FileFormatError, FileWriteError, MissingFileError
+
+from . import onnx_safety
+from .import_registry import OnnxImportError
 from .registry import ExportError
-from .runtime import create_session, numpy_type
-from .training import read_contract
+from .runtime import checked_feed, create_session, numpy_type
+from .training import METADATA_KEY, read_contract
 
 
 class OnnxTrainer:
@@ -32,12 +38,8 @@ class OnnxTrainer:
     """
 
     def __init__(self, model, device="auto"):
-        proto = model if isinstance(model, onnx.ModelProto) else onnx.load(model)
-        contract = read_contract(proto)
-        if contract is None:
-            raise ExportError("this ONNX file is not a graphcore training step (no 'graphcore.training' metadata): "
-                              "export one with to_onnx(model, path, training=True)")
-        self.contract = contract
+        proto, where = _read_step_file(model)
+        self.contract = contract = _step_contract(proto, where)
         self.session = create_session(model, device)
         self.provider = self.session.get_providers()[0]
         self.device = "cuda" if self.provider == "CUDAExecutionProvider" else "cpu"
@@ -48,6 +50,8 @@ class OnnxTrainer:
         # onnxruntime lists inputs that have an initializer (the state) as overridable initializers.
         declared = self.session.get_inputs() + self.session.get_overridable_initializers()
         self._types = {i.name: numpy_type(i.type) for i in declared}
+        self._specs = {i.name: i for i in self.session.get_inputs()}
+        self._classes = dict(contract.get("labels", {}))   # class-label input → number of classes
         initial = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if t.name in self._types}
         missing = [name for name in self.state_names + self.parameter_names if name not in initial]
         if missing:
@@ -77,9 +81,10 @@ class OnnxTrainer:
         return binding
 
     def step(self, feeds):
-        """One training step on a batch; returns the loss and metrics (before the update) as floats."""
+        """One training step on a batch; returns the loss and metrics (before the update) as floats. The batch
+        is checked first (shapes, one batch size, class labels in range), so a bad one changes no state."""
         binding = self._bindings[self._current]
-        batch = [np.ascontiguousarray(v, dtype=self._types[n]) for n, v in self._named(feeds)]
+        batch = self._checked_batch(self._named(feeds))
         for name, array in zip(self.input_names, batch):
             binding.bind_cpu_input(name, array)
         self.session.run_with_iobinding(binding)
@@ -100,6 +105,22 @@ class OnnxTrainer:
         if len(feeds) != len(self.input_names):
             raise ExportError(f"the step takes {len(self.input_names)} arrays ({self.input_names}), got {len(feeds)}")
         return list(zip(self.input_names, feeds))
+
+    def _checked_batch(self, named):
+        """The arrays as the file's dtypes, after checking their shapes against the file's inputs, that they
+        share one batch size and that class labels (``labels`` in the contract) are whole numbers in range."""
+        batch = [checked_feed(self._specs[name], value) for name, value in named]
+        sizes = {name: a.shape[0] for name, a in zip(self.input_names, batch) if a.ndim}
+        if len(set(sizes.values())) > 1:
+            raise FeedError(f"the step's inputs have different batch sizes: {sizes}")
+        for name, array in zip(self.input_names, batch):
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+                raise DataError(f"step: input '{name}' holds {array[index].item()} at index {list(index)}; a step on "
+                                "it would make every weight NaN, so it was not run")
+            if name in self._classes:
+                _check_labels(array, self._classes[name], name)
+        return batch
 
     def _values(self):
         """(variable name, OrtValue) of the state the next step reads and of the parameters."""
@@ -127,6 +148,47 @@ class OnnxTrainer:
         return f"<OnnxTrainer {len(self.state_names)} state tensors, inputs {self.input_names} on {self.provider}>"
 
 
+def _read_step_file(model):
+    """(ModelProto, how to name it) of a training-step file, read by the importer's safe loader: a missing
+    file is a ``MissingFileError``, a file that is not ONNX a ``FileFormatError`` naming it."""
+    if isinstance(model, onnx.ModelProto):
+        return model, "the ONNX model"
+    path = os.fspath(model)
+    if not os.path.isfile(path):
+        raise MissingFileError(f"no such ONNX file: {path}")
+    try:
+        proto, _, _ = onnx_safety.load(path)
+    except OnnxImportError as e:
+        raise FileFormatError(f"{e.detail}\n  (OnnxTrainer trains from the files to_onnx(model, path, training=True) "
+                              "writes)") from None
+    return proto, path
+
+
+def _step_contract(proto, where):
+    """The file's training contract, checked to hold what the trainer reads."""
+    try:
+        contract = read_contract(proto)
+    except ValueError as e:
+        raise FileFormatError(f"{where}: its '{METADATA_KEY}' metadata is not valid JSON ({e})") from None
+    if contract is None:
+        raise ExportError(f"{where} is not a graphcore training step (no '{METADATA_KEY}' metadata): export one "
+                          "with to_onnx(model, path, training=True)")
+    needed = ("state", "loss", "inputs", "metrics")
+    if not isinstance(contract, dict) or any(key not in contract for key in needed):
+        raise FileFormatError(f"{where}: its '{METADATA_KEY}' metadata must be an object with {list(needed)}")
+    return contract
+
+
+def _check_labels(labels, classes, name):
+    """Class labels fed to a step: in [0, classes), checked in one pass before the step runs (the exported
+    one-hot turns an out-of-range label into a zero row, and the loss looks plausible)."""
+    bad = (labels < 0) | (labels >= classes)   # whole numbers already: the feed is cast to the file's integers
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise DataError(f"step: label {labels[index].item()!r} of input '{name}' at index {list(index)} is not a "
+                        f"class index in 0..{classes - 1} ({int(bad.sum())} such label(s)); the step was not run")
+
+
 class FitSteps:
     """``Model.fit(backend="onnxruntime")``'s step runner: the compiled model's step exported once to a
     temporary file and run by an ``OnnxTrainer``; ``sync()`` writes the state back into the model's session."""
@@ -137,8 +199,14 @@ class FitSteps:
         from .exporter import to_onnx
         self.model = model
         self.metrics = list(model._compiled["metrics"])
-        with tempfile.TemporaryDirectory(prefix="graphcore-step-") as folder:
-            path = f"{folder}/step.onnx"
+        try:
+            folder = tempfile.TemporaryDirectory(prefix="graphcore-step-")
+        except OSError as e:
+            raise FileWriteError(f"fit(backend='onnxruntime') writes its training step to a temporary file, but "
+                                 f"the temporary folder {tempfile.gettempdir()} cannot be written ({e.strerror or e}): "
+                                 "set TMPDIR to a writable folder, or use backend='numpy'") from None
+        with folder:
+            path = os.path.join(folder.name, "step.onnx")
             to_onnx(model, path, training=True)
             self.trainer = OnnxTrainer(path, device)   # the session holds everything it read
         self.description = f"onnxruntime ({self.trainer.provider})"
