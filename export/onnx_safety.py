@@ -150,8 +150,8 @@ def check_tensor(tensor, max_bytes):
         have = len(getattr(tensor, field))
         need = _stored_values(count, tensor.data_type)
         if have != need:
-            raise OnnxImportError(f"{what} stores {have:,} values in {field} but its dims {list(tensor.dims)} "
-                                  f"need {need:,} ({type_name})")
+            raise OnnxImportError(f"{what} stores {have:,} value{'' if have == 1 else 's'} in {field} but its dims "
+                                  f"{list(tensor.dims)} need {need:,} ({type_name})")
 
 
 _TYPED_FIELDS = ("float_data", "int32_data", "string_data", "int64_data", "double_data", "uint64_data")

@@ -500,9 +500,101 @@ CASES = [
     ("cli-no-command", lambda w: _cli(), CliFailure, "required: command", False),
     ("cli-bad-epochs", lambda w: _cli("train", "perceptron", "--epochs", "many"), CliFailure,
      "invalid int value: 'many'", False),
+    # ----- issue 21, files: saving onto a folder or a device, the training-step file and its batches -----------
+    ("save-onto-a-folder", lambda w: w.clf.save(_folder(w, "models_dir")), gc.FileWriteError,
+     "models_dir: it is a directory; give the path of a file", False, "models_dir/keep.txt"),
+    ("save-onto-dev-null", lambda w: w.clf.save("/dev/null"), gc.FileWriteError,
+     "cannot write /dev/null: it is not a regular file (a device, pipe or socket)", False),
+    ("checkpoint-onto-a-folder", lambda w: (w.ckpt, gc.train.Saver().save(w.ckpt_session, _folder(w, "ckpt_dir"))),
+     gc.FileWriteError, "ckpt_dir: it is a directory", False, "ckpt_dir/keep.txt"),
+    ("checkpoint-onto-dev-null", lambda w: (w.ckpt, gc.train.Saver().save(w.ckpt_session, "/dev/null")),
+     gc.FileWriteError, "cannot write /dev/null: it is not a regular file", False),
+    ("export-onto-a-folder", lambda w: export.to_onnx(w.clf, _folder(w, "onnx_dir")), gc.FileWriteError,
+     "onnx_dir: it is a directory", False, "onnx_dir/keep.txt"),
+    ("export-onto-dev-null", lambda w: export.to_onnx(w.clf, "/dev/null"), gc.FileWriteError,
+     "cannot write /dev/null: it is not a regular file", False),
+    ("export-external-data-onto-dev-null", lambda w: export.to_onnx(w.clf, "/dev/null", external_data_threshold=0),
+     gc.FileWriteError, "cannot write /dev/null: it is not a regular file", False),
+    ("fit-onnxruntime-no-temp-folder", lambda w: _without_temp_folder(
+        lambda: w.clf.fit(w.x, w.y, verbose=0, backend="onnxruntime")), gc.FileWriteError,
+     "the temporary folder /nonexistent/graphcore-tmp cannot be written (No such file or directory): set TMPDIR",
+     False),
+    ("trainer-missing-file", lambda w: export.OnnxTrainer(w.path("ghost_step.onnx"), device="cpu"),
+     gc.MissingFileError, "no such ONNX file: ", False),
+    ("trainer-text-file", lambda w: export.OnnxTrainer(w.text_file("notes_step.onnx"), device="cpu"),
+     gc.FileFormatError, "notes_step.onnx: not an ONNX model", False),
+    ("trainer-npz-file", lambda w: export.OnnxTrainer(w.model_file, device="cpu"), gc.FileFormatError,
+     "model.npz: not an ONNX model", False),
+    ("trainer-inference-file", lambda w: export.OnnxTrainer(w.onnx_file, device="cpu"), ExportError,
+     "clf.onnx is not a graphcore training step (no 'graphcore.training' metadata)", False),
+    ("trainer-metadata-not-json", lambda w: export.OnnxTrainer(_step_with_metadata(w, "{oops"), device="cpu"),
+     gc.FileFormatError, "its 'graphcore.training' metadata is not valid JSON", False),
+    ("trainer-metadata-incomplete", lambda w: export.OnnxTrainer(_step_with_metadata(w, '{"loss": "loss"}'),
+                                                                 device="cpu"),
+     gc.FileFormatError, "metadata must be an object with ['state', 'loss', 'inputs', 'metrics']", False),
+    ("step-wrong-features", lambda w: _trainer(w).step([np.ones((2, 5)), np.array([0, 1])]), gc.FeedError,
+     "input 'input' expects shape (batch, 4), got (2, 5)", False),
+    ("step-wrong-rank", lambda w: _trainer(w).step([np.ones(4), np.array([0])]), gc.FeedError,
+     "input 'input' expects shape (batch, 4), got (4,)", False),
+    ("step-batch-sizes", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([0, 1, 2])]), gc.FeedError,
+     "the step's inputs have different batch sizes: {'input': 2, 'training/targets': 3}", False),
+    ("step-label-equals-classes", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([0, 3])]), gc.DataError,
+     "label 3 of input 'training/targets' at index [1] is not a class index in 0..2", False),
+    ("step-negative-label", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([-1, 0])]), gc.DataError,
+     "label -1 of input 'training/targets' at index [0] is not a class index in 0..2", False),
+    ("step-fractional-label", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([0.5, 1.0])]), gc.FeedError,
+     "input 'training/targets' needs tensor(int64) data, but 0.5 at index [0] is not a whole number", False),
+    ("step-nan-input", lambda w: _trainer(w).step([np.full((2, 4), np.nan), np.array([0, 1])]), gc.DataError,
+     "step: input 'input' holds nan at index [0, 0]", False),
+    ("step-inf-input", lambda w: _trainer(w).step([np.r_[np.ones((1, 4)), [[1, np.inf, 1, 1]]], np.array([0, 1])]),
+     gc.DataError, "step: input 'input' holds inf at index [1, 1]", False),
+    ("step-missing-input", lambda w: _trainer(w).step({"input": np.ones((2, 4))}), ExportError,
+     "feed exactly the step's inputs ['input', 'training/targets']; missing ['training/targets']", False),
+    ("step-too-many-arrays", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([0, 1]), np.array([0, 1])]),
+     ExportError, "the step takes 2 arrays", False),
 ]
 
 _LAST = []
+
+
+def _folder(w, name):
+    """A folder the user already has, with a file of theirs inside (the guard checks it stays as it was)."""
+    os.makedirs(w.path(name), exist_ok=True)
+    w.existing(f"{name}/keep.txt")
+    return w.path(name)
+
+
+def _without_temp_folder(call):
+    """Run ``call`` with Python's temporary folder pointing nowhere (as with an unusable TMPDIR)."""
+    import tempfile
+    saved, tempfile.tempdir = tempfile.tempdir, "/nonexistent/graphcore-tmp"
+    try:
+        return call()
+    finally:
+        tempfile.tempdir = saved
+
+
+def _step_file(w):
+    path = w.path("clf_step.onnx")
+    if not os.path.exists(path):
+        export.to_onnx(w.clf, path, training=True)
+    return path
+
+
+def _trainer(w):
+    """One trainer of the classifier's step for every row (a refused batch must leave it usable)."""
+    if "_trainer" not in w.__dict__:
+        w.__dict__["_trainer"] = export.OnnxTrainer(_step_file(w), device="cpu")
+    return w.__dict__["_trainer"]
+
+
+def _step_with_metadata(w, text):
+    """The classifier's step file with its training contract replaced by ``text``."""
+    proto = onnx.load(_step_file(w))
+    next(p for p in proto.metadata_props if p.key == "graphcore.training").value = text
+    path = w.path(f"edited_step_{len(os.listdir(w.root))}.onnx")
+    onnx.save(proto, path)
+    return path
 
 
 def _export_group():
@@ -566,3 +658,24 @@ def _attempt(world, call, guarded):
     finally:
         world.__dict__.pop("existing", None)
     raise AssertionError("the call raised nothing")
+
+
+def test_a_refused_step_changes_no_state(world):
+    trainer = export.OnnxTrainer(_step_file(world), device="cpu")
+    before = trainer.state()
+    for batch in ([np.ones((2, 4)), np.array([0, 3])], [np.full((2, 4), np.nan), np.array([0, 1])]):
+        with pytest.raises(gc.DataError):
+            trainer.step(batch)
+    after = trainer.state()
+    assert trainer.steps == 0 and all(np.array_equal(before[k], after[k]) for k in before)
+    assert np.isfinite(trainer.step([np.ones((2, 4)), np.array([0, 2])])["loss"])
+
+
+def test_saving_onto_dev_null_leaves_dev_alone(world):
+    listing = sorted(os.listdir("/dev"))
+    for save in (lambda: world.clf.save("/dev/null"), lambda: export.to_onnx(world.clf, "/dev/null"),
+                 lambda: export.to_onnx(world.clf, "/dev/null", external_data_threshold=0),
+                 lambda: gc.train.Saver().save(gc.Session(world.clf.graph), "/dev/null")):
+        with pytest.raises(gc.FileWriteError):
+            save()
+    assert sorted(os.listdir("/dev")) == listing and not os.path.isfile("/dev/null")

@@ -1,7 +1,9 @@
 """A corpus of hostile ONNX files, generated here: every one is refused with an OnnxImportError saying why, before
 a tensor is read or allocated (or, for shapes computed from data, by the node that meets them at run time)."""
+import io
 import os
 import tracemalloc
+import zipfile
 
 import numpy as np
 import onnx
@@ -125,6 +127,121 @@ CORPUS = {
 }
 
 
+# ----- what onnx.checker enforces on names and arity, and typed tensor data (issue 21) ---------------------------
+
+B = TensorProto.BOOL
+
+
+def typed(name, data_type, dims, **fields):
+    """An initializer with its values in typed fields (float_data, int64_data …), however many the dims need."""
+    return TensorProto(name=name, data_type=data_type, dims=list(dims), **fields)
+
+
+def with_init(tensor, op="Add"):
+    return model([helper.make_node(op, ["x", tensor.name], ["y"])], inits=[tensor])
+
+
+def branch(nodes, outputs, name="branch"):
+    return helper.make_graph(nodes, name, [], [helper.make_tensor_value_info(o, F, None) for o in outputs])
+
+
+def with_if(then_nodes, then_outputs, after=()):
+    """``y = If(c)`` over x, then more nodes; the else branch is a plain Neg of x."""
+    node = helper.make_node("If", ["c"], ["y"], name="the_if", then_branch=branch(then_nodes, then_outputs, "then"),
+                            else_branch=branch([helper.make_node("Neg", ["x"], ["e"])], ["e"], "else"))
+    m = model([node, *after], (("x", [2]), ("c", [])))
+    m.graph.input[1].type.tensor_type.elem_type = B
+    return m
+
+
+def with_loop(body_nodes, body_outputs, body_inits=()):
+    """A Loop over a body taking (i, cond, s) and returning (cond, s) from ``body_nodes``."""
+    ins = [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond", B, []),
+           helper.make_tensor_value_info("s", F, [2])]
+    outs = [helper.make_tensor_value_info(o, B if k == 0 else F, None) for k, o in enumerate(body_outputs)]
+    body = helper.make_graph(body_nodes, "body", ins, outs, list(body_inits))
+    trip = helper.make_node("Constant", [], ["n"], value=numpy_helper.from_array(np.array(3, np.int64)))
+    return model([trip, helper.make_node("Loop", ["n", "", "x"], ["y"], body=body, name="the_loop")])
+
+
+STRUCTURE = {
+    "two_nodes_write_one_name": (model([helper.make_node("Relu", ["x"], ["y"], name="a"),
+                                        helper.make_node("Neg", ["x"], ["y"], name="b")]),
+                                 "node 'b' (Neg) writes 'y', which is already the output 'y' of node 'a' (Relu)"),
+    "node_overwrites_graph_input": (model([helper.make_node("Relu", ["x"], ["x"], name="r"),
+                                           helper.make_node("Neg", ["x"], ["y"])]),
+                                    "node 'r' (Relu) writes 'x', which is already graph input 'x'"),
+    "node_overwrites_initializer": (model([helper.make_node("Relu", ["x"], ["w"], name="r"),
+                                           helper.make_node("Add", ["x", "w"], ["y"])],
+                                          inits=[numpy_helper.from_array(np.ones(2, np.float32), "w")]),
+                                    "node 'r' (Relu) writes 'w', which is already initializer 'w'"),
+    "graph_input_listed_twice": (model([helper.make_node("Add", ["x", "x"], ["y"])], (("x", [2]), ("x", [2]))),
+                                 "graph 'hostile' lists input 'x' twice"),
+    "two_initializers_one_name": (model([helper.make_node("Add", ["x", "w"], ["y"])], inits=[
+        numpy_helper.from_array(np.ones(2, np.float32), "w"), numpy_helper.from_array(np.zeros(2, np.float32), "w")]),
+        "graph 'hostile' has two initializers named 'w'"),
+    "unary_op_with_extra_input": (model([helper.make_node("Relu", ["x", "x"], ["y"], name="r")]),
+                                  "node 'r' (Relu) has 2 inputs, but Relu at opset 18 takes exactly 1: the extra "
+                                  "inputs would be dropped silently"),
+    "binary_op_missing_input": (model([helper.make_node("Add", ["x"], ["y"], name="a")]),
+                                "node 'a' (Add) has 1 input, but Add at opset 18 takes exactly 2: the op needs 2"),
+    "op_with_extra_output": (model([helper.make_node("Relu", ["x"], ["y", "z"], name="r")]),
+                             "node 'r' (Relu) has 2 outputs, but Relu at opset 18 takes exactly 1"),
+    "variadic_op_without_inputs": (model([helper.make_node("Concat", [], ["y"], axis=0, name="c")]),
+                                   "node 'c' (Concat) has 0 inputs, but Concat at opset 18 takes at least 1"),
+    "optional_inputs_beyond_the_schema": (model([helper.make_node("Clip", ["x", "", "", ""], ["y"], name="c")]),
+                                          "has 4 inputs, but Clip at opset 18 takes 1 to 3"),
+    "graph_output_nothing_produces": (model([helper.make_node("Relu", ["x"], ["y"])], outputs=("y", "q")),
+                                      "graph output 'q' is not produced by any node, graph input or initializer"),
+    "float_data_longer_than_dims": (with_init(typed("w", F, [2], float_data=[1.0, 2.0, 3.0])),
+                                    "tensor 'w' stores 3 values in float_data but its dims [2] need 2 (FLOAT)"),
+    "int64_data_shorter_than_dims": (model([helper.make_node("Reshape", ["x", "s"], ["y"])],
+                                           inits=[typed("s", TensorProto.INT64, [2], int64_data=[2])]),
+                                     "tensor 's' stores 1 value in int64_data but its dims [2] need 2 (INT64)"),
+    "int32_data_of_float16_mismatch": (with_init(typed("w", TensorProto.FLOAT16, [2], int32_data=[1, 2, 3])),
+                                       "stores 3 values in int32_data but its dims [2] need 2 (FLOAT16)"),
+    "double_data_mismatch": (with_init(typed("w", TensorProto.DOUBLE, [3], double_data=[1.0])),
+                             "stores 1 value in double_data but its dims [3] need 3 (DOUBLE)"),
+    "string_data_mismatch": (with_init(typed("w", TensorProto.STRING, [3], string_data=[b"a"])),
+                             "stores 1 value in string_data but its dims [3] need 3 (STRING)"),
+    "complex_float_data_needs_pairs": (with_init(typed("w", TensorProto.COMPLEX64, [2], float_data=[1.0, 2.0])),
+                                       "stores 2 values in float_data but its dims [2] need 4 (COMPLEX64)"),
+    "tensor_with_dims_and_no_values": (with_init(typed("w", F, [3])), "stores 0 values in float_data but its dims"),
+    "values_in_the_wrong_typed_field": (with_init(typed("w", F, [2], int64_data=[1, 2])),
+                                        "tensor 'w' stores its FLOAT values in int64_data; they belong in float_data"),
+    "values_in_two_fields": (with_init(typed("w", F, [2], float_data=[1.0, 2.0], raw_data=bytes(8))),
+                             "tensor 'w' stores values in raw_data and float_data"),
+    "undefined_element_type": (with_init(typed("w", TensorProto.UNDEFINED, [1], float_data=[1.0])),
+                               "tensor 'w' has element type 0, which is not a defined ONNX data type"),
+    "unknown_element_type": (with_init(typed("w", 999, [1], float_data=[1.0])), "element type 999"),
+    "strings_in_raw_data": (with_init(typed("w", TensorProto.STRING, [1], raw_data=b"abc")),
+                            "STRING values cannot be stored in raw_data"),
+    "constant_attribute_typed_mismatch": (model([helper.make_node("Constant", [], ["y"], value=typed(
+        "v", F, [4], float_data=[1.0]))]), "tensor 'v' stores 1 value in float_data but its dims [4] need 4"),
+    "branch_node_overwrites_outer_input": (with_if([helper.make_node("Relu", ["x"], ["x"], name="r")], ["x"]),
+                                           "node 'r' (Relu) writes 'x', which is already graph input 'x' of the "
+                                           "enclosing graph 'hostile'"),
+    "branch_output_made_outside": (with_if([], ["x"]), "output 'x' of subgraph 'then' is not produced inside it"),
+    "branch_reads_undefined_name": (with_if([helper.make_node("Relu", ["ghost"], ["t"], name="r")], ["t"]),
+                                    "node 'r' (Relu) reads 'ghost', which no node, initializer or graph input"),
+    "body_nodes_write_one_name": (with_loop([helper.make_node("Identity", ["cond"], ["c2"], name="a"),
+                                             helper.make_node("Relu", ["s"], ["c2"], name="b")], ["c2", "s"]),
+                                  "node 'b' (Relu) writes 'c2', which is already the output 'c2' of node 'a'"),
+    "body_op_with_extra_input": (with_loop([helper.make_node("Identity", ["cond"], ["c2"]),
+                                            helper.make_node("Relu", ["s", "s"], ["s2"], name="r")], ["c2", "s2"]),
+                                 "node 'r' (Relu) has 2 inputs, but Relu at opset 18 takes exactly 1"),
+    "body_initializer_typed_mismatch": (with_loop([helper.make_node("Identity", ["cond"], ["c2"]),
+                                                   helper.make_node("Add", ["s", "b"], ["s2"])], ["c2", "s2"],
+                                                  [typed("b", F, [2], float_data=[1.0])]),
+                                        "tensor 'b' stores 1 value in float_data but its dims [2] need 2"),
+    "cycle_through_a_branch": (with_if([helper.make_node("Relu", ["h"], ["t"])], ["t"],
+                                       after=[helper.make_node("Neg", ["y"], ["h"], name="n")]),
+                               "the graph has a cycle"),
+    "node_reads_its_own_output": (model([helper.make_node("Add", ["x", "y"], ["y"], name="a")]),
+                                  "the graph has a cycle: node 'a' (Add)"),
+}
+CORPUS.update(STRUCTURE)
+
 def _write(folder, name, item):
     """Write one corpus entry (and the files its external data points at) into ``folder``; return the path."""
     os.makedirs(folder, exist_ok=True)
@@ -207,3 +324,275 @@ def test_legitimate_external_data_inside_the_folder_loads(tmp_path):
     assert (tmp_path / "weights.bin").exists()
     out = export.from_onnx(path).run({"x": np.ones(300, np.float32)})["y"]
     np.testing.assert_array_equal(out, w + 1)
+
+
+# ----- what the structural checks accept, as onnx.checker does -----------------------------------------------
+
+def _declared(graph):
+    """Give every output of ``graph`` and its bodies its shape (floats [2], booleans scalar), as the checker
+    requires; the corpus leaves them undeclared."""
+    for value in graph.output:
+        t = value.type.tensor_type
+        if not t.HasField("shape"):
+            t.shape.SetInParent()
+            if t.elem_type == F:
+                t.shape.dim.add().dim_value = 2
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("g"):
+                _declared(attr.g)
+    return graph
+
+
+def _valid(m):
+    _declared(m.graph)
+    onnx.checker.check_model(m)   # the oracle: each of these files is valid ONNX
+    return m
+
+
+def _run(m, **feeds):
+    return export.from_onnx(_valid(m)).run({"x": np.array([-1.0, 2.0], np.float32), **feeds})["y"]
+
+
+def test_a_branch_may_reuse_a_name_its_if_node_writes_later():
+    m = with_if([helper.make_node("Relu", ["x"], ["y"])], ["y"])
+    np.testing.assert_array_equal(_run(m, c=np.array(True)), [0.0, 2.0])
+
+
+def test_a_body_input_may_shadow_an_enclosing_value():
+    m = with_loop([helper.make_node("Identity", ["cond"], ["c2"]), helper.make_node("Add", ["s", "x"], ["s2"])],
+                  ["c2", "s2"])
+    m.graph.node[1].attribute[0].g.input[2].name = "x"   # the body's state is called x, like the graph input
+    m.graph.node[1].attribute[0].g.node[1].input[0] = "x"
+    np.testing.assert_array_equal(_run(m), [-8.0, 16.0])   # x + x, three times: the body's x wins inside
+
+
+def test_nodes_listed_after_their_readers_import_in_dependency_order():
+    m = model([helper.make_node("Neg", ["a"], ["y"]), helper.make_node("Relu", ["x"], ["a"])])
+    np.testing.assert_array_equal(export.from_onnx(m).run({"x": np.array([-1.0, 2.0], np.float32)})["y"],
+                                  [0.0, -2.0])
+
+
+def test_a_branch_reading_a_value_made_later_in_the_file_is_built_after_it():
+    m = with_if([helper.make_node("Relu", ["h"], ["t"])], ["t"], after=[helper.make_node("Neg", ["x"], ["h"])])
+    np.testing.assert_array_equal(export.from_onnx(m).run({"x": np.array([-1.0, 2.0], np.float32),
+                                                           "c": np.array(True)})["y"], [1.0, 0.0])
+
+
+def test_omitted_optional_inputs_and_an_initializer_listed_as_input_are_valid():
+    m = model([helper.make_node("Clip", ["x", "", "hi"], ["y"])], (("x", [2]), ("hi", [])),
+              inits=[numpy_helper.from_array(np.array(1.0, np.float32), "hi")])   # IR < 4: an input with a default
+    np.testing.assert_array_equal(_run(m), [-1.0, 1.0])
+
+
+def test_packed_four_bit_values_are_counted_two_to_an_entry():
+    tensor = helper.make_tensor("q", TensorProto.INT4, [5], [1, 0, 1, 1, 0])
+    assert len(tensor.int32_data) == 3
+    onnx_safety.check_tensor(tensor, onnx_safety.MAX_BYTES)   # ⌈5/2⌉ entries: accepted
+    tensor.int32_data.append(0)
+    with pytest.raises(export.OnnxImportError, match="stores 4 values in int32_data but its dims .5. need 3"):
+        onnx_safety.check_tensor(tensor, onnx_safety.MAX_BYTES)
+
+
+def test_nodes_sharing_one_name_get_distinct_graph_names():
+    nodes = [helper.make_node("Relu", ["x" if i == 0 else f"h{i}"], [f"h{i + 1}" if i < 3 else "y"], name="same")
+             for i in range(4)]
+    imported = export.from_onnx(model(nodes))
+    names = [n.name for n in imported.graph.nodes if n.type == "Relu"]
+    assert names == ["same/Relu", "same/Relu_1", "same/Relu_2", "same/Relu_3"]
+
+
+def test_every_check_reports_the_file_it_read(tmp_path):
+    path = tmp_path / "dup.onnx"
+    onnx.save(STRUCTURE["two_nodes_write_one_name"][0], str(path))
+    with pytest.raises(export.OnnxImportError, match=f"^{path}: node 'b'"):
+        export.from_onnx(path)
+
+
+# ----- model files and checkpoints (.npz): sizes checked before anything is allocated --------------------------
+
+def _npy(array=None, header_shape=None, dtype="<f4", version=(1, 0)):
+    """The bytes of an .npy entry: ``array``'s, or a header declaring ``header_shape`` over a few zero bytes."""
+    buf = io.BytesIO()
+    if array is not None:
+        np.lib.format.write_array(buf, np.asarray(array), version=version)
+        return buf.getvalue()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False, "shape": header_shape})
+    return buf.getvalue() + bytes(64)
+
+
+def _zip(path, entries, compression=zipfile.ZIP_STORED):
+    with zipfile.ZipFile(path, "w", compression) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return str(path)
+
+
+@pytest.fixture
+def saved(tmp_path):
+    """A small saved model's entries (name.npy → bytes) and a function writing a variant of it."""
+    import graphcore.layers as layers
+    net = gc.Sequential([layers.Dense(3, input_shape=(4,))])
+    with zipfile.ZipFile(net.save(str(tmp_path / "good.npz"))) as z:
+        entries = {name: z.read(name) for name in z.namelist()}
+
+    def variant(name, compression=zipfile.ZIP_STORED, **changes):
+        return _zip(tmp_path / name, {**entries, **{k + ".npy": v for k, v in changes.items()}}, compression)
+    return entries, variant
+
+
+def _refused(call, error, fragment, limit=16 << 20):
+    """``call()`` raises ``error`` with ``fragment``, allocating less than ``limit`` bytes on the way."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(error) as raised:
+            call()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert fragment in str(raised.value), str(raised.value)
+    assert peak < limit, f"{peak:,} bytes allocated"
+    return str(raised.value)
+
+
+def test_npz_header_declaring_2_to_the_40_floats(saved):
+    path = saved[1]("huge.npz", weight_0000=_npy(header_shape=(2**20, 2**20)))
+    assert os.path.getsize(path) < 4096
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "entry 'weight_0000' declares a float32[1048576, 1048576] array of 4,398,046,511,104 bytes, over the cap")
+
+
+def test_npz_header_disagreeing_with_the_zip_directory(saved):
+    path = saved[1]("short.npz", weight_0000=_npy(header_shape=(4, 3000)))
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "declares a float32[4, 3000] array (48,000 bytes after a 128-byte header), but the archive holds 192 "
+             "bytes for it")
+
+
+def _forged(path, out, entry, compressed=None, uncompressed=None):
+    """A copy of the archive with the sizes its central directory declares for ``entry`` changed."""
+    data = bytearray(open(path, "rb").read())
+    with zipfile.ZipFile(path) as z:
+        at = z.start_dir
+    name = entry.encode()
+    while data[at + 46:at + 46 + len(name)] != name:   # directory records: 46 bytes, then name, extra, comment
+        at += 46 + int.from_bytes(data[at + 28:at + 30], "little") + int.from_bytes(data[at + 30:at + 32], "little") \
+            + int.from_bytes(data[at + 32:at + 34], "little")
+    for offset, size in ((20, compressed), (24, uncompressed)):
+        if size is not None:
+            data[at + offset:at + offset + 4] = size.to_bytes(4, "little")
+    out.write_bytes(bytes(data))
+    return out
+
+
+def test_npz_entry_claiming_bytes_past_the_end_of_the_file(saved, tmp_path):
+    path = _forged(saved[1]("cut.npz"), tmp_path / "forged.npz", "weight_0000.npy", 2**31, 2**31)
+    _refused(lambda: gc.load_model(path), gc.FileFormatError, "entry 'weight_0000' says its 2,147,483,648 stored bytes "
+             "end at byte")
+
+
+def test_npz_entry_claiming_more_than_deflate_can_inflate(saved, tmp_path):
+    path = _forged(saved[1]("bomb.npz", zipfile.ZIP_DEFLATED), tmp_path / "claim.npz", "weight_0000.npy",
+                   uncompressed=2**31)
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "declares 2,147,483,648 bytes inflated from")
+
+
+def test_npz_stored_entry_whose_sizes_disagree(saved, tmp_path):
+    path = _forged(saved[1]("stored.npz"), tmp_path / "sizes.npz", "weight_0000.npy", uncompressed=2**20)
+    _refused(lambda: gc.load_model(path), gc.FileFormatError, "is stored uncompressed in 176 bytes but declares "
+             "1,048,576")
+
+
+def test_an_unreferenced_compressed_entry_is_never_inflated(saved):
+    bomb = _npy(np.zeros(2**26, np.float32))   # 256 MiB of zeros deflate to ~260 KB
+    path = saved[1]("junk.npz", zipfile.ZIP_DEFLATED, junk=bomb)
+    assert os.path.getsize(path) < 400_000
+    tracemalloc.start()
+    try:
+        net = gc.load_model(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak:,} bytes allocated: the unreferenced entry was inflated"
+    assert net.predict(np.ones((1, 4), np.float32)).shape == (1, 3)
+
+
+def test_a_referenced_bomb_of_the_wrong_shape_is_refused_from_its_header(saved):
+    path = saved[1]("bomb2.npz", zipfile.ZIP_DEFLATED, weight_0000=_npy(np.zeros(2**26, np.float32)))
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "weight dense/kernel is float32(67108864,), the architecture needs float32(4, 3)")
+
+
+def test_deeply_nested_architecture_json(saved):
+    path = saved[1]("deep.npz", architecture=_npy(np.array("[" * 100_000 + "]" * 100_000)))
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "the architecture nests 100000 levels deep, over the limit of 100", limit=32 << 20)
+
+
+def test_json_nesting_is_counted_outside_strings_only():
+    from graphcore.io import load_json
+    assert load_json('{"a": "[[[[[[{{{{", "b": "\\\\\\"[[["}', "x", max_depth=1) == {"a": "[[[[[[{{{{", "b": '\\"[[['}
+    assert load_json("[" * 100 + "]" * 100, "x", max_depth=100)
+    with pytest.raises(gc.FileFormatError, match="x nests 101 levels deep"):
+        load_json("[" * 101 + "]" * 101, "x", max_depth=100)
+
+
+def test_architecture_entry_that_is_not_text(saved):
+    path = saved[1]("numbers.npz", architecture=_npy(np.ones(3)))
+    _refused(lambda: gc.load_model(path), gc.FileFormatError, "the architecture entry is float64(3,), not text")
+
+
+def test_architecture_entry_declaring_a_huge_string(saved):
+    path = saved[1]("bigtext.npz", architecture=_npy(header_shape=(), dtype="<U100000000"))
+    _refused(lambda: gc.load_model(path), gc.FileFormatError, "over the cap of 67,108,864")
+
+
+def test_archive_entry_that_is_not_an_array(saved):
+    path = saved[1]("readme.npz")
+    with zipfile.ZipFile(path, "a") as z:
+        z.writestr("README.txt", "hello")
+    _refused(lambda: gc.load_model(path), gc.FileFormatError, "its entry 'README.txt' is not an .npy array")
+
+
+def test_npy_version_2_headers_load(saved):
+    entries, variant = saved
+    kernel = np.arange(12, dtype=np.float32).reshape(4, 3)
+    net = gc.load_model(variant("v2.npz", weight_0000=_npy(kernel, version=(2, 0))))
+    np.testing.assert_array_equal(net.get_weights()[0], kernel)
+
+
+def _checkpoint_session():
+    graph = gc.Graph()
+    with graph.as_default():
+        gc.Variable(np.ones((3, 3), np.float32), name="w")
+    return gc.Session(graph)
+
+
+def test_checkpoint_entry_declaring_2_to_the_40_floats(tmp_path):
+    path = _zip(tmp_path / "ckpt.npz", {"w.npy": _npy(header_shape=(2**20, 2**20))})
+    _refused(lambda: gc.train.Saver().restore(_checkpoint_session(), path), gc.CheckpointError,
+             "entry 'w' declares a float32[1048576, 1048576] array")
+
+
+def test_checkpoint_entries_not_restored_are_not_read(tmp_path):
+    bomb = _npy(np.zeros(2**26, np.float32))
+    path = _zip(tmp_path / "ckpt.npz", {"w.npy": _npy(np.full((3, 3), 2.0, np.float32)), "junk.npy": bomb},
+                zipfile.ZIP_DEFLATED)
+    sess = _checkpoint_session()
+    _refused(lambda: gc.train.Saver().restore(sess, path), gc.CheckpointError,
+             "in the checkpoint but not in the graph: junk")
+    tracemalloc.start()
+    try:
+        gc.train.Saver().restore(sess, path, strict=False)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20
+    np.testing.assert_array_equal(sess.variables["w"], np.full((3, 3), 2.0))
+
+
+def test_checkpoint_of_the_wrong_shape_is_refused_before_its_data_is_read(tmp_path):
+    path = _zip(tmp_path / "ckpt.npz", {"w.npy": _npy(np.zeros(2**26, np.float32))}, zipfile.ZIP_DEFLATED)
+    _refused(lambda: gc.train.Saver().restore(_checkpoint_session(), path), gc.CheckpointError,
+             "w: graph has float32(3, 3), checkpoint has float32(67108864,)")
