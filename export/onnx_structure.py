@@ -145,12 +145,13 @@ class GraphChecker:
         arity = self._arity.get(node.op_type)
         if arity is None:
             arity = self._arity[node.op_type] = _schema_arity(node.op_type, self.opset)
-        n_in, n_out = len(node.input), len(node.output)
+        inputs = node.input   # protobuf fields cost a lookup per access: fetched once
+        n_in, n_out = len(inputs), len(node.output)
         if arity and not (arity[0] <= n_in <= arity[1] and arity[2] <= n_out <= arity[3]):
             raise OnnxImportError(_arity_error(node, arity, n_in, n_out, self.opset))
         in_order = True
         where = self._where
-        for name in node.input:
+        for name in inputs:
             if not name:
                 continue
             found = where.get(name)
