@@ -38,9 +38,11 @@ def vjp(ys, xs, cotangents):
 
     ``cotangents`` are shaped like ``ys``. A disconnected x gets zeros (a product with a zero Jacobian)."""
     _, ys_list = _listed(ys)
+    single_x, xs_list = _listed(xs)
     _, us = _listed(cotangents)
     check_partners(ys_list, us, "cotangent")
-    return gradients(ys_list, xs, grad_ys=us, unconnected="zero", name="vjp")
+    results = gradients(ys_list, xs_list, grad_ys=us, unconnected="zero", name="vjp")
+    return results[0] if single_x else results
 
 
 def jvp(ys, xs, tangents):

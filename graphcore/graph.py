@@ -142,6 +142,7 @@ class Graph:
         self._names = set()
         self._scope = ""
         self._control_stack = []
+        self._late_reads = True
         self._consumers = {}
         self.finalized = False
         self.seed = None
@@ -188,12 +189,39 @@ class Graph:
 
     @contextlib.contextmanager
     def control_dependencies(self, nodes):
-        """Nodes created inside run after ``nodes`` (tensors or nodes)."""
-        self._control_stack.append([t.node if isinstance(t, Tensor) else t for t in nodes])
+        """Nodes created inside run after ``nodes`` (tensors or nodes), as in TF1; ``None`` clears the
+        dependencies of enclosing blocks. A variable read by an op made inside is read when that op runs, so it
+        sees what the dependencies assigned (``with control_dependencies([inc]): y = identity(v)`` reads ``v``
+        after ``inc``); outside any block every read sees the value from the start of the run."""
+        if nodes is None:
+            saved, self._control_stack = self._control_stack, []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        if isinstance(nodes, (Tensor, Node)):
+            raise BuildError("control_dependencies takes a list of tensors or nodes, e.g. control_dependencies([inc])")
+        group = []
+        for t in nodes:
+            if not isinstance(t, (Tensor, Node)):
+                raise BuildError(f"control_dependencies takes tensors or nodes, got {t!r}")
+            group.append(t.node if isinstance(t, Tensor) else t)
+        self._control_stack.append(group)
         try:
             yield
         finally:
             self._control_stack.pop()
+
+    @contextlib.contextmanager
+    def snapshot_reads(self):
+        """Inside, ops made under ``control_dependencies`` keep reading variables' run-start values: for
+        gradients, whose nodes must read the very values the forward pass read."""
+        previous, self._late_reads = self._late_reads, False
+        try:
+            yield
+        finally:
+            self._late_reads = previous
 
     def finalize(self):
         """Freeze the graph: building ops afterwards (say, inside a training loop) raises an error."""
@@ -210,8 +238,10 @@ class Graph:
         for t in inputs:
             if t.node.graph is not self:
                 raise BuildError(f"{op.type}: input {t.name} belongs to another graph\n  at {site}")
-        node_name = self.unique_name(name or op.type)
         controls = [n for group in self._control_stack for n in group] + list(control_inputs)
+        if controls and self._late_reads:
+            inputs = _read_late(inputs, op.variable_inputs)
+        node_name = self.unique_name(name or op.type)
         node = Node(self, len(self.nodes), node_name, op, inputs, dict(attrs), controls, site)
         try:
             types = op.infer(node)
@@ -246,6 +276,20 @@ class Graph:
 
     def __repr__(self):
         return f"<Graph with {len(self.nodes)} nodes>"
+
+
+def _read_late(inputs, skip):
+    """``inputs`` with each variable (past the first ``skip``, which the op reads or writes as variables) replaced
+    by a read made now: under ``control_dependencies`` that read runs after the dependencies."""
+    reads = {}
+    out = list(inputs)
+    for i, t in enumerate(inputs[skip:], skip):
+        read_value = getattr(t, "read_value", None)   # variables have it (graphcore.ops.state.VariableTensor)
+        if read_value is not None:
+            if t not in reads:
+                reads[t] = read_value()
+            out[i] = reads[t]
+    return out
 
 
 def _describe_inputs(inputs):

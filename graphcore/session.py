@@ -281,7 +281,7 @@ def _check_feed(tensor, value):
 
 def _fetched(leaf, value):
     # A variable's array is the session's state: hand out a copy so callers cannot corrupt it.
-    if leaf.node.op.type == "Variable":
+    if leaf.node.op.type in ("Variable", "ReadVariable"):
         return np.array(value)
     return value
 

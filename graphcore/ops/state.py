@@ -3,7 +3,12 @@
 Variables live in the Session, not in the graph. A ``Variable`` node *reads* its current value; ``Assign``
 and the optimizers' ``Apply*`` ops take the variable's read as their first input(s) and write new arrays
 back. Because every writer consumes the read, all reads in one ``run`` see the value from the start of the
-run (a snapshot), whatever order independent nodes run in. Writes never mutate arrays in place.
+run (a snapshot), whatever order independent nodes run in. Writes never mutate arrays in place, so a value
+read earlier is never changed by a later write.
+
+``control_dependencies`` orders that, as TF1 does: an op made inside the block reads each variable through a
+``ReadVariable`` node made with it, which runs after the dependencies and returns the variable's value at that
+moment; a write made inside the block updates the value the dependencies left, not the snapshot.
 """
 import numpy as np
 
@@ -126,6 +131,11 @@ class VariableTensor(Tensor):
     def initial_value(self):
         return self.node.attrs.get("initial_value")
 
+    def read_value(self):
+        """The variable's value when the read runs (TF1's ``Variable.read_value``): made inside
+        ``control_dependencies([inc])``, it runs after ``inc`` and sees what ``inc`` assigned."""
+        return apply_op("ReadVariable", [self], name=self.node.name.rsplit("/", 1)[-1] + "/read")
+
     def assign(self, value, name=None):
         return assign(self, value, name=name)
 
@@ -157,6 +167,31 @@ def Variable(initial_value, name=None, trainable=True, dtype=None):
     return tensor
 
 
+@register
+class ReadVariable(Op):
+    """A variable's value at the moment this node runs, rather than the run-start snapshot its ``Variable``
+    node holds; its input is the variable, and its gradient passes to it unchanged. Made for every variable an
+    op reads inside ``control_dependencies`` (see the module docstring)."""
+
+    stateful = True
+    variable_inputs = 1
+
+    def infer(self, node):
+        _check_variable(node)
+        v = node.inputs[0]
+        return [(v.dtype, v.shape)]
+
+    def make_kernel(self, node, runtime):
+        read = runtime.variable_reader(node.inputs[0].node)
+        return lambda _snapshot: read()
+
+    def grad(self, node, g):
+        return [g]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3))], {}
+
+
 def _check_variable(node, what="first input"):
     if not isinstance(node.inputs[0], VariableTensor):
         raise BuildError(f"the {what} must be a variable, got {node.inputs[0].name} ({node.inputs[0].node.type})")
@@ -169,6 +204,10 @@ class WriteOp(Op):
     differentiable = False
     stateful = True
 
+    @property
+    def variable_inputs(self):
+        return self.writes
+
     def infer(self, node):
         for i in range(self.writes):
             _check_variable(node, f"input {i}")
@@ -177,7 +216,13 @@ class WriteOp(Op):
     def make_kernel(self, node, runtime):
         compute = super().make_kernel(node, runtime)
         names = [t.node.name for t in node.inputs[:self.writes]]
-        store = runtime.variables
+        store, writes = runtime.variables, self.writes
+        if node.control_inputs:
+            # Made inside control_dependencies: update the values the dependencies left, not the snapshot.
+            from_snapshot = compute
+
+            def compute(*arrays):
+                return from_snapshot(*[store[n] for n in names], *arrays[writes:])
         if self.writes == 1:
             name = names[0]
 
