@@ -74,12 +74,26 @@ class Tensor:
         return id(self)
 
     def __bool__(self):
-        raise TypeError("a symbolic Tensor has no truth value; run it in a Session or use gc.where")
+        raise BuildError(f"a symbolic Tensor ({self.name}) has no truth value: run it in a Session, or choose "
+                         "inside the graph with gc.where or gc.cond")
 
     def __iter__(self):
         if self.shape and self.shape[0] is not None:
             return (self[i] for i in range(self.shape[0]))
-        raise TypeError(f"cannot iterate over {self!r}: its first dimension is unknown")
+        raise BuildError(f"cannot iterate over {self!r}: its first dimension is unknown")
+
+    def eval(self, feed_dict=None, session=None):
+        """This tensor's value in ``session`` or the default session (TF1's ``Tensor.eval``)."""
+        return _session_for(self, session).run(self, feed_dict)
+
+    @property
+    def op(self):
+        """The node that computes this tensor (TF1's ``Tensor.op``)."""
+        return self.node
+
+    def get_shape(self):
+        """The static shape, ``None`` for unknown sizes (TF1's ``Tensor.get_shape()``, as a tuple)."""
+        return self.shape
 
     # Operators: thin wrappers over the op library (imported late: the op library imports this module).
     def __add__(self, other): return _ops().add(self, other)
@@ -132,6 +146,10 @@ class Node:
     def __hash__(self):
         return id(self)
 
+    def run(self, feed_dict=None, session=None):
+        """Run this node in ``session`` or the default session (TF1's ``Operation.run``); returns None."""
+        _session_for(self, session).run(self, feed_dict)
+
 
 class Graph:
     """Owns nodes in creation order, the name-scope stack and the variable collections."""
@@ -147,6 +165,8 @@ class Graph:
         self.finalized = False
         self.seed = None
         self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
+        self.collections = {}       # TF1's named collections: name → list (see graphcore.variables)
+        self.initializer_ops = {}   # variable node → the node its ``.initializer`` made (made on first use)
 
     # ----- scopes and names -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -316,6 +336,42 @@ def reset_default_graph():
         raise GraphcoreError("reset_default_graph() inside a 'with graph.as_default()' block")
     _global_default[0] = Graph()
     return _global_default[0]
+
+
+class _DefaultSessions(threading.local):
+    def __init__(self):
+        self.sessions = []
+
+
+_default_sessions = _DefaultSessions()
+
+
+def get_default_session():
+    """The session of the innermost ``with Session(...)`` / ``sess.as_default()`` block or the open
+    ``InteractiveSession``, else None (TF1's ``tf.get_default_session``)."""
+    return _default_sessions.sessions[-1] if _default_sessions.sessions else None
+
+
+def push_default_session(session):
+    _default_sessions.sessions.append(session)
+
+
+def pop_default_session(session):
+    """Remove ``session`` (its innermost entry) from the default-session stack, if it is there."""
+    stack = _default_sessions.sessions
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is session:
+            del stack[i]
+            return
+
+
+def _session_for(tensor_or_node, session):
+    session = session or get_default_session()
+    if session is None:
+        raise GraphcoreError(f"cannot evaluate {tensor_or_node.name}: no default session is registered; use "
+                             "'with gc.Session() as sess:' (or sess.as_default(), or gc.InteractiveSession()), or "
+                             "pass session=sess")
+    return session
 
 
 def name_scope(name):

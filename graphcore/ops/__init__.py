@@ -1,6 +1,6 @@
 """The op library: importing this package registers every op in ``graphcore.op.REGISTRY``."""
-from .state import (Variable, VariableTensor, assign, assign_add, assign_sub, constant, group, placeholder,
-                    placeholder_with_default, stop_gradient)
+from .state import (Variable, VariableTensor, assign, assign_add, assign_sub, constant, fill, group, ones,
+                    placeholder, placeholder_with_default, stop_gradient, zeros)
 from .math import (abs, add, add_n, broadcast_like, cast, cos, divide, elu, equal, exp, floor, greater,
                    greater_equal, identity, leaky_relu, less, less_equal, log, log1p, logical_and, logical_not,
                    logical_or, matmul, maximum, minimum, multiply, negative, not_equal, ones_like, power,
@@ -10,7 +10,7 @@ from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape,
                     tile, transpose)
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
 from .nn import batch_norm, dropout, log_softmax, softmax
-from .random import bernoulli, random_normal, random_uniform
+from .random import bernoulli, random_normal, random_uniform, set_random_seed, truncated_normal
 from .linalg import linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
 from .cell import lstm_cell

@@ -168,8 +168,9 @@ class Split(Op):
         yield [rng.normal(size=(2, 6))], {"sizes": (1, 2, 3), "axis": 1}
 
 
-def split(x, num_or_sizes, axis=-1, name=None):
-    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes."""
+def split(x, num_or_sizes, axis=0, name=None):
+    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes, along ``axis`` (default 0,
+    as in TF1's ``tf.split``)."""
     axis = normalize_axes(axis, x.ndim)[0]
     if isinstance(num_or_sizes, int):
         if x.shape[axis] is None or x.shape[axis] % num_or_sizes:

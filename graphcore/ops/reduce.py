@@ -140,9 +140,12 @@ def reduce_prod(x, axis=None, keepdims=False, name=None):
     return _reduce("ReduceProd", x, axis, keepdims, name)
 
 
-def argmax(x, axis=-1, keepdims=False, name=None):
-    return _reduce("ArgMax", x, int(axis), keepdims, name)
+def argmax(x, axis=None, keepdims=False, name=None):
+    """The index of the largest value along ``axis``; ``axis=None`` means axis 0, as in TF1's ``tf.argmax``
+    (not NumPy's flattening)."""
+    return _reduce("ArgMax", x, 0 if axis is None else int(axis), keepdims, name)
 
 
-def argmin(x, axis=-1, keepdims=False, name=None):
-    return _reduce("ArgMin", x, int(axis), keepdims, name)
+def argmin(x, axis=None, keepdims=False, name=None):
+    """The index of the smallest value along ``axis`` (``None``: axis 0, as in TF1)."""
+    return _reduce("ArgMin", x, 0 if axis is None else int(axis), keepdims, name)

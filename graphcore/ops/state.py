@@ -50,11 +50,60 @@ def _readonly(array):
     return array
 
 
-def constant(value, dtype=None, name=None, graph=None):
-    """A constant node. Python floats default to float32 and ints to int64 unless ``dtype`` says otherwise."""
+def constant(value, dtype=None, shape=None, name=None, verify_shape=False, graph=None):
+    """A constant node. Python floats default to float32 and ints to int64 unless ``dtype`` says otherwise.
+
+    ``shape`` follows TF1's ``tf.constant``: a scalar fills it, as many values as it holds are reshaped to it,
+    fewer are padded with the last value, more are an error; ``verify_shape=True`` requires the value's own
+    shape to be ``shape``."""
     array = ndarray_type(value) if dtype is None else np.asarray(value, dtype=_dt.as_dtype(dtype))
+    if shape is not None:
+        array = _shaped(array, normalize_shape(shape), verify_shape)
     graph = graph or get_default_graph()
     return graph.create_node(REGISTRY["Constant"], [], {"value": _readonly(array)}, name=name or "Const").outputs[0]
+
+
+def _shaped(array, shape, verify_shape):
+    if None in shape:
+        raise BuildError(f"a constant's shape must be fully known, got {format_shape(shape)}")
+    if verify_shape and array.shape != shape:
+        raise BuildError(f"constant: verify_shape=True but the value has shape {format_shape(array.shape)}, not "
+                         f"{format_shape(shape)}")
+    count = int(np.prod(shape, dtype=np.int64))
+    if array.size > count:
+        raise BuildError(f"constant: too many values for shape {format_shape(shape)}: needed at most {count}, "
+                         f"got {array.size}")
+    if array.size == count:
+        return array.reshape(shape)
+    if array.size <= 1:   # a scalar fills the shape (no values at all: zeros, as TF1's empty proto)
+        fill = array.reshape(-1)[0] if array.size else array.dtype.type(0)
+        return np.broadcast_to(np.asarray(fill, array.dtype), shape)
+    flat = array.reshape(-1)
+    return np.concatenate([flat, np.full(count - flat.size, flat[-1], array.dtype)]).reshape(shape)
+
+
+def fill(dims, value, name=None):
+    """A tensor of shape ``dims`` filled with ``value`` (TF1's ``tf.fill``); ``dims`` may be ``gc.shape_of(x)``."""
+    value = ndarray_type(value)
+    if isinstance(dims, Tensor):
+        from .dynamic import constant_of_shape, shape_source
+        from .math import fill_like
+        like = shape_source(dims)
+        if like is not None:   # fill(shape_of(x)): x's shape, kept static where it is known
+            return fill_like(like, value.item(), value.dtype, name=name)
+        return constant_of_shape(dims, value, name=name)
+    return constant(value, shape=dims, name=name or "Fill")
+
+
+def zeros(shape, dtype=_dt.float32, name=None):
+    """Zeros of ``shape`` (a list, tuple or int, or a 1-D integer tensor such as ``gc.shape_of(x)``), TF1's
+    ``tf.zeros``; a static shape allocates nothing until a session reads it."""
+    return fill(shape, np.zeros((), _dt.as_dtype(dtype)), name=name or "zeros")
+
+
+def ones(shape, dtype=_dt.float32, name=None):
+    """Ones of ``shape`` (TF1's ``tf.ones``); see ``zeros``."""
+    return fill(shape, np.ones((), _dt.as_dtype(dtype)), name=name or "ones")
 
 
 @register
@@ -124,12 +173,40 @@ class VariableTensor(Tensor):
         return self.node.attrs["trainable"]
 
     @property
-    def initializer(self):
+    def initializer_tensor(self):
+        """The tensor computing the initial value (``Variable(gc.random_normal(...))``), or None."""
         return self.node.attrs.get("initializer")
 
     @property
     def initial_value(self):
+        """The initial value as an array (``Variable(np.zeros(3))``), or None when a tensor computes it."""
         return self.node.attrs.get("initial_value")
+
+    @property
+    def initializer(self):
+        """The node that (re)initialises this variable when run (TF1's ``v.initializer``), made once."""
+        graph = self.node.graph
+        if self.node not in graph.initializer_ops:
+            value = self.initializer_tensor
+            with graph.as_default(), graph.name_scope(self.node.name + "/"), graph.control_dependencies(None):
+                if value is None:
+                    value = constant(self.initial_value, name="initial_value")
+                graph.initializer_ops[self.node] = assign(self, value, name="Assign").node
+        return graph.initializer_ops[self.node]
+
+    def value(self):
+        """The variable's value as a tensor (TF1's ``v.value()``): this read itself."""
+        return self
+
+    def load(self, value, session=None):
+        """Write ``value`` into the variable in ``session`` (default: the default session), as TF1's
+        ``v.load``; nothing is added to the graph."""
+        from ..graph import _session_for
+        session = _session_for(self, session)
+        session.load_variable(self, value)
+
+    def assign_sub(self, delta, name=None):
+        return assign_sub(self, delta, name=name)
 
     def read_value(self):
         """The variable's value when the read runs (TF1's ``Variable.read_value``): made inside
