@@ -47,6 +47,12 @@ class ExecutionError(GraphcoreError, RuntimeError):
         super().__init__(message, node)
 
 
+class InvalidValueError(ExecutionError, ValueError):
+    """A value met at run time is outside what an op accepts (a class label not below the number of classes,
+    a negative embedding id), where computing on would give a plausible wrong result; names the node, the
+    value and its index."""
+
+
 class NumericsError(ExecutionError):
     """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
 

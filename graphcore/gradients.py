@@ -51,6 +51,13 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
     """
     ys = [ys] if isinstance(ys, Tensor) else list(ys)
     xs = [xs] if isinstance(xs, Tensor) else list(xs)
+    if not xs:
+        return []
+    for t in ys + xs:
+        if not isinstance(t, Tensor):
+            raise GradientError(f"gradients takes tensors (or lists of them) for ys and xs, got {t!r}")
+    if not ys:
+        raise GradientError("gradients needs at least one tensor in ys")
     if unconnected not in _UNCONNECTED:
         raise GradientError(f"unconnected must be one of {_UNCONNECTED}, got {unconnected!r}")
     for t in ys + xs:

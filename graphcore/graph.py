@@ -404,8 +404,12 @@ def is_tensor(x):
 def graph_of(*values):
     """The default graph if some tensor among ``values`` belongs to it, else the graph of the first tensor,
     else the default graph. Preferring the default graph lets a loop body being traced (``gc.scan``) take ops
-    that mix its own tensors with tensors of an enclosing graph, whatever their order; it captures the latter."""
+    that mix its own tensors with tensors of an enclosing graph, whatever their order; it captures the latter.
+    A graph that ``captures_everything`` (a cond branch being traced) takes every op built while it is the
+    default, even one of outer tensors only: a branch's ops must run only when the branch is taken."""
     default = get_default_graph()
+    if getattr(default, "captures_everything", False):
+        return default
     first = None
     for v in values:
         if isinstance(v, Tensor):

@@ -27,8 +27,8 @@ def _f32_attrs(attrs):
     return {k: (np.dtype(np.float32) if isinstance(v, np.dtype) and v == np.float64 else v) for k, v in attrs.items()}
 
 
-# A Scan sample's body graph was traced in float64: its inputs must stay float64.
-KEEP_FLOAT64 = {"Scan"}
+# A Scan or Cond sample's body graphs were traced in float64: their inputs must stay float64.
+KEEP_FLOAT64 = {"Scan", "Cond"}
 
 
 def _one_node_graph(op_type, arrays, attrs):

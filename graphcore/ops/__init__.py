@@ -18,8 +18,9 @@ from .dynamic import constant_of_shape, expand, reshape_to, shape_of
 from .special import erf
 from .elements import gather_elements, scatter_elements, top_k
 from .scan import scan  # noqa: E402  (the loop op; binds the name to the function, not the module)
+from .cond import cond  # noqa: E402  (the branch op; likewise)
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
-            "elements")]
+            "elements", "body")]

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
-from ..errors import BuildError
+from ..errors import BuildError, InvalidValueError
 from ..op import Op, apply_op, register, same_dtype
 from ..shapes import format_shape, normalize_axes, num_elements
 
@@ -406,6 +406,44 @@ def squeeze(x, axis=None, name=None):
     if axis is None:
         axis = tuple(i for i, d in enumerate(x.shape) if d == 1)
     return apply_op("Squeeze", [x], name=name, axes=normalize_axes(axis, x.ndim))
+
+
+@register
+class CheckIndices(Op):
+    """Passes integer indices through unchanged, refusing at run time any outside [0, ``limit``): TF1's CPU
+    kernels raise for an out-of-range class label or embedding id, where a one-hot row of zeros or a wrapped
+    NumPy index would give a plausible, wrong result. Two passes (min, max) over the indices; the first bad
+    one is located only when there is one."""
+
+    def infer(self, node):
+        indices = node.inputs[0]
+        if indices.dtype.kind not in "iu":
+            raise BuildError(f"{node.attrs['what']}s must be integers, got {indices.dtype.name}")
+        return [(indices.dtype, indices.shape)]
+
+    def make_kernel(self, node, runtime):
+        limit, what = node.attrs["limit"], node.attrs["what"]
+
+        def check(indices):
+            if indices.size and (indices.min() < 0 or indices.max() >= limit):
+                flat = indices.reshape(-1)
+                first = int(np.flatnonzero((flat < 0) | (flat >= limit))[0])
+                index = tuple(int(i) for i in np.unravel_index(first, indices.shape))
+                raise InvalidValueError(f"received a {what} value of {flat[first]} at index {index}, outside the "
+                                        f"valid range of [0, {limit}): {node.attrs['fix']}", node)
+            return indices
+        return check
+
+    def grad(self, node, g):
+        return [None]
+
+    def samples(self, rng):
+        yield [np.array([[0, 2], [1, 2]])], {"limit": 3, "what": "label", "fix": "3 classes"}
+
+
+def check_indices(indices, limit, what, fix, name=None):
+    """``indices``, checked at run time to lie in [0, limit) (see ``CheckIndices``)."""
+    return apply_op("CheckIndices", [indices], name=name, limit=int(limit), what=what, fix=fix)
 
 
 @register
