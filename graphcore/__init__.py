@@ -25,7 +25,8 @@ from .profiler import profile
 from . import activations, callbacks, losses, train, training
 from . import nn
 from .train import clip_by_global_norm, clip_by_value, global_norm
-from .errors import InvalidValueError
+from .errors import InvalidValueError, NotSupportedError
+from . import unsupported  # noqa: F401  (declares the TF1 names graphcore refuses, with their reasons)
 from . import layers
 from .layers import Input
 from .model import Model, Sequential, load_model
@@ -43,4 +44,5 @@ def __getattr__(name):
     if name in ("models", "export"):
         import importlib
         return importlib.import_module(f"graphcore.{name}")
-    raise AttributeError(f"module 'graphcore' has no attribute {name!r}")
+    from .unsupported import refuse
+    raise refuse("gc", name)

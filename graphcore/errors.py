@@ -86,3 +86,8 @@ class MissingFileError(GraphcoreError, FileNotFoundError):
 class FileWriteError(GraphcoreError, OSError):
     """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
     that was there before, if any, is untouched."""
+
+
+class NotSupportedError(GraphcoreError, AttributeError):
+    """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
+    (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""

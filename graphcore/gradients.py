@@ -8,6 +8,7 @@ Gradients never flow into integer or boolean tensors.
 """
 import threading
 
+from .compat import same_as
 from .errors import GradientError
 from .graph import Tensor, ancestors
 from .shapes import format_type
@@ -41,6 +42,8 @@ def _between(ys, xs):
     return forward & ancestors([y.node for y in ys], controls=False)
 
 
+@same_as("TF1", "tf.gradients", note="always a list, one gradient per x; unconnected='none' (TF1's None), 'zero' "
+                                     "or 'raise'")
 def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
     """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs``: always a list, one per x, even for a
     single tensor ``xs`` (as ``tf.gradients`` returns it, so ``gradients(loss, x)[0]`` is the gradient).

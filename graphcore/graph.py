@@ -7,13 +7,15 @@ creation order is a topological order and a graph can never contain a cycle.
 """
 import contextlib
 import os
+import re
 import sys
 import threading
 
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import BuildError, GraphFinalizedError, GraphcoreError
+from .compat import declare, same_as
+from .errors import BuildError, FetchError, GraphFinalizedError, GraphcoreError
 from .shapes import format_type
 
 # Directories whose frames are skipped when looking for the user's line: the engine, the zoo and the exporter.
@@ -151,6 +153,7 @@ class Node:
         _session_for(self, session).run(self, feed_dict)
 
 
+@same_as("TF1", "tf.Graph")
 class Graph:
     """Owns nodes in creation order, the name-scope stack and the variable collections."""
 
@@ -290,6 +293,57 @@ class Graph:
         node_name, _, index = name.partition(":")
         return self.get_node(node_name).outputs[int(index or 0)]
 
+    def get_operation_by_name(self, name):
+        """The node named ``name`` (TF1's ``Graph.get_operation_by_name``)."""
+        if not isinstance(name, str):
+            raise FetchError(f"get_operation_by_name takes a name, got {name!r}")
+        if ":" in name:
+            raise FetchError(f"{name!r} names a tensor, not an operation: ask get_tensor_by_name({name!r}) or "
+                             f"get_operation_by_name({name.partition(':')[0]!r})")
+        try:
+            return self.get_node(name)
+        except KeyError:
+            raise FetchError(f"the graph has no operation named {name!r}{_similar(self, name)}") from None
+
+    def get_tensor_by_name(self, name):
+        """The tensor ``"node:index"`` (TF1's ``Graph.get_tensor_by_name("x:0")``); a bare node name is its
+        first output, as graphcore names that tensor."""
+        if not isinstance(name, str):
+            raise FetchError(f"get_tensor_by_name takes a name such as 'x:0', got {name!r}")
+        node_name, _, index = name.partition(":")
+        if index and not index.isdigit():
+            raise FetchError(f"{name!r} is not a tensor name: write '<operation name>:<output index>', e.g. 'x:0'")
+        node = self.get_operation_by_name(node_name)
+        if int(index or 0) >= len(node.outputs):
+            raise FetchError(f"operation {node_name!r} ({node.type}) has {len(node.outputs)} output(s); there is no "
+                             f"output {int(index or 0)}")
+        return node.outputs[int(index or 0)]
+
+    def get_operations(self):
+        """Every node, in creation order (TF1's ``Graph.get_operations``)."""
+        return list(self.nodes)
+
+    # ----- collections (TF1) ------------------------------------------------------------------------------
+    def get_collection_ref(self, key):
+        """The list of collection ``key``; the variable keys are the graph's own variable lists."""
+        if key == GraphKeys.GLOBAL_VARIABLES:
+            return self.variables
+        if key == GraphKeys.TRAINABLE_VARIABLES:
+            return self.trainable_variables
+        return self.collections.setdefault(key, [])
+
+    def get_collection(self, key, scope=None):
+        """A copy of collection ``key``, keeping the items whose name matches ``scope`` at its start."""
+        items = list(self.get_collection_ref(key))
+        if scope is None:
+            return items
+        return [item for item in items if getattr(item, "name", None) is not None and re.match(scope, item.name)]
+
+    def add_to_collection(self, key, value):
+        if key in (GraphKeys.GLOBAL_VARIABLES, GraphKeys.TRAINABLE_VARIABLES):
+            raise BuildError(f"the {key!r} collection is the graph's variables: create a gc.Variable instead")
+        self.get_collection_ref(key).append(value)
+
     @property
     def trainable_variables(self):
         return [v for v in self.variables if v.trainable]
@@ -312,6 +366,27 @@ def _read_late(inputs, skip):
     return out
 
 
+def _similar(graph, name):
+    """A hint naming nodes whose names end like ``name`` (it may have been made inside a name scope)."""
+    near = [n.name for n in graph.nodes if n.name.endswith("/" + name)][:3]
+    return f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+
+
+class GraphKeys:
+    """The standard collection names of TF1's ``tf.GraphKeys`` that graphcore fills or accepts."""
+
+    GLOBAL_VARIABLES = "variables"
+    TRAINABLE_VARIABLES = "trainable_variables"
+    LOCAL_VARIABLES = "local_variables"
+    MODEL_VARIABLES = "model_variables"
+    UPDATE_OPS = "update_ops"
+    LOSSES = "losses"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    SUMMARIES = "summaries"
+    TRAIN_OP = "train_op"
+    GLOBAL_STEP = "global_step"
+
+
 def _describe_inputs(inputs):
     return ", ".join(f"{t.name}: {format_type(t.dtype, t.shape)}" for t in inputs) or "none"
 
@@ -325,11 +400,13 @@ _default_stack = _DefaultStack()
 _global_default = [Graph()]
 
 
+@same_as("TF1", "tf.get_default_graph")
 def get_default_graph():
     """The graph of the innermost ``with g.as_default()``, else the module-level default graph."""
     return _default_stack.graphs[-1] if _default_stack.graphs else _global_default[0]
 
 
+@same_as("TF1", "tf.reset_default_graph")
 def reset_default_graph():
     """Start a fresh module-level default graph (for notebooks and tests)."""
     if _default_stack.graphs:
@@ -346,6 +423,7 @@ class _DefaultSessions(threading.local):
 _default_sessions = _DefaultSessions()
 
 
+@same_as("TF1", "tf.get_default_session")
 def get_default_session():
     """The session of the innermost ``with Session(...)`` / ``sess.as_default()`` block or the open
     ``InteractiveSession``, else None (TF1's ``tf.get_default_session``)."""
@@ -374,10 +452,13 @@ def _session_for(tensor_or_node, session):
     return session
 
 
+@same_as("TF1", "tf.name_scope")
 def name_scope(name):
     return get_default_graph().name_scope(name)
 
 
+@same_as("TF1", "tf.control_dependencies", note="ops made inside run after the dependencies and read variables "
+                                                "after them; None clears")
 def control_dependencies(nodes):
     return get_default_graph().control_dependencies(nodes)
 
@@ -427,3 +508,20 @@ def ndarray_type(value):
     elif array.dtype.kind == "i" and not isinstance(value, (np.ndarray, np.generic)):
         array = array.astype(_dt.DEFAULT_INT)
     return array
+
+
+for _theirs, _ours, _note in (
+        ("tf.Tensor.eval", "gc.Tensor.eval", "in the default session (with Session() as sess: ...) or session="),
+        ("tf.Tensor.op", "gc.Tensor.op", ""),
+        ("tf.Tensor.get_shape", "gc.Tensor.get_shape", "a tuple with None for unknown sizes"),
+        ("tf.Tensor.name", "gc.Tensor.name", "the first output of a node is named 'x', not 'x:0'; every lookup "
+                                            "(get_tensor_by_name, sess.run, feed_dict) accepts both"),
+        ("tf.Operation.run", "gc.Node.run", ""),
+        ("tf.Graph.get_tensor_by_name", "gc.Graph.get_tensor_by_name", "'x:0' or 'scope/x:1'"),
+        ("tf.Graph.get_operation_by_name", "gc.Graph.get_operation_by_name", ""),
+        ("tf.Graph.get_operations", "gc.Graph.get_operations", ""),
+        ("tf.Graph.get_collection", "gc.Graph.get_collection", ""),
+        ("tf.Graph.as_default", "gc.Graph.as_default", ""),
+        ("tf.Graph.finalize", "gc.Graph.finalize", "")):
+    declare("TF1", _theirs, _ours, _note)
+del _theirs, _ours, _note

@@ -87,8 +87,8 @@ def log_softmax(logits, axis=None, name=None, dim=None):
 
 # ----- losses -----------------------------------------------------------------------------------------------
 
-_NAMED_ONLY = difference("TF1", "tf.nn.*_cross_entropy_with_logits(labels, logits) (positional)",
-                         "gc.nn.*_cross_entropy_with_logits(labels=, logits=)",
+_NAMED_ONLY = difference("TF1", "tf.nn.softmax_cross_entropy_with_logits(labels, logits) (positional; also sparse_, "
+                                "sigmoid_)", "gc.nn.softmax_cross_entropy_with_logits(labels=, logits=)",
                          "TF1 requires labels= and logits= by name here (its _sentinel argument); so does graphcore")
 
 
@@ -383,3 +383,9 @@ def avg_pool(value=None, ksize=None, strides=None, padding=None, data_format="NH
 
 
 max_pool2d, avg_pool2d = max_pool, avg_pool
+
+
+def __getattr__(name):
+    """TF1 names graphcore does not provide say why, and what to use instead."""
+    from .unsupported import refuse
+    raise refuse("gc.nn", name)

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import profiler
+from .compat import declare, same_as
 from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph, pop_default_session, push_default_session
 from .memory import tune_allocator
@@ -40,6 +41,7 @@ class _Plan:
         return _Plan(steps, self.feed_slots, self.fetch_slots, self.slot_count, self.nodes)
 
 
+@same_as("TF1", "tf.Session", note="Session(graph=g); variables are initialised when first needed")
 class Session:
     """Runs a graph. Variables are initialised when the session starts (and lazily, if created later)."""
 
@@ -380,6 +382,7 @@ def _rebuild(structure, values):
     return kind(_rebuild(s, values) for s in items)
 
 
+@same_as("TF1", "tf.InteractiveSession")
 class InteractiveSession(Session):
     """A session that makes itself the default when created (TF1's ``tf.InteractiveSession``), for notebooks
     and shells: ``tensor.eval()`` and ``node.run()`` use it until ``close()``."""
@@ -387,3 +390,8 @@ class InteractiveSession(Session):
     def __init__(self, graph=None, check_numerics=False, seed=None):
         super().__init__(graph, check_numerics, seed)
         push_default_session(self)
+
+
+declare("TF1", "tf.Session.run", "gc.Session.run", "fetches: tensors, nodes, names ('x:0') and lists/tuples/dicts "
+                                                   "of them; feed_dict a dict keyed by tensors or names")
+declare("TF1", "tf.Session.as_default", "gc.Session.as_default")

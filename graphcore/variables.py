@@ -7,61 +7,30 @@ their initial values, as in TF1. A random initial value is drawn anew on each ru
 Named collections are lists kept on the graph (``tf.add_to_collection('losses', l)`` /
 ``tf.get_collection('losses')``); the variable keys read the graph's own variable lists.
 """
-import re
-
 from .compat import same_as
-from .graph import get_default_graph
+from .graph import GraphKeys, get_default_graph
 from .ops.state import group
 
-
-class GraphKeys:
-    """The standard collection names of TF1's ``tf.GraphKeys`` that graphcore fills or accepts."""
-
-    GLOBAL_VARIABLES = "variables"
-    TRAINABLE_VARIABLES = "trainable_variables"
-    LOCAL_VARIABLES = "local_variables"
-    MODEL_VARIABLES = "model_variables"
-    UPDATE_OPS = "update_ops"
-    LOSSES = "losses"
-    REGULARIZATION_LOSSES = "regularization_losses"
-    SUMMARIES = "summaries"
-    TRAIN_OP = "train_op"
-    GLOBAL_STEP = "global_step"
-
-
-_VARIABLE_KEYS = {
-    GraphKeys.GLOBAL_VARIABLES: lambda graph: list(graph.variables),
-    GraphKeys.TRAINABLE_VARIABLES: lambda graph: graph.trainable_variables,
-}
-
-
-def _scoped(items, scope):
-    """Items whose name matches ``scope`` at its start (``re.match``, as TF1 filters collections)."""
-    if scope is None:
-        return list(items)
-    return [item for item in items if getattr(item, "name", None) is not None and re.match(scope, item.name)]
+__all__ = ["GraphKeys", "get_collection", "get_collection_ref", "add_to_collection", "add_to_collections",
+           "global_variables", "trainable_variables", "local_variables", "variables_initializer",
+           "global_variables_initializer", "local_variables_initializer"]
 
 
 @same_as("TF1", "tf.get_collection")
 def get_collection(key, scope=None, graph=None):
     """A copy of collection ``key`` of the default graph (or ``graph``), filtered by ``scope``."""
-    graph = graph or get_default_graph()
-    items = _VARIABLE_KEYS[key](graph) if key in _VARIABLE_KEYS else graph.collections.get(key, [])
-    return _scoped(items, scope)
+    return (graph or get_default_graph()).get_collection(key, scope)
 
 
 @same_as("TF1", "tf.get_collection_ref")
 def get_collection_ref(key, graph=None):
     """The list of collection ``key`` itself (appending to it adds to the collection)."""
-    graph = graph or get_default_graph()
-    if key in _VARIABLE_KEYS:
-        return _VARIABLE_KEYS[key](graph)
-    return graph.collections.setdefault(key, [])
+    return (graph or get_default_graph()).get_collection_ref(key)
 
 
 @same_as("TF1", "tf.add_to_collection")
 def add_to_collection(name, value, graph=None):
-    get_collection_ref(name, graph).append(value)
+    (graph or get_default_graph()).add_to_collection(name, value)
 
 
 @same_as("TF1", "tf.add_to_collections")

@@ -10,6 +10,7 @@ import bisect
 import numpy as np
 
 from .. import dtypes as _dt
+from ..compat import difference
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph
 from ..op import Op, apply_op, register, require_float
@@ -118,10 +119,16 @@ def _shape_or_like(shape):
                      f"{shape.name} is computed at run time (pass gc.shape_of(x) or x itself)", shape.node)
 
 
+_FLOATS_ONLY = difference("TF1", "tf.random_uniform(dtype=tf.int32)", "gc.cast(gc.floor(gc.random_uniform(...)), "
+                                                                     "gc.int64)",
+                          "random ops draw floating-point samples: for integers in [lo, hi) draw uniform floats "
+                          "in [lo, hi), take gc.floor and gc.cast them")
+
+
 def _random(op_type, shape_or_like, dtype, seed, name, **attrs):
     dtype = _dt.as_dtype(dtype)
     if dtype.kind != "f":
-        raise BuildError(f"{op_type} makes floating-point samples, not {dtype.name}")
+        raise BuildError(f"{op_type} with dtype {dtype.name}: {_FLOATS_ONLY}")
     shape_or_like = _shape_or_like(shape_or_like)
     if isinstance(shape_or_like, Tensor):
         return apply_op(op_type, [shape_or_like], name=name, shape=None, dtype=dtype, seed=seed, **attrs)

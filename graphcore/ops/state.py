@@ -13,6 +13,7 @@ moment; a write made inside the block updates the value the dependencies left, n
 import numpy as np
 
 from .. import dtypes as _dt
+from ..compat import declare, difference
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph, graph_of, ndarray_type
 from ..op import REGISTRY, Op, apply_op, register, same_dtype
@@ -125,9 +126,17 @@ class Placeholder(Op):
         return []
 
 
+_NO_RANK = difference("TF1", "tf.placeholder(dtype) (no shape)", "gc.placeholder(dtype, shape)",
+                      "a placeholder needs a rank (shapes are checked when the graph is built): shape=() for a "
+                      "scalar, [None] for a vector of any length, [None, 784] for a batch of rows")
+
+
 def placeholder(dtype=_dt.float32, shape=None, name=None, default=None):
-    """A graph input. ``shape=None`` means a scalar only when ``default`` is given; use ``()`` for scalars."""
+    """A graph input. ``shape`` is a tuple or list with None for sizes known only at run time; without it the
+    shape is taken from ``default`` (a placeholder with neither is refused: see ``_NO_RANK``)."""
     dtype = _dt.as_dtype(dtype)
+    if shape is None and default is None:
+        raise BuildError(f"placeholder: {_NO_RANK}")
     if shape is None and default is not None:
         shape = np.shape(default)
     attrs = {"dtype": dtype, "shape": normalize_shape(shape)}
@@ -208,6 +217,7 @@ class VariableTensor(Tensor):
     def assign_sub(self, delta, name=None):
         return assign_sub(self, delta, name=name)
 
+
     def read_value(self):
         """The variable's value when the read runs (TF1's ``Variable.read_value``): made inside
         ``control_dependencies([inc])``, it runs after ``inc`` and sees what ``inc`` assigned."""
@@ -221,6 +231,14 @@ class VariableTensor(Tensor):
 
     def __repr__(self):
         return f"<Variable '{self.name}' {self.dtype.name}{format_shape(self.shape)}>"
+
+
+for _method, _note in (("initializer", "a node that (re)initialises the variable when run"),
+                       ("initial_value", "an array (a tensor-initialised variable has initializer_tensor)"),
+                       ("read_value", "inside control_dependencies, reads after the dependencies"), ("value", ""),
+                       ("load", ""), ("assign", ""), ("assign_add", ""), ("assign_sub", ""), ("eval", "")):
+    declare("TF1", f"tf.Variable.{_method}", f"gc.VariableTensor.{_method}", _note)
+del _method, _note
 
 
 def Variable(initial_value, name=None, trainable=True, dtype=None):
