@@ -429,8 +429,9 @@ class CheckIndices(Op):
                 flat = indices.reshape(-1)
                 first = int(np.flatnonzero((flat < 0) | (flat >= limit))[0])
                 index = tuple(int(i) for i in np.unravel_index(first, indices.shape))
-                raise InvalidValueError(f"received a {what} value of {flat[first]} at index {index}, outside the "
-                                        f"valid range of [0, {limit}): {node.attrs['fix']}", node)
+                article = "an" if what[0] in "aeiou" else "a"
+                raise InvalidValueError(f"received {article} {what} value of {flat[first]} at index {index}, outside "
+                                        f"the valid range of [0, {limit}): {node.attrs['fix']}", node)
             return indices
         return check
 

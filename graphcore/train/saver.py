@@ -58,7 +58,7 @@ class Saver:
         """Write the checkpoint (replacing any previous file only once it is completely written) and return its
         prefix. ``global_step`` (an int, or a variable or tensor name to read it from) is appended as
         ``-N``. No meta graph is written: graphcore rebuilds graphs from code."""
-        save_path = os.fspath(save_path)
+        save_path = _path(save_path, "save_path")
         latest_filename = latest_filename or "checkpoint"
         if global_step is not None:
             if isinstance(global_step, (Tensor, str)):
@@ -109,7 +109,7 @@ class Saver:
             raise CheckpointError("restore needs a checkpoint path, got None (latest_checkpoint found none?)")
         strict = self.var_list is None if strict is None else strict
         _check_session(sess)
-        path = os.fspath(path)
+        path = _path(path, "the checkpoint path")
         if not os.path.exists(path) and os.path.exists(path + ".npz"):
             path += ".npz"
         try:
@@ -134,6 +134,13 @@ class Saver:
             raise CheckpointError(f"checkpoint {path} does not match the graph:\n  " + "\n  ".join(problems))
         for name, var in wanted.items():
             sess.variables[var.node.name] = np.array(saved[name]).reshape(var.shape)
+
+
+def _path(value, what):
+    try:
+        return os.fspath(value)
+    except TypeError:
+        raise CheckpointError(f"{what} must be a path (a str or os.PathLike), got {value!r}") from None
 
 
 def _check_session(sess):
@@ -175,7 +182,7 @@ _NUMBER_LINE = re.compile(r"^\s*\w+\s*:\s*[-+.\deE]+\s*$")
 @same_as("TF1", "tf.train.get_checkpoint_state")
 def get_checkpoint_state(checkpoint_dir, latest_filename=None):
     """The directory's checkpoint state, or None when it has no state file (TF1)."""
-    path = os.path.join(os.fspath(checkpoint_dir), latest_filename or "checkpoint")
+    path = os.path.join(_path(checkpoint_dir, "checkpoint_dir"), latest_filename or "checkpoint")
     if not os.path.isfile(path):
         return None
     entries = {"model_checkpoint_path": [], "all_model_checkpoint_paths": []}
