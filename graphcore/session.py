@@ -19,6 +19,7 @@ from .compat import declare, same_as
 from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
 from .graph import Node, Tensor, ancestors, get_default_graph, pop_default_session, push_default_session
 from .memory import tune_allocator
+from .nest import rebuild
 from .program import compile_steps, failed_step
 from .ops.random import seed_for
 from .shapes import compatible, format_shape, format_type
@@ -147,7 +148,7 @@ class Session:
         feeds = self._prepare_feeds({} if feed_dict is None else feed_dict)
         check = self.check_numerics if check_numerics is None else check_numerics
         values = self._execute(leaves, feeds, check)
-        return _rebuild(structure, iter(values))
+        return rebuild(structure, iter(values))
 
     def _prepare_feeds(self, feed_dict):
         if not isinstance(feed_dict, Mapping):
@@ -371,15 +372,6 @@ def _lookup(graph, name, error):
         return node, (node.outputs[int(index or 0)] if node.outputs or index else None)
     except (KeyError, IndexError, ValueError):
         raise error(f"no tensor named {name!r} in the session's graph") from None
-
-
-def _rebuild(structure, values):
-    if structure is None:
-        return next(values)
-    kind, items = structure
-    if kind is dict:
-        return {k: _rebuild(s, values) for k, s in items}
-    return kind(_rebuild(s, values) for s in items)
 
 
 @same_as("TF1", "tf.InteractiveSession")

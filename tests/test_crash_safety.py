@@ -5,7 +5,8 @@ A forked child (cheap: the ~25 MB model is shared copy-on-write) writes version 
 when its temporary file has reached k/KILLS of the final size, so the kills land at different moments of the
 write (just created, part written, fully written around the fsync and rename). After every kill the
 file must load intact as version k − 1 or k, nothing but the file (and a checkpoint's ``checkpoint`` state
-file) may be visible in the directory, and the next save must sweep the hidden temporary files the killed writers left (see ``graphcore.io``).
+file) may be visible in the directory, and the next save must sweep the hidden temporary files the killed
+writers left (see ``graphcore.io``).
 """
 import contextlib
 import os

@@ -19,6 +19,7 @@ from .. import dtypes as _dt
 from ..compat import difference, same_as
 from ..errors import BuildError
 from ..graph import Graph, Node, Tensor, graph_of
+from ..nest import rebuild
 from ..op import REGISTRY, Op, register
 from ..shapes import format_type
 from .body import BodyGraph, body_outputs, clone
@@ -41,15 +42,6 @@ def _flatten(value, leaves):
                          f"{value!r}: ops with no value, such as assignments, cannot be branch results")
     leaves.append(value)
     return None
-
-
-def _rebuild(structure, values):
-    if structure is None:
-        return next(values)
-    kind, items = structure
-    if kind is dict:
-        return {k: _rebuild(s, values) for k, s in items}
-    return kind(_rebuild(s, values) for s in items)
 
 
 def _trace(fn, outer, which):
@@ -86,7 +78,7 @@ def cond(pred, true_fn=None, false_fn=None, strict=False, name=None, fn1=None, f
                      false_body=f_body, false_in=(None,) * len(t_caps) + f_in, false_out=f_out)
         node = graph.create_node(REGISTRY["Cond"], [pred] + t_caps + f_caps, attrs, name="Cond")
     outputs = iter(node.outputs)
-    result = _rebuild(t_structure, outputs)
+    result = rebuild(t_structure, outputs)
     if not strict and isinstance(result, (list, tuple)) and len(result) == 1:
         return result[0]
     return result
