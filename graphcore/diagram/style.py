@@ -61,7 +61,9 @@ LAYER_CATEGORY = {
     "GlobalAveragePooling2D": "pool", "BatchNormalization": "norm", "LocalResponseNormalization": "norm",
     "Activation": "activation", "Dropout": "regularization", "Flatten": "shape", "Reshape": "shape",
     "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape", "Model": "block", "Sequential": "block",
+    "Loss": "reduce", "Metrics": "reduce",
 }
+SKIP_NOTE = "blue edges: skip connections (⊕ adds a shortcut to a branch)"
 
 KIND_CATEGORY = {"placeholder": "input", "variable": "variable", "constant": "constant"}
 
@@ -83,6 +85,7 @@ PHASE_CLUSTER = {
 
 EDGE_STYLES = {
     "data": {},
+    "skip": {"color": "#1c7ed6", "penwidth": "1.6", "fontcolor": "#1864ab"},
     "control": {"style": "dashed", "color": "#888888", "arrowhead": "odot"},
     "init": {"style": "dotted", "color": "#888888"},
 }
