@@ -91,6 +91,10 @@ EDGE_STYLES = {
 }
 
 
+# Edges between passes (forward → backward → update): they do not pull ranks, and are drawn faint.
+CROSSING_EDGE = {"constraint": "false", "color": "#ced4da", "arrowsize": "0.4"}
+
+
 def category_for_op(op_type, kind):
     if kind in KIND_CATEGORY:
         return KIND_CATEGORY[kind]

@@ -18,6 +18,7 @@ opens at deeper views: body ops of nesting level b are shown from ``depth`` b + 
 node and its body (body levels then do not count against ``depth``).
 """
 import re
+from dataclasses import dataclass
 
 from . import grouping, skips, style
 from .model import Box, Cluster, Diagram, Edge
@@ -36,24 +37,19 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True, show
         raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
-    phases = phases_of(graph)
-    hidden = set() if show_initializers else initializer_ops(graph)
-    shown = [op.index for op in graph.ops
-             if op.index not in hidden and _shown(op, phases[op.index], view, depth)]
-    placement = _place(graph, shown, phases, view, depth)
-    root = _tree(graph, shown, placement, phases)
-    alias, removed = grouping.group_repeats(root, graph, set(shown))
-    merges = skips.residual_merges(graph, phases)
+    arranged = arrange(graph, view, depth, show_initializers)
+    root, placement, merges = arranged.root, arranged.placement, arranged.merges
     if view != "op":
         _open_motifs(root, graph, merges)
-    drawn = _number(root)
+    drawn = number_boxes(root)
     for box in drawn:
-        _label(box, graph, placement, show_params)
-    _label_clusters(root, graph, show_params)
+        label_box(box, graph, placement, show_params)
+    label_clusters(root, graph, show_params)
     categories = {box.category for box in drawn} | _cluster_phases(root)
     box_of = {i: box.id for box in drawn for i in box.ops}
-    edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes, view != "op",
-                   merges)
+    edges = list(dict.fromkeys((box_of[producer], box_of[consumer], label, kind) for producer, consumer, label, kind
+                               in op_edges(graph, arranged, set(box_of), show_shapes, view != "op")))
+    edges = [Edge(*key) for key in edges if key[0] != key[1]]
     phase = {box.id: box.phase for box in drawn}
     for edge in edges:
         edge.crossing = phase[edge.src] != phase[edge.dst]
@@ -61,10 +57,37 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True, show
     if len(drawn) > style.CROSSINGS_LIMIT:
         edges, dropped = _without_phase_crossings(edges)
         notes += dropped
-    warning = NO_GRADIENTS if view == "grad" and all(p == "forward" for p in phases) else ""
-    return Diagram(_title(graph, view, phases), root, edges, sorted(categories), len(drawn),
-                   repeated=bool(alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn),
-                   notes=notes, warning=warning)
+    return Diagram(title(graph, view, arranged.phases), root, edges, sorted(categories), len(drawn),
+                   repeated=bool(arranged.alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn),
+                   notes=notes, warning=warning(graph, view, arranged.phases))
+
+
+@dataclass
+class Arranged:
+    """A view's ops placed in clusters and boxes, before labelling: what a static diagram and the interactive
+    page (``page``, which arranges at full depth and lets the reader open and close clusters) share."""
+    phases: list
+    shown: list
+    placement: dict
+    root: Cluster
+    alias: dict          # op of a folded ×N copy -> the op of the first copy drawn for it
+    removed: set         # ops of the folded copies
+    merges: dict         # residual merges (``skips``)
+
+
+def arrange(graph, view, depth, show_initializers=False):
+    phases = phases_of(graph)
+    hidden = set() if show_initializers else initializer_ops(graph)
+    shown = [op.index for op in graph.ops
+             if op.index not in hidden and _shown(op, phases[op.index], view, depth)]
+    placement = _place(graph, shown, phases, view, depth)
+    root = _tree(graph, shown, placement, phases)
+    alias, removed = grouping.group_repeats(root, graph, set(shown))
+    return Arranged(phases, shown, placement, root, alias, removed, skips.residual_merges(graph, phases))
+
+
+def warning(graph, view, phases):
+    return NO_GRADIENTS if view == "grad" and all(p == "forward" for p in phases) else ""
 
 
 def _open_motifs(cluster, graph, merges):
@@ -223,7 +246,7 @@ def _tree(graph, shown, placement, phases):
     return root
 
 
-def _label(box, graph, placement, show_params):
+def label_box(box, graph, placement, show_params):
     """Title, detail lines, kind, category and parameter counts of a box."""
     ops = [graph.ops[i] for i in box.ops]
     box.params = sum(op.params for op in ops)
@@ -327,9 +350,10 @@ def _tooltip(box, graph, ops):
     if len(ops) == 1:
         return "\n".join(one(ops[0]))
     scope = "/".join(box.key) if isinstance(box.key, tuple) else ops[0].name
-    lines = [f"{scope}: {len(ops)} ops"]
+    params = sum(op.params for op in ops)
+    lines = [f"{scope}: {len(ops)} ops" + (f", {count_text(params)} parameters" if params else "")]
     for op in ops[:_TOOLTIP_OPS]:
-        site = f"  ·  {op.site}" if op.site else ""
+        site = f"  ·  created at {op.site}" if op.site else ""
         lines.append(f"{op.name} ({op.type}) → {shapes(op.outputs)}{site}")
     if len(ops) > _TOOLTIP_OPS:
         lines.append(f"… and {len(ops) - _TOOLTIP_OPS} more")
@@ -366,12 +390,12 @@ def _params_text(params, frozen, repeat):
     return text + (" each" if repeat > 1 else "")
 
 
-def _number(cluster, boxes=None):
+def number_boxes(cluster, boxes=None):
     """Give drawn boxes ids n0, n1 … in drawing order (after grouping dropped copies); returns them."""
     boxes = [] if boxes is None else boxes
     for child in cluster.children:
         if isinstance(child, Cluster):
-            _number(child, boxes)
+            number_boxes(child, boxes)
         else:
             child.id = f"n{len(boxes)}"
             boxes.append(child)
@@ -387,11 +411,11 @@ def _cluster_phases(cluster):
     return found
 
 
-def _label_clusters(cluster, graph, show_params):
+def label_clusters(cluster, graph, show_params):
     """Cluster label: scope name, ×N when repeated, and the parameters inside (all copies counted)."""
     for child in cluster.children:
         if isinstance(child, Cluster):
-            _label_clusters(child, graph, show_params)
+            label_clusters(child, graph, show_params)
     if not cluster.path:
         return
     name = cluster.path[-1]
@@ -423,31 +447,32 @@ def _shape_label(value, user_shapes):
     return shape_text(value.user_shape if user_shapes and value.user_shape is not None else value.shape)
 
 
-def _edges(graph, shown, box_of, alias, show_shapes, user_shapes, merges):
-    """One edge per (source box, target box, label, style); grouped copies route through their first copy;
-    a residual merge's shortcut input is a skip edge."""
+def op_edges(graph, arranged, drawn, show_shapes, user_shapes):
+    """(producer op, consumer op, label, style) between drawn ops, each once, in creation order; folded ×N
+    copies route through their first copy; a residual merge's shortcut input is a "skip"."""
     edges, seen = [], set()
-    for i in shown:
+    for i in arranged.shown:
+        if i in arranged.removed or i not in drawn:
+            continue
         op = graph.ops[i]
         incoming = ([(v, "data") for v in op.inputs] + [(v, "init") for v in op.inits])
         sources = [(graph.values[v].producer, v, kind) for v, kind in incoming if v in graph.values]
         sources += [(c, None, "control") for c in op.controls]
         for producer, value, kind in sources:
-            producer = alias.get(producer, producer)
-            if producer not in box_of or box_of[producer] == box_of[i]:
+            producer = arranged.alias.get(producer, producer)
+            if producer not in drawn or producer == i:
                 continue
-            if kind == "data" and skips.is_skip(merges, value, i):
+            if kind == "data" and skips.is_skip(arranged.merges, value, i):
                 kind = "skip"
             label = (_shape_label(graph.values[value], user_shapes)
                      if show_shapes and kind in ("data", "skip") else "")
-            key = (box_of[producer], box_of[i], label, kind)
-            if key not in seen:
-                seen.add(key)
-                edges.append(Edge(*key))
+            if (producer, i, label, kind) not in seen:
+                seen.add((producer, i, label, kind))
+                edges.append((producer, i, label, kind))
     return edges
 
 
-def _title(graph, view, phases):
+def title(graph, view, phases):
     weights = [op for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward"]
     total = sum(op.params for op in weights)
     text = f"{graph.name}  ·  {view} view  ·  {count_text(total)} parameters"
