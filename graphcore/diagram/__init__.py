@@ -10,6 +10,7 @@ import warnings
 
 from ..errors import GraphcoreError
 from . import dot, output, views
+from .model import OpGraph
 from .output import dot_available
 from .views import VIEWS
 
@@ -19,6 +20,8 @@ LARGE = 1500
 
 def load(obj):
     """The ``OpGraph`` of a graphcore ``Graph``, a model, an ``onnx.ModelProto`` or an ONNX file path."""
+    if isinstance(obj, OpGraph):
+        return obj
     if isinstance(obj, (str, os.PathLike)):
         from .onnx_source import from_file
         return from_file(obj)
