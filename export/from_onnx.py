@@ -123,7 +123,8 @@ class ImportedModel:
         return dict(zip(self.outputs, values))
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        """Jupyter shows an imported model as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
+        """Jupyter shows an imported model as its diagram, and a one-line summary as text
+        (graphcore.diagram.notebook)."""
         from graphcore.diagram.notebook import mimebundle
         return mimebundle(self, include, exclude)
 

@@ -246,7 +246,8 @@ class Model:
                 order = rng.permutation(data.n) if shuffle else np.arange(data.n)
                 totals, seen = np.zeros(len(names)), 0
                 batches = range(math.ceil(data.n / batch_size))
-                bar = progress_bar(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
+                bar = progress_bar(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose,
+                                   leave=True)
                 for b in bar:
                     hooks.on_train_batch_begin(b, {})
                     idx = order[b * batch_size:(b + 1) * batch_size]

@@ -62,9 +62,12 @@ def test_progress_bars_use_the_widget_only_in_a_kernel_that_has_ipywidgets(monke
     monkeypatch.setitem(sys.modules, "IPython", fake_ipython)
     assert progress.in_notebook()
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "ipywidgets" else real_find_spec(name))
+
+    def widgets(present):
+        return lambda name: (object() if present else None) if name == "ipywidgets" else real_find_spec(name)
+    monkeypatch.setattr(importlib.util, "find_spec", widgets(False))
     assert type(progress.progress_bar([], disable=True)) is std.tqdm            # no ipywidgets: text, no warning
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "ipywidgets" else real_find_spec(name))
+    monkeypatch.setattr(importlib.util, "find_spec", widgets(True))
     monkeypatch.setattr(tqdm_notebook, "tqdm", lambda iterable, **kw: ("widget", iterable))
     assert progress.progress_bar([1]) == ("widget", [1])                         # the widget where it can show
 

@@ -12,7 +12,6 @@ import time
 
 import pytest
 
-import graphcore as gc
 import graphcore.models as zoo
 from graphcore import export
 from graphcore.diagram import load, page, render, views
@@ -133,7 +132,8 @@ def test_resnet18_page_opens_a_block_shows_its_skip_searches_and_follows(browser
     conv = browser.execute_script("""return [...document.querySelectorAll('#gc-canvas g.node')]
         .find(g => g.querySelector('text').textContent === 'shortcut_conv').id""")
     ActionChains(browser).move_to_element(browser.find_element(By.ID, conv)).perform()
-    tip = _wait(browser, "const t = document.getElementById('gc-tip'); return t.style.display === 'block' && t.textContent")
+    tip = _wait(browser, "const t = document.getElementById('gc-tip');"
+                         "return t.style.display === 'block' && t.textContent")
     assert "shortcut_conv/Conv2D (Conv2D) → (?, 128, 28, 28) float32" in tip and "8,192 parameters" in tip
     assert "kernel (Variable) → (128, 64, 1, 1) float32" in tip and "created at" in tip
     # search a node inside a closed block: the page opens what holds it and marks it
@@ -142,7 +142,8 @@ def test_resnet18_page_opens_a_block_shows_its_skip_searches_and_follows(browser
     # follow a tensor: click a box, then a tensor leaving it; its consumers light up
     browser.find_element(By.ID, found).click()
     browser.find_element(By.CSS_SELECTOR, "#gc-panel ul a").click()
-    consumers = _wait(browser, "return [...document.querySelectorAll('g.node.consumer')].map(g => g.querySelector('text').textContent)")
+    consumers = _wait(browser, "return [...document.querySelectorAll('g.node.consumer')]"
+                               ".map(g => g.querySelector('text').textContent)")
     assert consumers == ["b_bn"]
     assert "read by" in browser.find_element(By.ID, "gc-panel").text
     shot = tmp_path / "resnet18_page.png"

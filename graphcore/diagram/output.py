@@ -34,7 +34,8 @@ def write(source, path, timeout=120, hint=""):
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in TEXT_FORMATS + IMAGE_FORMATS:
         raise GraphcoreError(f"cannot write {path}: unknown format {fmt!r} "
-                             f"(use one of .{', .'.join(IMAGE_FORMATS + TEXT_FORMATS)}, or .html for the interactive page)")
+                             f"(use one of .{', .'.join(IMAGE_FORMATS + TEXT_FORMATS)}, "
+                             "or .html for the interactive page)")
     if fmt in TEXT_FORMATS:
         return write_text(source, path)
     path.parent.mkdir(parents=True, exist_ok=True)
