@@ -16,7 +16,7 @@ import numbers
 from .compat import difference, same_as
 from .errors import BuildError
 from .graph import Tensor
-from .layers.base import to_internal, to_user
+from .layers.base import to_internal
 from .losses import sigmoid_cross_entropy_with_logits as _sigmoid_ce
 from .losses import softmax_cross_entropy_with_logits as _softmax_ce
 from .losses import sparse_softmax_cross_entropy_with_logits as _sparse_softmax_ce
@@ -26,7 +26,7 @@ from .ops.array import check_indices, gather, reshape, squeeze, transpose
 from .ops.dynamic import static_value
 from .ops.math import abs as _abs
 from .ops.math import elu, floor, leaky_relu, matmul, maximum, minimum, relu, rsqrt, sigmoid, softplus, square
-from .ops.math import tanh
+from .ops.math import identity, tanh
 from .ops.nn import log_softmax as _log_softmax
 from .ops.nn import softmax as _softmax
 from .ops.random import random_uniform
@@ -41,6 +41,7 @@ __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "sof
            "conv2d_transpose", "depthwise_conv2d", "max_pool", "avg_pool", "max_pool2d", "avg_pool2d"]
 
 _HWIO_TO_OIHW = (3, 2, 0, 1)
+_TO_NHWC = (0, 2, 3, 1)
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 # ----- activations --------------------------------------------------------------------------------------------
@@ -59,13 +60,19 @@ def relu6(features, name=None):
 @same_as("TF1", "tf.nn.selu")
 def selu(features, name=None):
     """scale·elu(x, α) with Klambauer et al.'s constants, as TF1's."""
-    return _SELU_SCALE * elu(features, _SELU_ALPHA, name=name)
+    return _as(_SELU_SCALE * elu(features, _SELU_ALPHA), name)
 
 
 @same_as("TF1", "tf.nn.softsign")
 def softsign(features, name=None):
     """x / (1 + |x|)."""
-    return features / (1.0 + _abs(features))
+    return _as(features / (1.0 + _abs(features)), name)
+
+
+def _as(t, name):
+    """``t`` named ``name`` when one is given: TF1 gives a function's result op that name (so
+    ``get_tensor_by_name(name + ":0")`` finds it); a composed result gets an identity carrying it."""
+    return t if name is None else identity(t, name=name)
 
 
 def _axis(axis, dim):
@@ -92,7 +99,7 @@ _NAMED_ONLY = difference("TF1", "tf.nn.softmax_cross_entropy_with_logits(labels,
                          "TF1 requires labels= and logits= by name here (its _sentinel argument); so does graphcore")
 
 
-def _named(function, sentinel, labels, logits):
+def _keywords(function, sentinel, labels, logits):
     if sentinel is not None or labels is None or logits is None:
         raise BuildError(f"{function}: {_NAMED_ONLY}: call {function}(labels=..., logits=...)")
     return convert_to_tensor(labels), convert_to_tensor(logits)
@@ -109,7 +116,7 @@ def _same_shape(function, labels, logits):
          note="labels get no gradient (TF1's stop_gradient); use ..._v2 to differentiate the labels")
 def softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, dim=-1, name=None, axis=None):
     """Per-example −Σ labels·log softmax(logits) along ``axis``; labels are treated as constants."""
-    labels, logits = _named("softmax_cross_entropy_with_logits", _sentinel, labels, logits)
+    labels, logits = _keywords("softmax_cross_entropy_with_logits", _sentinel, labels, logits)
     return softmax_cross_entropy_with_logits_v2(stop_gradient(labels), logits, axis, name, dim)
 
 
@@ -118,7 +125,7 @@ def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, d
     """Per-example −Σ labels·log softmax(logits) along ``axis``, differentiable in both."""
     labels, logits = convert_to_tensor(labels), convert_to_tensor(logits)
     _same_shape("softmax_cross_entropy_with_logits", labels, logits)
-    return _softmax_ce(labels, logits, _axis(axis, None if dim == -1 else dim))
+    return _as(_softmax_ce(labels, logits, _axis(axis, None if dim == -1 else dim)), name)
 
 
 @same_as("TF1", "tf.nn.sparse_softmax_cross_entropy_with_logits",
@@ -126,22 +133,22 @@ def softmax_cross_entropy_with_logits_v2(labels, logits, axis=None, name=None, d
               "kernel does")
 def sparse_softmax_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
     """Per-example cross-entropy with integer labels shaped like logits without the class axis."""
-    labels, logits = _named("sparse_softmax_cross_entropy_with_logits", _sentinel, labels, logits)
-    return _sparse_softmax_ce(labels, logits)
+    labels, logits = _keywords("sparse_softmax_cross_entropy_with_logits", _sentinel, labels, logits)
+    return _as(_sparse_softmax_ce(labels, logits), name)
 
 
 @same_as("TF1", "tf.nn.sigmoid_cross_entropy_with_logits")
 def sigmoid_cross_entropy_with_logits(_sentinel=None, labels=None, logits=None, name=None):
     """Elementwise max(x, 0) − x·z + log(1 + e^(−|x|)); labels and logits of one shape."""
-    labels, logits = _named("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
+    labels, logits = _keywords("sigmoid_cross_entropy_with_logits", _sentinel, labels, logits)
     _same_shape("sigmoid_cross_entropy_with_logits", labels, logits)
-    return _sigmoid_ce(labels, logits)
+    return _as(_sigmoid_ce(labels, logits), name)
 
 
 @same_as("TF1", "tf.nn.l2_loss")
 def l2_loss(t, name=None):
     """Σ t² / 2."""
-    return reduce_sum(square(t)) * 0.5
+    return _as(reduce_sum(square(t)) * 0.5, name)
 
 
 # ----- layers of arithmetic ---------------------------------------------------------------------------------
@@ -158,12 +165,12 @@ def bias_add(value, bias, data_format=None, name=None):
                          f"value {format_shape(value.shape)}")
     if channels_first:
         bias = reshape(bias, (-1,) + (1,) * (value.ndim - 2))
-    return value + bias
+    return _as(value + bias, name)
 
 
 @same_as("TF1", "tf.nn.xw_plus_b")
 def xw_plus_b(x, weights, biases, name=None):
-    return bias_add(matmul(x, weights), biases)
+    return bias_add(matmul(x, weights), biases, name=name)
 
 
 @same_as("TF1", "tf.nn.moments", note="the variance is the biased one, computed around a stop_gradient mean as TF1's")
@@ -184,14 +191,14 @@ def batch_normalization(x, mean, variance, offset, scale, variance_epsilon, name
     inv = rsqrt(variance + variance_epsilon)
     if scale is not None:
         inv = inv * scale
-    return x * inv + ((offset - mean * inv) if offset is not None else -mean * inv)
+    return _as(x * inv + ((offset - mean * inv) if offset is not None else -mean * inv), name)
 
 
 @same_as("TF1", "tf.nn.l2_normalize")
 def l2_normalize(x, axis=None, epsilon=1e-12, name=None, dim=None):
     """x / √max(Σ x², ε) along ``axis``."""
     axis = _axis(axis, dim)
-    return x * rsqrt(maximum(reduce_sum(square(x), axis, keepdims=True), epsilon))
+    return _as(x * rsqrt(maximum(reduce_sum(square(x), axis, keepdims=True), epsilon)), name)
 
 
 _SHARDED = difference("TF1", "tf.nn.embedding_lookup([shard, ...])", "gc.nn.embedding_lookup(params)",
@@ -238,7 +245,7 @@ def dropout(x, keep_prob=None, noise_shape=None, seed=None, name=None, rate=None
         if any(d is None for d in noise_shape) or isinstance(noise_shape, Tensor):
             raise BuildError(f"dropout: {_NOISE_SHAPE}, got {noise_shape}")
         uniform = random_uniform(tuple(noise_shape), dtype=x.dtype, seed=seed)
-    return x / keep * floor(keep + uniform)
+    return _as(x / keep * floor(keep + uniform), name)
 
 
 # ----- convolution and pooling ------------------------------------------------------------------------------
@@ -290,8 +297,9 @@ def _in(x, channels_first):
     return x if channels_first else to_internal(x)
 
 
-def _out(y, channels_first):
-    return y if channels_first else to_user(y)
+def _out(y, channels_first, name):
+    """The NCHW result in the caller's layout, the user-visible tensor named ``name``."""
+    return _as(y, name) if channels_first else transpose(y, _TO_NHWC, name=name)
 
 
 def _either(a, b, what):
@@ -310,8 +318,8 @@ def conv2d(input, filter=None, strides=None, padding=None, use_cudnn_on_gpu=True
     first = _nchw(data_format)
     w = transpose(convert_to_tensor(filter), _HWIO_TO_OIHW)
     y = _conv.conv2d(_in(input, first), w, _spatial_pair(strides, "strides", first), _padding(padding, first),
-                     _spatial_pair(dilations, "dilations", first), name=name)
-    return _out(y, first)
+                     _spatial_pair(dilations, "dilations", first))
+    return _out(y, first, name)
 
 
 @same_as("TF1", "tf.nn.depthwise_conv2d")
@@ -324,8 +332,8 @@ def depthwise_conv2d(input, filter, strides, padding, rate=None, name=None, data
     w = reshape(transpose(filter, (2, 3, 0, 1)), (channels * multiplier, 1, kh, kw))
     dilations = _either(rate, dilations, "the dilation (rate= or dilations=)") or 1
     y = _conv.conv2d(_in(input, first), w, _spatial_pair(strides, "strides", first), _padding(padding, first),
-                     _spatial_pair(dilations, "dilations", first), groups=channels, name=name)
-    return _out(y, first)
+                     _spatial_pair(dilations, "dilations", first), groups=channels)
+    return _out(y, first, name)
 
 
 def _static_output_shape(output_shape):
@@ -359,15 +367,15 @@ def conv2d_transpose(value=None, filter=None, output_shape=None, strides=None, p
     w = transpose(filter, _HWIO_TO_OIHW)   # [kh, kw, out, in] → (in, out, kh, kw): conv2d's (O, C, kh, kw)
     y = _conv.conv2d_transpose(_in(value, first), w, output_hw=tuple(int(d) for d in hw),
                                strides=_spatial_pair(strides, "strides", first), padding=_padding(padding, first),
-                               dilations=_spatial_pair(dilations or 1, "dilations", first), name=name)
-    return _out(y, first)
+                               dilations=_spatial_pair(dilations or 1, "dilations", first))
+    return _out(y, first, name)
 
 
 def _pool(pool, value, ksize, strides, padding, data_format, name, **extra):
     first = _nchw(data_format)
     y = pool(_in(value, first), _spatial_pair(ksize, "ksize", first), _spatial_pair(strides, "strides", first),
-             _padding(padding, first), name=name, **extra)
-    return _out(y, first)
+             _padding(padding, first), **extra)
+    return _out(y, first, name)
 
 
 @same_as("TF1", "tf.nn.max_pool", "tf.nn.max_pool2d", note="padded positions never win, as TF1's")

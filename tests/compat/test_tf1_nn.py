@@ -336,3 +336,17 @@ def test_deep_mnist_for_experts_cnn():
         after = cross_entropy.eval(feed_dict={x: images, y_: labels, keep_prob: 1.0})
         fitted = accuracy.eval(feed_dict={x: images, y_: labels, keep_prob: 1.0})
     assert after < 0.5 * before and fitted >= 0.9
+
+
+def test_named_results_are_found_by_name():
+    # guide/graphs, "Naming operations": every function takes name=; the tensor named "conv1:0" is the NHWC
+    # result the user sees (not an internal NCHW one), and a composed loss carries its name too
+    x = gc.placeholder(gc.float32, [None, 6, 6, 1], name="images")
+    h = gc.nn.conv2d(x, gc.Variable(gc.ones([3, 3, 1, 2])), [1, 1, 1, 1], "SAME", name="conv1")
+    pooled = gc.nn.max_pool(h, [1, 2, 2, 1], [1, 2, 2, 1], "VALID", name="pool1")
+    loss = gc.nn.l2_loss(pooled, name="penalty")
+    graph = gc.get_default_graph()
+    assert graph.get_tensor_by_name("conv1:0") is h and h.shape == (None, 6, 6, 2)
+    assert graph.get_tensor_by_name("pool1:0").shape == (None, 3, 3, 2)
+    value = _run("penalty:0", {"images:0": np.ones((1, 6, 6, 1))})
+    assert value == pytest.approx(0.5 * 9 * 2 * 81)   # every 2×2 window of the 3×3 sums holds a 9
