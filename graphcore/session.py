@@ -332,8 +332,8 @@ def _refuse_overflow(tensor, source, converted):
         where = f" at index {tuple(int(i) for i in index)}" if source.ndim else ""
         raise FeedError(f"the feed for '{tensor.name}' holds {source[index].item()!r}{where}, which is finite as "
                         f"{source.dtype.name} but overflows to inf in the placeholder's {tensor.dtype.name} "
-                        f"(largest {np.finfo(tensor.dtype).max:.4g}): rescale the data or use a "
-                        f"{source.dtype.name} placeholder", tensor.node)
+                        f"(largest {np.finfo(tensor.dtype).max:.4g}): rescale the data, or declare the "
+                        f"placeholder {source.dtype.name}", tensor.node)
 
 
 def _fetched(leaf, value):
