@@ -75,7 +75,8 @@ class _FileRun:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs():
+    """Each markdown file's run so far, shared by the tests of its blocks."""
     return {}
 
 
