@@ -90,12 +90,13 @@ def test_atomic_writes_get_the_umasks_mode(tmp_path, umask, mask, mode):
         gc.Variable(np.zeros(2, np.float32), name="w")
     with gc.Session(g) as sess:
         gc.train.Saver().save(sess, tmp_path / "ckpt.npz")
-    written = [model.save(tmp_path / "model.npz"), tmp_path / "ckpt.npz", tmp_path / "model.onnx"]
+    written = [model.save(tmp_path / "model.npz"), tmp_path / "ckpt.npz", tmp_path / "checkpoint",
+               tmp_path / "model.onnx"]
     export.to_onnx(model, written[-1])
     assert {_mode(path) for path in written} == {mode}
     open(tmp_path / "plain", "w").close()                        # what open() gives a new file, for reference
     assert _mode(tmp_path / "plain") == mode
-    assert sorted(os.listdir(tmp_path)) == ["ckpt.npz", "model.npz", "model.onnx", "plain"]
+    assert sorted(os.listdir(tmp_path)) == ["checkpoint", "ckpt.npz", "model.npz", "model.onnx", "plain"]
 
 
 @pytest.mark.skipif(os.name != "posix", reason="file modes are POSIX's")
