@@ -51,7 +51,7 @@ class OnnxTrainer:
         declared = self.session.get_inputs() + self.session.get_overridable_initializers()
         self._types = {i.name: numpy_type(i.type) for i in declared}
         self._specs = {i.name: i for i in self.session.get_inputs()}
-        self._classes = dict(contract.get("labels", {}))   # class-label input → number of classes
+        self._indices = dict(contract.get("indices", {}))   # input → its range (see training.py)
         initial = {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer if t.name in self._types}
         missing = [name for name in self.state_names + self.parameter_names if name not in initial]
         if missing:
@@ -82,7 +82,8 @@ class OnnxTrainer:
 
     def step(self, feeds):
         """One training step on a batch; returns the loss and metrics (before the update) as floats. The batch
-        is checked first (shapes, one batch size, class labels in range), so a bad one changes no state."""
+        is checked first (shapes, one batch size, finite values, labels and ids in range), so a bad one changes
+        no state."""
         binding = self._bindings[self._current]
         batch = self._checked_batch(self._named(feeds))
         for name, array in zip(self.input_names, batch):
@@ -108,7 +109,7 @@ class OnnxTrainer:
 
     def _checked_batch(self, named):
         """The arrays as the file's dtypes, after checking their shapes against the file's inputs, that they
-        share one batch size and that class labels (``labels`` in the contract) are whole numbers in range."""
+        share one batch size, are finite, and that indices (``indices`` in the contract) are in range."""
         batch = [checked_feed(self._specs[name], value) for name, value in named]
         sizes = {name: a.shape[0] for name, a in zip(self.input_names, batch) if a.ndim}
         if len(set(sizes.values())) > 1:
@@ -118,8 +119,8 @@ class OnnxTrainer:
                 index = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
                 raise DataError(f"step: input '{name}' holds {array[index].item()} at index {list(index)}; a step on "
                                 "it would make every weight NaN, so it was not run")
-            if name in self._classes:
-                _check_labels(array, self._classes[name], name)
+            if name in self._indices:
+                _check_range(array, name, **self._indices[name])
         return batch
 
     def _values(self):
@@ -179,14 +180,14 @@ def _step_contract(proto, where):
     return contract
 
 
-def _check_labels(labels, classes, name):
-    """Class labels fed to a step: in [0, classes), checked in one pass before the step runs (the exported
-    one-hot turns an out-of-range label into a zero row, and the loss looks plausible)."""
-    bad = (labels < 0) | (labels >= classes)   # whole numbers already: the feed is cast to the file's integers
+def _check_range(indices, name, limit, what, fix):
+    """Indices fed to a step (class labels, embedding ids) in [0, limit), checked in one pass before the step
+    runs: the exported one-hot turns an out-of-range label into a zero row and the loss looks plausible."""
+    bad = (indices < 0) | (indices >= limit)   # whole numbers already: the feed is cast to the file's integers
     if bad.any():
         index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"step: label {labels[index].item()!r} of input '{name}' at index {list(index)} is not a "
-                        f"class index in 0..{classes - 1} ({int(bad.sum())} such label(s)); the step was not run")
+        raise DataError(f"step: {what} {indices[index].item()!r} of input '{name}' at index {list(index)} is "
+                        f"outside [0, {limit}): {fix} ({int(bad.sum())} such value(s)); the step was not run")
 
 
 class FitSteps:

@@ -15,10 +15,12 @@ update, so the loss is the loss ``fit`` reports for that batch.
 
 The file's ``metadata_props`` hold the contract under ``graphcore.training`` as JSON:
 ``{"state": [[input, output], ...], "loss": output, "inputs": [data inputs: the model's, then its targets],
-"metrics": {name: output}, "parameters": [input, ...], "labels": {input: classes}}`` — all a user needs to
+"metrics": {name: output}, "parameters": [input, ...], "indices": {input: {...}}}`` — all a user needs to
 train from the file with any onnxruntime. ``parameters`` are hyperparameter variables the step reads but never
 writes (a learning rate): inputs with their value as initializer, to override when a schedule changes them.
-``labels`` are the class-label inputs with their number of classes (valid labels: 0 to classes − 1).
+``indices`` are the data inputs the graph checks as indices (class labels of a sparse cross-entropy, embedding
+ids): ``{"limit": n, "what": "label", "fix": ...}``, valid values 0 to n − 1. ONNX cannot raise, so the
+interpreter's run-time check (``CheckIndices``) is exported as this promise, which ``OnnxTrainer`` keeps.
 """
 import json
 from dataclasses import dataclass
@@ -76,20 +78,18 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
                     base.name)
     contract = {"state": [[name, f"{name}/new"] for name in state_names], "loss": names[0],
                 "inputs": [t.name for t in base.inputs], "metrics": metric_names,
-                "parameters": [var.node.name for var in parameters], "labels": _class_labels(base)}
+                "parameters": [var.node.name for var in parameters], "indices": _checked_indices(base)}
     return TrainingStep(source, out_names, feeds, contract)
 
 
-def _class_labels(source):
-    """Integer data inputs one-hot encoded as class labels (sparse cross-entropies) → number of classes: an
-    out-of-range label one-hot encodes to a zero row and trains silently, so OnnxTrainer checks them first."""
-    labels = {}
+def _checked_indices(source):
+    """Data inputs the graph range-checks (``CheckIndices``: sparse labels, embedding ids) → their range."""
+    checked = {}
     for t in source.inputs:
-        if t.dtype.kind in "iu":
-            for node in source.graph.consumers_of(t.node):
-                if node.type == "OneHot" and node.inputs[0] is t:
-                    labels[t.name] = node.attrs["depth"]
-    return labels
+        for node in source.graph.consumers_of(t.node):
+            if node.type == "CheckIndices" and node.inputs[0] is t:
+                checked[t.name] = {key: node.attrs[key] for key in ("limit", "what", "fix")}
+    return checked
 
 
 def _state(train_op):

@@ -15,8 +15,9 @@ import json
 import math
 import os
 import re
+import secrets
+import stat
 import struct
-import tempfile
 import zipfile
 import zlib
 
@@ -36,9 +37,10 @@ def atomic_write(path, mode="wb"):
     with write_errors(path):
         os.makedirs(directory, exist_ok=True)
         _sweep(directory, prefix)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")
+        fd, tmp = _create_temporary(directory, prefix)
     try:
         with write_errors(path), os.fdopen(fd, mode) as f:
+            _keep_mode(path, fd)
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -47,6 +49,19 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(directory, prefix):
+    """A new temporary file, created as ``open`` creates any file: mode 0o666 less the umask, applied by the
+    kernel (0644 under umask 022). ``mkstemp`` would make it 0600, and so every saved file private."""
+    tmp = os.path.join(directory, f"{prefix}{os.getpid()}.{secrets.token_hex(8)}.tmp")
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+
+
+def _keep_mode(path, fd):
+    """Give the temporary file the mode of the file it replaces, as writing that file in place would."""
+    if os.path.isfile(path) and hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode) & 0o777)
 
 
 def refuse_non_file(path):
@@ -100,7 +115,9 @@ def save_arrays(path, arrays):
 
 # ----- reading archives: every size is checked before anything is allocated ----------------------------------
 
-MAX_ENTRY_BYTES = 4 << 30   # one array (pass max_bytes= to raise it); graphcore's models are far smaller
+_ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")   # a zip's first local file header, an empty zip's end record
+_NPY_SIGNATURE = b"\x93NUM"
+MAX_ENTRY_BYTES = 4 << 30   # one array: far more than any graphcore model holds
 MAX_JSON_DEPTH = 100        # nesting of an architecture's JSON (a model nested in a model adds four levels)
 _MAX_HEADER_BYTES = 10_000  # NumPy's own cap on an .npy header
 _DEFLATE_MAX_RATIO = 1032   # deflate expands one compressed byte into at most 1032 bytes
@@ -118,9 +135,13 @@ def open_arrays(path):
         f = open(path, "rb")
     with f:
         with _format_errors(path):
-            if f.read(len(np.lib.format.MAGIC_PREFIX)) == np.lib.format.MAGIC_PREFIX:
+            start = f.read(4)
+            if start == _NPY_SIGNATURE:
                 raise FileFormatError(f"{path} is not a readable graphcore array archive: it holds a single "
                                       "array, not an .npz archive")
+            if start not in _ZIP_SIGNATURES:
+                raise FileFormatError(f"{path} is not a readable graphcore array archive (an .npz file is a zip "
+                                      f"archive, starting with b'PK'; this one starts with {start!r})")
             f.seek(0)
             archive = zipfile.ZipFile(f)
         with archive:

@@ -15,9 +15,10 @@ from . import layers as _layers
 from . import train as _train
 from . import training as _training
 from . import validation
+from .compat import difference
 from .errors import BuildError, FileFormatError, GraphcoreError
-from .graph import Graph
-from .io import load_json, open_arrays, save_arrays
+from .graph import Graph, creation_site
+from .io import load_json, open_arrays, refuse_non_file, save_arrays
 from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, model_scope, session_for
 from .ops.state import Variable, group, placeholder
 from .shapes import format_shape
@@ -117,6 +118,15 @@ class Model:
             owners += layer._weight_owners() if isinstance(layer, Model) else [layer]
         return list(dict.fromkeys(owners))
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a model as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
+        from .diagram.notebook import mimebundle
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self):
+        from .diagram.notebook import svg
+        return svg(self)
+
     def summary(self, print_fn=print):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""
         rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape), f"{layer.count_params():,}")
@@ -213,7 +223,7 @@ class Model:
         (``export.to_onnx(model, training=True)``) and runs it with ``export.OnnxTrainer`` on ``device``
         ("auto": CUDA when a GPU is usable, else CPU). Either way the weights and optimizer state end up in
         the model's session, and validation and History are the same."""
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
         from .callbacks import CallbackList
         compiled = self._require_compiled()
         validation.check_loop(epochs, batch_size, validation_split)
@@ -239,7 +249,8 @@ class Model:
                 order = rng.permutation(data.n) if shuffle else np.arange(data.n)
                 totals, seen = np.zeros(len(names)), 0
                 batches = range(math.ceil(data.n / batch_size))
-                bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
+                bar = progress_bar(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose,
+                                   leave=True)
                 for b in bar:
                     hooks.on_train_batch_begin(b, {})
                     idx = order[b * batch_size:(b + 1) * batch_size]
@@ -403,7 +414,10 @@ class Model:
                 "inputs": [where[t] for t in self.inputs], "outputs": [where[t] for t in self.outputs]}
 
     def save(self, path):
-        """Architecture and weights in one ``.npz`` file, written atomically."""
+        """Architecture and weights in one ``.npz`` file, written atomically. Any other suffix is refused, as
+        Keras 3 refuses suffixes it does not write, rather than an npz written under a misleading name."""
+        refuse_non_file(os.fspath(path))   # first: "/dev/null" is no file to rename to "/dev/null.npz"
+        require_model_file_name(path)
         arrays = {"architecture": np.array(json.dumps(self.to_config(), default=str))}
         values = self.session.run(self.weights) if self.weights else []
         arrays.update({f"weight_{i:04d}": v for i, v in enumerate(values)})
@@ -584,12 +598,30 @@ def _rebuild(config, graph=None):
     return Model(inputs, outputs, name=config["name"])
 
 
+_NPZ_ONLY = difference(
+    "Keras", "model.save('model.keras' or 'model.h5')", "gc.Model.save",
+    "graphcore writes model files as .npz archives (architecture as JSON and the weights, no pickle), not "
+    "Keras's .keras or .h5 formats; for other tools export the model with graphcore.export.to_onnx")
+
+
+def require_model_file_name(path):
+    """Refuse a model file name that does not end in ``.npz``, naming the one to use."""
+    name = os.fspath(path)
+    if not name.lower().endswith(".npz"):
+        raise FileFormatError(f"cannot save a model as {name!r} (name it {os.path.splitext(name)[0] + '.npz'!r}): "
+                              f"{_NPZ_ONLY}\n  at {creation_site()}")
+
+
 def load_model(path):
     """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph.
 
     Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
-    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
+    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem. An ONNX
+    file is pointed to ``graphcore.export.from_onnx``, which imports it."""
     path = os.fspath(path)
+    if path.lower().endswith(".onnx") and os.path.isfile(path):
+        raise FileFormatError(f"{path} is an ONNX file; gc.load_model reads the .npz files Model.save writes. "
+                              f"Import ONNX with graphcore.export.from_onnx({path!r})")
     with open_arrays(path) as archive:
         if "architecture" not in archive.names:
             raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
