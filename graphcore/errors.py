@@ -80,3 +80,19 @@ class MissingFileError(GraphcoreError, FileNotFoundError):
 class FileWriteError(GraphcoreError, OSError):
     """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
     that was there before, if any, is untouched."""
+
+
+class CompatError(GraphcoreError, TypeError):
+    """A TF1 or Keras spelling that graphcore deliberately does not accept (an argument it does not support, a
+    feature it leaves out): the message names the difference and graphcore's spelling. Also a ``TypeError``,
+    which is what Keras raises for an argument it does not know."""
+
+
+class DivergenceError(NumericsError):
+    """Training produced a non-finite loss: names the epoch and batch, and the first non-finite tensor of that
+    step's forward pass (found by running it again on the weights from before the step, which are restored)."""
+
+
+class UnsupportedNameError(CompatError, AttributeError):
+    """A name a graphcore module does not have (``gc.layers.Conv1D``): says what graphcore has instead. Also an
+    ``AttributeError``, so ``hasattr`` and ``getattr(module, name, default)`` keep working."""
