@@ -14,8 +14,8 @@ from . import compat
 from . import saving as _saving
 from .errors import BuildError, CompatError
 from .graph import Graph
-from .layers.base import (InputLayer, _as_list, _check_call, adopt_input, adopted, fixed_training, layer_calls,
-                          model_scope, session_for)
+from .layers.base import (InputLayer, WeightLists, _as_list, _check_call, adopt_input, adopted, fixed_training,
+                          layer_calls, model_scope, session_for)
 from .trainer import Trainer
 
 SUBCLASSING = compat.difference(
@@ -25,7 +25,7 @@ SUBCLASSING = compat.difference(
 
 
 @compat.same_as("Keras", "keras.Model", "keras.Model(inputs, outputs)", "keras.models.Model")
-class Model(Trainer):
+class Model(Trainer, WeightLists):
     """A functional model: ``Model(inputs, outputs)`` over tensors produced by layer calls."""
 
     def __init__(self, inputs=None, outputs=None, name=None, trainable=True):
@@ -151,14 +151,6 @@ class Model(Trainer):
         if not self.trainable:
             return []
         return list(dict.fromkeys(w for layer in self._layers for w in layer.trainable_weights))
-
-    @property
-    def non_trainable_weights(self):
-        trainable = set(self.trainable_weights)
-        return [w for w in self.weights if w not in trainable]
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
 
     @property
     def losses(self):

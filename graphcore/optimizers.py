@@ -182,9 +182,8 @@ class LearningRateSchedule:
         return dict(self._config)
 
 
-@compat.same_as("Keras", "keras.optimizers.schedules.ExponentialDecay")
-class ExponentialDecay(LearningRateSchedule):
-    """initial · rate^(step / decay_steps), the exponent floored with ``staircase``."""
+class _Decay(LearningRateSchedule):
+    """Keras's decays of an initial rate over step / decay_steps (floored with ``staircase``)."""
 
     def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
         self._config = dict(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
@@ -192,28 +191,25 @@ class ExponentialDecay(LearningRateSchedule):
         self.initial, self.steps, self.decay, self.staircase = (float(initial_learning_rate), float(decay_steps),
                                                                  float(decay_rate), staircase)
 
+    def _progress(self, step):
+        progress = step / self.steps
+        return floor(progress) if self.staircase else progress
+
+
+@compat.same_as("Keras", "keras.optimizers.schedules.ExponentialDecay")
+class ExponentialDecay(_Decay):
+    """initial · rate^(step / decay_steps)."""
+
     def rate(self, step):
-        exponent = step / self.steps
-        if self.staircase:
-            exponent = floor(exponent)
-        return self.initial * exp(exponent * float(np.log(self.decay)))
+        return self.initial * exp(self._progress(step) * float(np.log(self.decay)))
 
 
 @compat.same_as("Keras", "keras.optimizers.schedules.InverseTimeDecay")
-class InverseTimeDecay(LearningRateSchedule):
-    """initial / (1 + rate · step / decay_steps), the ratio floored with ``staircase``."""
-
-    def __init__(self, initial_learning_rate, decay_steps, decay_rate, staircase=False, name=None):
-        self._config = dict(initial_learning_rate=initial_learning_rate, decay_steps=decay_steps,
-                            decay_rate=decay_rate, staircase=staircase, name=name)
-        self.initial, self.steps, self.decay, self.staircase = (float(initial_learning_rate), float(decay_steps),
-                                                                 float(decay_rate), staircase)
+class InverseTimeDecay(_Decay):
+    """initial / (1 + rate · step / decay_steps)."""
 
     def rate(self, step):
-        ratio = step / self.steps
-        if self.staircase:
-            ratio = floor(ratio)
-        return self.initial / (1.0 + self.decay * ratio)
+        return self.initial / (1.0 + self.decay * self._progress(step))
 
 
 @compat.same_as("Keras", "keras.optimizers.schedules.PiecewiseConstantDecay")

@@ -308,7 +308,25 @@ def _by_name(value):
     return value
 
 
-class Layer:
+class WeightLists:
+    """What Keras derives from ``weights`` and ``trainable_weights`` (layers and models alike): the
+    non-trainable weights and the ``*_variables`` aliases."""
+
+    @property
+    def non_trainable_weights(self):
+        trainable = set(self.trainable_weights)
+        return [w for w in self.weights if w not in trainable]
+
+    @property
+    def trainable_variables(self):
+        return self.trainable_weights
+
+    @property
+    def non_trainable_variables(self):
+        return self.non_trainable_weights
+
+
+class Layer(WeightLists):
     """Base class. Subclasses implement ``build(inputs)`` (create weights with ``add_weight``) and
     ``call(inputs)`` (build ops; internal layout), and list Keras weight layouts in ``keras_layouts``.
 
@@ -427,14 +445,6 @@ class Layer:
         chosen = {w for w in self.weights if self._weight_trainable.get(w, False)}
         chosen.update(w for layer in self._sublayers() for w in layer.trainable_weights)
         return [w for w in self.weights if w in chosen]
-
-    @property
-    def non_trainable_weights(self):
-        trainable = set(self.trainable_weights)
-        return [w for w in self.weights if w not in trainable]
-
-    trainable_variables = trainable_weights
-    non_trainable_variables = non_trainable_weights
 
     @property
     def losses(self):

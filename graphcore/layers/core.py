@@ -7,6 +7,7 @@ from .. import activations, compat
 from ..errors import BuildError, CompatError
 from ..ops.array import concat, reshape, tile
 from ..ops.math import add_n, elu, maximum, minimum, relu, where
+from ..ops.math import multiply as multiply_op
 from ..ops.nn import dropout, softmax
 from ..ops.reduce import reduce_max, reduce_mean
 from .base import Layer, _as_list, activate, to_internal, to_user
@@ -210,15 +211,21 @@ class Subtract(_Merge):
         return inputs[0] - inputs[1]
 
 
-@compat.same_as("Keras", "keras.layers.Multiply")
-class Multiply(_Merge):
-    """Elementwise product."""
+class _Fold(_Merge):
+    """A merge that folds a binary op over the inputs, left to right."""
 
     def merge(self, inputs):
-        product = inputs[0]
+        result = inputs[0]
         for t in inputs[1:]:
-            product = product * t
-        return product
+            result = self.fold(result, t)
+        return result
+
+
+@compat.same_as("Keras", "keras.layers.Multiply")
+class Multiply(_Fold):
+    """Elementwise product."""
+
+    fold = staticmethod(multiply_op)
 
 
 @compat.same_as("Keras", "keras.layers.Average")
@@ -230,25 +237,17 @@ class Average(_Merge):
 
 
 @compat.same_as("Keras", "keras.layers.Maximum")
-class Maximum(_Merge):
+class Maximum(_Fold):
     """Elementwise maximum."""
 
-    def merge(self, inputs):
-        result = inputs[0]
-        for t in inputs[1:]:
-            result = maximum(result, t)
-        return result
+    fold = staticmethod(maximum)
 
 
 @compat.same_as("Keras", "keras.layers.Minimum")
-class Minimum(_Merge):
+class Minimum(_Fold):
     """Elementwise minimum."""
 
-    def merge(self, inputs):
-        result = inputs[0]
-        for t in inputs[1:]:
-            result = minimum(result, t)
-        return result
+    fold = staticmethod(minimum)
 
 
 @compat.same_as("Keras", "keras.layers.Concatenate")
