@@ -103,6 +103,7 @@ for _name in ("relu", "sigmoid", "tanh", "softmax", "softplus", "elu", "selu", "
                    "Keras 3's formula (Keras 2's differs for 2.5 < |x| < 3)" if _name == "hard_sigmoid" else "")
 
 
+@compat.same_as("Keras", "keras.activations.get")
 def get(identifier):
     """An activation function from its name (or a callable, returned as is)."""
     return lookup(ACTIVATIONS, identifier, "activation")

@@ -158,6 +158,7 @@ for _name in INITIALIZERS:
                    _name != "random_normal" else "")
 
 
+@compat.same_as("Keras", "keras.initializers.get")
 def get(identifier):
     return lookup(INITIALIZERS, identifier, "initializer")
 

@@ -218,6 +218,8 @@ def _is_tensor(value):
     return hasattr(value, "node")
 
 
+@compat.same_as("Keras", "keras.losses.Loss", note="call(y_true, y_pred) per example; reduction; on NumPy arrays "
+                "it returns a number")
 class Loss:
     """Keras's ``keras.losses.Loss``: ``call(y_true, y_pred)`` gives per-example values; calling the object
     reduces them (``reduction``: "sum_over_batch_size" — the weighted mean over examples —, "sum",
@@ -381,6 +383,7 @@ def resolve(identifier):
     return LossSpec(fn, "sum" if fn in SUMMED else "sum_over_batch_size", fn in SPARSE, fn in SUMMED)
 
 
+@compat.same_as("Keras", "keras.losses.get")
 def get(identifier):
     """Keras's ``keras.losses.get``: a loss function or object from a name (or the object itself)."""
     if isinstance(identifier, str):

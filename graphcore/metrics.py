@@ -71,6 +71,7 @@ def sparse_top_k_categorical_accuracy(y_true, y_pred, k=5):
     return _in_top_k(_class_indices(y_true, y_pred), y_pred, k)
 
 
+@compat.same_as("Keras", "keras.metrics.Metric", note="means over examples: update_state, result, reset_state")
 class Metric:
     """Keras's ``keras.metrics.Metric`` for means over examples: ``fn`` gives per-example values, ``finish``
     maps the mean to the reported value (the square root for RootMeanSquaredError)."""
@@ -234,6 +235,7 @@ def build(identifier, y_true, y_pred, sparse_labels):
     return Compiled(name, reduce_mean(values) if values.ndim else values, finish)
 
 
+@compat.same_as("Keras", "keras.metrics.get")
 def get(identifier):
     """Keras's ``keras.metrics.get``: a metric function or object from its name."""
     if isinstance(identifier, str):

@@ -427,6 +427,13 @@ def model_from_json(json_string, custom_objects=None):
 
 
 compat.same_as("Keras", "keras.models.model_from_json")(model_from_json)
+for _name in ("summary", "get_layer", "get_weights", "set_weights", "count_params", "weights", "trainable_weights",
+              "non_trainable_weights", "trainable", "losses", "input_shape", "output_shape", "to_json", "get_config",
+              "from_config", "save", "save_weights", "load_weights"):
+    compat.declare("Keras", f"keras.Model.{_name}", f"gc.Model.{_name}",
+                   "all arrays checked before any is set" if _name == "set_weights" else "")
+compat.declare("Keras", "keras.Model.inputs / outputs", "gc.Model (model.inputs, model.outputs)")
+compat.declare("Keras", "keras.Sequential.add / pop / build", "gc.Sequential.add")
 compat.declare("Keras", "model.layers (Sequential)", "gc.Sequential.layers", "without the InputLayer, as in Keras; "
                "a functional model's layers start with its InputLayers")
 compat.declare("Keras", "layer.trainable = False; model.compile(...)", "gc.layers.Layer.trainable",

@@ -248,6 +248,7 @@ REFUSED_NAMES = compat.difference(
 _REFUSED = ("adagrad", "adadelta", "adamax", "nadam", "adamw", "ftrl", "lion", "lamb", "adafactor", "muon")
 
 
+@compat.same_as("Keras", "keras.optimizers.get")
 def get(identifier):
     """Keras's ``keras.optimizers.get``: an optimizer from a name ('sgd', 'rmsprop', 'adam', in any case,
     with Keras's defaults), a config dict ``{"class_name": ..., "config": ...}``, or an optimizer object (as

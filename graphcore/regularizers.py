@@ -78,6 +78,7 @@ l1, l2 = L1, L2
 _BY_NAME = {"l1": L1, "l2": L2, "l1_l2": l1_l2, "L1": L1, "L2": L2, "L1L2": L1L2}
 
 
+@compat.same_as("Keras", "keras.regularizers.get")
 def get(identifier):
     """A regularizer from None, a name ('l1', 'l2', 'l1_l2'), a config dict or a regularizer (a function of the
     weights works too)."""

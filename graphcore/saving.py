@@ -290,6 +290,7 @@ def _optimizer_state(model, compiled):
     return dict(zip(named, values))
 
 
+@compat.same_as("Keras", "keras.models.load_model", "keras.models.load_model(custom_objects=, compile=)")
 def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     """Rebuild a model saved with ``Model.save`` in a fresh graph: architecture and weights, and — when it was
     saved compiled and ``compile`` is True — compiled again with its optimizer, losses and metrics, its

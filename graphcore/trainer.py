@@ -43,6 +43,12 @@ compat.declare(
     "Keras", "train_on_batch(x, y, reset_metrics=True)", "gc.Model.train_on_batch",
     "Keras 2's rule: returns the batch's own loss and metrics (reset_metrics=False accumulates them over calls "
     "until model.reset_metrics(), which is Keras 3's default)")
+for _method, _note in (("compile", "Keras's defaults: optimizer='rmsprop', loss=None; reads layer.trainable"),
+                      ("fit", "returns the History, also model.history"),
+                      ("evaluate", "the loss alone, [loss, *metrics] or a dict"), ("predict", "an array, or a list"),
+                      ("train_on_batch", ""), ("test_on_batch", ""), ("predict_on_batch", ""), ("reset_metrics", ""),
+                      ("metrics_names", "")):
+    compat.declare("Keras", f"keras.Model.{_method}", f"gc.Model.{_method}", _note)
 compat.declare("Keras", "fit(verbose='auto'|0|1|2)", "gc.Model.fit(verbose=)",
                "1: a progress bar per epoch; 2: one line per epoch; also evaluate and predict")
 compat.declare("Keras", "fit(initial_epoch=)", "gc.Model.fit(initial_epoch=)", "History.epoch counts from it")

@@ -326,6 +326,8 @@ class WeightLists:
         return self.non_trainable_weights
 
 
+@compat.same_as("Keras", "keras.layers.Layer", note="get_config/from_config, get_weights/set_weights (Keras layouts), "
+                "trainable, losses; subclass with build(inputs) and call(inputs)")
 class Layer(WeightLists):
     """Base class. Subclasses implement ``build(inputs)`` (create weights with ``add_weight``) and
     ``call(inputs)`` (build ops; internal layout), and list Keras weight layouts in ``keras_layouts``.
