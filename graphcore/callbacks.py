@@ -155,8 +155,8 @@ class ProgbarLogger(Callback):
     def _begin(self, description):
         self._start, self._seen = time.perf_counter(), 0
         if self.verbose == 1:
-            from tqdm.auto import tqdm
-            self._bar = tqdm(total=self.target, desc=description, unit="batch", leave=True, file=sys.stderr)
+            from .progress import progress_bar
+            self._bar = progress_bar(total=self.target, desc=description, unit="batch", leave=True, file=sys.stderr)
 
     def _update(self, batch, logs):
         self._seen = batch + 1

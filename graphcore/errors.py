@@ -47,6 +47,12 @@ class ExecutionError(GraphcoreError, RuntimeError):
         super().__init__(message, node)
 
 
+class InvalidValueError(ExecutionError, ValueError):
+    """A value met at run time is outside what an op accepts (a class label not below the number of classes,
+    a negative embedding id), where computing on would give a plausible wrong result; names the node, the
+    value and its index."""
+
+
 class NumericsError(ExecutionError):
     """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
 
@@ -88,11 +94,11 @@ class CompatError(GraphcoreError, TypeError):
     which is what Keras raises for an argument it does not know."""
 
 
+class NotSupportedError(CompatError, AttributeError):
+    """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
+    (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""
+
+
 class DivergenceError(NumericsError):
     """Training produced a non-finite loss: names the epoch and batch, and the first non-finite tensor of that
     step's forward pass (found by running it again on the weights from before the step, which are restored)."""
-
-
-class UnsupportedNameError(CompatError, AttributeError):
-    """A name a graphcore module does not have (``gc.layers.Conv1D``): says what graphcore has instead. Also an
-    ``AttributeError``, so ``hasattr`` and ``getattr(module, name, default)`` keep working."""

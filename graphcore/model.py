@@ -192,6 +192,15 @@ class Model(Trainer, WeightLists):
             owners += layer._weight_owners() if isinstance(layer, Model) else [layer]
         return list(dict.fromkeys(owners))
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a model as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
+        from .diagram.notebook import mimebundle
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self):
+        from .diagram.notebook import svg
+        return svg(self)
+
     def summary(self, print_fn=print, **kwargs):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""
         self._require_built("summary")

@@ -54,8 +54,8 @@ class KerasOptimizer(_tf1.Optimizer):
         super().__init__(lr if lr is not None else learning_rate, name=name)
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
 
-    def apply_gradients(self, grads_and_vars):
-        pairs = list(grads_and_vars)
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        pairs = [(g, v) for g, v in grads_and_vars if g is not None]
         grads = [g for g, _ in pairs]
         if self.global_clipnorm is not None:
             grads, _ = clip_by_global_norm(grads, self.global_clipnorm)
@@ -63,7 +63,8 @@ class KerasOptimizer(_tf1.Optimizer):
             grads = [_clip_by_norm(g, self.clipnorm) for g in grads]
         elif self.clipvalue is not None:
             grads = [minimum(maximum(g, -float(self.clipvalue)), float(self.clipvalue)) for g in grads]
-        return super().apply_gradients([(g, v) for g, (_, v) in zip(grads, pairs)])
+        return super().apply_gradients([(g, v) for g, (_, v) in zip(grads, pairs)], global_step=global_step,
+                                       name=name)
 
     def _learning_rate_for(self, var, graph):
         if isinstance(self.learning_rate, LearningRateSchedule) and var.dtype not in self._learning_rates:
