@@ -193,7 +193,7 @@ class Trainer:
         self._warn_if_trainable_changed()
         batch_size = validation.batch_size(batch_size, "fit")
         validation_batch_size = batch_size if validation_batch_size is None else \
-            validation.batch_size(validation_batch_size, "fit")
+            validation.batch_size(validation_batch_size, "fit", "validation_batch_size")
         validation.check_loop(epochs, validation_split, initial_epoch, validation_freq)
         _check_verbose(verbose, "fit")
         data = _training_data(self, x, y, sample_weight, class_weight, purpose="fit")

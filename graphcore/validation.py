@@ -16,11 +16,11 @@ def _fail(message):
     raise DataError(f"{message}\n  at {creation_site()}")
 
 
-def batch_size(value, purpose):
+def batch_size(value, purpose, name="batch_size"):
     """Keras's batch size: None means 32; otherwise a positive integer."""
     if value is None:
         return 32
-    _positive_int(value, "batch_size", purpose)
+    _positive_int(value, name, purpose)
     return int(value)
 
 

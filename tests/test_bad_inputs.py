@@ -745,7 +745,7 @@ CASES = [
     ("fit-batch-size-fractional", lambda w: w.clf.fit(w.x, w.y, batch_size=2.5, verbose=0), gc.DataError,
      "fit: batch_size must be a positive integer, got 2.5", SITE),
     ("fit-validation-batch-size-zero", lambda w: w.clf.fit(w.x, w.y, validation_batch_size=0, verbose=0),
-     gc.DataError, "batch_size must be a positive integer, got 0", SITE),
+     gc.DataError, "fit: validation_batch_size must be a positive integer, got 0", SITE),
     ("fit-initial-epoch-negative", lambda w: w.clf.fit(w.x, w.y, initial_epoch=-1, verbose=0), gc.DataError,
      "initial_epoch must be a non-negative integer", SITE),
     ("fit-validation-freq-zero", lambda w: w.clf.fit(w.x, w.y, validation_freq=0, verbose=0), gc.DataError,
