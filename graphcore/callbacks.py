@@ -291,7 +291,9 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
+        from .saving import require_model_file_name
         super().__init__()
+        require_model_file_name(filepath)       # at construction, as Keras checks, not after the first epoch
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only, self.save_weights_only = save_best_only, save_weights_only
         if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):

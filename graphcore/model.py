@@ -450,4 +450,4 @@ compat.declare("Keras", "layer.trainable = False; model.compile(...)", "gc.layer
                "inference mode")
 compat.declare("Keras", "base_model(inputs, training=False)", "gc.Model.__call__(training=False)")
 compat.declare("Keras", "model.save / keras.models.load_model", "gc.Model.save / gc.load_model",
-               "graphcore's .npz format whatever the file name; comes back compiled, with the optimizer state")
+               "graphcore's .npz format (the name must end in .npz); comes back compiled, with the optimizer state")

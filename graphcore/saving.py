@@ -24,7 +24,20 @@ from .shapes import format_shape
 
 FORMAT = "graphcore-model-1"
 compat.declare("Keras", "model.save_weights / model.load_weights", "gc.Model.save_weights / load_weights",
-               "graphcore's .npz format whatever the file name; load_weights checks every array first")
+               "graphcore's .npz format (the name must end in .npz); load_weights checks every array first")
+_NPZ_ONLY = compat.difference(
+    "Keras", "model.save('model.keras' or 'model.h5') / save_weights('x.weights.h5')", "gc.Model.save",
+    "graphcore writes model and weight files as .npz archives (architecture as JSON and the weights, no pickle), "
+    "not Keras's .keras or .h5 formats; for other tools export the model with graphcore.export.to_onnx")
+
+
+def require_model_file_name(path):
+    """Refuse a model (or weights) file name that does not end in ``.npz``, naming the one to use (Keras 3
+    refuses the suffixes it does not write, rather than writing a file under a misleading name)."""
+    name = os.fspath(path)
+    if not name.lower().endswith(".npz"):
+        raise FileFormatError(f"cannot save a model as {name!r} (name it {os.path.splitext(name)[0] + '.npz'!r}): "
+                              f"{_NPZ_ONLY}\n  at {creation_site()}")
 compat.declare("Keras", "model.to_json() / keras.models.model_from_json", "gc.Model.to_json / gc.model_from_json",
                "graphcore's architecture JSON (not Keras's), read back by graphcore")
 compat.declare("Keras", "model.get_config() / Model.from_config(config)", "gc.Model.get_config / from_config")
@@ -259,6 +272,7 @@ def _optimizer_from_config(config, learning_rate):
 
 # ----- saving and loading ------------------------------------------------------------------------------------
 def save_model(model, filepath, overwrite=True, include_optimizer=True):
+    require_model_file_name(filepath)
     path = _writable(filepath, overwrite)
     arrays = {"architecture": np.array(json.dumps(model_config(model), default=_json_default))}
     values = model.session.run(model.weights) if model.weights else []
@@ -297,8 +311,12 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
     optimizer state restored, as Keras's ``load_model`` does.
 
     Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
-    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
+    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem. An ONNX
+    file is pointed to ``graphcore.export.from_onnx``, which imports it."""
     path = os.fspath(filepath)
+    if path.lower().endswith(".onnx") and os.path.isfile(path):
+        raise FileFormatError(f"{path} is an ONNX file; gc.load_model reads the .npz files Model.save writes. "
+                              f"Import ONNX with graphcore.export.from_onnx({path!r})")
     arrays = load_arrays(path)
     if "architecture" not in arrays:
         raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "
@@ -381,6 +399,7 @@ def _set_internal(model, values):
 
 
 def save_weights(model, filepath, overwrite=True):
+    require_model_file_name(filepath)
     path = _writable(filepath, overwrite)
     values = model.session.run(model.weights) if model.weights else []
     arrays = {f"weight_{i:04d}": v for i, v in enumerate(values)}

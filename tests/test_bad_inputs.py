@@ -697,7 +697,7 @@ CASES = [
      CliFailure, "invalid choice: 'fancy'", False),
     ("cli-no-command", lambda w: _cli(), CliFailure, "required: command", False),
     ("cli-bad-epochs", lambda w: _cli("train", "perceptron", "--epochs", "many"), CliFailure,
-     "invalid int value: 'many'", False),
+     "argument --epochs: expected a whole number, got 'many'", False),
 ] + [
     # ----- issue 21, the Keras model: data checked once, in the dtype the model computes in; no training on
     # garbage; a diverging run stops naming the step; state changes all or nothing --------------------------------
