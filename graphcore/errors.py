@@ -80,3 +80,8 @@ class MissingFileError(GraphcoreError, FileNotFoundError):
 class FileWriteError(GraphcoreError, OSError):
     """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
     that was there before, if any, is untouched."""
+
+
+class ServingError(GraphcoreError, ValueError):
+    """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
+    is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
