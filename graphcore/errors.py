@@ -47,6 +47,12 @@ class ExecutionError(GraphcoreError, RuntimeError):
         super().__init__(message, node)
 
 
+class InvalidValueError(ExecutionError, ValueError):
+    """A value met at run time is outside what an op accepts (a class label not below the number of classes,
+    a negative embedding id), where computing on would give a plausible wrong result; names the node, the
+    value and its index."""
+
+
 class NumericsError(ExecutionError):
     """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
 
@@ -85,3 +91,8 @@ class FileWriteError(GraphcoreError, OSError):
 class ServingError(GraphcoreError, ValueError):
     """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
     is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
+
+
+class NotSupportedError(GraphcoreError, AttributeError):
+    """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
+    (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""

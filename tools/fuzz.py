@@ -39,7 +39,6 @@ import numpy as np
 import graphcore as gc
 from graphcore.errors import GraphcoreError
 from graphcore.op import REGISTRY
-from graphcore.ops.state import WriteOp
 
 LEAVES = ("Placeholder", "Variable")   # no samples: every graph has them anyway
 OPS = sorted(t for t in REGISTRY if t not in LEAVES)
@@ -164,8 +163,8 @@ def generate(rng, seed):
 def _attempts(rng, recipe, op_type, index):
     """The step as drawn, then simpler variants (known batch, then float64) in case it does not build."""
     arrays, _ = sample(op_type, index, recipe["dtype"])
-    writes = REGISTRY[op_type].writes if isinstance(REGISTRY[op_type], WriteOp) else 0
-    drawn = [_draw_source(rng, recipe, i < writes, a) for i, a in enumerate(arrays)]
+    variables = REGISTRY[op_type].variable_inputs
+    drawn = [_draw_source(rng, recipe, i < variables, a) for i, a in enumerate(arrays)]
     plain = [s if s[0] != "feed" else ["feed", False] for s in drawn]
     loop = bool(arrays) and not REGISTRY[op_type].stateful and rng.random() < IN_SCAN
     for dtype, sources, in_scan in ((recipe["dtype"], drawn, loop), (recipe["dtype"], drawn, False),
@@ -173,8 +172,8 @@ def _attempts(rng, recipe, op_type, index):
         yield {"op": op_type, "sample": index, "dtype": dtype, "inputs": sources, "in_scan": in_scan}
 
 
-def _draw_source(rng, recipe, written, array):
-    if written:
+def _draw_source(rng, recipe, variable, array):
+    if variable:
         return ["variable"]
     if array.dtype.kind != "f":
         return ["feed", False] if rng.random() < 0.5 else ["const"]

@@ -68,6 +68,12 @@ def shape_of(x, name=None):
     return apply_op("Shape", [x], name=name)
 
 
+def shape_source(shape):
+    """``x`` when ``shape`` is ``shape_of(x)``, else None: a TF1 shape argument ``tf.shape(x)`` then means
+    "shaped like x", which keeps x's static sizes and needs no run-time shape value."""
+    return shape.node.inputs[0] if shape.node.type == "Shape" else None
+
+
 def resolve_reshape(in_shape, target, allowzero):
     """ONNX Reshape's target: 0 copies the input's dimension (unless ``allowzero``), one -1 is inferred."""
     out = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
