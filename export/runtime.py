@@ -181,9 +181,9 @@ class InferenceSession:
             unknown = set(feeds) - set(self.input_names)
             if unknown or len(feeds) != len(self.input_names):
                 raise FeedError(f"feed exactly the inputs {self.input_names}, got {sorted(feeds)}")
-            values = {spec.name: self._value(spec, feeds[spec.name]) for spec in self.inputs}
-            for name, value in values.items():
-                self._bind_input(name, value)
+            values = [(spec, self._value(spec, feeds[spec.name])) for spec in self.inputs]   # all checked first
+            for spec, value in values:
+                self._bind_input(spec, value)
         elif not self.input_buffers:
             raise FeedError(f"feed the inputs {self.input_names}: run() without inputs runs again on the bound "
                             "ones, and none are bound yet")
@@ -205,8 +205,8 @@ class InferenceSession:
 
     # ----- inputs -------------------------------------------------------------------------------------------
     def _value(self, spec, value):
-        """The OrtValue to bind for ``value``: host data wrapped in place (cast to the declared dtype first
-        when it differs), a CUDA array through DLPack without a copy."""
+        """What to bind for ``value``: host data as a C-ordered NumPy array of the declared dtype (itself when
+        it already is one), an OrtValue or a CUDA array through DLPack as an OrtValue, without a copy."""
         if isinstance(value, OrtValue) or (hasattr(value, "__dlpack_device__") and not isinstance(value, np.ndarray)):
             kind, index = value.__dlpack_device__()
             if kind == _DLPACK_CUDA or isinstance(value, OrtValue):
@@ -214,7 +214,8 @@ class InferenceSession:
             if kind != _DLPACK_CPU:
                 raise FeedError(f"input '{spec.name}' lives on DLPack device type {kind}: pass a CPU or CUDA array")
             value = np.from_dlpack(value)   # a view of the same memory
-        return _host_value(_checked_feed(spec, value, self._fixed_note), spec.type)
+        # (np.require, not ascontiguousarray, which makes a 0-d array 1-d)
+        return np.require(_checked_feed(spec, value, self._fixed_note), requirements="C")
 
     def _dlpack_value(self, spec, value, kind, index):
         """An OrtValue, or a CUDA array wrapped through DLPack, checked and bound as it is."""
@@ -225,6 +226,9 @@ class InferenceSession:
                 raise FeedError(f"input '{spec.name}' is on {where}, but this session runs on {here} "
                                 f"({self.provider}): move it there first")
             self._binding.synchronize_inputs()   # cudaDeviceSynchronize: the producer's queued work is done
+        if not isinstance(value, OrtValue) and not hasattr(OrtValue, "from_dlpack"):
+            raise FeedError(f"input '{spec.name}' is a CUDA array, and this onnxruntime ({ort.__version__}) cannot "
+                            "wrap one (no OrtValue.from_dlpack): upgrade onnxruntime-gpu (1.31 can)")
         try:
             bound = value if isinstance(value, OrtValue) else OrtValue.from_dlpack(value)
         except (RuntimeError, TypeError, BufferError) as e:
@@ -236,12 +240,20 @@ class InferenceSession:
         _check_shape(spec, tuple(bound.shape()), self._fixed_note)
         return bound
 
-    def _bind_input(self, name, value):
+    def _bind_input(self, spec, value):
+        """Bind in place, or with fixed buffers copy into the input's buffer (device to device for an array on
+        the buffer's device, else from the host). Shapes and dtypes were checked against the file."""
         if not self.fixed:
-            self.input_buffers[name] = value   # keeps it alive while bound
-            self._binding.bind_ortvalue_input(name, value)
+            value = value if isinstance(value, OrtValue) else _host_value(value, spec.type)
+            self.input_buffers[spec.name] = value   # keeps it alive while bound
+            self._binding.bind_ortvalue_input(spec.name, value)
             return
-        self.input_buffers[name].update_inplace(value)   # shapes and dtypes were checked against the file
+        buffer = self.input_buffers[spec.name]
+        if isinstance(value, OrtValue) and value.device_name() == buffer.device_name():
+            buffer.update_inplace(value)
+            return
+        host = _host_array(value) if isinstance(value, OrtValue) else value
+        buffer.update_inplace(host.view(np.uint16) if host.dtype == ml_dtypes.bfloat16 else host)
 
     # ----- fixed buffers ------------------------------------------------------------------------------------
     def _allocate_buffers(self):
@@ -337,11 +349,14 @@ def _batch_dim_names(proto, batch_size):
 
 
 def _require_all_on_cuda(probe):
-    """Refuse CUDA graphs when onnxruntime puts any node outside the CUDA provider."""
+    """Refuse CUDA graphs when onnxruntime puts any node outside the CUDA provider (an onnxruntime too old to
+    say where its nodes run is left to refuse by itself)."""
     if probe.get_providers()[0] != "CUDAExecutionProvider":
         raise ServingError(f"cuda_graph=True needs onnxruntime's CUDA provider, but the session runs on "
                            f"{probe.get_providers()[0]} (the CUDA or cuDNN libraries did not load: pip install "
                            "graphcore[cuda])")
+    if not hasattr(probe, "get_provider_graph_assignment_info"):
+        return
     elsewhere = [(name, op, provider) for provider, nodes in placement(probe).items()
                  if provider != "CUDAExecutionProvider" for name, op in nodes]
     if elsewhere:
@@ -371,8 +386,7 @@ def _check_shape(spec, shape, note=""):
 
 
 def _host_value(array, ort_type):
-    """A CPU OrtValue over ``array``'s own memory (no copy)."""
-    array = np.require(array, requirements="C")   # (ascontiguousarray would make a 0-d array 1-d)
+    """A CPU OrtValue over a C-ordered ``array``'s own memory (no copy)."""
     if ort_type == "tensor(bfloat16)":
         return OrtValue.ortvalue_from_numpy_with_onnx_type(array.view(np.uint16), TensorProto.BFLOAT16)
     return OrtValue.ortvalue_from_numpy(array)

@@ -119,7 +119,13 @@ def test_fixed_batch_keeps_fixed_buffers(lenet):
     assert session.inputs[0].shape == [4, 32, 32, 1]                       # the symbolic batch is fixed
     assert session.output_buffers["output/Softmax"].shape() == [4, 10]
     x, z = _images(4, seed=3), _images(4, seed=4)
+    buffer = session.input_buffers["input"].data_ptr()
     np.testing.assert_allclose(session.run(x), _onnxruntime(lenet, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(session.run(ort.OrtValue.ortvalue_from_numpy(z)), _onnxruntime(lenet, z),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(session.run(DLPackOnly(x.astype(np.float64))), _onnxruntime(lenet, x),
+                               rtol=1e-6, atol=1e-7)                                # cast on the host, then copied
+    assert session.input_buffers["input"].data_ptr() == buffer                     # copied in, never rebound
     out = session.run(x, output="device")
     assert out is session.output_buffers["output/Softmax"]                 # the fixed buffer itself
     address = out.data_ptr()
