@@ -15,7 +15,7 @@ from onnx.reference import ReferenceEvaluator
 
 import graphcore as gc
 from graphcore import export, models
-from graphcore.cli import _digits_shape, digits_dataset, main
+from graphcore.cli import classifier_configuration, digits_dataset, main
 from graphcore.errors import FeedError, ServingError
 from graphcore.export import ExportError, precision, runtime, triton
 
@@ -277,8 +277,9 @@ def test_lenet5_accuracy_on_the_digits_in_half_precision():
     nodes between casts) on all held-out digits, within 0.5 % of the float32 model's accuracy, and bfloat16
     through onnx.reference on the first 90 (its pooling is a Python loop), within one digit of them.
     (tools/half_precision_accuracy.py measures every small classifier on all held-out digits.)"""
-    model = models.small("lenet5", num_classes=10)
-    x_train, x_test, y_train, y_test = digits_dataset(_digits_shape("lenet5"))
+    config = classifier_configuration("lenet5")
+    model = models.get("lenet5", **config)
+    x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=3, batch_size=32, verbose=0, backend="onnxruntime")
     full = export.to_onnx(model)

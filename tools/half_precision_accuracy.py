@@ -2,7 +2,7 @@
 
     python tools/half_precision_accuracy.py [--models lenet5 mlp ...] [--epochs 5] [--digits 450]
 
-Each small classifier (``models.SMALL``, the digits' shapes as ``graphcore train`` uses them) is trained with
+Each small classifier (``models.SMALL``, as ``graphcore train`` configures it for the digits) is trained with
 ``fit(backend="onnxruntime")`` and exported three times: float32, ``precision="float16"`` and
 ``precision="bfloat16"``. The float32 file runs in onnxruntime; the half files run in ``onnx.reference`` (the
 ONNX semantics in NumPy: onnxruntime's CPU provider has no bfloat16 kernels and runs float16 nodes between
@@ -16,15 +16,15 @@ import numpy as np
 from onnx.reference import ReferenceEvaluator
 
 from graphcore import export, models
-from graphcore.cli import _digits_shape, digits_dataset
+from graphcore.cli import classifier_configuration, digits_dataset
 
 CLASSIFIERS = [n for n in models.available("classifier") if n != "perceptron"]
 
 
 def trained(name, epochs, seed=0):
-    shape = _digits_shape(name)
-    model = models.small(name, input_shape=shape, num_classes=10)
-    x_train, x_test, y_train, y_test = digits_dataset(shape, seed)
+    config = classifier_configuration(name)
+    model = models.get(name, **config)
+    x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"], seed)
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=0, backend="onnxruntime")
     return model, x_test, y_test
