@@ -88,6 +88,11 @@ class FileWriteError(GraphcoreError, OSError):
     that was there before, if any, is untouched."""
 
 
+class ServingError(GraphcoreError, ValueError):
+    """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
+    is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
+
+
 class CompatError(GraphcoreError, TypeError):
     """A TF1 or Keras spelling that graphcore deliberately does not accept (an argument it does not support, a
     feature it leaves out): the message names the difference and graphcore's spelling. Also a ``TypeError``,
