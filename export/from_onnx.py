@@ -64,8 +64,9 @@ class ImportContext:
     """What builders use: the values by ONNX name, the opset and the size cap. Builders build into the default
     graph: the imported graph, a loop body being traced, or the scratch graph of a folded node."""
 
-    def __init__(self, opset, max_bytes):
-        self.opset, self.max_bytes = opset, max_bytes
+    def __init__(self, opsets, max_bytes):
+        self.opsets, self.max_bytes = opsets, max_bytes   # domain ("" for ai.onnx) → opset version
+        self.opset = opsets[""]
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
         self._constants = {}
@@ -136,9 +137,9 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     from . import (import_array, import_control, import_losses, import_math, import_nn,  # noqa: F401
                    import_recurrent, import_resize)
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
-    opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
+    opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
     graph = gc.Graph()
-    ctx = ImportContext(opset, max_bytes)
+    ctx = ImportContext(opsets, max_bytes)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
         variables = _leaves(ctx, model.graph, static_inputs)
@@ -210,18 +211,27 @@ def onnx_dtype(elem_type, what):
     return dtype
 
 
-def walk(ctx, graph):
-    """Import ``graph``'s nodes into the default graph (also used for loop bodies and If branches)."""
+def walk(ctx, graph, opsets=None):
+    """Import ``graph``'s nodes into the default graph (also used for loop bodies, If branches and the function
+    bodies of ops without a rule, whose nodes read the body's own ``opsets``)."""
+    from .import_functions import body_of, inline
+    opsets = opsets or ctx.opsets
     defined = set(ctx.values)
     for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
-        node = OnnxNode(proto, ctx.opset)
+        node = OnnxNode(proto, opsets.get("" if proto.domain == "ai.onnx" else proto.domain, ctx.opset))
         build = IMPORTERS.get(node.op_type)
-        if build is None:
-            raise refusal(proto)
         inputs = [ctx.values[name] for name in node.inputs]
+        function = body_of(node, inputs, opsets) if build is None else None
+        if build is None and function is None:
+            raise refusal(proto)
         try:
             with _node_scope(gc.get_default_graph(), node.name):
-                outputs = _fold(ctx, build, node, inputs) if _foldable(node, inputs) else build(ctx, node, inputs)
+                if function is not None:
+                    outputs = inline(ctx, node, inputs, function)
+                elif _foldable(node, inputs):
+                    outputs = _fold(ctx, build, node, inputs)
+                else:
+                    outputs = build(ctx, node, inputs)
         except OnnxImportError:
             raise
         except GraphcoreError as e:

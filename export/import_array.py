@@ -192,11 +192,11 @@ def _pad(ctx, node, inputs):
     out_shape = [None if d is None else d + a + b for d, (a, b) in zip(x.shape, pairs)]
     if None not in out_shape:
         ctx.check_size(out_shape, x.dtype, f"Pad '{node.name}' output")
-    if mode == "constant" and isinstance(value, gc.Tensor):   # a value computed at run time: pad 0, add it
-        if None in x.shape:
-            raise node.error("Pad with a run-time value needs a known input shape")
-        border = np.pad(np.zeros(x.shape, x.dtype), pairs, constant_values=1)
-        return [gc.pad(x, pairs, 0.0) + ctx.tensor(border) * gc.reshape(gc.cast(value, x.dtype), ())]
+    if mode == "constant" and isinstance(value, gc.Tensor):
+        # A value computed at run time: pad with 0 and select the value on the border (a select, not
+        # 0·value + border·value, which is NaN everywhere for the −inf that attention masks pad with).
+        inside = gc.pad(gc.ones_like(x), pairs, 0.0) > 0
+        return [gc.where(inside, gc.pad(x, pairs, 0.0), gc.reshape(gc.cast(value, x.dtype), ()))]
     if mode == "constant":
         return [gc.pad(x, pairs, float(np.asarray(value).reshape(-1)[0]) if np.size(value) else 0.0)]
     if mode not in ("reflect", "edge", "wrap"):
