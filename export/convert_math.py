@@ -2,7 +2,9 @@
 import numpy as np
 from onnx import TensorProto, helper
 
-from .registry import converter
+from graphcore import dtypes as _dt
+
+from .registry import ExportError, converter
 
 # graphcore op type → the ONNX op computing the same elementwise function.
 SAME = {
@@ -73,10 +75,25 @@ def _logical(ctx, node):
     ctx.emit(node.type, args, out=node.outputs[0])
 
 
+# The opset that introduced each narrow format as a Cast target.
+_CAST_SINCE = {_dt.bfloat16: 13, _dt.float8_e4m3fn: 19, _dt.float8_e4m3fnuz: 19, _dt.float8_e5m2: 19,
+               _dt.float8_e5m2fnuz: 19, _dt.int4: 21, _dt.uint4: 21, _dt.float4_e2m1fn: 23, _dt.float8_e8m0fnu: 24,
+               _dt.int2: 25, _dt.uint2: 25}
+
+
 @converter("Cast")
 def _cast(ctx, node):
-    ctx.emit("Cast", [ctx.input(node.inputs[0])], out=node.outputs[0],
-             to=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
+    dtype, extra = node.attrs["dtype"], {}
+    since = max(_CAST_SINCE.get(t, 1) for t in (dtype, node.inputs[0].dtype))
+    if ctx.opset < since:
+        raise ExportError(f"a Cast between {node.inputs[0].dtype.name} and {dtype.name} needs opset ≥ {since} "
+                          f"(exporting opset {ctx.opset}): pass opset={since} or later", node)
+    if not node.attrs.get("saturate", True):
+        extra["saturate"] = 0
+    if node.attrs.get("round_mode", "up") != "up":
+        extra["round_mode"] = node.attrs["round_mode"]
+    ctx.emit("Cast", [ctx.input(node.inputs[0])], out=node.outputs[0], to=helper.np_dtype_to_tensor_dtype(dtype),
+             **extra)
 
 
 @converter("MatMul")

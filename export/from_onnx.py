@@ -20,9 +20,10 @@ optimizers of ``gc.train`` train its variables, ``gc.render`` draws it and ``exp
 import contextlib
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 import graphcore as gc
+from graphcore import dtypes as _dt
 from graphcore.errors import GraphcoreError
 from graphcore.graph import Tensor, ancestors
 
@@ -180,7 +181,7 @@ def _leaves(ctx, graph, static_inputs):
     statistics, variables = _statistics(graph), {}
     for t in graph.initializer:
         array = numpy_helper.to_array(t)
-        if array.dtype.kind == "f":
+        if _dt.is_floating(array.dtype):
             var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
             variables[t.name] = ctx.values[t.name] = var
         else:
@@ -201,13 +202,16 @@ def _value_type(value):
 
 
 def onnx_dtype(elem_type, what):
-    """The NumPy dtype of an ONNX element type; refuses strings and the exotic float formats."""
+    """The NumPy dtype of an ONNX element type (ml_dtypes' for the narrow formats, as onnx itself uses);
+    refuses strings and complex numbers."""
     try:
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, TypeError, ValueError):
         dtype = None
-    if dtype is None or dtype.kind not in "biuf" or dtype.type.__module__ != "numpy":   # not ml_dtypes' floats
-        raise OnnxImportError(f"{what}: ONNX element type {elem_type} has no graphcore dtype")
+    if dtype is None or not _dt.is_numeric(dtype):
+        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
+        raise OnnxImportError(f"{what}: ONNX element type {name} has no graphcore dtype (graphcore tensors hold "
+                              "numbers and booleans)")
     return dtype
 
 

@@ -6,6 +6,7 @@ scaled Elu, Gelu uses Erf), so their gradients come for free and they export aga
 import numpy as np
 
 import graphcore as gc
+from graphcore import dtypes as _dt
 
 from .from_onnx import onnx_dtype
 from .import_registry import importer
@@ -82,17 +83,17 @@ def _variadic(ctx, node, inputs):
     return [out if len(xs) > 1 else gc.identity(out)]
 
 
-@importer("Cast")
+@importer("Cast", "CastLike")
 def _cast(ctx, node, inputs):
-    dtype = onnx_dtype(node.attr("to"), f"Cast '{node.name}'")
+    """Saturation (float8 targets, opset 19) and rounding (float8_e8m0, opset 24) as the attributes say."""
+    if node.op_type == "Cast":
+        dtype = onnx_dtype(node.attr("to"), f"Cast '{node.name}'")
+    else:
+        dtype = inputs[1].dtype
+    saturate, round_mode = bool(node.attr("saturate", 1)), node.attr("round_mode", "up")
     if isinstance(inputs[0], np.ndarray):
-        return [inputs[0].astype(dtype)]
-    return [gc.cast(inputs[0], dtype)]
-
-
-@importer("CastLike")
-def _cast_like(ctx, node, inputs):
-    return [gc.cast(ctx.tensor(inputs[0]), ctx.tensor(inputs[1]).dtype)]
+        return [_dt.convert(inputs[0], dtype, saturate, round_mode)]
+    return [gc.cast(inputs[0], dtype, saturate, round_mode)]
 
 
 @importer("Where")

@@ -8,6 +8,7 @@ Gradients never flow into integer or boolean tensors.
 """
 import threading
 
+from . import dtypes as _dt
 from .errors import GradientError
 from .graph import Tensor, ancestors
 from .shapes import format_type
@@ -26,7 +27,7 @@ def wants_gradient(index):
 
 
 def _carries_gradient(tensor):
-    return tensor.dtype.kind == "f"
+    return _dt.is_floating(tensor.dtype)
 
 
 def _between(ys, xs):

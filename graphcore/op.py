@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from .dtypes import is_floating
 from .errors import BuildError
 from .graph import Tensor, graph_of, ndarray_type
 
@@ -111,5 +112,5 @@ def same_dtype(node, *indices):
 
 def require_float(node, *indices):
     for i in indices or range(len(node.inputs)):
-        if node.inputs[i].dtype.kind != "f":
+        if not is_floating(node.inputs[i].dtype):
             raise BuildError(f"input {i} must be floating point, got {node.inputs[i].dtype.name}")

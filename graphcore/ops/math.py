@@ -395,29 +395,35 @@ def where(cond, a, b, name=None):
 
 @register
 class Cast(Op):
-    """Convert dtype; gradients flow between floating types only."""
+    """Convert dtype by ONNX Cast's rules (``dtypes.convert``: float8 targets saturate unless ``saturate`` is
+    False, float8_e8m0 rounds by ``round_mode``); gradients flow between floating types only (straight
+    through: the rounding of a narrow format is not differentiated)."""
 
     def infer(self, node):
         return [(node.attrs["dtype"], node.inputs[0].shape)]
 
-    def compute(self, x, dtype):
-        return x.astype(dtype, copy=False)
+    def compute(self, x, dtype, saturate=True, round_mode="up"):
+        return _dt.convert(x, dtype, saturate, round_mode)
 
     def grad(self, node, g):
         x = node.inputs[0]
-        if x.dtype.kind != "f" or node.attrs["dtype"].kind != "f":
+        if not _dt.is_floating(x.dtype) or not _dt.is_floating(node.attrs["dtype"]):
             return [None]
         return [cast(g, x.dtype)]
 
     def samples(self, rng):
+        # The narrow formats are tested in tests/test_dtypes.py (onnxruntime's Python API returns none of them).
         yield [rng.normal(size=(2, 3))], {"dtype": _dt.float32}
 
 
-def cast(x, dtype, name=None):
+def cast(x, dtype, saturate=True, round_mode="up", name=None):
+    """``x`` as ``dtype``; ``saturate`` and ``round_mode`` matter for float8 targets only (see ``Cast``)."""
     dtype = _dt.as_dtype(dtype)
     if x.dtype == dtype:
         return x
-    return apply_op("Cast", [x], name=name, dtype=dtype)
+    extra = {} if dtype not in _dt.SATURATING | {_dt.float8_e8m0fnu} else \
+        {"saturate": bool(saturate), "round_mode": str(round_mode)}
+    return apply_op("Cast", [x], name=name, dtype=dtype, **extra)
 
 
 @register
@@ -479,7 +485,8 @@ class MatMul(Op):
 
     def compute(self, a, b, transpose_a, transpose_b):
         a, b = _blas_ready(a), _blas_ready(b)
-        return np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
+        out = np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
+        return out if out.dtype == a.dtype else out.astype(a.dtype)   # ml_dtypes' formats accumulate in float32
 
     def grad(self, node, g):
         a, b = node.inputs
