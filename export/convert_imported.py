@@ -2,10 +2,10 @@
 import numpy as np
 from onnx import numpy_helper
 
-from .registry import converter
+from .registry import ExportError, converter
 
 
-@converter("Shape", "Erf")
+@converter("Shape", "Erf", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")
 def _same(ctx, node):
     ctx.emit(node.type, [ctx.input(t) for t in node.inputs], out=node.outputs[0])
 
@@ -44,3 +44,12 @@ def _top_k(ctx, node):
     k = ctx.const(np.array([node.attrs["k"]], np.int64), f"{node.name}/k")
     ctx.emit("TopK", [ctx.input(node.inputs[0]), k], outs=list(node.outputs), axis=node.attrs["axis"],
              largest=int(node.attrs["largest"]), sorted=1)
+
+
+@converter("BitShift")
+def _bit_shift(ctx, node):
+    if node.inputs[0].dtype.kind == "i":
+        raise ExportError(f"BitShift of signed {node.inputs[0].dtype.name} is ONNX from opset 28, newer than the "
+                          "opsets graphcore exports (up to 25): shift an unsigned type", node)
+    ctx.emit("BitShift", [ctx.input(t) for t in node.inputs], out=node.outputs[0],
+             direction="LEFT" if node.attrs["left"] else "RIGHT")

@@ -374,3 +374,30 @@ def _einsum(ctx, node, inputs):
     summed = tuple(i for i, c in enumerate(letters) if c not in rhs)
     y = gc.reduce_sum(product, summed) if summed else product
     return [y if y is not operands[0] else gc.identity(y)]
+
+
+# ----- bits ---------------------------------------------------------------------------------------------------
+
+BITWISE = {"BitwiseAnd": gc.bitwise_and, "BitwiseOr": gc.bitwise_or, "BitwiseXor": gc.bitwise_xor}
+
+
+@importer(*BITWISE)
+def _bitwise(ctx, node, inputs):
+    a, b = (ctx.tensor(v) for v in inputs)
+    return [BITWISE[node.op_type](a, b)]
+
+
+@importer("BitwiseNot")
+def _bitwise_not(ctx, node, inputs):
+    return [gc.bitwise_not(ctx.tensor(inputs[0]))]
+
+
+@importer("BitShift")
+def _bit_shift(ctx, node, inputs):
+    x, y = (ctx.tensor(v) for v in inputs)
+    return [gc.bit_shift(x, y, node.attr("direction") == "LEFT")]
+
+
+@importer("BitCast")
+def _bit_cast(ctx, node, inputs):
+    return [gc.bit_cast(ctx.tensor(inputs[0]), onnx_dtype(node.attr("to"), f"BitCast '{node.name}'"))]

@@ -27,19 +27,12 @@ _DATA_SHAPED = ("its output shape depends on the data values, while graphcore in
                 "the graph")
 _INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
                   "set (Resize, at positions fixed by its sizes, is imported)")
-_BITS = "bit-level integer ops have no place in graphcore's differentiable float graphs (and no gradient)"
 _SPECTRAL = "spectral ops need complex numbers, and graphcore has no complex dtype"
-_FUSED = ("opset 23's fused transformer ops (attention with masks, caches and grouped heads, rotary embeddings) "
-          "are not imported yet; their function-expanded forms are, where their parts are")
-
 REFUSED = {
     "NonZero": _DATA_SHAPED, "Unique": _DATA_SHAPED, "NonMaxSuppression": _DATA_SHAPED, "Compress": _DATA_SHAPED,
     "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
     "MaxRoiPool": _INTERPOLATION, "AffineGrid": _INTERPOLATION,
-    "BitShift": _BITS, "BitwiseAnd": _BITS, "BitwiseOr": _BITS, "BitwiseXor": _BITS, "BitwiseNot": _BITS,
-    "BitCast": _BITS,
     "DFT": _SPECTRAL, "STFT": _SPECTRAL, "MelWeightMatrix": _SPECTRAL,
-    "Attention": _FUSED, "LinearAttention": _FUSED, "RotaryEmbedding": _FUSED,
     "StringNormalizer": _NO_STRINGS, "StringConcat": _NO_STRINGS, "StringSplit": _NO_STRINGS,
     "RegexFullMatch": _NO_STRINGS, "TfIdfVectorizer": _NO_STRINGS,
     "RandomNormal": _RANDOM, "RandomUniform": _RANDOM, "RandomNormalLike": _RANDOM,

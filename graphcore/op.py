@@ -35,8 +35,10 @@ class Op:
     """Base class; see the module docstring for the contract."""
 
     type = "Op"
-    #: False: the op has no gradient and ``gradients`` through it raises an error naming it.
+    #: False: the op has no gradient and ``gradients`` through it raises an error naming it (and saying why:
+    #: ``no_gradient_reason``).
     differentiable = True
+    no_gradient_reason = ""
     #: True: the kernel reads or writes session state (variables, random generators).
     stateful = False
 
