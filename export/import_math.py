@@ -297,12 +297,15 @@ def _trunc(q):
 
 @importer("Round")
 def _round(ctx, node, inputs):
-    """Round half to even: floor, then the ties go to the even neighbour."""
-    x = ctx.tensor(inputs[0])
+    return [round_half_even(ctx.tensor(inputs[0]))]
+
+
+def round_half_even(x):
+    """Round half to even (ONNX Round, NumPy's rint): floor, then the ties go to the even neighbour."""
     low = gc.floor(x)
     frac = x - low
     odd = low - gc.floor(low * 0.5) * 2.0
-    return [gc.where(frac > 0.5, low + 1.0, gc.where(frac < 0.5, low, low + odd))]
+    return gc.where(frac > 0.5, low + 1.0, gc.where(frac < 0.5, low, low + odd))
 
 
 @importer("Mod")

@@ -21,7 +21,6 @@ _RANDOM = ("ONNX random ops use another generator than graphcore's per-node one,
 _TRAINING = ("ai.onnx.preview.training ops describe a training step; graphcore builds its own from gradients "
              "and optimizers (gc.gradients, gc.train)")
 _SEQUENCE = "graphcore has no sequence or optional type: every value is one dense tensor"
-_QUANTIZED = "graphcore computes in float and plain integer types; quantized (scale, zero point) kernels are absent"
 
 _DATA_SHAPED = ("its output shape depends on the data values, while graphcore infers every shape when building "
                 "the graph")
@@ -42,9 +41,6 @@ REFUSED = {
     "SequenceErase": _SEQUENCE, "SequenceInsert": _SEQUENCE, "SequenceLength": _SEQUENCE,
     "SequenceMap": _SEQUENCE, "SplitToSequence": _SEQUENCE, "ConcatFromSequence": _SEQUENCE,
     "Optional": _SEQUENCE, "OptionalGetElement": _SEQUENCE, "OptionalHasElement": _SEQUENCE,
-    "QuantizeLinear": _QUANTIZED, "DequantizeLinear": _QUANTIZED, "DynamicQuantizeLinear": _QUANTIZED,
-    "QLinearConv": _QUANTIZED, "QLinearMatMul": _QUANTIZED, "ConvInteger": _QUANTIZED,
-    "MatMulInteger": _QUANTIZED,
 }
 
 
