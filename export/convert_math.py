@@ -10,7 +10,8 @@ from .registry import ExportError, converter
 SAME = {
     "Neg": "Neg", "Abs": "Abs", "Sign": "Sign", "Sqrt": "Sqrt", "Reciprocal": "Reciprocal", "Exp": "Exp",
     "Log": "Log", "Sin": "Sin", "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Softplus": "Softplus",
-    "Relu": "Relu", "Floor": "Floor", "Not": "Not",
+    "Relu": "Relu", "Floor": "Floor", "Not": "Not", "Asin": "Asin", "Acos": "Acos", "Atan": "Atan", "Asinh": "Asinh",
+    "Acosh": "Acosh", "Atanh": "Atanh",
     "Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Pow": "Pow", "Maximum": "Max", "Minimum": "Min",
     "Less": "Less", "LessEqual": "LessOrEqual", "Greater": "Greater", "GreaterEqual": "GreaterOrEqual",
     "Equal": "Equal", "Where": "Where", "AddN": "Sum",
@@ -185,3 +186,26 @@ def _reduce(ctx, node):
 def _arg(ctx, node):
     ctx.emit(node.type, [ctx.input(node.inputs[0])], out=node.outputs[0], axis=node.attrs["axes"][0],
              keepdims=int(node.attrs["keepdims"]))
+
+
+@converter("Mod")
+def _mod(ctx, node):
+    """ONNX Mod (fmod=0 is defined for integers only before opset 22's float edge cases): floats compose
+    a − floor(a/b)·b, guarded where b is infinite (a itself, or b when the signs differ and a ≠ 0)."""
+    a, b = node.inputs
+    if node.attrs["fmod"] or a.dtype.kind in "iu":
+        ctx.emit("Mod", [ctx.input(a), ctx.input(b)], out=node.outputs[0], fmod=int(node.attrs["fmod"]))
+        return
+    av, bv = ctx.input(a), ctx.input(b)
+    floor = ctx.emit("Floor", [ctx.emit("Div", [av, bv])])
+    plain = ctx.emit("Sub", [av, ctx.emit("Mul", [floor, bv])])
+    zero = scalar(ctx, 0, a.dtype, "zero")
+    differ = ctx.emit("Xor", [ctx.emit("Less", [av, zero]), ctx.emit("Less", [bv, zero])])
+    moved = ctx.emit("And", [differ, ctx.emit("Not", [ctx.emit("Equal", [av, zero])])])
+    at_infinity = ctx.emit("Where", [moved, bv, av])
+    ctx.emit("Where", [ctx.emit("IsInf", [bv]), at_infinity, plain], out=node.outputs[0])
+
+
+@converter("Det")
+def _det(ctx, node):
+    ctx.emit("Det", [ctx.input(node.inputs[0])], out=node.outputs[0])

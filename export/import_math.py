@@ -21,6 +21,8 @@ UNARY = {
     "Cosh": lambda x: (gc.exp(x) + gc.exp(-x)) * 0.5,
     "Softsign": lambda x: x / (1.0 + gc.abs(x)),
     "Mish": lambda x: x * gc.tanh(gc.softplus(x)),
+    "Asin": gc.asin, "Acos": gc.acos, "Atan": gc.atan, "Asinh": gc.asinh, "Acosh": gc.acosh, "Atanh": gc.atanh,
+    "Det": gc.det,
 }
 
 BINARY = {
@@ -290,11 +292,6 @@ def _arg_extreme(ctx, node, inputs):
 
 # ----- rounding, remainders and tests --------------------------------------------------------------------
 
-def _trunc(q):
-    """Round toward zero: sign(q)·floor(|q|)."""
-    return gc.sign(q) * gc.floor(gc.abs(q))
-
-
 @importer("Round")
 def _round(ctx, node, inputs):
     return [round_half_even(ctx.tensor(inputs[0]))]
@@ -310,15 +307,8 @@ def round_half_even(x):
 
 @importer("Mod")
 def _mod(ctx, node, inputs):
-    """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C's fmod).
-    Integers go through float64, exact for the magnitudes integer tensors hold in practice."""
     a, b = (ctx.tensor(v) for v in inputs)
-    dtype = a.dtype
-    if dtype.kind in "iu":
-        a, b = gc.cast(a, gc.float64), gc.cast(b, gc.float64)
-    q = a / b
-    r = a - (_trunc(q) if node.attr("fmod", 0) else gc.floor(q)) * b
-    return [gc.cast(r, dtype) if dtype.kind in "iu" else r]
+    return [gc.mod(a, b, bool(node.attr("fmod", 0)))]
 
 
 @importer("IsNaN")

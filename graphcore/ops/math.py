@@ -188,6 +188,12 @@ softplus = unary("Softplus", lambda x: np.logaddexp(0, x), lambda x, y, g: g * s
                  doc="log(1 + e^x), computed without overflow.")
 relu = unary("Relu", lambda x: np.maximum(x, 0), lambda x, y, g: where(x > 0, g, 0),
              domain=(0.1, 2.0), doc="max(x, 0).")
+asin = unary("Asin", np.arcsin, lambda x, y, g: g * rsqrt(1 - square(x)), domain=(-0.9, 0.9))
+acos = unary("Acos", np.arccos, lambda x, y, g: -g * rsqrt(1 - square(x)), domain=(-0.9, 0.9))
+atan = unary("Atan", np.arctan, lambda x, y, g: g / (1 + square(x)))
+asinh = unary("Asinh", np.arcsinh, lambda x, y, g: g * rsqrt(square(x) + 1))
+acosh = unary("Acosh", np.arccosh, lambda x, y, g: g * rsqrt(square(x) - 1), domain=(1.2, 3.0))
+atanh = unary("Atanh", np.arctanh, lambda x, y, g: g / (1 - square(x)), domain=(-0.9, 0.9))
 floor = unary("Floor", np.floor, lambda x, y, g: zeros_like(g), domain=(0.1, 0.9),
               doc="Elementwise floor; zero gradient (piecewise constant).")
 
@@ -305,6 +311,35 @@ maximum = binary("Maximum", np.maximum, lambda a, b, y, g: (where(a >= b, g, 0),
                  "Elementwise max; ties send the gradient to a.")
 minimum = binary("Minimum", np.minimum, lambda a, b, y, g: (where(a <= b, g, 0), where(a <= b, 0, g)),
                  "Elementwise min; ties send the gradient to a.")
+
+
+@register
+class Mod(Binary):
+    """The remainder of a / b: with ``fmod`` C's fmod (the dividend's sign, a − trunc(a/b)·b), else Python's %
+    (the divisor's sign, a − floor(a/b)·b); an infinite divisor leaves a finite dividend as it is (or moves it
+    to the divisor's side), as NumPy does. Gradients: 1 for a, −trunc(a/b) or −floor(a/b) for b."""
+
+    positive = (1,)
+
+    def compute(self, a, b, fmod):
+        return np.fmod(a, b) if fmod else np.mod(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        if not _dt.is_floating(a.dtype):
+            return [None, None]
+        q = a / b
+        whole = sign(q) * floor(abs(q)) if node.attrs["fmod"] else floor(q)
+        return [sum_to(g, a), sum_to(-g * whole, b)]
+
+    def samples(self, rng):
+        a, b = rng.uniform(-5, 5, size=(3, 4)), rng.uniform(0.7, 2.0, size=(4,)) * rng.choice([-1, 1], size=(4,))
+        for fmod in (False, True):
+            yield [a, b], {"fmod": fmod}
+
+
+def mod(a, b, fmod=False, name=None):
+    return apply_op("Mod", [a, b], name=name, fmod=bool(fmod))
 
 
 def _comparison(type_name, kernel, doc):
