@@ -135,8 +135,8 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
     name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
     """
-    from . import (import_array, import_control, import_losses, import_math, import_nn,  # noqa: F401
-                   import_quantize, import_recurrent, import_resize)
+    from . import (import_array, import_control, import_index, import_losses, import_math,  # noqa: F401
+                   import_nn, import_quantize, import_recurrent, import_resize)
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
     opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
     graph = gc.Graph()

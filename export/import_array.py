@@ -359,12 +359,8 @@ def _gather_elements(ctx, node, inputs):
 
 @importer("ScatterElements", "Scatter")
 def _scatter_elements(ctx, node, inputs):
-    reduction = node.attr("reduction", "none")
-    if reduction not in ("none", "add"):
-        raise node.error(f"reduction {reduction!r} is not supported (graphcore scatters with 'none' or 'add', "
-                         "the differentiable ones)")
     data, indices, updates = (ctx.tensor(v) for v in inputs)
-    return [gc.scatter_elements(data, indices, updates, node.attr("axis", 0), reduction)]
+    return [gc.scatter_elements(data, indices, updates, node.attr("axis", 0), node.attr("reduction", "none"))]
 
 
 @importer("TopK")

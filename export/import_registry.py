@@ -22,13 +22,10 @@ _TRAINING = ("ai.onnx.preview.training ops describe a training step; graphcore b
              "and optimizers (gc.gradients, gc.train)")
 _SEQUENCE = "graphcore has no sequence or optional type: every value is one dense tensor"
 
-_DATA_SHAPED = ("its output shape depends on the data values, while graphcore infers every shape when building "
-                "the graph")
 _INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
                   "set (Resize, at positions fixed by its sizes, is imported)")
 _SPECTRAL = "spectral ops need complex numbers, and graphcore has no complex dtype"
 REFUSED = {
-    "NonZero": _DATA_SHAPED, "Unique": _DATA_SHAPED, "NonMaxSuppression": _DATA_SHAPED, "Compress": _DATA_SHAPED,
     "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
     "MaxRoiPool": _INTERPOLATION, "AffineGrid": _INTERPOLATION,
     "DFT": _SPECTRAL, "STFT": _SPECTRAL, "MelWeightMatrix": _SPECTRAL,

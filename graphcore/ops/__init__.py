@@ -16,11 +16,12 @@ from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_p
 from .cell import lstm_cell
 from .dynamic import constant_of_shape, expand, reshape_to, shape_of
 from .special import erf
+from .data_dependent import non_max_suppression, nonzero, unique_indices
 from .bits import bit_cast, bit_shift, bitwise_and, bitwise_not, bitwise_or, bitwise_xor
-from .elements import gather_elements, scatter_elements, top_k
+from .elements import gather_elements, gather_nd, scatter_elements, scatter_nd, top_k
 from .scan import scan  # noqa: E402  (the loop op; binds the name to the function, not the module)
 
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
-            "elements", "bits")]
+            "elements", "bits", "data_dependent")]
