@@ -24,7 +24,7 @@ def _attr_or_input(ctx, node, inputs, attr, index, what, since):
     if node.opset < since or node.has(attr):
         return node.attr(attr)
     value = inputs[index] if len(inputs) > index else None
-    return None if value is None else ctx.static(value, f"the {what} of {node.op_type}").tolist()
+    return None if value is None else np.atleast_1d(ctx.static(value, f"the {what} of {node.op_type}")).tolist()
 
 
 @importer("Constant")
@@ -102,8 +102,8 @@ def _squeeze(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     axes = _attr_or_input(ctx, node, inputs, "axes", 1, "axes", 13)
     if axes is None:
-        if None in x.shape:
-            raise node.error("Squeeze without axes needs a fully known input shape")
+        if None in x.shape:   # which dims are 1 is known only when the shape is
+            ctx.static(x, "the shape of the input of Squeeze without axes")
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     return [gc.squeeze(x, tuple(_axes(axes, x.ndim))) if axes else gc.identity(x)]
 
@@ -139,21 +139,36 @@ def _split(ctx, node, inputs):
 
 @importer("Slice")
 def _slice(ctx, node, inputs):
+    """A plain graphcore slice when the bounds are known at import; bounds computed at run time (an exporter's
+    ``x[:, :Shape(y)[1]]`` with a symbolic length) slice by a gather at positions computed in the graph."""
     x = ctx.tensor(inputs[0])
     if node.opset < 10:
         starts, ends, axes, steps = node.attr("starts"), node.attr("ends"), node.attr("axes"), None
     else:
-        starts, ends, axes, steps = (ctx.static(v, f"the {what} of Slice").tolist() if v is not None else None
-                                     for v, what in zip((inputs + [None] * 5)[1:5],
-                                                        ("starts", "ends", "axes", "steps")))
-    axes = list(range(len(starts))) if axes is None else _axes(axes, x.ndim)
-    steps = [1] * len(starts) if steps is None else steps
-    key = [slice(None)] * x.ndim
-    for axis, start, end, step in zip(axes, starts, ends, steps):
-        if step == 0:
-            raise node.error("a Slice step of 0")
-        key[axis] = slice(int(start), int(end), int(step))
-    return [x[tuple(key)]]
+        starts, ends, axes, steps = (inputs + [None] * 5)[1:5]
+        axes = None if axes is None else ctx.static(axes, "the axes of Slice").tolist()
+        steps = None if steps is None else ctx.static(steps, "the steps of Slice").tolist()
+    count = len(starts) if isinstance(starts, list) else (np.size(starts) if isinstance(starts, np.ndarray)
+                                                          else starts.shape[0])
+    axes = list(range(count)) if axes is None else _axes(axes, x.ndim)
+    steps = [1] * count if steps is None else steps
+    if any(step == 0 for step in steps):
+        raise node.error("a Slice step of 0")
+    if all(isinstance(v, (list, np.ndarray)) for v in (starts, ends)):
+        key = [slice(None)] * x.ndim
+        for axis, start, end, step in zip(axes, np.asarray(starts).tolist(), np.asarray(ends).tolist(), steps):
+            key[axis] = slice(int(start), int(end), int(step))
+        return [x[tuple(key)]]
+    for i, (axis, step) in enumerate(zip(axes, steps)):
+        x = gc.slice_along(x, axis, _element(ctx, starts, i), _element(ctx, ends, i), int(step))
+    return [x]
+
+
+def _element(ctx, values, i):
+    """Element ``i`` of a 1-D value: a static int, or a scalar tensor."""
+    if isinstance(values, (list, np.ndarray)):
+        return int(np.asarray(values).reshape(-1)[i])
+    return ctx.tensor(values)[i]
 
 
 @importer("Gather")
@@ -260,12 +275,16 @@ def _constant_of_shape(ctx, node, inputs):
 
 @importer("Range")
 def _range(ctx, node, inputs):
-    start, limit, delta = (ctx.static(v, f"the {w} of Range") for v, w in zip(inputs, ("start", "limit", "delta")))
-    if delta == 0:
-        raise node.error("a Range delta of 0")
-    count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
-    ctx.check_size([count], start.dtype, f"Range '{node.name}' output")
-    return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+    """Static bounds: an array now (size-checked); bounds computed at run time: graphcore's Range op."""
+    if all(isinstance(v, np.ndarray) for v in inputs):
+        start, limit, delta = (np.asarray(v).reshape(()) for v in inputs)
+        if delta == 0:
+            raise node.error("a Range delta of 0")
+        count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+        ctx.check_size([count], start.dtype, f"Range '{node.name}' output")
+        return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+    start, limit, delta = (gc.reshape(ctx.tensor(v), ()) for v in inputs)
+    return [gc.arange(start, limit, delta, max_bytes=ctx.max_bytes)]
 
 
 @importer("DepthToSpace", "SpaceToDepth")

@@ -14,7 +14,7 @@ from .random import bernoulli, random_normal, random_uniform
 from .linalg import det, linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
 from .cell import lstm_cell
-from .dynamic import constant_of_shape, expand, reshape_to, shape_of
+from .dynamic import arange, constant_of_shape, expand, reshape_to, shape_of, slice_along
 from .special import erf
 from .data_dependent import non_max_suppression, nonzero, unique_indices
 from .bits import bit_cast, bit_shift, bitwise_and, bitwise_not, bitwise_or, bitwise_xor

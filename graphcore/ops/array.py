@@ -133,9 +133,18 @@ class Concat(Op):
     def grad(self, node, g):
         axis = node.attrs["axis"]
         sizes = [t.shape[axis] for t in node.inputs]
-        if None in sizes:
-            raise BuildError("the gradient of concat needs static sizes along the concat axis", node)
-        return list(split(g, sizes, axis))
+        if len(sizes) == 1:
+            return [g]
+        if None not in sizes:
+            return list(split(g, sizes, axis))
+        # Sizes known only at run time (a sequence of any length): slice at offsets computed from the shapes.
+        from .dynamic import shape_of, slice_along
+        grads, offset = [], 0
+        for t in node.inputs:
+            end = offset + (t.shape[axis] if t.shape[axis] is not None else shape_of(t)[axis])
+            grads.append(slice_along(g, axis, offset, end))
+            offset = end
+        return grads
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 2))], {"axis": 1}
