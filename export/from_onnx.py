@@ -18,6 +18,7 @@ The result, ``ImportedModel``, is an ordinary graphcore model: ``gc.gradients`` 
 optimizers of ``gc.train`` train its variables, ``gc.render`` draws it and ``export.to_onnx`` writes it back.
 """
 import contextlib
+import warnings
 
 import numpy as np
 from onnx import TensorProto, helper, numpy_helper
@@ -70,6 +71,8 @@ class ImportContext:
         self.opset = opsets[""]
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
+        self.untied = {}        # (initializer, reader node name) → that reader's own copy (untie=True)
+        self.untied_aliases = set()   # outputs of Identity copies of initializers made variables (untie=True)
         self._constants = {}
 
     def tensor(self, value, dtype=None):
@@ -129,11 +132,21 @@ class ImportedModel:
                f"{len(self.variables)} variable(s), {len(self.graph.nodes)} nodes>"
 
 
-def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None):
+class TiedInitializerWarning(UserWarning):
+    """One float initializer is read by the nodes of several modules: fine-tuning will train them as one."""
+
+
+def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None, untie=False):
     """Import an ONNX model (a file path or an ``onnx.ModelProto``) as an ``ImportedModel``.
 
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
     name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
+
+    A float initializer read by the nodes of several modules (node-name scopes) is *tied*: one variable, so
+    fine-tuning moves them together. Models do tie weights on purpose (an embedding shared with the output
+    layer), but torch's exporter also merges initializers that merely hold equal values (two LayerNorms'
+    initial ones), so each tie is reported with a ``TiedInitializerWarning``; ``untie=True`` gives every
+    module its own copy (named ``<initializer>@<module>`` after the first).
     """
     from . import (import_array, import_control, import_index, import_losses, import_math,  # noqa: F401
                    import_nn, import_quantize, import_recurrent, import_resize)
@@ -143,7 +156,10 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     ctx = ImportContext(opsets, max_bytes)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
-        variables = _leaves(ctx, model.graph, static_inputs)
+        ties = tied_initializers(model.graph)
+        if ties and not untie:
+            _warn_ties(ties)
+        variables = _leaves(ctx, model.graph, static_inputs, ties if untie else {})
         inputs = {name: ctx.values[name] for name in ctx.input_names.values()}
         walk(ctx, model.graph)
         outputs = _outputs(ctx, model.graph)
@@ -166,7 +182,37 @@ def _statistics(graph):
     return {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4) if i < len(n.input)}
 
 
-def _leaves(ctx, graph, static_inputs):
+def tied_initializers(graph):
+    """Float initializers that may stand for several parameters of the source model: name → (aliases, scopes).
+
+    ``aliases`` are the names of Identity nodes that copy it: torch's exporter writes ``b.weight =
+    Identity(a.weight)`` when it merges two parameters of equal values. ``scopes`` are the modules past the
+    first whose nodes read it directly (module → reader node names)."""
+    floats = {t.name for t in graph.initializer if helper.tensor_dtype_to_np_dtype(t.data_type).kind == "f"}
+    aliases, readers = {}, {}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input and node.input[0] in floats:
+            aliases.setdefault(node.input[0], []).append(node.output[0])
+            continue
+        for name in set(node.input) & floats:
+            readers.setdefault(name, {}).setdefault(_scope(node.name or node.output[0]), []).append(node.name)
+    ties = {}
+    for name in sorted(floats):
+        extra = dict(list(readers.get(name, {}).items())[1:])
+        if aliases.get(name) or extra:
+            ties[name] = (aliases.get(name, []), extra)
+    return ties
+
+
+def _warn_ties(ties):
+    lines = [f"'{name}' also as " + ", ".join([f"'{a}'" for a in aliases] + [f"module {s}" for s in scopes])
+             for name, (aliases, scopes) in ties.items()]
+    warnings.warn(f"{len(ties)} initializer(s) stand for several parameters: {'; '.join(lines)} — fine-tuning "
+                  "trains each as one parameter; if the exporter merged equal values (torch does) rather than the "
+                  "model sharing them, import with from_onnx(..., untie=True)", TiedInitializerWarning, stacklevel=3)
+
+
+def _leaves(ctx, graph, static_inputs, untied):
     initialized = {t.name for t in graph.initializer}
     for v in graph.input:
         if v.name in initialized:
@@ -184,6 +230,15 @@ def _leaves(ctx, graph, static_inputs):
         if _dt.is_floating(array.dtype):
             var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
             variables[t.name] = ctx.values[t.name] = var
+            aliases, scopes = untied.get(t.name, ((), {}))
+            for alias in aliases:   # the alias's Identity node is skipped: its output is this copy
+                variables[alias] = ctx.values[alias] = gc.Variable(array.copy(), name=alias,
+                                                                   trainable=t.name not in statistics)
+                ctx.untied_aliases.add(alias)
+            for scope, readers in scopes.items():   # the first module keeps the original
+                copy = gc.Variable(array.copy(), name=f"{t.name}@{scope}", trainable=t.name not in statistics)
+                variables[f"{t.name}@{scope}"] = copy
+                ctx.untied.update({(t.name, reader): copy for reader in readers})
         else:
             ctx.values[t.name] = array
     return variables
@@ -222,9 +277,11 @@ def walk(ctx, graph, opsets=None):
     opsets = opsets or ctx.opsets
     defined = set(ctx.values)
     for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
+        if proto.op_type == "Identity" and proto.output[0] in ctx.untied_aliases:
+            continue   # its output is already a variable of its own
         node = OnnxNode(proto, opsets.get("" if proto.domain == "ai.onnx" else proto.domain, ctx.opset))
         build = IMPORTERS.get(node.op_type)
-        inputs = [ctx.values[name] for name in node.inputs]
+        inputs = [ctx.untied.get((name, proto.name), ctx.values[name]) for name in node.inputs]
         function = body_of(node, inputs, opsets) if build is None else None
         if build is None and function is None:
             raise refusal(proto)
@@ -265,13 +322,20 @@ def _fold(ctx, build, node, inputs):
         return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
 
 
+def _scope(onnx_name):
+    """The module of an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat name
+    is its own scope."""
+    parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
+    return "/".join(parts[:-1] or parts)
+
+
 @contextlib.contextmanager
 def _node_scope(graph, onnx_name):
-    """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat
-    name is the scope itself, so every graphcore node (and every run-time error) names its ONNX node."""
-    parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
-    if not parts:
+    """Name scope from the node's module (``_scope``), so every graphcore node (and every run-time error)
+    names its ONNX node."""
+    scope = _scope(onnx_name)
+    if not scope:
         yield
         return
-    with graph.name_scope("/".join(parts[:-1] or parts) + "/"):
+    with graph.name_scope(scope + "/"):
         yield
