@@ -148,8 +148,9 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     initial ones), so each tie is reported with a ``TiedInitializerWarning``; ``untie=True`` gives every
     module its own copy (named ``<initializer>@<module>`` after the first).
     """
-    from . import (import_array, import_control, import_index, import_losses, import_math,  # noqa: F401
-                   import_nn, import_quantize, import_recurrent, import_resize)
+    from . import (import_array, import_control, import_features, import_index, import_losses,  # noqa: F401
+                   import_math, import_nn, import_quantize, import_recurrent, import_resize, import_sample,
+                   import_spectral)
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
     opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
     graph = gc.Graph()

@@ -24,13 +24,11 @@ _SEQUENCE = "graphcore has no sequence or optional type: every value is one dens
 
 _INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
                   "set (Resize, at positions fixed by its sizes, is imported)")
-_SPECTRAL = "spectral ops need complex numbers, and graphcore has no complex dtype"
 REFUSED = {
-    "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
-    "MaxRoiPool": _INTERPOLATION, "AffineGrid": _INTERPOLATION,
-    "DFT": _SPECTRAL, "STFT": _SPECTRAL, "MelWeightMatrix": _SPECTRAL,
+    "RoiAlign": _INTERPOLATION,
+    "MaxRoiPool": _INTERPOLATION,
     "StringNormalizer": _NO_STRINGS, "StringConcat": _NO_STRINGS, "StringSplit": _NO_STRINGS,
-    "RegexFullMatch": _NO_STRINGS, "TfIdfVectorizer": _NO_STRINGS,
+    "RegexFullMatch": _NO_STRINGS,
     "RandomNormal": _RANDOM, "RandomUniform": _RANDOM, "RandomNormalLike": _RANDOM,
     "RandomUniformLike": _RANDOM, "Multinomial": _RANDOM, "Bernoulli": _RANDOM,
     "Gradient": _TRAINING, "Adagrad": _TRAINING, "Adam": _TRAINING, "Momentum": _TRAINING,

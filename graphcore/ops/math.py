@@ -135,6 +135,8 @@ class Unary(Op):
         return [(x.dtype, x.shape)]
 
     def compute(self, x):
+        if x.dtype == _dt.float16 or x.dtype in _dt.NARROW_FLOATS:   # half formats: in float32, rounded once
+            return self.kernel(x.astype(np.float32)).astype(x.dtype)
         return self.kernel(x)
 
     def grad(self, node, g):
