@@ -71,6 +71,7 @@ class ImportContext:
         self.opset = opsets[""]
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
+        self.initial_values = {}   # float initializer's variable → its value in the file
         self.untied = {}        # (initializer, reader node name) → that reader's own copy (untie=True)
         self.untied_aliases = set()   # outputs of Identity copies of initializers made variables (untie=True)
         self._constants = {}
@@ -86,9 +87,12 @@ class ImportContext:
         return self._constants[key][0]
 
     def static(self, value, what):
-        """The NumPy value of an input that must be known at import time (a shape, axes, pads)."""
+        """The NumPy value of an input that must be known at import time (a shape, axes, pads, a ratio): a
+        static value, or a float initializer's value in the file (it configures the op, it is not trained)."""
         if value is None or isinstance(value, np.ndarray):
             return value
+        if value in self.initial_values:
+            return self.initial_values[value]
         names = [self.input_names[n] for n in ancestors([value.node], controls=False) if n in self.input_names]
         raise NeedsStaticValue(f"{what} must be known when importing, but it is computed from the graph "
                                f"input(s) {names or '(none)'} at run time", names)
@@ -231,6 +235,7 @@ def _leaves(ctx, graph, static_inputs, untied):
         if _dt.is_floating(array.dtype):
             var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
             variables[t.name] = ctx.values[t.name] = var
+            ctx.initial_values[var] = array
             aliases, scopes = untied.get(t.name, ((), {}))
             for alias in aliases:   # the alias's Identity node is skipped: its output is this copy
                 variables[alias] = ctx.values[alias] = gc.Variable(array.copy(), name=alias,
