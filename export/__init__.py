@@ -38,4 +38,5 @@ from .from_onnx import ImportedModel, TiedInitializerWarning, from_onnx  # noqa:
 from .import_registry import IMPORTERS, REFUSED, OnnxImportError  # noqa: E402
 from . import backend  # noqa: E402  (onnx.backend.base.Backend over the importer and the interpreter)
 
-__all__ += ["from_onnx", "ImportedModel", "TiedInitializerWarning", "OnnxImportError", "IMPORTERS", "REFUSED", "backend"]
+__all__ += ["from_onnx", "ImportedModel", "TiedInitializerWarning", "OnnxImportError", "IMPORTERS", "REFUSED",
+            "backend"]

@@ -8,7 +8,8 @@ The walker, in four steps:
    statistics, not parameters); integer and boolean initializers stay NumPy arrays — *static* values.
 3. **Nodes**, in topological order, each through its builder (``import_registry.IMPORTERS``) under a name
    scope taken from the ONNX node name (``/layer1/layer1.0/conv1/Conv`` → ``layer1/layer1.0/conv1``), so
-   graphcore's layer view groups an imported ResNet by its blocks.
+   graphcore's layer view groups an imported ResNet by its blocks. An op with no builder whose schema has a
+   function body imports as that body (``import_functions``).
 4. **Static folding.** A node whose inputs are all static (shape arithmetic: ``Shape → Gather → Concat →
    Reshape``, the idiom every exporter emits) is built in a scratch graph and evaluated at once; its outputs
    stay static, and only values that reach a real computation become constants in the graph. That is why

@@ -26,7 +26,8 @@ def _grams(node):
     for size, (begin, end) in enumerate(zip(starts, starts[1:]), start=1):
         count = (end - begin) // size
         if low <= size <= high and count:
-            grams[size] = (np.asarray(pool[begin:end], np.int64).reshape(count, size), range(position, position + count))
+            grams[size] = (np.asarray(pool[begin:end], np.int64).reshape(count, size),
+                           range(position, position + count))
         position += count
     return grams
 

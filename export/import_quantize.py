@@ -137,8 +137,8 @@ def _integer_conv(ctx, node, x, w):
 @importer("ConvInteger")
 def _conv_integer(ctx, node, inputs):
     x, w, x_zero, w_zero = (list(inputs) + [None, None])[:4]
-    w_value = ctx.tensor(w)
-    acc = _integer_conv(ctx, node, _centred(ctx, x, x_zero), _centred(ctx, w, w_zero, _per_output_channel(w_value.ndim)))
+    per_channel = _per_output_channel(ctx.tensor(w).ndim)
+    acc = _integer_conv(ctx, node, _centred(ctx, x, x_zero), _centred(ctx, w, w_zero, per_channel))
     return [gc.cast(acc, gc.int32)]
 
 
@@ -151,6 +151,8 @@ def _qlinear_conv(ctx, node, inputs):
     if bias is not None:
         acc = acc + gc.reshape(gc.cast(ctx.tensor(bias), gc.float64), (1, -1) + (1,) * (ndim - 2))
     w_scale = _float(ctx.tensor(w_scale))
-    scale = _float(ctx.tensor(x_scale)) * (w_scale if w_scale.ndim == 0 else gc.reshape(w_scale, (1, -1) + (1,) * (ndim - 2)))
+    if w_scale.ndim:   # per output channel
+        w_scale = gc.reshape(w_scale, (1, -1) + (1,) * (ndim - 2))
+    scale = _float(ctx.tensor(x_scale)) * w_scale
     dtype = (y_zero if y_zero is not None else x).dtype
     return [_requantize(ctx, acc, scale, y_scale, y_zero, dtype)]

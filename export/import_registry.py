@@ -22,8 +22,8 @@ _TRAINING = ("ai.onnx.preview.training ops describe a training step; graphcore b
              "and optimizers (gc.gradients, gc.train)")
 _SEQUENCE = "graphcore has no sequence or optional type: every value is one dense tensor"
 
-_INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
-                  "set (Resize, at positions fixed by its sizes, is imported)")
+_INTERPOLATION = ("pooling regions of interest at data-dependent boxes is not composed yet (GridSample, sampling at "
+                  "data-dependent positions, and Resize are imported)")
 REFUSED = {
     "RoiAlign": _INTERPOLATION,
     "MaxRoiPool": _INTERPOLATION,

@@ -3,9 +3,9 @@ from .state import (Variable, VariableTensor, assign, assign_add, assign_sub, co
                     placeholder_with_default, stop_gradient)
 from .math import (abs, acos, acosh, add, add_n, asin, asinh, atan, atanh, broadcast_like, cast, cos, divide, elu,
                    equal, exp, floor, greater, greater_equal, identity, leaky_relu, less, less_equal, log, log1p,
-                   logical_and, logical_not, logical_or, matmul, maximum, minimum, mod, multiply, negative, not_equal, ones_like, power,
-                   reciprocal, relu, rsqrt, sigmoid, sign, sin, size, softplus, sqrt, square, step, subtract,
-                   sum_to, tanh, where, zeros_like)
+                   logical_and, logical_not, logical_or, matmul, maximum, minimum, mod, multiply, negative,
+                   not_equal, ones_like, power, reciprocal, relu, rsqrt, sigmoid, sign, sin, size, softplus, sqrt,
+                   square, step, subtract, sum_to, tanh, where, zeros_like)
 from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape, reshape_like, split, squeeze,
                     tile, transpose)
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum

@@ -9,7 +9,7 @@ import numpy as np
 from .. import dtypes as _dt
 from ..errors import BuildError
 from ..op import Op, apply_op, register, same_dtype
-from .math import Binary, Unary
+from .math import Binary, Unary, register_binary
 
 _NO_GRADIENT = "bit patterns have no derivative (the op maps integers to integers)"
 
@@ -34,19 +34,9 @@ class _BitwiseBinary(Binary):
             np.int32)], {}
 
 
-def _bitwise(type_name, kernel, doc):
-    cls = type(type_name, (_BitwiseBinary,), {"compute": staticmethod(kernel), "__doc__": doc})
-    register(cls)
-
-    def build(a, b, name=None):
-        return apply_op(type_name, [a, b], name=name)
-    build.__doc__ = doc
-    return build
-
-
-bitwise_and = _bitwise("BitwiseAnd", np.bitwise_and, "a & b on integers.")
-bitwise_or = _bitwise("BitwiseOr", np.bitwise_or, "a | b on integers.")
-bitwise_xor = _bitwise("BitwiseXor", np.bitwise_xor, "a ^ b on integers.")
+bitwise_and = register_binary("BitwiseAnd", _BitwiseBinary, "a & b on integers.", compute=staticmethod(np.bitwise_and))
+bitwise_or = register_binary("BitwiseOr", _BitwiseBinary, "a | b on integers.", compute=staticmethod(np.bitwise_or))
+bitwise_xor = register_binary("BitwiseXor", _BitwiseBinary, "a ^ b on integers.", compute=staticmethod(np.bitwise_xor))
 
 
 @register

@@ -117,8 +117,8 @@ def _check_bytes(shape, dtype, max_bytes):
             raise ValueError(f"negative dimension in the computed shape {tuple(shape)}")
         count *= int(d)
     if count * np.dtype(dtype).itemsize > max_bytes:
-        raise ValueError(f"the computed shape {tuple(int(d) for d in shape)} needs {count * np.dtype(dtype).itemsize:,} "
-                         f"bytes, over the cap of {max_bytes:,}")
+        raise ValueError(f"the computed shape {tuple(int(d) for d in shape)} needs "
+                         f"{count * np.dtype(dtype).itemsize:,} bytes, over the cap of {max_bytes:,}")
 
 
 @register

@@ -285,21 +285,24 @@ class Binary(Op):
                    for i, s in enumerate(shapes)], {}
 
 
+def register_binary(type_name, base, doc, **members):
+    """Register a broadcasting binary op class (``base`` with ``members``); return its graph-building function."""
+    register(type(type_name, (base,), {"__doc__": doc, **members}))
+
+    def build(a, b, name=None):
+        return apply_op(type_name, [a, b], name=name)
+    build.__doc__ = doc
+    return build
+
+
 def binary(type_name, kernel, gradient, doc, float_only=False, positive=()):
     """Register a broadcasting binary op; ``gradient(a, b, y, g)`` returns the unreduced input gradients."""
     def grad(self, node, g):
         a, b = node.inputs
         ga, gb = gradient(a, b, node.outputs[0], g)
         return [ga if ga is None else sum_to(ga, a), gb if gb is None else sum_to(gb, b)]
-
-    cls = type(type_name, (Binary,), {"compute": staticmethod(kernel), "grad": grad, "__doc__": doc,
-                                      "float_only": float_only, "positive": positive})
-    register(cls)
-
-    def build(a, b, name=None):
-        return apply_op(type_name, [a, b], name=name)
-    build.__doc__ = doc
-    return build
+    return register_binary(type_name, Binary, doc, compute=staticmethod(kernel), grad=grad, float_only=float_only,
+                           positive=positive)
 
 
 add = binary("Add", np.add, lambda a, b, y, g: (g, g), "a + b")
@@ -345,14 +348,8 @@ def mod(a, b, fmod=False, name=None):
 
 
 def _comparison(type_name, kernel, doc):
-    cls = type(type_name, (Binary,), {"compute": staticmethod(kernel), "out_dtype": _dt.bool_,
-                                      "grad": lambda self, node, g: [None, None], "__doc__": doc})
-    register(cls)
-
-    def build(a, b, name=None):
-        return apply_op(type_name, [a, b], name=name)
-    build.__doc__ = doc
-    return build
+    return register_binary(type_name, Binary, doc, compute=staticmethod(kernel), out_dtype=_dt.bool_,
+                           grad=lambda self, node, g: [None, None])
 
 
 less = _comparison("Less", np.less, "a < b (boolean; carries no gradient)")
