@@ -92,7 +92,9 @@ def _unique(ctx, node):
 @converter("NonMaxSuppression")
 def _non_max_suppression(ctx, node):
     a = node.attrs
-    inputs = [ctx.input(t) for t in node.inputs]
+    # ONNX's NonMaxSuppression takes float32 boxes and scores only
+    inputs = [ctx.input(t) if t.dtype == np.float32 else ctx.emit("Cast", [ctx.input(t)], to=TensorProto.FLOAT)
+              for t in node.inputs]
     inputs.append(ctx.const(np.array([a["max_output"]], np.int64), f"{node.name}/max_output"))
     inputs.append(ctx.const(np.array([a["iou_threshold"]], np.float32), f"{node.name}/iou_threshold"))
     if a["score_threshold"] is not None:
