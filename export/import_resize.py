@@ -2,8 +2,9 @@
 
 With static sizes (the usual case: scales or sizes are initializers), every output position along an axis
 reads a few input positions with fixed weights — 1 for nearest, 2 for linear, 4 for cubic — computed now in
-NumPy from ONNX's coordinate transformation. Each resized axis is then a weighted sum of ``gather``s along
-it, so the result is differentiable in the input and needs no new op.
+NumPy from ONNX's coordinate transformation (``antialias`` widens the linear and cubic windows by 1/scale
+when downsampling). Each resized axis is then a weighted sum of ``gather``s along it, so the result is
+differentiable in the input and needs no new op.
 """
 import numpy as np
 
@@ -56,6 +57,9 @@ def taps(node, out_size, in_size, scale, roi):
     inside = (x >= 0) & (x <= in_size - 1)
     clamp = lambda i: np.clip(i, 0, in_size - 1).astype(np.int64)  # noqa: E731  (edge padding)
     kind = node.attr("mode", "nearest")
+    if node.attr("antialias", 0) and kind != "nearest":
+        return _antialiased(kind, x, in_size, min(scale, 1.0), node.attr("cubic_coeff_a", -0.75),
+                            bool(node.attr("exclude_outside", 0))), inside
     if kind == "nearest":
         default = "round_prefer_floor" if modern else "floor"
         return [(clamp(_NEAREST[node.attr("nearest_mode", default)](x)), np.ones(out_size))], inside
@@ -76,6 +80,41 @@ def taps(node, out_size, in_size, scale, roi):
     raise node.error(f"unknown Resize mode {kind!r}")
 
 
+def _antialiased(kind, x, in_size, scale, a, exclude_outside):
+    """Linear or cubic taps stretched by 1/scale when downsampling (``antialias=1``): a wider window whose
+    weights are the kernel at (offset − fraction)·scale, normalised to sum 1, placed as onnx's reference
+    places it (the n indices nearest x, ties to the smaller)."""
+    fraction = np.where(x == np.floor(x), 1.0, x - np.floor(x))
+    if kind == "linear":
+        start = int(np.floor(-1 / scale) + 1)
+        offsets = np.arange(start, start + 2 - 2 * start)
+        weights = np.clip(1 - np.abs((offsets[None] - fraction[:, None]) * scale), 0, 1)
+    elif kind == "cubic":
+        start = int(np.floor(-2 / scale) + 1)
+        offsets = np.arange(start, 2 - start)
+        d = np.abs((offsets[None] - fraction[:, None]) * scale)
+        weights = np.where(d <= 1, (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1,
+                           np.where(d < 2, a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a, 0.0))
+    else:
+        raise ValueError(f"unknown Resize mode {kind!r}")
+    weights = weights / weights.sum(-1, keepdims=True)
+    n = weights.shape[1]
+    pad = int(np.ceil(n / 2))
+    padded = x + pad
+    base = np.floor(padded)
+    if n % 2 == 0:
+        offset = np.where(padded - base == 0, -(n // 2), -(n // 2) + 1)
+    else:
+        offset = np.where(padded - base <= 0.5, -((n - 1) // 2), -((n - 1) // 2) + 1)
+    indices = (base + offset)[:, None] + np.arange(n)[None] - pad
+    if exclude_outside:
+        weights = np.where((indices < 0) | (indices >= in_size), 0.0, weights)
+        total = weights.sum(-1, keepdims=True)
+        weights = weights / np.where(total == 0, 1.0, total)
+    clamped = np.clip(indices, 0, in_size - 1).astype(np.int64)
+    return [(clamped[:, k], weights[:, k]) for k in range(n)]
+
+
 def _resize_axis(ctx, x, axis, axis_taps):
     parts = []
     for indices, weights in axis_taps:
@@ -94,8 +133,6 @@ def _resize(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     if None in x.shape:
         raise node.error("Resize needs a known input shape")
-    if node.attr("antialias", 0):
-        raise node.error("antialiased Resize is not supported")
     rank = x.ndim
     axes = [a % rank for a in node.attr("axes", list(range(rank)))]
     roi, scales, sizes = _operands(ctx, node, inputs)
