@@ -15,8 +15,10 @@ which makes one onnxruntime session's sequence reproducible.
 import numpy as np
 from onnx import helper
 
+from graphcore.graph import ancestors
+
 from .convert_math import scalar
-from .registry import converter
+from .registry import ExportError, converter
 
 
 @converter("Assign")
@@ -27,6 +29,19 @@ def _assign(ctx, node):
     else:   # a value of compatible but less known shape: the kernel reshapes it to the variable's
         shape = ctx.const(np.array(var.shape, np.int64), f"{node.name}/shape")
         ctx.emit("Reshape", [ctx.input(value), shape], out=node.outputs[0])
+
+
+@converter("ReadVariable")
+def _read_variable(ctx, node):
+    """The variable's value. A read ordered after a write of the same variable (made inside
+    ``control_dependencies``) would need that ordering, which ONNX's data flow cannot carry: refused rather
+    than exported reading the value from before the write."""
+    var = node.inputs[0]
+    for earlier in ancestors(node.control_inputs):
+        if var in earlier.inputs[:earlier.op.variable_inputs] and earlier.op.type != "ReadVariable":
+            raise ExportError(f"{node.name} reads {var.name} after {earlier.name} writes it (control_dependencies);"
+                              " ONNX cannot order a read after a write: export the write's output instead", node)
+    ctx.alias(node.outputs[0], ctx.input(var))
 
 
 @converter("AssignAdd")

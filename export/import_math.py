@@ -95,7 +95,7 @@ def _cast(ctx, node, inputs):
     saturate, round_mode = bool(node.attr("saturate", 1)), node.attr("round_mode", "up")
     if isinstance(inputs[0], np.ndarray):
         return [_dt.convert(inputs[0], dtype, saturate, round_mode)]
-    return [gc.cast(inputs[0], dtype, saturate, round_mode)]
+    return [gc.cast(inputs[0], dtype, saturate=saturate, round_mode=round_mode)]
 
 
 @importer("Where")

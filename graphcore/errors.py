@@ -47,6 +47,12 @@ class ExecutionError(GraphcoreError, RuntimeError):
         super().__init__(message, node)
 
 
+class InvalidValueError(ExecutionError, ValueError):
+    """A value met at run time is outside what an op accepts (a class label not below the number of classes,
+    a negative embedding id), where computing on would give a plausible wrong result; names the node, the
+    value and its index."""
+
+
 class NumericsError(ExecutionError):
     """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
 
@@ -80,3 +86,8 @@ class MissingFileError(GraphcoreError, FileNotFoundError):
 class FileWriteError(GraphcoreError, OSError):
     """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
     that was there before, if any, is untouched."""
+
+
+class NotSupportedError(GraphcoreError, AttributeError):
+    """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
+    (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""

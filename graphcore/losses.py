@@ -1,10 +1,13 @@
 """The notes' losses, composed from primitives. Cross-entropies work on logits through the fused
 log-softmax, so they stay finite for logits of ±1e4; each returns per-example values unless it says mean.
 """
-from .ops.array import one_hot
+from .errors import BuildError
+from .op import convert_to_tensor
+from .ops.array import check_indices, one_hot
 from .ops.math import abs, log, log1p, exp, maximum, minimum, relu, square
 from .ops.nn import log_softmax
 from .ops.reduce import reduce_mean, reduce_sum
+from .shapes import format_shape
 
 
 def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
@@ -13,8 +16,25 @@ def softmax_cross_entropy_with_logits(labels, logits, axis=-1):
 
 
 def sparse_softmax_cross_entropy_with_logits(labels, logits):
-    """Cross-entropy with integer class labels, per example."""
-    return softmax_cross_entropy_with_logits(one_hot(labels, logits.shape[-1], logits.dtype), logits)
+    """Cross-entropy with integer class labels, per example. ``labels`` has the shape of ``logits`` without
+    its class axis; a label outside [0, classes) is refused when the graph runs, as TF1's CPU kernel does
+    (a one-hot row of zeros would silently give a loss of 0)."""
+    labels = convert_to_tensor(labels)
+    classes = logits.shape[-1]
+    if labels.ndim != logits.ndim - 1 or not _agree(labels.shape, logits.shape[:-1]):
+        raise BuildError(f"labels of shape {format_shape(labels.shape)} do not fit logits of shape "
+                         f"{format_shape(logits.shape)}: sparse labels have the logits' shape without the class "
+                         f"axis, {format_shape(logits.shape[:-1])} (flatten (n, 1) labels with gc.reshape)")
+    if classes is None:
+        raise BuildError(f"the number of classes (the last axis of logits {format_shape(logits.shape)}) must be "
+                         "known")
+    labels = check_indices(labels, classes, "label",
+                           f"the logits have {classes} classes, so labels run from 0 to {classes - 1}")
+    return softmax_cross_entropy_with_logits(one_hot(labels, classes, logits.dtype), logits)
+
+
+def _agree(a, b):
+    return all(x is None or y is None or x == y for x, y in zip(a, b))
 
 
 def sigmoid_cross_entropy_with_logits(labels, logits):

@@ -41,6 +41,9 @@ class Op:
     no_gradient_reason = ""
     #: True: the kernel reads or writes session state (variables, random generators).
     stateful = False
+    #: How many leading inputs must be variables that the kernel reads or writes in the session itself (an
+    #: assignment's target); the others are values (a variable among them is read like any tensor).
+    variable_inputs = 0
 
     def infer(self, node):
         raise NotImplementedError

@@ -210,6 +210,27 @@ def _npy(w):
     return gc.load_model(path)
 
 
+def _load_wrong_shape():
+    with gc.Graph().as_default():
+        v = gc.Variable([1.0, 2.0], name="v")
+        with gc.Session() as sess:
+            v.load([1.0, 2.0, 3.0], sess)
+
+
+def _closed(sess):
+    sess.close()
+    return sess
+
+
+def _state_dir(w, text):
+    """A directory whose ``checkpoint`` state file holds ``text``."""
+    directory = w.path("states")
+    os.makedirs(directory, exist_ok=True)
+    with open(os.path.join(directory, "checkpoint"), "w") as f:
+        f.write(text)
+    return directory
+
+
 # (id, call(world), expected error, message fragment, flags: SITE and/or guard=file name)
 CASES = [
     # ----- graph building ---------------------------------------------------------------------------------
@@ -479,6 +500,146 @@ CASES = [
     ("export-unwritable", lambda w: export.to_onnx(w.clf, os.path.join(w.existing("plain3.txt"), "m.onnx")),
      gc.FileWriteError, "cannot write", False, "plain3.txt"),
     ("render-wrong-object", lambda w: gc.render(42), gc.GraphcoreError, "cannot render a int", False),
+    # ----- graph, session and the TF1 surface: the mistakes TF1 users make (issue 21) -------------------------
+    ("feed-overflows-float32", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: np.array([1.0, 1e39])}))(
+        _ph((2,))))), gc.FeedError, "holds 1e+39 at index (1,), which is finite as float64 but overflows to inf "
+                                    "in the placeholder's float32", SITE),
+    ("feed-overflows-scalar", lambda w: _run(lambda: ((lambda p: (p * 2.0, {p: -1e39}))(_ph(())))), gc.FeedError,
+     "holds -1e+39, which is finite as float64 but overflows", SITE),
+    ("feed-int-overflows-float16", lambda w: _run(lambda: ((lambda p: (p * 2, {p: np.array([70000])}))(
+        _ph((1,), gc.float16)))), gc.FeedError, "holds 70000 at index (0,)", SITE),
+    ("feed-dict-a-list", lambda w: _run(lambda: ((lambda p: (p * 2.0, [p, np.ones(2)]))(_ph((2,))))), gc.FeedError,
+     "feed_dict must be a dict mapping placeholders (or their names) to values, got a list", False),
+    ("feed-dict-a-tuple-of-pairs", lambda w: _run(lambda: ((lambda p: (p * 2.0, ((p, np.ones(2)),)))(_ph((2,))))),
+     gc.FeedError, "got a tuple: write feed_dict={x: data}", False),
+    ("feed-dict-an-array", lambda w: _run(lambda: ((lambda p: (p * 2.0, np.ones(2)))(_ph((2,))))), gc.FeedError,
+     "got a ndarray", False),
+    ("placeholder-dim-2.5", lambda w: _graph(lambda: _ph((None, 2.5))), gc.BuildError,
+     "dimension 1 of shape (None, 2.5) is 2.5, not a whole number", SITE),
+    ("placeholder-dim-string", lambda w: _graph(lambda: _ph(["3", 4])), gc.BuildError,
+     "dimension 0 of shape ('3', 4) is '3', not a whole number", SITE),
+    ("placeholder-dim-bool", lambda w: _graph(lambda: _ph((True,))), gc.BuildError, "is True, not a whole number",
+     SITE),
+    ("placeholder-dim-negative", lambda w: _graph(lambda: _ph([None, -3])), gc.BuildError,
+     "dimension 1 is -3 (sizes are >= 0", SITE),
+    ("placeholder-shape-a-string", lambda w: _graph(lambda: _ph("784")), gc.BuildError,
+     "a shape must be a tuple or list of sizes, got '784'", SITE),
+    ("placeholder-no-rank", lambda w: _graph(lambda: gc.placeholder(gc.float32)), gc.BuildError,
+     "a placeholder needs a rank", SITE),
+    ("zeros-dim-float", lambda w: _graph(lambda: gc.zeros([2, 0.5])), gc.BuildError, "is 0.5, not a whole number",
+     SITE),
+    ("sparse-ce-label-too-big", lambda w: _run(lambda: ((lambda lab: (
+        gc.sparse_softmax_cross_entropy_with_logits(lab, gc.constant(np.zeros((3, 4)))), {lab: [0, 9, 1]}))(
+        _ph((None,), gc.int64)))), gc.InvalidValueError,
+     "received a label value of 9 at index (1,), outside the valid range of [0, 4): the logits have 4 classes", SITE),
+    ("sparse-ce-label-negative", lambda w: _run(lambda: ((lambda lab: (
+        gc.nn.sparse_softmax_cross_entropy_with_logits(labels=lab, logits=gc.constant(np.zeros((2, 3, 5)))),
+        {lab: [[0, 1, 2], [3, -1, 4]]}))(_ph((2, 3), gc.int64)))), gc.InvalidValueError,
+     "received a label value of -1 at index (1, 1)", SITE),
+    ("sparse-ce-labels-n-by-1", lambda w: _graph(lambda: gc.sparse_softmax_cross_entropy_with_logits(
+        _ph((None, 1), gc.int64), _ph((None, 4)))), gc.BuildError,
+     "labels of shape (?, 1) do not fit logits of shape (?, 4)", SITE),
+    ("embedding-id-out-of-range", lambda w: _run(lambda: ((lambda ids: (
+        gc.nn.embedding_lookup(gc.constant(np.ones((5, 2))), ids), {ids: [4, 5]}))(_ph((2,), gc.int64)))),
+     gc.InvalidValueError, "received an id value of 5 at index (1,), outside the valid range of [0, 5)", SITE),
+    ("tensor-truth-value", lambda w: _graph(lambda: bool(_ph((2,)) > 0.0)), gc.BuildError,
+     "has no truth value", SITE),
+    ("tensor-iterate-unknown", lambda w: _graph(lambda: list(_ph((None, 2)))), gc.BuildError,
+     "its first dimension is unknown", SITE),
+    ("eval-without-session", lambda w: _graph(lambda: gc.constant(1.0).eval()), gc.GraphcoreError,
+     "no default session is registered", False),
+    ("gradients-of-a-number", lambda w: _graph(lambda: gc.gradients(_ph(()) * 2.0, [3.0])), gc.GradientError,
+     "takes tensors (or lists of them) for ys and xs, got 3.0", False),
+    ("control-deps-not-a-list", lambda w: _graph(lambda: gc.control_dependencies(_ph(())).__enter__()),
+     gc.BuildError, "takes a list of tensors or nodes", SITE),
+    ("control-deps-a-number", lambda w: _graph(lambda: gc.control_dependencies([1.0]).__enter__()), gc.BuildError,
+     "takes tensors or nodes, got 1.0", SITE),
+    ("tensor-by-bad-name", lambda w: _graph(lambda: gc.get_default_graph().get_tensor_by_name("x:first")),
+     gc.FetchError, "'x:first' is not a tensor name", False),
+    ("tensor-by-missing-name", lambda w: _graph(lambda: (_ph((), name="scope_x"),
+                                                         gc.get_default_graph().get_tensor_by_name("x:0"))),
+     gc.FetchError, "the graph has no operation named 'x'", False),
+    ("tensor-output-index", lambda w: _graph(lambda: (_ph((), name="x"),
+                                                      gc.get_default_graph().get_tensor_by_name("x:1"))),
+     gc.FetchError, "operation 'x' (Placeholder) has 1 output(s); there is no output 1", False),
+    ("operation-by-tensor-name", lambda w: _graph(lambda: gc.get_default_graph().get_operation_by_name("x:0")),
+     gc.FetchError, "'x:0' names a tensor, not an operation", False),
+    ("constant-too-many-values", lambda w: _graph(lambda: gc.constant([1, 2, 3], shape=[2])), gc.BuildError,
+     "too many values for shape (2,): needed at most 2, got 3", SITE),
+    ("constant-verify-shape", lambda w: _graph(lambda: gc.constant([1, 2], shape=[1, 2], verify_shape=True)),
+     gc.BuildError, "verify_shape=True but the value has shape (2,)", SITE),
+    ("random-int-dtype", lambda w: _graph(lambda: gc.random_uniform([2], 0, 10, dtype=gc.int32)), gc.BuildError,
+     "random ops draw floating-point samples", SITE),
+    ("random-shape-at-run-time", lambda w: _graph(lambda: gc.random_normal(_ph((2,), gc.int64))), gc.BuildError,
+     "random ops need the shape when the graph is built", SITE),
+    ("reduce-mean-of-bools", lambda w: _graph(lambda: gc.reduce_mean(_ph((3,), gc.bool_))), gc.BuildError,
+     "reduce_mean needs numbers, got bool", SITE),
+    ("cond-python-bool", lambda w: _graph(lambda: gc.cond(True, lambda: 1.0, lambda: 2.0)), gc.BuildError,
+     "not a Python bool", SITE),
+    ("cond-structures-differ", lambda w: _graph(lambda: gc.cond(_ph((), gc.bool_), lambda: [_ph(()), _ph(())],
+                                                                lambda: [_ph(())])), gc.BuildError,
+     "the branches return different structures (2 and 1 tensors)", SITE),
+    ("cond-dtypes-differ", lambda w: _graph(lambda: gc.cond(_ph((), gc.bool_), lambda: gc.constant(1.0),
+                                                            lambda: gc.constant(1))), gc.BuildError,
+     "the true branch gives float32() and the false branch int64()", SITE),
+    ("cond-returns-an-op", lambda w: _graph(lambda: gc.cond(_ph((), gc.bool_), lambda: gc.group(),
+                                                            lambda: gc.group())), gc.BuildError,
+     "a cond branch must return tensors", SITE),
+    ("cond-assigns-a-variable", lambda w: _graph(lambda: (lambda v: gc.cond(
+        _ph((), gc.bool_), lambda: v.assign(1.0), lambda: v.assign(2.0)))(gc.Variable(0.0, name="v"))),
+     gc.BuildError, "Assign of the variable v inside a cond branch", SITE),
+    ("cond-predicate-not-scalar", lambda w: _graph(lambda: gc.cond(_ph((2,), gc.bool_), lambda: 1.0, lambda: 2.0)),
+     gc.BuildError, "the predicate must be a bool scalar, got bool(2,)", SITE),
+    ("nn-ce-positional", lambda w: _graph(lambda: gc.nn.softmax_cross_entropy_with_logits(_ph((2, 3)), _ph((2, 3)))),
+     gc.BuildError, "TF1 requires labels= and logits= by name", SITE),
+    ("nn-ce-shapes", lambda w: _graph(lambda: gc.nn.sigmoid_cross_entropy_with_logits(labels=_ph((2, 1)),
+                                                                                      logits=_ph((2, 3)))),
+     gc.BuildError, "labels (2, 1) and logits (2, 3) must have the same shape", SITE),
+    ("nn-conv-batch-stride", lambda w: _graph(lambda: gc.nn.conv2d(_ph((1, 4, 4, 1)), _ph((2, 2, 1, 1)),
+                                                                   [2, 2, 2, 1], "SAME")), gc.BuildError,
+     "does not stride or pool over the batch and channel dimensions", SITE),
+    ("nn-conv-padding", lambda w: _graph(lambda: gc.nn.conv2d(_ph((1, 4, 4, 1)), _ph((2, 2, 1, 1)), 1, "FULL")),
+     gc.BuildError, "padding must be 'SAME' or 'VALID'", SITE),
+    ("nn-pool-ksize", lambda w: _graph(lambda: gc.nn.max_pool(_ph((1, 4, 4, 1)), [1, 2, 2], [1, 1, 1, 1], "SAME")),
+     gc.BuildError, "ksize must be an int or a list of 1, 2 or 4 ints, got [1, 2, 2]", SITE),
+    ("nn-dropout-keep-prob", lambda w: _graph(lambda: gc.nn.dropout(_ph((2,)), keep_prob=0.0)), gc.BuildError,
+     "keep_prob must be in (0, 1], got 0.0", SITE),
+    ("nn-dropout-both", lambda w: _graph(lambda: gc.nn.dropout(_ph((2,)), keep_prob=0.5, rate=0.5)), gc.BuildError,
+     "exactly one of keep_prob and rate", SITE),
+    ("nn-data-format", lambda w: _graph(lambda: gc.nn.max_pool(_ph((1, 4, 4, 1)), 2, 2, "SAME", data_format="NWHC")),
+     gc.BuildError, "data_format must be 'NHWC' or 'NCHW', got 'NWHC'", SITE),
+    ("nn-unknown-name", lambda w: gc.nn.dynamic_rnn, gc.NotSupportedError, "no RNN cells API", False),
+    ("tf-get-variable", lambda w: gc.get_variable("w", [2]), gc.NotSupportedError,
+     "graphcore has no variable store", False),
+    ("tf-name-spelled-otherwise", lambda w: gc.shape, gc.NotSupportedError, "TF1's tf.shape is gc.shape_of", False),
+    ("train-import-meta-graph", lambda w: gc.train.import_meta_graph("m.meta"), gc.NotSupportedError,
+     "graphcore rebuilds graphs from code", False),
+    ("adagrad-accumulator", lambda w: gc.train.AdagradOptimizer(0.1, initial_accumulator_value=-1),
+     gc.BuildError, "initial_accumulator_value must be positive, got -1", SITE),
+    ("minimize-nothing-connected", lambda w: _graph(lambda: gc.train.GradientDescentOptimizer(0.1).minimize(
+        gc.constant(1.0) * 2.0, var_list=[gc.Variable(1.0, name="far")])), gc.GradientError,
+     "no gradients provided for any variable: none of ['far']", False),
+    ("variable-load-shape", lambda w: _load_wrong_shape(), gc.FeedError, "cannot feed shape (3,) to 'v' of shape (2,)",
+     SITE),
+    ("saver-not-a-session", lambda w: gc.train.Saver().save("sess", w.path("x")), gc.CheckpointError,
+     "the first argument must be a gc.Session, got str", False),
+    ("saver-closed-session", lambda w: (w.ckpt, gc.train.Saver().restore(_closed(gc.Session(w.ckpt_var.graph)),
+                                                                         w.ckpt)),
+     gc.CheckpointError, "the session is closed", False),
+    ("saver-restore-none", lambda w: (w.ckpt, gc.train.Saver().restore(w.ckpt_session, None)), gc.CheckpointError,
+     "restore needs a checkpoint path, got None", False),
+    ("saver-name-collides-with-state", lambda w: (w.ckpt, gc.train.Saver().save(w.ckpt_session, w.path("checkpoint")
+                                                                               )), gc.CheckpointError,
+     "would collide with the state file 'checkpoint'", False),
+    ("latest-checkpoint-of-none", lambda w: gc.train.latest_checkpoint(None), gc.CheckpointError,
+     "checkpoint_dir must be a path (a str or os.PathLike), got None", False),
+    ("saver-save-to-none", lambda w: (w.ckpt, gc.train.Saver().save(w.ckpt_session, None)), gc.CheckpointError,
+     "save_path must be a path", False),
+    ("checkpoint-state-garbage", lambda w: gc.train.latest_checkpoint(_state_dir(w, "model_checkpoint_path: m-1\n")),
+     gc.CheckpointError, "line 1, is not a checkpoint state entry", False),
+    ("checkpoint-state-no-model", lambda w: gc.train.latest_checkpoint(
+        _state_dir(w, 'all_model_checkpoint_paths: "m-1"\n')), gc.CheckpointError, "names no model_checkpoint_path",
+     False),
     # ----- the command line ---------------------------------------------------------------------------------
     ("cli-unknown-model", lambda w: _cli("export", "nosuchnet", "-o", w.existing("keep3.onnx")), CliFailure,
      "unknown model 'nosuchnet'", False, "keep3.onnx"),

@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
-from ..errors import BuildError
+from ..errors import BuildError, InvalidValueError
 from ..op import Op, apply_op, register, same_dtype
 from ..shapes import format_shape, normalize_axes, num_elements
 
@@ -177,8 +177,9 @@ class Split(Op):
         yield [rng.normal(size=(2, 6))], {"sizes": (1, 2, 3), "axis": 1}
 
 
-def split(x, num_or_sizes, axis=-1, name=None):
-    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes."""
+def split(x, num_or_sizes, axis=0, name=None):
+    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes, along ``axis`` (default 0,
+    as in TF1's ``tf.split``)."""
     axis = normalize_axes(axis, x.ndim)[0]
     if isinstance(num_or_sizes, int):
         if x.shape[axis] is None or x.shape[axis] % num_or_sizes:
@@ -414,6 +415,45 @@ def squeeze(x, axis=None, name=None):
     if axis is None:
         axis = tuple(i for i, d in enumerate(x.shape) if d == 1)
     return apply_op("Squeeze", [x], name=name, axes=normalize_axes(axis, x.ndim))
+
+
+@register
+class CheckIndices(Op):
+    """Passes integer indices through unchanged, refusing at run time any outside [0, ``limit``): TF1's CPU
+    kernels raise for an out-of-range class label or embedding id, where a one-hot row of zeros or a wrapped
+    NumPy index would give a plausible, wrong result. Two passes (min, max) over the indices; the first bad
+    one is located only when there is one."""
+
+    def infer(self, node):
+        indices = node.inputs[0]
+        if indices.dtype.kind not in "iu":
+            raise BuildError(f"{node.attrs['what']}s must be integers, got {indices.dtype.name}")
+        return [(indices.dtype, indices.shape)]
+
+    def make_kernel(self, node, runtime):
+        limit, what = node.attrs["limit"], node.attrs["what"]
+
+        def check(indices):
+            if indices.size and (indices.min() < 0 or indices.max() >= limit):
+                flat = indices.reshape(-1)
+                first = int(np.flatnonzero((flat < 0) | (flat >= limit))[0])
+                index = tuple(int(i) for i in np.unravel_index(first, indices.shape))
+                article = "an" if what[0] in "aeiou" else "a"
+                raise InvalidValueError(f"received {article} {what} value of {flat[first]} at index {index}, outside "
+                                        f"the valid range of [0, {limit}): {node.attrs['fix']}", node)
+            return indices
+        return check
+
+    def grad(self, node, g):
+        return [None]
+
+    def samples(self, rng):
+        yield [np.array([[0, 2], [1, 2]])], {"limit": 3, "what": "label", "fix": "3 classes"}
+
+
+def check_indices(indices, limit, what, fix, name=None):
+    """``indices``, checked at run time to lie in [0, limit) (see ``CheckIndices``)."""
+    return apply_op("CheckIndices", [indices], name=name, limit=int(limit), what=what, fix=fix)
 
 
 @register

@@ -21,6 +21,11 @@ from .math import sum_to
 MAX_BYTES = 4 << 30
 
 
+def static_value(t):
+    """The value of a tensor made by a Constant node, else None."""
+    return t.node.attrs["value"] if t.node.type == "Constant" else None
+
+
 # Integer vectors longer than this are not followed by ``known_elements`` (shapes are short).
 _KNOWN_LIMIT = 64
 
@@ -43,7 +48,7 @@ def known_elements(t):
 
 
 def _known_constant(node):
-    return [int(v) for v in np.asarray(node.attrs["value"]).reshape(-1)]
+    return [int(v) for v in np.asarray(static_value(node.outputs[0])).reshape(-1)]
 
 
 def _known_concat(node):
@@ -140,6 +145,12 @@ class Shape(Op):
 
 def shape_of(x, name=None):
     return apply_op("Shape", [x], name=name)
+
+
+def shape_source(shape):
+    """``x`` when ``shape`` is ``shape_of(x)``, else None: a TF1 shape argument ``tf.shape(x)`` then means
+    "shaped like x", which keeps x's static sizes and needs no run-time shape value."""
+    return shape.node.inputs[0] if shape.node.type == "Shape" else None
 
 
 def resolve_reshape(in_shape, target, allowzero):

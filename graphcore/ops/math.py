@@ -89,12 +89,19 @@ class FillLike(Op):
         yield [rng.normal(size=(2, 3))], {"value": 1.5, "dtype": None}
 
 
-def zeros_like(x, dtype=None, name=None):
-    return apply_op("FillLike", [x], name=name, value=0, dtype=dtype and _dt.as_dtype(dtype))
+def fill_like(x, value, dtype=None, name=None):
+    """``value`` everywhere, with ``x``'s run-time shape and ``dtype`` (default: ``x``'s)."""
+    return apply_op("FillLike", [x], name=name, value=value, dtype=dtype and _dt.as_dtype(dtype))
 
 
-def ones_like(x, dtype=None, name=None):
-    return apply_op("FillLike", [x], name=name, value=1, dtype=dtype and _dt.as_dtype(dtype))
+def zeros_like(x, dtype=None, name=None, optimize=True):
+    """Zeros shaped like ``x`` (TF1's ``tf.zeros_like``; ``optimize`` is accepted and has nothing to do)."""
+    return fill_like(x, 0, dtype, name)
+
+
+def ones_like(x, dtype=None, name=None, optimize=True):
+    """Ones shaped like ``x`` (TF1's ``tf.ones_like``)."""
+    return fill_like(x, 1, dtype, name)
 
 
 @register
@@ -450,8 +457,9 @@ class Cast(Op):
         yield [rng.normal(size=(2, 3))], {"dtype": _dt.float32}
 
 
-def cast(x, dtype, saturate=True, round_mode="up", name=None):
-    """``x`` as ``dtype``; ``saturate`` and ``round_mode`` matter for float8 targets only (see ``Cast``)."""
+def cast(x, dtype, name=None, saturate=True, round_mode="up"):
+    """``x`` as ``dtype`` (TF1's ``tf.cast``); ``saturate`` and ``round_mode`` matter for float8 targets only
+    (see ``Cast``)."""
     dtype = _dt.as_dtype(dtype)
     if x.dtype == dtype:
         return x
