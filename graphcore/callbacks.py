@@ -131,7 +131,9 @@ class ModelCheckpoint(Callback):
     with ``save_best_only`` only when ``monitor`` improves."""
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, mode="auto"):
+        from .model import require_model_file_name
         super().__init__()
+        require_model_file_name(filepath)       # at construction, as Keras checks, not after the first epoch
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose
         self.save_best_only = save_best_only
         self.monitor_op = _monitor_op(monitor, mode)

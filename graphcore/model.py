@@ -7,6 +7,7 @@ Model files are one ``.npz`` archive (architecture as JSON plus the weights), wr
 """
 import json
 import math
+import os
 
 import numpy as np
 
@@ -14,8 +15,9 @@ from . import layers as _layers
 from . import train as _train
 from . import training as _training
 from . import validation
+from .compat import difference
 from .errors import BuildError, FileFormatError, GraphcoreError
-from .graph import Graph
+from .graph import Graph, creation_site
 from .io import load_arrays, save_arrays
 from .layers.base import InputLayer, _as_list, layer_calls, learning_phase, model_scope, session_for
 from .ops.state import Variable, group, placeholder
@@ -411,7 +413,9 @@ class Model:
                 "inputs": [where[t] for t in self.inputs], "outputs": [where[t] for t in self.outputs]}
 
     def save(self, path):
-        """Architecture and weights in one ``.npz`` file, written atomically."""
+        """Architecture and weights in one ``.npz`` file, written atomically. Any other suffix is refused, as
+        Keras 3 refuses suffixes it does not write, rather than an npz written under a misleading name."""
+        require_model_file_name(path)
         arrays = {"architecture": np.array(json.dumps(self.to_config(), default=str))}
         values = self.session.run(self.weights) if self.weights else []
         arrays.update({f"weight_{i:04d}": v for i, v in enumerate(values)})
@@ -592,11 +596,29 @@ def _rebuild(config, graph=None):
     return Model(inputs, outputs, name=config["name"])
 
 
+_NPZ_ONLY = difference(
+    "Keras", "model.save('model.keras' or 'model.h5')", "gc.Model.save",
+    "graphcore writes model files as .npz archives (architecture as JSON and the weights, no pickle), not "
+    "Keras's .keras or .h5 formats; for other tools export the model with graphcore.export.to_onnx")
+
+
+def require_model_file_name(path):
+    """Refuse a model file name that does not end in ``.npz``, naming the one to use."""
+    name = os.fspath(path)
+    if not name.lower().endswith(".npz"):
+        raise FileFormatError(f"cannot save a model as {name!r} (name it {os.path.splitext(name)[0] + '.npz'!r}): "
+                              f"{_NPZ_ONLY}\n  at {creation_site()}")
+
+
 def load_model(path):
     """Rebuild a model saved with ``Model.save`` (architecture and weights) in a fresh graph.
 
     Anything wrong with the file — truncated, a changed byte, an edited architecture, weights that do not
-    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem."""
+    fit it, another format version — raises a ``FileFormatError`` naming the file and the problem. An ONNX
+    file is pointed to ``graphcore.export.from_onnx``, which imports it."""
+    if os.fspath(path).lower().endswith(".onnx") and os.path.isfile(path):
+        raise FileFormatError(f"{path} is an ONNX file; gc.load_model reads the .npz files Model.save writes. "
+                              f"Import ONNX with graphcore.export.from_onnx({os.fspath(path)!r})")
     arrays = load_arrays(path)
     if "architecture" not in arrays:
         raise FileFormatError(f"{path} is not a graphcore model file (no architecture entry; a checkpoint "

@@ -660,7 +660,7 @@ CASES = [
      CliFailure, "invalid choice: 'fancy'", False),
     ("cli-no-command", lambda w: _cli(), CliFailure, "required: command", False),
     ("cli-bad-epochs", lambda w: _cli("train", "perceptron", "--epochs", "many"), CliFailure,
-     "invalid int value: 'many'", False),
+     "argument --epochs: expected a whole number, got 'many'", False),
 ]
 
 _LAST = []
