@@ -2,7 +2,8 @@
 
 Each output position reads its grid entry (x, y[, z], normalised to [−1, 1]), turns it into pixel
 coordinates (``align_corners`` says whether ±1 are the corner pixels' centres or their outer edges), folds it
-into the image by ``padding_mode`` (``border`` clamps, ``reflection`` mirrors; ``zeros`` leaves it), and
+into the image by ``padding_mode`` (``border`` clamps, ``reflection`` mirrors; ``zeros`` leaves it; cubic
+sampling folds its taps instead), and
 interpolates from the pixels around it: the nearest one (rounded half to even), 2ⁿ neighbours weighted
 linearly or 4ⁿ with Keys' cubic kernel (a = −0.75). A neighbour outside the image is 0 (``zeros``), the edge
 pixel (``border``) or its mirror image (``reflection``). Every neighbour is a ``gather_elements`` from the
@@ -81,9 +82,11 @@ def _grid_sample(ctx, node, inputs):
         if mode == "nearest":
             coordinate = round_half_even(coordinate)
         low, high = (0.0, size - 1.0) if corners else (-0.5, size - 0.5)
-        if padding == "border":
+        # Cubic folds each of its taps, not the coordinate (as onnxruntime and torch do; onnx's reference folds
+        # the coordinate too, which no node case tests).
+        if padding == "border" and mode != "cubic":
             coordinate = gc.minimum(gc.maximum(coordinate, 0.0), size - 1.0)
-        elif padding == "reflection":
+        elif padding == "reflection" and mode != "cubic":
             coordinate = _reflect(coordinate, low, high)
         per_axis.append([(_pixel(index, size, padding, low, high), w) for index, w in _taps(coordinate, mode)])
     flat = gc.reshape(x, (-1, x.shape[1], int(np.prod(sizes))))

@@ -40,33 +40,23 @@ def transform(ctx, x, axis, n, inverse=False, onesided=False):
 
 
 def _transform(ctx, x, axis, n, inverse, onesided):
-    complex_input = x.shape[-1] == 2
-    real, imag = x[..., 0], (x[..., 1] if complex_input else None)
-    if inverse and onesided:
-        kept = n // 2 + 1
-        real, imag = _to_length(real, axis, kept), None if imag is None else _to_length(imag, axis, kept)
-        k, j = np.meshgrid(np.arange(kept), np.arange(n), indexing="ij")
-        weight = np.where((k == 0) | ((n % 2 == 0) & (k == n // 2)), 1.0, 2.0)
-        angle = 2 * np.pi * k * j / n
-        table_c, table_s = weight * np.cos(angle) / n, -weight * np.sin(angle) / n
-        (rl, back), (il, _) = _last(real, axis), _last(imag, axis) if imag is not None else (None, None)
-        y = gc.matmul(rl, ctx.tensor(table_c.astype(x.dtype)))
-        if il is not None:
-            y = y + gc.matmul(il, ctx.tensor(table_s.astype(x.dtype)))
-        return gc.expand_dims(gc.transpose(y, back), -1)
-    real = _to_length(real, axis, n)
-    imag = None if imag is None else _to_length(imag, axis, n)
-    m = n // 2 + 1 if onesided else n
-    j, k = np.meshgrid(np.arange(n), np.arange(m), indexing="ij")
-    angle = 2 * np.pi * j * k / n
+    parts = [x[..., 0]] + ([x[..., 1]] if x.shape[-1] == 2 else [])   # real, and imaginary if complex
+    if inverse and onesided:   # irfft: the kept bins, each weighed twice but the first and (even n) the last
+        k, j = np.meshgrid(np.arange(n // 2 + 1), np.arange(n), indexing="ij")
+        weight = np.where((k == 0) | ((n % 2 == 0) & (k == n // 2)), 1.0, 2.0) / n
+        tables = [weight * np.cos(2 * np.pi * k * j / n), -weight * np.sin(2 * np.pi * k * j / n)]
+        rows = [_last(_to_length(p, axis, n // 2 + 1), axis) for p in parts]
+        y = gc.add_n([gc.matmul(r, ctx.tensor(t.astype(x.dtype))) for (r, _), t in zip(rows, tables)])
+        return gc.expand_dims(gc.transpose(y, rows[0][1]), -1)
+    j, k = np.meshgrid(np.arange(n), np.arange(n // 2 + 1 if onesided else n), indexing="ij")
     scale = 1.0 / n if inverse else 1.0
-    c, s = ctx.tensor((np.cos(angle) * scale).astype(x.dtype)), ctx.tensor((np.sin(angle) * scale).astype(x.dtype))
-    rl, back = _last(real, axis)
-    yr, yi = gc.matmul(rl, c), -gc.matmul(rl, s) if not inverse else gc.matmul(rl, s)
+    c, s = (ctx.tensor((f(2 * np.pi * j * k / n) * scale).astype(x.dtype)) for f in (np.cos, np.sin))
+    sign = 1.0 if inverse else -1.0   # e^(∓2πi·jk/n): the forward transform turns by −, the inverse by +
+    rows = [_last(_to_length(p, axis, n), axis) for p in parts]
+    (real, back), imag = rows[0], rows[1][0] if len(rows) > 1 else None
+    yr, yi = gc.matmul(real, c), gc.matmul(real, s) * sign
     if imag is not None:
-        il, _ = _last(imag, axis)
-        yr = yr + (gc.matmul(il, s) if not inverse else -gc.matmul(il, s))
-        yi = yi + gc.matmul(il, c)
+        yr, yi = yr - gc.matmul(imag, s) * sign, yi + gc.matmul(imag, c)
     return gc.concat([gc.expand_dims(gc.transpose(t, back), -1) for t in (yr, yi)], -1)
 
 

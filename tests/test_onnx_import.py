@@ -440,3 +440,40 @@ def test_mod_with_infinite_divisors_follows_numpy_and_differentiates():
     ga, gb = imported.session.run(grads, {imported.inputs["a"]: a, imported.inputs["b"]: finite})
     np.testing.assert_array_equal(ga, np.ones(4))
     np.testing.assert_array_equal(gb, -np.floor(a / finite))
+
+
+class Sampler(torch.nn.Module):
+    def __init__(self, mode, padding):
+        super().__init__()
+        self.mode, self.padding = mode, padding
+
+    def forward(self, image, grid):
+        return torch.nn.functional.grid_sample(image, grid, mode=self.mode, padding_mode=self.padding,
+                                               align_corners=False)
+
+
+@pytest.mark.parametrize("mode,padding", [("bilinear", "zeros"), ("bicubic", "border"), ("bilinear", "reflection"),
+                                          ("bicubic", "reflection"), ("nearest", "zeros")])
+def test_grid_sample_matches_torch_and_differentiates_in_image_and_grid(mode, padding):
+    """A spatial transformer's sampler: values and both gradients as torch's grid_sample computes them."""
+    rng = np.random.default_rng(0)
+    image = torch.tensor(rng.normal(size=(2, 3, 5, 6)).astype(np.float32), requires_grad=True)
+    grid = torch.tensor(rng.uniform(-1.2, 1.2, size=(2, 4, 3, 2)).astype(np.float32), requires_grad=True)
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Sampler(mode, padding), (image, grid), f, dynamo=False, opset_version=16,
+                          input_names=["image", "grid"], output_names=["y"])
+    imported = export.from_onnx(onnx.load_from_string(f.getvalue()))
+    want = Sampler(mode, padding)(image, grid)
+    r = rng.normal(size=tuple(want.shape)).astype(np.float32)
+    (want * torch.from_numpy(r)).sum().backward()
+    with imported.graph.as_default():
+        y = imported.outputs["y"]
+        grads = gc.gradients(gc.reduce_sum(y * r), [imported.inputs["image"], imported.inputs["grid"]],
+                             unconnected="zero")   # nearest: no path to the grid (torch: zeros)
+    got, g_image, g_grid = imported.session.run([y] + grads, {imported.inputs["image"]: image.detach().numpy(),
+                                                              imported.inputs["grid"]: grid.detach().numpy()})
+    np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g_image, image.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_grid, grid.grad.numpy(), rtol=1e-4, atol=1e-4)
