@@ -192,9 +192,11 @@ def _pad(ctx, node, inputs):
     if node.opset < 11:
         pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
     else:
-        pads = ctx.static(inputs[1], "the pads of Pad").tolist()
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else 0
         axes = ctx.static(inputs[3], "the axes of Pad").tolist() if len(inputs) > 3 and inputs[3] is not None else None
+        if mode == "constant" and isinstance(inputs[1], gc.Tensor):   # pads computed from the input's shape
+            return [_pad_at_run_time(ctx, x, ctx.tensor(inputs[1]), value, _axes(axes or range(x.ndim), x.ndim))]
+        pads = ctx.static(inputs[1], "the pads of Pad").tolist()
     axes = list(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
     pairs = [(0, 0)] * x.ndim
     for i, axis in enumerate(axes):
@@ -220,6 +222,31 @@ def _pad(ctx, node, inputs):
         if before or after:
             x = _pad_axis(x, axis, before, after, mode)
     return [x]
+
+
+def _pad_at_run_time(ctx, x, pads, value, axes):
+    """Constant padding by amounts known only at run time (``F.pad(x, (0, 8 - T % 8))``): along each axis,
+    blocks of the value concatenated on both sides of x, cropped first where an amount is negative. Axes whose
+    amounts are known zeros (``known_elements``) are left alone."""
+    from graphcore.ops.dynamic import known_elements
+    pads = gc.cast(pads, gc.int64)
+    known = known_elements(pads) or [None] * (2 * len(axes))
+    value = gc.reshape(gc.cast(ctx.tensor(np.asarray(value) if not isinstance(value, gc.Tensor) else value),
+                               x.dtype), ())
+    zero = ctx.tensor(np.array(0, np.int64))
+    for i, axis in enumerate(axes):
+        if known[i] == 0 and known[i + len(axes)] == 0:
+            continue
+        before, after = pads[i], pads[i + len(axes)]
+        size = gc.shape_of(x)[axis]
+        x = gc.slice_along(x, axis, gc.maximum(-before, zero), size - gc.maximum(-after, zero))
+
+        def block(amount, x=x, axis=axis):
+            shape = gc.shape_of(x)
+            dims = gc.concat([shape[:axis], gc.reshape(gc.maximum(amount, zero), (1,)), shape[axis + 1:]], 0)
+            return gc.constant_of_shape(dims, np.zeros((), x.dtype), max_bytes=ctx.max_bytes) + value
+        x = gc.concat([block(before), x, block(after)], axis)
+    return x
 
 
 def _pad_axis(x, axis, before, after, mode):
@@ -317,14 +344,21 @@ def _last_axis(fn, x, axis):
 
 @importer("Trilu")
 def _trilu(ctx, node, inputs):
+    """Keep column − row ≥ k (upper) or ≤ k (lower): a mask computed now for known sizes, else in the graph
+    from the run-time sizes (``torch.triu(torch.ones(T, T))`` of a symbolic length)."""
     x = ctx.tensor(inputs[0])
-    k = int(ctx.static(inputs[1], "k of Trilu")) if len(inputs) > 1 and inputs[1] is not None else 0
+    k = inputs[1] if len(inputs) > 1 and inputs[1] is not None else np.array(0, np.int64)
+    upper = bool(node.attr("upper", 1))
     rows, cols = x.shape[-2:]
-    if rows is None or cols is None:
-        raise node.error("Trilu needs known matrix sizes")
-    ones = np.ones((rows, cols), bool)
-    mask = np.triu(ones, k) if node.attr("upper", 1) else np.tril(ones, k)
-    return [gc.where(ctx.tensor(mask), x, 0)]
+    if rows is not None and cols is not None and isinstance(k, np.ndarray):
+        ones = np.ones((rows, cols), bool)
+        mask = np.triu(ones, int(k)) if upper else np.tril(ones, int(k))
+        return [gc.where(ctx.tensor(mask), x, 0)]
+    shape, one = gc.shape_of(x), ctx.tensor(np.array(1, np.int64))
+    zero = ctx.tensor(np.array(0, np.int64))
+    diagonal = gc.expand_dims(gc.arange(zero, shape[-1], one), 0) - gc.expand_dims(gc.arange(zero, shape[-2], one), 1)
+    k = gc.reshape(gc.cast(ctx.tensor(k), gc.int64), ())
+    return [gc.where(diagonal >= k if upper else diagonal <= k, x, 0)]
 
 
 @importer("CumSum")

@@ -1,9 +1,11 @@
 """onnx's node conformance cases: docs/onnx_conformance.md (written by ``tools/onnx_conformance.py``, which runs
 all 1,884) holds consistent counts at ≥ 90 %, a sample of every tenth case still passes or fails as the doc
 says, and every op type graphcore claims (``export.conformance.CLAIMED``) passes ≥ 95 % of its cases."""
+import copy
 import os
 import re
 
+import onnx
 import pytest
 
 from graphcore.export import conformance
@@ -67,3 +69,27 @@ def test_claimed_op_type_passes_95_percent_of_its_cases(op, claimed_cases):
     results = [(case.name, *conformance.run_case(case)) for case in cases]
     failures = [(name, reason) for name, ok, reason in results if not ok]
     assert len(failures) <= 0.05 * len(cases), f"{op}: {len(failures)} of {len(cases)} fail: {failures}"
+
+
+def test_resize_cases_pass_with_the_input_shape_made_symbolic(cases):
+    """Resize with run-time input sizes (positions and weights computed in the graph): onnx's Resize and
+    Upsample cases, their input declared with unknown dims, give the expected outputs as with known ones —
+    all but the modes that need the sizes when importing (crop-and-resize, antialias, aspect-ratio policies)."""
+    types = conformance.op_types(cases)
+    checked = 0
+    for case in cases:
+        if types[case.name] not in ("Resize", "Upsample"):
+            continue
+        model = onnx.ModelProto()
+        model.CopyFrom(case.model)
+        for dim in model.graph.input[0].type.tensor_type.shape.dim:
+            dim.ClearField("dim_value")
+            dim.dim_param = "size"
+        symbolic = copy.copy(case)
+        symbolic.model = model
+        ok, reason = conformance.run_case(symbolic)
+        if "needs known input sizes" in reason:
+            continue
+        assert ok, f"{case.name} with a symbolic input shape: {reason}"
+        checked += 1
+    assert checked >= 25
