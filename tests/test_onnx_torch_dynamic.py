@@ -228,3 +228,47 @@ def test_transformer_encoder_layer_at_two_batch_sizes_and_two_lengths(tmp_path):
         for i, (batch, _) in enumerate(sizes):
             _check_outputs_and_gradients(module, imported, "encoder", batch, length, seed=i)
     _fine_tune_and_reexport(module, imported, "encoder", sizes, tmp_path)
+
+
+class Idiom(torch.nn.Module):
+    """Shape idioms of today's code, each on a (batch, length, 8) input whose length is symbolic."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind, self.positions = kind, torch.nn.Embedding(16, 8)
+
+    def forward(self, x):
+        b, t, c = x.shape
+        if self.kind == "arange":      # learned positions: Range up to the run's length
+            return x + self.positions(torch.arange(t))[None]
+        if self.kind == "triu":        # a causal mask built for the run's length (Trilu of a run-time size)
+            mask = torch.triu(torch.ones(t, t), diagonal=1).bool()
+            return (x @ x.transpose(1, 2)).masked_fill(mask, float("-inf")).softmax(-1) @ x
+        if self.kind == "expand":      # a class token expanded to the batch, then repeat
+            return torch.cat([torch.zeros(1, 1, c).expand(b, 1, c), x], 1).repeat(1, 2, 1)
+        if self.kind == "pad":         # padding to a multiple of 8 (Pad amounts computed from the length)
+            return torch.nn.functional.pad(x, (0, 0, 0, 8 - t % 8), value=-1.0)
+        return torch.nn.functional.interpolate(x.transpose(1, 2), scale_factor=2.0, mode="linear").transpose(1, 2)
+
+
+@pytest.mark.parametrize("kind", ["arange", "triu", "expand", "pad", "interpolate"])
+def test_shape_idioms_run_and_differentiate_at_any_length(kind):
+    module = Idiom(kind).eval()
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, (torch.randn(2, 5, 8),), f, dynamo=False, input_names=["x"], output_names=["y"],
+                          dynamic_axes={"x": {0: "batch", 1: "length"}, "y": {0: "batch", 1: "length"}})
+    imported = export.from_onnx(onnx.load_from_string(f.getvalue()))
+    with imported.graph.as_default():
+        weights = gc.placeholder(gc.float32, (None, None, 8))
+        (grad,) = gc.gradients(gc.reduce_sum(imported.outputs["y"] * weights), [imported.inputs["x"]])
+    for batch, length in SIZES:
+        x = torch.randn(batch, length, 8, requires_grad=True)
+        want = module(x)
+        r = _weights(tuple(want.shape), length)
+        (want * torch.from_numpy(r)).sum().backward()
+        got, g = imported.session.run([imported.outputs["y"], grad], {imported.inputs["x"]: x.detach().numpy(),
+                                                                       weights: r})
+        np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5, err_msg=f"{kind} {length}")
+        np.testing.assert_allclose(g, x.grad.numpy(), rtol=1e-4, atol=1e-5, err_msg=f"{kind} {length}")
