@@ -44,6 +44,7 @@ def _tfidf(ctx, node, inputs):
     rows = gc.cast(rows, gc.int64)
     indexes = list(node.attr("ngram_indexes"))
     width = max(indexes) + 1
+    ctx.check_size([len(indexes), width], np.float32, f"TfIdfVectorizer '{node.name}' output columns")
     skips = node.attr("max_skip_count")
     counts = []
     for size, (grams, positions) in _grams(node).items():

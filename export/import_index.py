@@ -141,6 +141,7 @@ def _col2im(ctx, node, inputs):
     if cols.shape[1] is None:
         raise node.error("Col2Im needs a known channel size")
     channels = cols.shape[1] // taps
+    ctx.check_size([channels] + padded, cols.dtype, f"Col2Im '{node.name}' image (per batch entry)")
     grid = gc.reshape(cols, [-1, channels, taps] + blocks)
     parts = []
     for k, offset in enumerate(np.ndindex(*kernel)):

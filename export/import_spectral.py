@@ -64,7 +64,7 @@ def _transform(ctx, x, axis, n, inverse, onesided):
 def _dft(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     if node.opset >= 20:
-        axis = inputs[2] if len(inputs) > 2 and inputs[2] is not None else -2
+        axis = inputs[2] if len(inputs) > 2 and inputs[2] is not None else np.array(-2)
         axis = int(np.asarray(ctx.static(axis, "the axis of DFT")).reshape(-1)[0])
     else:
         axis = node.attr("axis", 1)
@@ -77,6 +77,9 @@ def _dft(ctx, node, inputs):
         n = int(np.asarray(ctx.static(length, "the dft_length of DFT")).reshape(-1)[0])
     else:
         n = 2 * (x.shape[axis] - 1) if inverse and onesided else x.shape[axis]
+    if n < 1:
+        raise node.error(f"a DFT length of {n}")
+    ctx.check_size([2, n, n], np.float64, f"DFT '{node.name}' tables (length {n})")
     return [transform(ctx, x, axis, n, inverse, onesided)]
 
 

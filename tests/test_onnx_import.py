@@ -477,3 +477,18 @@ def test_grid_sample_matches_torch_and_differentiates_in_image_and_grid(mode, pa
     np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(g_image, image.grad.numpy(), rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(g_grid, grid.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_sizes_that_attributes_and_small_inputs_declare_are_capped_before_allocating():
+    """New rules build tables whose size a file declares in a few bytes: they are refused over max_bytes."""
+    tfidf = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF", min_gram_length=1, max_gram_length=1,
+                             max_skip_count=0, ngram_counts=[0], ngram_indexes=[2 ** 40], pool_int64s=[3])
+    dft = helper.make_node("DFT", ["s", "n"], ["y"])
+    models = [(_single_node_model(tfidf, [("x", TensorProto.INT64, [4])], [("y", TensorProto.FLOAT, None)]),
+               "TfIdfVectorizer"),
+              (_single_node_model(dft, [("s", TensorProto.FLOAT, [1, 8, 1])], [("y", TensorProto.FLOAT, None)], 20),
+               "DFT")]
+    models[1][0].graph.initializer.append(numpy_helper.from_array(np.array(1 << 20, np.int64), "n"))
+    for model, op in models:
+        with pytest.raises(export.OnnxImportError, match=f"{op} .* over the cap"):
+            export.from_onnx(model, max_bytes=1 << 20)
