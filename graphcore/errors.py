@@ -88,6 +88,11 @@ class FileWriteError(GraphcoreError, OSError):
     that was there before, if any, is untouched."""
 
 
+class ServingError(GraphcoreError, ValueError):
+    """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
+    is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
+
+
 class NotSupportedError(GraphcoreError, AttributeError):
     """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
     (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""
