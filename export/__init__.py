@@ -38,8 +38,9 @@ from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' convert
 
 # ONNX → graphcore (the import direction) and the converters of the ops it added.
 from . import convert_imported  # noqa: E402,F401
-from .from_onnx import ImportedModel, from_onnx  # noqa: E402
+from .from_onnx import ImportedModel, TiedInitializerWarning, from_onnx  # noqa: E402
 from .import_registry import IMPORTERS, REFUSED, OnnxImportError  # noqa: E402
 from . import backend  # noqa: E402  (onnx.backend.base.Backend over the importer and the interpreter)
 
-__all__ += ["from_onnx", "ImportedModel", "OnnxImportError", "IMPORTERS", "REFUSED", "backend"]
+__all__ += ["from_onnx", "ImportedModel", "TiedInitializerWarning", "OnnxImportError", "IMPORTERS", "REFUSED",
+            "backend"]
