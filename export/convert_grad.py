@@ -21,7 +21,7 @@ import numpy as np
 from .convert_array import emit_slice, ints, slice_plan
 from .convert_math import fill
 from .convert_nn import onnx_pads
-from .registry import converter
+from .registry import ExportError, converter
 
 
 # Up to this many kernel taps the filter gradient is one GEMM per tap; beyond (AlexNet's 11×11), one Conv.
@@ -30,8 +30,16 @@ MAX_TAPS = 25
 MIN_CHANNELS = 8
 
 
+def _known_spatial(node, *tensors):
+    if any(None in t.shape[2:] for t in tensors):
+        raise ExportError(f"{node.type} is exported for known spatial sizes only (got "
+                          f"{', '.join(str(t.shape) for t in tensors)}); export the inference graph, or fix the "
+                          "image size", node)
+
+
 @converter("Conv2DBackpropFilter")
 def _conv_filter_grad(ctx, node):
+    _known_spatial(node, *node.inputs)
     a = node.attrs
     kh, kw = a["kernel_hw"]
     if a["groups"] == 1 and kh * kw <= MAX_TAPS and node.inputs[0].shape[1] >= MIN_CHANNELS:
@@ -128,6 +136,7 @@ def _max_pool_grad_grad(ctx, node):
 
 @converter("AvgPoolGrad")
 def _avg_pool_grad(ctx, node):
+    _known_spatial(node, node.inputs[0], node.outputs[0])
     dy, out = node.inputs[0], node.outputs[0]
     a = node.attrs
     (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], dy.shape[2:]

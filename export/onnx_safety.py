@@ -43,16 +43,7 @@ def load(path_or_proto, max_bytes=MAX_BYTES):
         model, folder, path = path_or_proto, None, None
     else:
         path = os.fspath(path_or_proto)
-        if not os.path.isfile(path):
-            raise OnnxImportError(f"{path}: no such ONNX file")
-        size = os.path.getsize(path)
-        if size > max_bytes:
-            raise OnnxImportError(f"{path}: the file is {size:,} bytes, over the cap of {max_bytes:,} "
-                                  "(pass max_bytes= to raise it)")
-        with open(path, "rb") as f:
-            data = f.read()
-        model, folder = parse(data, path), os.path.dirname(os.path.abspath(path))
-        del data
+        model, folder = _read(path, max_bytes)
     try:
         order, external = check(model, max_bytes)
         _load_external(external, folder)
@@ -61,6 +52,52 @@ def load(path_or_proto, max_bytes=MAX_BYTES):
             raise
         raise OnnxImportError(f"{path}: {e}") from None
     return model, folder, order
+
+
+def read(path, max_bytes=MAX_BYTES, external=True):
+    """A model file parsed without the importer's structural checks (for onnxruntime, which checks the graph
+    itself and may run ops of other domains): the file's size capped, and with ``external`` its external
+    data read in through the same path, offset and size checks as ``load``."""
+    path = os.fspath(path)
+    model, folder = _read(path, max_bytes)
+    if external:
+        try:
+            tensors = list(_external_tensors(model.graph))
+            for tensor in tensors:
+                check_size(declared_bytes(tensor.dims, tensor.data_type), f"tensor '{tensor.name}'", max_bytes)
+            _load_external(tensors, folder)
+        except OnnxImportError as e:
+            raise OnnxImportError(f"{path}: {e}") from None
+    return model
+
+
+def _read(path, max_bytes):
+    """(parsed model, its folder) of the file at ``path``, its size checked against the cap first."""
+    if not os.path.isfile(path):
+        raise OnnxImportError(f"{path}: no such ONNX file")
+    size = os.path.getsize(path)
+    if size > max_bytes:
+        raise OnnxImportError(f"{path}: the file is {size:,} bytes, over the cap of {max_bytes:,} "
+                              "(pass max_bytes= to raise it)")
+    with open(path, "rb") as f:
+        data = f.read()
+    model = parse(data, path)
+    del data
+    return model, os.path.dirname(os.path.abspath(path))
+
+
+def _external_tensors(graph):
+    """The tensors of ``graph`` and its bodies (initializers and attribute tensors) whose data is external;
+    an explicit stack, so deep nesting costs no recursion."""
+    stack = [graph]
+    while stack:
+        g = stack.pop()
+        tensors = list(g.initializer)
+        for node in g.node:
+            for attr in node.attribute:
+                tensors += ([attr.t] if attr.HasField("t") else []) + list(attr.tensors)
+                stack += ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
+        yield from (t for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL)
 
 
 def parse(data, what="<bytes>"):

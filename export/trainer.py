@@ -94,6 +94,14 @@ class OnnxTrainer:
         reported = binding.get_outputs()[len(self.state_names):]
         return dict(zip(["loss"] + self.metric_names, (float(v.numpy()) for v in reported)))
 
+    def undo_step(self):
+        """Go back to the state before the last step: its inputs are still in the other buffer set (ping-pong),
+        so the next step reads them again. Only one step back."""
+        if self.steps == 0:
+            raise ExportError("undo_step: no step has run")
+        self._current = 1 - self._current
+        self.steps -= 1
+
     def _named(self, feeds):
         if isinstance(feeds, dict):
             unknown = set(feeds) - set(self.input_names)
@@ -228,6 +236,11 @@ class FitSteps:
             self._parameters.update(changed)
         values = self.trainer.step([x, y])
         return [values["loss"]] + [values[m] for m in self.metrics]
+
+    def undo(self):
+        """The state of before the last step, back in the trainer and in the model's session."""
+        self.trainer.undo_step()
+        self.sync()
 
     def sync(self):
         trained = self.trainer.state()

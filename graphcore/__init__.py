@@ -8,9 +8,9 @@ ONNX export and graphviz diagrams.
         sess.run(loss, feed_dict={x: data})
 """
 from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
-from .errors import (BuildError, CheckpointError, DataError, ExecutionError, FeedError, FetchError, FileFormatError,
-                     FileWriteError, GradientError, GraphcoreError, GraphFinalizedError, MissingFileError,
-                     NumericsError)
+from .errors import (BuildError, CheckpointError, CompatError, DataError, DivergenceError, ExecutionError, FeedError,
+                     FetchError, FileFormatError, FileWriteError, GradientError, GraphcoreError, GraphFinalizedError,
+                     MissingFileError, NumericsError)
 from .graph import Graph, Node, Tensor, control_dependencies, get_default_graph, name_scope, reset_default_graph
 from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
@@ -22,14 +22,15 @@ from .variables import (GraphKeys, add_to_collection, add_to_collections, get_co
                         global_variables, global_variables_initializer, local_variables,
                         local_variables_initializer, trainable_variables, variables_initializer)
 from .profiler import profile
-from . import activations, callbacks, losses, train, training
+from . import activations, callbacks, losses, metrics, optimizers, regularizers, train, training
 from . import nn
 from .train import clip_by_global_norm, clip_by_value, global_norm
 from .errors import InvalidValueError, NotSupportedError
 from . import unsupported  # noqa: F401  (declares the TF1 names graphcore refuses, with their reasons)
 from . import layers
 from .layers import Input
-from .model import Model, Sequential, load_model
+from .model import Model, Sequential, model_from_json
+from .saving import load_model
 from .diagram import render
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,

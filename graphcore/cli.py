@@ -5,6 +5,8 @@
     graphcore render resnet50 -o resnet50.svg --view layer --depth 1
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
+    graphcore export resnet18 -o r18.onnx --precision float16 --triton models/   # half precision, Triton repo
+    graphcore bench r18.onnx --device cuda --batch 1 32  # latency/throughput: NumPy path vs device buffers
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
     graphcore train mlp --full                            # a classifier's full configuration, not its small one
     graphcore profile vgg16 --batch 8 --trace vgg16.json
@@ -126,15 +128,62 @@ def cmd_render(args):
 
 
 def cmd_export(args):
+    """A zoo model (or an ONNX file, for --precision and --triton) to ONNX, and/or a Triton model repository."""
     from graphcore import export
-    model = _build(args.model)
-    if args.training:
-        if not hasattr(model, "compile") or args.model == "perceptron":
-            raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
-        _compile_classifier(model, args.optimizer)
-    export.to_onnx(model, args.output, opset=args.opset, training=args.training)
-    print(f"onnx: {args.output}" + (" (training step; contract in metadata 'graphcore.training')"
-                                     if args.training else ""))
+    if not args.output and not args.triton:
+        raise ValueError("say where to write: -o FILE.onnx and/or --triton DIR")
+    if _is_onnx(args.model):
+        if args.training or args.opset:
+            raise ValueError("--training and --opset apply to zoo models; an ONNX file is exported as it is")
+        proto = export.precision.at_precision(onnx_load(_target(args.model)), args.precision, args.io_dtype) \
+            if args.precision else onnx_load(_target(args.model))
+        if args.output:
+            export.save(proto, args.output)
+    else:
+        model = _build(args.model)
+        if args.training:
+            if not hasattr(model, "compile") or args.model == "perceptron":
+                raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
+            _compile_classifier(model, args.optimizer)
+        proto = export.to_onnx(model, args.output, opset=args.opset, training=args.training,
+                               precision=args.precision, io_dtype=args.io_dtype)
+    if args.output:
+        detail = (" (training step; contract in metadata 'graphcore.training')" if args.training else
+                  f" ({args.precision} weights and activations, {args.io_dtype} inputs and outputs)" if args.precision
+                  else "")
+        print(f"onnx: {args.output}{detail}")
+    if args.triton:
+        name = pathlib.Path(args.model).stem if _is_onnx(args.model) else args.model
+        config = export.triton.write_model_repository(proto, args.triton, name, max_batch_size=args.max_batch_size)
+        print(f"triton: {config} (checked against the model's inputs and outputs; model in "
+              f"{pathlib.Path(config).parent / '1' / 'model.onnx'})")
+
+
+def onnx_load(path):
+    import onnx
+    from .errors import FileFormatError
+    try:
+        return onnx.load(path)
+    except Exception as e:   # protobuf's DecodeError and friends
+        raise FileFormatError(f"{path} is not a readable ONNX file ({type(e).__name__})") from None
+
+
+def cmd_bench(args):
+    """Latency and throughput per batch size: the NumPy path against device-resident buffers (and CUDA graphs)."""
+    import tempfile
+
+    from graphcore.export import bench, to_onnx
+    with tempfile.TemporaryDirectory(prefix="graphcore-bench-") as folder:
+        path = args.model if _is_onnx(args.model) else f"{folder}/{args.model}.onnx"
+        if _is_onnx(args.model):
+            _target(args.model)
+        else:
+            to_onnx(_build(args.model), path)
+        rows, provider = bench.bench(path, device=args.device, batch_sizes=args.batch, precision=args.precision,
+                                     calls=args.calls, repeats=args.repeats)
+    precision = f", {args.precision}" if args.precision else ""
+    print(f"{args.model} on {provider}{precision}: median of {args.repeats} blocks of {args.calls} runs")
+    print(bench.table(rows))
 
 
 def _compile_classifier(model, optimizer):
@@ -387,13 +436,28 @@ def _parser():
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"),
                    help="for --view grad: the optimizer a zoo classifier is compiled with")
     p.set_defaults(run=cmd_render)
-    p = sub.add_parser("export", help="export a zoo model to ONNX")
-    p.add_argument("model")
-    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("export", help="export a zoo model to ONNX (in half precision, or as a Triton repository)")
+    p.add_argument("model", help="zoo model name, or FILE.onnx to convert (--precision) or serve (--triton)")
+    p.add_argument("-o", "--output", default=None, help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=None)
     p.add_argument("--training", action="store_true", help="export the whole training step (compiled as train does)")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
+    p.add_argument("--precision", choices=("float16", "bfloat16"), default=None,
+                   help="half-precision weights and activations (statistics, softmax, reductions stay float32)")
+    p.add_argument("--io-dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                   help="inputs and outputs of a half-precision model (default float32)")
+    p.add_argument("--triton", metavar="DIR", default=None,
+                   help="write a Triton model repository: DIR/MODEL/config.pbtxt and DIR/MODEL/1/model.onnx")
+    p.add_argument("--max-batch-size", type=int, default=64, help="Triton's max_batch_size (dynamic batching)")
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("bench", help="inference latency and throughput per batch size, NumPy path vs on device")
+    p.add_argument("model", help="FILE.onnx, or a zoo model name (exported at its default size)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32], help="batch sizes (default 1 8 32)")
+    p.add_argument("--precision", choices=("float16", "bfloat16"), default=None, help="convert a float32 file at load")
+    p.add_argument("--calls", type=int, default=20, help="runs per timed block")
+    p.add_argument("--repeats", type=int, default=5, help="timed blocks (the median is printed)")
+    p.set_defaults(run=cmd_bench)
     p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
     p.add_argument("model")
     p.add_argument("--batch", type=_positive, default=8)

@@ -88,6 +88,22 @@ class FileWriteError(GraphcoreError, OSError):
     that was there before, if any, is untouched."""
 
 
-class NotSupportedError(GraphcoreError, AttributeError):
+class ServingError(GraphcoreError, ValueError):
+    """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
+    is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
+
+
+class CompatError(GraphcoreError, TypeError):
+    """A TF1 or Keras spelling that graphcore deliberately does not accept (an argument it does not support, a
+    feature it leaves out): the message names the difference and graphcore's spelling. Also a ``TypeError``,
+    which is what Keras raises for an argument it does not know."""
+
+
+class NotSupportedError(CompatError, AttributeError):
     """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
     (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""
+
+
+class DivergenceError(NumericsError):
+    """Training produced a non-finite loss: names the epoch and batch, and the first non-finite tensor of that
+    step's forward pass (found by running it again on the weights from before the step, which are restored)."""

@@ -8,6 +8,7 @@ Gradients never flow into integer or boolean tensors.
 """
 import threading
 
+from . import dtypes as _dt
 from .compat import same_as
 from .errors import GradientError
 from .graph import Tensor, ancestors
@@ -27,7 +28,7 @@ def wants_gradient(index):
 
 
 def _carries_gradient(tensor):
-    return tensor.dtype.kind == "f"
+    return _dt.is_floating(tensor.dtype)
 
 
 def _between(ys, xs):
@@ -81,8 +82,9 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
             if all(g is None for g in out_grads):
                 continue
             if not node.op.differentiable:
-                raise GradientError(f"op {node.op.type} is not differentiable, but a gradient must flow through "
-                                    f"it (wrap it in gc.stop_gradient if that is intended)", node)
+                why = f" ({node.op.no_gradient_reason})" if node.op.no_gradient_reason else ""
+                raise GradientError(f"op {node.op.type} is not differentiable{why}, but a gradient must flow "
+                                    f"through it (wrap it in gc.stop_gradient if that is intended)", node)
             if len(out_grads) > 1:
                 out_grads = [g if g is not None else zeros_like(t) for g, t in zip(out_grads, node.outputs)]
             _WANTED.inputs = [_carries_gradient(t) and (t in x_set or t.node in relevant) for t in node.inputs]

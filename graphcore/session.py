@@ -185,7 +185,7 @@ class Session:
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
 
     def _make_plan(self, leaves, feeds, init):
-        targets = [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        targets = _targets(leaves, feeds)
         needed = ancestors(targets, stop=feeds)
         if init:
             stale = [v for v in self.graph.variables if v.node in needed and v.node.name not in self.variables]
@@ -199,7 +199,7 @@ def make_plan(leaves, feeds, runtime, needed=None):
     bind each kernel to ``runtime`` (its variables and random generators), assign slots and record where
     each slot is read for the last time. A loop op plans its body with this once, then runs it every step."""
     if needed is None:
-        needed = ancestors([leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves], stop=feeds)
+        needed = ancestors(_targets(leaves, feeds), stop=feeds)
     order = sorted(needed, key=lambda n: n.id)
     for node in order:
         if node.op.type == "Placeholder" and "default" not in node.attrs and \
@@ -231,6 +231,13 @@ def make_plan(leaves, feeds, runtime, needed=None):
                       outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
     feed_slots = [(t, slot_of[t]) for t in feeds]
     return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
+
+
+def _targets(leaves, feeds):
+    """The nodes to run for ``leaves``: a fetched tensor that is also fed is its fed value (as in TF1), so
+    its node does not run."""
+    return [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves
+            if not (isinstance(leaf, Tensor) and leaf in feeds)]
 
 
 def run_plan(plan, slots):

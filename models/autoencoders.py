@@ -14,7 +14,7 @@ import graphcore as gc
 from graphcore import layers
 from graphcore.layers.base import learning_phase
 from graphcore.model import Model
-from graphcore.training import binary_crossentropy
+from graphcore.losses import binary_crossentropy
 
 from .unsupervised import GraphWeights, apply, digits, mean_image_mse, run_epochs, seeded_graph
 

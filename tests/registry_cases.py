@@ -61,7 +61,9 @@ def objective(node, rng, shapes=None):
     ``shapes`` gives the outputs' run-time shapes when the node's are partly unknown."""
     terms = []
     for t, shape in zip(node.outputs, shapes or [t.shape for t in node.outputs]):
-        if t.dtype.kind == "f":
+        if t.dtype.kind == "f" and None in shape:   # a size only the values decide: weigh by a function of each value
+            terms.append(gc.reduce_sum(gc.sin(t * 1.3 + 0.2)))
+        elif t.dtype.kind == "f":
             r = gc.constant(rng.normal(size=shape).astype(t.dtype))
             terms.append(gc.reduce_sum(t * r))
     return gc.add_n(terms)

@@ -61,6 +61,40 @@ class World:
     y = property(lambda self: np.arange(10) % 3)
 
     @functools.cached_property
+    def embedder(self):
+        return gc.Sequential([layers.Embedding(5, 2, input_length=2)])
+
+    def diverging(self):
+        """A regression whose first SGD step overflows float32 weights (learning rate 1e30)."""
+        model = gc.Sequential([layers.Dense(2, input_shape=(4,))])
+        model.compile(optimizer=gc.optimizers.SGD(1e30), loss="mse")
+        return model
+
+    def exploding(self):
+        """A model whose forward pass overflows: exp of large activations."""
+        model = gc.Sequential([layers.Dense(1, input_shape=(4,), kernel_initializer=gc.initializers.Constant(100.0)),
+                               layers.Activation("exponential")])
+        model.compile(optimizer="sgd", loss="mse")
+        return model
+
+    @functools.cached_property
+    def regressor_weights(self):
+        return self.regressor.save_weights(self.path("regressor.weights.npz"))
+
+    @functools.cached_property
+    def deep_weights(self):
+        model = gc.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(3)])
+        return model.save_weights(self.path("deep.weights.npz"))
+
+    @functools.cached_property
+    def custom_loss_file(self):
+        def my_loss(y_true, y_pred):
+            return gc.reduce_mean(gc.square(y_true - y_pred), axis=-1)
+        model = gc.Sequential([layers.Dense(1, input_shape=(4,))])
+        model.compile(optimizer="sgd", loss=my_loss)
+        return model.save(self.path("custom_loss.npz"))
+
+    @functools.cached_property
     def model_file(self):
         return self.clf.save(self.path("model.npz"))
 
@@ -193,7 +227,7 @@ def _middle_of_weights(data):
 
 
 def _unsaveable(w):
-    model = gc.Sequential([layers.Dense(2, activation=gc.relu, input_shape=(4,))])
+    model = gc.Sequential([layers.Dense(2, activation=lambda x: x * 2.0, input_shape=(4,))])
     return model.save(w.existing("keep_model.npz"))
 
 
@@ -355,8 +389,9 @@ CASES = [
      "contains Inf (first at index [9, 0]", SITE),
     ("fit-y-nan", lambda w: w.regressor.fit(w.x, np.full((10, 2), np.nan), verbose=0), gc.DataError,
      "y contains NaN", SITE),
-    ("fit-y-rank", lambda w: w.clf.fit(w.x, w.y[:, None], verbose=0), gc.DataError,
-     "y has shape (10, 1), the model expects (?,)", SITE),
+    # (labels of shape (10, 1) for a sparse loss are squeezed, as Keras does; two columns are wrong)
+    ("fit-y-rank", lambda w: w.clf.fit(w.x, np.stack([w.y, w.y], 1), verbose=0), gc.DataError,
+     "y has shape (10, 2), the model expects (?,)", SITE),
     ("fit-y-scalar", lambda w: w.clf.fit(w.x, 1, verbose=0), gc.DataError, "y is a scalar", SITE),
     ("fit-empty", lambda w: w.clf.fit(np.ones((0, 4)), np.ones(0, int), verbose=0), gc.DataError, "no examples",
      SITE),
@@ -389,13 +424,15 @@ CASES = [
      gc.DataError, "x for input 'b' has shape (2, 5)", SITE),
     ("predict-list-for-one-input", lambda w: w.clf.predict([np.ones((2, 4))] * 2), gc.DataError,
      "has shape (2, 2, 4)", SITE),
-    ("compile-unknown-loss", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(loss="hinge"),
-     gc.BuildError, "unknown loss 'hinge'", False),
+    ("compile-unknown-loss", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(loss="hingee"),
+     gc.BuildError, "unknown loss 'hingee'", False),
     ("compile-unknown-optimizer", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(
-        optimizer="adamax"), gc.BuildError, "unknown optimizer 'adamax'", False),
+        optimizer="adamx"), gc.BuildError, "unknown optimizer 'adamx'", False),
     ("compile-unknown-metric", lambda w: gc.Sequential([layers.Dense(1, input_shape=(4,))]).compile(
         loss="mse", metrics=["f1"]), gc.BuildError, "unknown metric 'f1'", False),
-    ("sequential-no-input-shape", lambda w: gc.Sequential([layers.Dense(1)]), gc.BuildError, "input_shape", False),
+    # (a Sequential without an input shape builds on its first data, as in Keras; until then it has no summary)
+    ("sequential-no-input-shape", lambda w: gc.Sequential([layers.Dense(1)]).summary(), gc.BuildError,
+     "input_shape", False),
     ("dense-units", lambda w: gc.Sequential([layers.Dense(0, input_shape=(4,))]), gc.BuildError, "units", SITE),
     ("conv-on-vectors", lambda w: gc.Sequential([layers.Conv2D(2, 3, input_shape=(4,))]), gc.BuildError,
      "Conv2D", SITE),
@@ -714,6 +751,94 @@ CASES = [
      "feed exactly the step's inputs ['input', 'training/targets']; missing ['training/targets']", False),
     ("step-too-many-arrays", lambda w: _trainer(w).step([np.ones((2, 4)), np.array([0, 1]), np.array([0, 1])]),
      ExportError, "the step takes 2 arrays", False),
+] + [
+    # ----- issue 21, the Keras model: data checked once, in the dtype the model computes in; no training on
+    # garbage; a diverging run stops naming the step; state changes all or nothing --------------------------------
+    ("fit-x-overflows-float32", lambda w: w.clf.fit(np.r_[w.x[:9], np.full((1, 4), 1e39)], w.y, verbose=0),
+     gc.DataError, "x for input 'input'[9, 0] = 1e+39 overflows float32", SITE),
+    ("fit-y-overflows-float32", lambda w: w.regressor.fit(w.x, np.full((10, 2), -1e39), verbose=0), gc.DataError,
+     "y[0, 0] = -1e+39 overflows float32", SITE),
+    ("evaluate-x-overflows-float32", lambda w: w.regressor.evaluate(np.full((10, 4), 1e300), np.ones((10, 2)),
+                                                                     verbose=0), gc.DataError,
+     "overflows float32", SITE),
+    ("fit-sample-weight-nan", lambda w: w.clf.fit(w.x, w.y, sample_weight=np.r_[np.ones(9), np.nan], verbose=0),
+     gc.DataError, "sample_weight for output 'dense' contains NaN (first at index [9]", SITE),
+    ("fit-sample-weight-inf", lambda w: w.clf.fit(w.x, w.y, sample_weight=np.r_[np.inf, np.ones(9)], verbose=0),
+     gc.DataError, "sample_weight for output 'dense' contains Inf (first at index [0]", SITE),
+    ("fit-sample-weight-overflows", lambda w: w.clf.fit(w.x, w.y, sample_weight=np.full(10, 1e39), verbose=0),
+     gc.DataError, "sample_weight for output 'dense'[0] = 1e+39 overflows float32", SITE),
+    ("fit-sample-weight-strings", lambda w: w.clf.fit(w.x, w.y, sample_weight=np.full(10, "1"), verbose=0),
+     gc.DataError, "sample_weight for output 'dense' must be numeric, got dtype <U1", SITE),
+    ("fit-sample-weight-length", lambda w: w.clf.fit(w.x, w.y, sample_weight=np.ones(7), verbose=0), gc.DataError,
+     "needs one weight per example (10), got shape (7,)", SITE),
+    ("fit-class-weight-nan", lambda w: w.clf.fit(w.x, w.y, class_weight={0: 1.0, 1: float("nan")}, verbose=0),
+     gc.DataError, "class_weight[1] = nan is not a finite number", SITE),
+    ("fit-class-weight-inf", lambda w: w.clf.fit(w.x, w.y, class_weight={2: float("inf")}, verbose=0),
+     gc.DataError, "class_weight[2] = inf is not a finite number", SITE),
+    ("fit-class-weight-overflows", lambda w: w.clf.fit(w.x, w.y, class_weight={0: 1e39}, verbose=0),
+     gc.DataError, "class_weight[0] = 1e+39 is not a finite number (in float32)", SITE),
+    ("fit-class-weight-not-a-dict", lambda w: w.clf.fit(w.x, w.y, class_weight=[1.0, 2.0, 3.0], verbose=0),
+     gc.DataError, "class_weight must be a dict mapping class indices to weights, got list", SITE),
+    ("fit-class-weight-key", lambda w: w.clf.fit(w.x, w.y, class_weight={"cat": 2.0}, verbose=0), gc.DataError,
+     "class_weight keys must be class indices (integers), got 'cat'", SITE),
+    ("fit-split-leaves-no-training-rows", lambda w: w.clf.fit(w.x[:1], w.y[:1], validation_split=0.5, verbose=0),
+     gc.DataError, "validation_split=0.5 leaves no training rows out of the 1 given", SITE),
+    ("fit-split-rounds-training-to-none", lambda w: w.clf.fit(w.x, w.y, validation_split=0.9, verbose=0),
+     gc.DataError, "validation_split=0.9 leaves no training rows out of the 10 given", SITE),   # 10·0.1 < 1 in floats
+    ("fit-split-not-a-number", lambda w: w.clf.fit(w.x, w.y, validation_split="10%", verbose=0), gc.DataError,
+     "validation_split must be a number in [0, 1), got '10%'", SITE),
+    ("predict-batch-size-zero", lambda w: w.clf.predict(w.x, batch_size=0), gc.DataError,
+     "predict: batch_size must be a positive integer, got 0", SITE),
+    ("predict-batch-size-negative", lambda w: w.clf.predict(w.x, batch_size=-1), gc.DataError,
+     "predict: batch_size must be a positive integer, got -1", SITE),
+    ("predict-batch-size-fractional", lambda w: w.clf.predict(w.x, batch_size=2.5), gc.DataError,
+     "predict: batch_size must be a positive integer, got 2.5", SITE),
+    ("evaluate-batch-size-fractional", lambda w: w.clf.evaluate(w.x, w.y, batch_size=2.5), gc.DataError,
+     "evaluate: batch_size must be a positive integer, got 2.5", SITE),
+    ("fit-batch-size-fractional", lambda w: w.clf.fit(w.x, w.y, batch_size=2.5, verbose=0), gc.DataError,
+     "fit: batch_size must be a positive integer, got 2.5", SITE),
+    ("fit-validation-batch-size-zero", lambda w: w.clf.fit(w.x, w.y, validation_batch_size=0, verbose=0),
+     gc.DataError, "fit: validation_batch_size must be a positive integer, got 0", SITE),
+    ("fit-initial-epoch-negative", lambda w: w.clf.fit(w.x, w.y, initial_epoch=-1, verbose=0), gc.DataError,
+     "initial_epoch must be a non-negative integer", SITE),
+    ("fit-validation-freq-zero", lambda w: w.clf.fit(w.x, w.y, validation_freq=0, verbose=0), gc.DataError,
+     "validation_freq must be a positive integer or a list of epochs", SITE),
+    ("fit-verbose-3", lambda w: w.clf.fit(w.x, w.y, verbose=3), gc.BuildError,
+     "verbose must be 'auto', 0, 1 or 2, got 3", False),
+    ("fit-validation-data-not-a-tuple", lambda w: w.clf.fit(w.x, w.y, validation_data=w.x, verbose=0),
+     gc.CompatError, "validation_data must be a tuple (x_val, y_val)", False),
+    ("fit-y-none", lambda w: w.clf.fit(w.x, verbose=0), gc.CompatError, "fit: y is None", False),
+    ("predict-fractional-ids", lambda w: w.embedder.predict(np.array([[1.5, 2.0]])), gc.DataError,
+     "the model takes integers (int64) here; x for input 'input'[0, 0] = 1.5", SITE),
+    ("fit-diverges-numpy", lambda w: w.diverging().fit(w.x * 1e10, np.ones((10, 2)), epochs=3, batch_size=5,
+                                                       verbose=0),
+     gc.DivergenceError, "the loss became NaN at epoch 1/3, batch 2/2: the first non-finite tensor is the "
+                         "variable 'dense/kernel': the update of epoch 1, batch 1 made it NaN or Inf", SITE),
+    ("fit-diverges-in-forward", lambda w: w.exploding().fit(w.x, np.ones((10, 1)), epochs=1, verbose=0),
+     gc.DivergenceError, "the first non-finite tensor of that step is Exp produced Inf", SITE),
+    ("fit-diverges-onnxruntime", lambda w: w.diverging().fit(w.x * 1e10, np.ones((10, 2)), epochs=3, batch_size=5,
+                                                             verbose=0, backend="onnxruntime"),
+     gc.DivergenceError, "the loss became NaN at epoch 1/3, batch 2/2", SITE),
+    ("set-weights-another-models-arrays", lambda w: w.clf.set_weights(w.regressor.get_weights()), gc.DataError,
+     "set_weights: array 0 for dense/kernel has shape (4, 2), the layer needs (4, 3) (Keras's layout); nothing "
+     "was set", SITE),
+    ("set-weights-too-few", lambda w: w.clf.set_weights(w.clf.get_weights()[:1]), gc.DataError,
+     "set_weights: sequential has 2 weights, got 1 arrays", SITE),
+    ("set-weights-extra", lambda w: w.clf.set_weights(w.clf.get_weights() + [np.ones(3)]), gc.DataError,
+     "set_weights: sequential has 2 weights, got 3 arrays", SITE),
+    ("set-weights-strings", lambda w: w.clf.set_weights([np.full((4, 3), "w"), np.ones(3)]), gc.DataError,
+     "array 0 for dense/kernel must be numeric, got dtype <U1", SITE),
+    ("layer-set-weights-count", lambda w: w.clf.layers[0].set_weights([np.ones((4, 3))]), gc.DataError,
+     "layer dense has 2 weights (dense/kernel, dense/bias), got 1 arrays", SITE),
+    ("load-weights-other-architecture", lambda w: w.clf.load_weights(w.regressor_weights), gc.FileFormatError,
+     "weight 0 is float32(4, 2), the model's dense/kernel is float32(4, 3); nothing was loaded", False),
+    ("load-weights-count", lambda w: w.clf.load_weights(w.deep_weights), gc.FileFormatError,
+     "holds 4 weights, the model has 2", False),
+    ("load-model-optimizer-state", lambda w: gc.load_model(w.edited("opt.npz", change_arrays=lambda a: a.update(
+        {"optimizer/iterations": np.ones(3, np.int64)}))), gc.FileFormatError,
+     "the optimizer state optimizer/iterations is int64(3,), the optimizer needs int64()", False),
+    ("load-model-custom-loss", lambda w: gc.load_model(w.custom_loss_file), gc.BuildError,
+     "compiled with your function 'my_loss'; pass load_model(path, custom_objects={'my_loss': my_loss})", False),
 ]
 
 _LAST = []
@@ -776,6 +901,7 @@ def test_the_table_is_big_enough_and_has_unique_ids():
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered in log")   # numerics-nan makes a NaN on purpose
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")   # the fit-diverges-* rows overflow on purpose
 @pytest.mark.parametrize("case", CASES, ids=[case[0] for case in CASES])
 def test_bad_input(case, world):
     name, call, error, fragment, site, *guard = case
@@ -846,3 +972,68 @@ def test_saving_onto_dev_null_leaves_dev_alone(world):
         for name in set(os.listdir("/dev")) - set(listing):
             if name.startswith("null") and os.path.isfile(os.path.join("/dev", name)):
                 os.remove(os.path.join("/dev", name))
+
+
+# ----- issue 21, the Keras model: state changes all or nothing, History kept when interrupted ----------------------
+def _two_layer_model():
+    model = gc.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(2)])
+    model.compile(optimizer="sgd", loss="mse")
+    return model
+
+
+def test_set_weights_with_a_bad_last_array_changes_nothing():
+    model = _two_layer_model()
+    before = model.get_weights()
+    arrays = [np.ones_like(a) for a in before]
+    arrays[-1] = np.ones(5)                       # the last layer's bias does not fit
+    with pytest.raises(gc.DataError, match="array 3 for dense_1/bias has shape \\(5,\\), the layer needs \\(2,\\)"):
+        model.set_weights(arrays)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)       # the first layers were not overwritten
+
+
+def test_load_weights_of_another_model_changes_nothing(tmp_path):
+    model, other = _two_layer_model(), gc.Sequential([layers.Dense(3, input_shape=(4,)), layers.Dense(3)])
+    path = other.save_weights(str(tmp_path / "other.npz"))
+    before = model.get_weights()
+    with pytest.raises(gc.FileFormatError, match="weight 2 is float32\\(3, 3\\), the model's dense_1/kernel is "
+                                                 "float32\\(3, 2\\); nothing was loaded"):
+        model.load_weights(path)
+    for a, b in zip(model.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_interrupted_fit_keeps_the_history_of_the_epochs_it_completed():
+    model = _two_layer_model()
+    x, y = np.ones((8, 4), np.float32), np.zeros((8, 2), np.float32)
+    model.fit(x, y, epochs=5, verbose=0)          # a previous fit's History
+
+    class CtrlC(gc.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if self.params["epochs"] and self.model.history.epoch == [0, 1]:
+                raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(x, y, epochs=4, batch_size=4, verbose=0, callbacks=[CtrlC()])
+    assert model.history.epoch == [0, 1] and len(model.history.history["loss"]) == 2
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_a_diverging_step_is_undone_and_named():
+    model = gc.Sequential([layers.Dense(1, input_shape=(4,), kernel_initializer=gc.initializers.Constant(1.0)),
+                           layers.Activation("exponential")])
+    model.compile(optimizer="sgd", loss="mse")
+    before = model.get_weights()
+    x = np.full((4, 4), 30.0, np.float32)          # exp(120) overflows float32 in the first step's forward pass
+    with pytest.raises(gc.DivergenceError, match="loss became Inf at epoch 1/1, batch 1/1: the first non-finite "
+                                                 "tensor of that step is Exp produced Inf"):
+        model.fit(x, np.ones(4), batch_size=4, verbose=0)
+    for a, b in zip(model.get_weights(), before):   # the step's update (NaN) is undone
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_terminate_on_nan_false_trains_on_as_keras_does_without_the_callback():
+    model = gc.Sequential([layers.Dense(2, input_shape=(4,))])
+    model.compile(optimizer=gc.optimizers.SGD(1e30), loss="mse")
+    history = model.fit(np.ones((10, 4)) * 1e10, np.ones((10, 2)), epochs=2, verbose=0, terminate_on_nan=False)
+    assert len(history.epoch) == 2 and not np.isfinite(history.history["loss"][-1])

@@ -20,7 +20,7 @@ def rows():
     from graphcore import compat
     resolved = {row._replace(ours=compat.public_name(row.obj), obj=None) if row.obj is not None else row
                 for row in compat.ROWS}
-    return sorted(resolved, key=lambda r: (compat.ORIGINS.index(r.origin), r.theirs.lower(), r.ours))
+    return sorted(resolved, key=lambda r: (compat.ORIGINS.index(r.origin), r.theirs.lower(), r.theirs, r.ours, r.note))
 
 
 def render():

@@ -133,9 +133,18 @@ class Concat(Op):
     def grad(self, node, g):
         axis = node.attrs["axis"]
         sizes = [t.shape[axis] for t in node.inputs]
-        if None in sizes:
-            raise BuildError("the gradient of concat needs static sizes along the concat axis", node)
-        return list(split(g, sizes, axis))
+        if len(sizes) == 1:
+            return [g]
+        if None not in sizes:
+            return list(split(g, sizes, axis))
+        # Sizes known only at run time (a sequence of any length): slice at offsets computed from the shapes.
+        from .dynamic import shape_of, slice_along
+        grads, offset = [], 0
+        for t in node.inputs:
+            end = offset + (t.shape[axis] if t.shape[axis] is not None else shape_of(t)[axis])
+            grads.append(slice_along(g, axis, offset, end))
+            offset = end
+        return grads
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 2))], {"axis": 1}
@@ -340,12 +349,18 @@ class Tile(Op):
         return np.tile(x, reps)
 
     def grad(self, node, g):
+        """g as (reps₀, d₀, reps₁, d₁, …), summed over the reps axes."""
         x, reps = node.inputs[0], node.attrs["reps"]
-        if sum(d is None for d in x.shape) > 1:   # reshape can infer one unknown size, not two
-            raise BuildError("the gradient of tile needs an input shape with at most one unknown dimension", node)
-        interleaved = tuple(v for r, d in zip(reps, x.shape) for v in (r, d))   # None → -1 in reshape
         from .reduce import reduce_sum
-        return [reduce_sum(reshape(g, interleaved), tuple(range(0, 2 * x.ndim, 2)))]
+        if sum(d is None for d in x.shape) <= 1:   # reshape infers one unknown size (None → -1)
+            split_g = reshape(g, tuple(v for r, d in zip(reps, x.shape) for v in (r, d)))
+        else:   # more: the interleaved shape is computed at run time from x's
+            from .dynamic import reshape_to, shape_of
+            from .state import constant
+            size = shape_of(x)
+            split_g = reshape_to(g, concat([part for i, r in enumerate(reps)
+                                            for part in (constant(np.array([r], np.int64)), size[i:i + 1])], 0))
+        return [reduce_sum(split_g, tuple(range(0, 2 * x.ndim, 2)))]
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3))], {"reps": (2, 3)}

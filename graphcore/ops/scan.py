@@ -313,7 +313,7 @@ def _given(g):
 
 
 def _floating(t):
-    return t.dtype.kind == "f"
+    return _dt.is_floating(t.dtype)
 
 
 def _backward(node, output_grads):

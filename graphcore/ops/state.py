@@ -26,7 +26,7 @@ class Constant(Op):
 
     def infer(self, node):
         value = node.attrs["value"]
-        if value.dtype.kind not in "biuf":
+        if not _dt.is_numeric(value.dtype):
             raise BuildError(f"a constant must hold numbers or booleans, got dtype {value.dtype}")
         return [(value.dtype, value.shape)]
 
