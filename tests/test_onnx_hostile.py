@@ -562,6 +562,74 @@ def test_npy_version_2_headers_load(saved):
     np.testing.assert_array_equal(net.get_weights()[0], kernel)
 
 
+def _compiled_file(tmp_path):
+    """A compiled model's file entries (name.npy → bytes), with its compile settings and optimizer state."""
+    import graphcore.layers as layers
+    net = gc.Sequential([layers.Dense(3, input_shape=(4,))])
+    net.compile(optimizer="adam", loss="mse")
+    with zipfile.ZipFile(net.save(str(tmp_path / "compiled.npz"))) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def test_compile_settings_nested_too_deep(tmp_path):
+    entries = _compiled_file(tmp_path)
+    path = _zip(tmp_path / "deep_compile.npz", {**entries, "compile.npy": _npy(np.array("[" * 5000 + "]" * 5000))})
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "the compile settings nests 5000 levels deep, over the limit of 100")
+
+
+def test_optimizer_slot_declaring_2_to_the_40_floats(tmp_path):
+    entries = _compiled_file(tmp_path)
+    slot = next(name for name in entries if name.startswith("optimizer/0000/"))
+    path = _zip(tmp_path / "huge_slot.npz", {**entries, slot: _npy(header_shape=(2**20, 2**20))})
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             f"entry '{slot[:-4]}' declares a float32[1048576, 1048576] array of 4,398,046,511,104 bytes")
+
+
+def test_learning_rate_entry_that_is_not_a_scalar(tmp_path):
+    entries = _compiled_file(tmp_path)
+    path = _zip(tmp_path / "rate.npz", {**entries, "optimizer/learning_rate.npy": _npy(np.ones(10**6, np.float32))})
+    _refused(lambda: gc.load_model(path), gc.FileFormatError,
+             "the optimizer state optimizer/learning_rate is float32(1000000,), the optimizer needs a float scalar")
+
+
+def test_weights_file_entry_declaring_2_to_the_40_floats(saved, tmp_path):
+    import graphcore.layers as layers
+    net = gc.Sequential([layers.Dense(3, input_shape=(4,))])
+    path = _zip(tmp_path / "weights.npz", {"weight_0000.npy": _npy(header_shape=(2**20, 2**20)),
+                                           "weight_0001.npy": _npy(np.zeros(3, np.float32))})
+    before = net.get_weights()
+    _refused(lambda: net.load_weights(path), gc.FileFormatError,
+             "entry 'weight_0000' declares a float32[1048576, 1048576] array")
+    assert all(np.array_equal(a, b) for a, b in zip(net.get_weights(), before))
+
+
+def test_weights_file_entries_of_another_model_are_not_read(tmp_path):
+    import graphcore.layers as layers
+    net = gc.Sequential([layers.Dense(3, input_shape=(4,))])
+    bomb = _npy(np.zeros(2**26, np.float32))
+    path = _zip(tmp_path / "weights.npz", {"weight_0000.npy": _npy(np.ones((4, 3), np.float32)),
+                                           "weight_0001.npy": _npy(np.ones(3, np.float32)), "junk.npy": bomb},
+                zipfile.ZIP_DEFLATED)
+    tracemalloc.start()
+    try:
+        net.load_weights(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak:,} bytes allocated: an entry the model does not name was inflated"
+    np.testing.assert_array_equal(net.get_weights()[0], np.ones((4, 3)))
+
+
+def test_inference_session_reads_external_data_through_the_safe_loader(tmp_path):
+    """InferenceSession reads the file itself to convert it to half precision: the importer's external-data
+    checks apply (for batch_size= it reads the graph only, never external data)."""
+    path = _write(str(tmp_path / "models"), "outside", with_external("../secret.bin"))
+    with pytest.raises(gc.FileFormatError, match="outside.onnx cannot be loaded: it is not a valid ONNX model "
+                                                 r"\(tensor 'w': external data '../secret.bin' leaves the model's folder"):
+        export.InferenceSession(path, device="cpu", precision="float16")
+
+
 def _checkpoint_session():
     graph = gc.Graph()
     with graph.as_default():
