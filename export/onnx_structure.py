@@ -22,11 +22,15 @@ comparison per read.
 """
 import heapq
 
-from onnx import defs
+from onnx import AttributeProto, defs
 
 from .import_registry import OnnxImportError
 
 INPUT, INITIALIZER = -2, -1   # positions of the names that no node writes
+_TENSOR, _TENSORS, _GRAPH, _GRAPHS = (AttributeProto.TENSOR, AttributeProto.TENSORS, AttributeProto.GRAPH,
+                                      AttributeProto.GRAPHS)
+_AI_ONNX = ("", "ai.onnx")   # the names of the standard domain in a node
+_HOLDERS = frozenset((_TENSOR, _TENSORS, _GRAPH, _GRAPHS))   # attribute types that hold tensors or bodies
 
 
 class NodeOrder:
@@ -65,7 +69,7 @@ class GraphChecker:
         self._graphs = []      # the graphs being checked, outermost first
         self._owners = []      # per enclosing depth: the position of the node whose body is being checked
         self._implicit = []    # per depth: (reader, producer) positions, from bodies reading enclosing values
-        self._nodes = 0
+        self._node_count = 0
         self._arity = {}
 
     def check(self, graph):
@@ -77,20 +81,22 @@ class GraphChecker:
         if depth > self.max_depth:
             raise OnnxImportError(f"subgraphs are nested deeper than {self.max_depth} levels (graph '{graph.name}')")
         nodes = graph.node
-        self._nodes += len(nodes)
-        if self._nodes > self.max_nodes:
+        self._node_count += len(nodes)
+        if self._node_count > self.max_nodes:
             raise OnnxImportError(f"the model has more than {self.max_nodes:,} nodes")
         self._graphs.append(graph)
         self._implicit.append([])
         undo = []
         self._leaves(graph, depth, undo)
+        where = self._where
         for k, node in enumerate(nodes):
             for name in node.output:
                 if name:
-                    self._define(name, depth, k, undo, node)
-        in_order = True
-        for k, node in enumerate(nodes):
-            in_order &= self._node(node, k, depth)
+                    if depth or name in where:
+                        self._define(name, depth, k, undo, node)
+                    else:   # what _define does with a new name of the main graph, without the call
+                        where[name] = (0, k)
+        in_order = self._nodes(nodes, depth)
         for value in graph.output:
             self._output(value.name, graph, depth)
         implicit = self._implicit.pop()
@@ -137,43 +143,56 @@ class GraphChecker:
             undo.append((name, previous))
         where[name] = (depth, position)
 
-    def _node(self, node, k, depth):
-        """Check one node; True when every value it reads is defined before it (the file order works)."""
-        if node.domain not in ("", "ai.onnx"):
-            raise OnnxImportError(f"{describe(node)} is in unknown domain '{node.domain}': graphcore imports the "
-                                  "standard ai.onnx ops only")
-        arity = self._arity.get(node.op_type)
-        if arity is None:
-            arity = self._arity[node.op_type] = _schema_arity(node.op_type, self.opset)
-        inputs = node.input   # protobuf fields cost a lookup per access: fetched once
-        n_in, n_out = len(inputs), len(node.output)
-        if arity and not (arity[0] <= n_in <= arity[1] and arity[2] <= n_out <= arity[3]):
-            raise OnnxImportError(_arity_error(node, arity, n_in, n_out, self.opset))
+    def _nodes(self, nodes, depth):
+        """Check each node of a graph (domain, arity, reads, attribute tensors and bodies); True when every
+        node reads only values defined before it (the file order works). One loop with its tables in locals:
+        it runs once per node of the file."""
+        where, arities, implicit, owners = self._where, self._arity, self._implicit, self._owners
         in_order = True
-        where = self._where
-        for name in inputs:
-            if not name:
-                continue
-            found = where.get(name)
-            if found is None:
-                raise OnnxImportError(f"{describe(node)} reads '{name}', which no node, initializer or graph input "
-                                      "defines")
-            at, position = found
-            if at == depth:
-                in_order &= position < k
-            elif position >= 0:
-                self._implicit[at].append((self._owners[at], position))
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                self.check_tensor(attr.t)
+        for k, node in enumerate(nodes):
+            if node.domain not in _AI_ONNX:
+                raise OnnxImportError(f"{describe(node)} is in unknown domain '{node.domain}': graphcore imports "
+                                      "the standard ai.onnx ops only")
+            op_type = node.op_type
+            arity = arities.get(op_type)
+            if arity is None:   # () for an op without a schema (the importer refuses it with its own reason)
+                arity = arities[op_type] = _schema_arity(op_type, self.opset)
+            inputs = node.input   # protobuf fields cost a lookup per access: fetched once
+            if arity:
+                n_in, n_out = len(inputs), len(node.output)
+                if not (arity[0] <= n_in <= arity[1] and arity[2] <= n_out <= arity[3]):
+                    raise OnnxImportError(_arity_error(node, arity, n_in, n_out, self.opset))
+            for name in inputs:
+                if not name:
+                    continue
+                found = where.get(name)
+                if found is None:
+                    raise OnnxImportError(f"{describe(node)} reads '{name}', which no node, initializer or graph "
+                                          "input defines")
+                at, position = found
+                if at == depth:
+                    if position >= k:
+                        in_order = False
+                elif position >= 0:
+                    implicit[at].append((owners[at], position))
+            for attr in node.attribute:
+                kind = attr.type   # the importer reads an attribute by its type (onnx.helper.get_attribute_value)
+                if kind in _HOLDERS:
+                    self._attribute(attr, kind, k, depth)
+        return in_order
+
+    def _attribute(self, attr, kind, k, depth):
+        """Check the tensors an attribute holds, or the bodies (of node ``k``) with their own names."""
+        if kind == _TENSOR:
+            self.check_tensor(attr.t)
+        elif kind == _TENSORS:
             for tensor in attr.tensors:
                 self.check_tensor(tensor)
-            bodies = ([attr.g] if attr.HasField("g") else []) + list(attr.graphs)
-            for body in bodies:
+        else:
+            for body in [attr.g] if kind == _GRAPH else attr.graphs:
                 self._owners.append(k)
                 self._graph(body, depth + 1)
                 self._owners.pop()
-        return in_order
 
     def _output(self, name, graph, depth):
         found = self._where.get(name)
@@ -258,12 +277,12 @@ def _kahn(nodes, edges):
 
 
 def _schema_arity(op_type, opset):
-    """(min inputs, max inputs, min outputs, max outputs) of the op at ``opset``, or None without a schema
+    """(min inputs, max inputs, min outputs, max outputs) of the op at ``opset``, or () without a schema
     (the importer then refuses the op type with its own reason)."""
     try:
         schema = defs.get_schema(op_type, opset, "")
     except defs.SchemaError:
-        return None
+        return ()
     return schema.min_input, schema.max_input, schema.min_output, schema.max_output
 
 

@@ -34,7 +34,11 @@ def register_internal_dir(path):
 
 
 def creation_site():
-    """file:line of the first stack frame outside graphcore (and outside the standard library)."""
+    """file:line of the first stack frame outside graphcore (and outside the standard library), or the site
+    ``pinned_site`` holds."""
+    pinned = _default_stack.sites
+    if pinned:
+        return pinned[-1]
     frame = sys._getframe(1)
     while frame is not None:
         code = frame.f_code
@@ -50,6 +54,19 @@ def creation_site():
             return site
         frame = frame.f_back
     return "<unknown>"
+
+
+@contextlib.contextmanager
+def pinned_site(site=None):
+    """Inside, every node made (and every error raised) in this thread gets the creation site ``site``,
+    by default the caller's as ``creation_site`` finds it. For builders that make many nodes from one call of
+    the user's (the ONNX importer): the stack walk per node would find that same site each time."""
+    pinned = _default_stack.sites
+    pinned.append(site or creation_site())
+    try:
+        yield
+    finally:
+        pinned.pop()
 
 
 class Tensor:
@@ -173,7 +190,7 @@ class Graph:
         self._scope = ""
         self._control_stack = []
         self._late_reads = True
-        self._consumers = {}
+        self._consumers = None   # node → the nodes that read it, made on first use (consumers_of)
         self.finalized = False
         self.seed = None
         self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
@@ -266,7 +283,10 @@ class Graph:
         for t in inputs:
             if t.node.graph is not self:
                 raise BuildError(f"{op.type}: input {t.name} belongs to another graph\n  at {site}")
-        controls = [n for group in self._control_stack for n in group] + list(control_inputs)
+        stack = self._control_stack
+        controls = [n for group in stack for n in group] if stack else []
+        if control_inputs:
+            controls.extend(control_inputs)
         if controls and self._late_reads:
             inputs = _read_late(inputs, op.variable_inputs)
         node_name = self.unique_name(name or op.type)
@@ -276,16 +296,34 @@ class Graph:
         except GraphcoreError as e:
             self._release_name(node_name)
             raise BuildError(f"{op.type}: {e.detail}\n  inputs: {_describe_inputs(inputs)}", node) from None
-        node.outputs = tuple(Tensor(node, i, _dt.as_dtype(dt), shape) for i, (dt, shape) in enumerate(types))
+        if len(types) == 1:   # most ops: one output, made without a generator
+            (dtype, shape), = types
+            node.outputs = (Tensor(node, 0, _dt.as_dtype(dtype), shape),)
+        else:
+            node.outputs = tuple(Tensor(node, i, _dt.as_dtype(dt), shape) for i, (dt, shape) in enumerate(types))
         self.nodes.append(node)
-        for t in inputs:
-            self._consumers.setdefault(t.node, []).append(node)
-        for c in controls:
-            self._consumers.setdefault(c, []).append(node)
+        if self._consumers is not None:
+            self._note_reads(node)
         return node
 
     def consumers_of(self, node):
+        """The nodes that read ``node``'s outputs or run after it (its control dependents), in creation order
+        (a node reading it twice is listed twice). The table is made on the first call and kept up to date from
+        then on: a graph that is only built (an ONNX import of a million nodes) never holds it."""
+        if self._consumers is None:
+            self._consumers = {}
+            for n in self.nodes:
+                self._note_reads(n)
         return self._consumers.get(node, [])
+
+    def _note_reads(self, node):
+        table = self._consumers
+        for producer in [t.node for t in node.inputs] + list(node.control_inputs):
+            readers = table.get(producer)
+            if readers is None:
+                table[producer] = [node]
+            else:
+                readers.append(node)
 
     # ----- lookup -----------------------------------------------------------------------------------------
     def get_node(self, name):
@@ -433,6 +471,7 @@ def _describe_inputs(inputs):
 class _DefaultStack(threading.local):
     def __init__(self):
         self.graphs = []
+        self.sites = []   # pinned_site's, innermost last
 
 
 _default_stack = _DefaultStack()

@@ -60,6 +60,42 @@ def test_creation_site_points_at_user_code():
     assert y.node.inputs[0].node.site == f"{HERE}:{line}"
 
 
+def test_consumers_are_the_same_whether_asked_while_building_or_after():
+    """The consumers table is made on the first ``consumers_of`` and kept up to date from then on."""
+    def build(ask_early):
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder(gc.float32, (3,), name="x")
+            a = gc.sigmoid(x)
+            if ask_early:
+                assert g.consumers_of(x.node) == [a.node]
+            b = a * a                                    # reads a twice: listed twice
+            with g.control_dependencies([b]):
+                c = gc.identity(x)
+        return g, (x, a, b, c)
+    for ask_early in (False, True):
+        g, (x, a, b, c) = build(ask_early)
+        assert g.consumers_of(x.node) == [a.node, c.node]
+        assert g.consumers_of(a.node) == [b.node, b.node]
+        assert g.consumers_of(b.node) == [c.node] and g.consumers_of(c.node) == []
+        assert x.consumers == [a.node, c.node]
+
+
+def test_a_pinned_creation_site_names_every_node_made_inside():
+    from graphcore.graph import pinned_site
+    g = gc.Graph()
+    with g.as_default():
+        line = __import__("inspect").currentframe().f_lineno + 1
+        with pinned_site():
+            x = gc.placeholder(gc.float32, (3,))
+            y = gc.sigmoid(x) * 2.0
+        z = gc.tanh(x)
+        with pinned_site("model.onnx:node 'a'"):
+            w = gc.exp(x)
+    assert {n.site for n in (x.node, y.node, y.node.inputs[0].node)} == {f"{HERE}:{line}"}
+    assert z.node.site == f"{HERE}:{line + 3}" and w.node.site == "model.onnx:node 'a'"
+
+
 def test_operator_overloads_build_the_right_ops():
     g = gc.Graph()
     with g.as_default():

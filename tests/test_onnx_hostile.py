@@ -1,5 +1,6 @@
 """A corpus of hostile ONNX files, generated here: every one is refused with an OnnxImportError saying why, before
 a tensor is read or allocated (or, for shapes computed from data, by the node that meets them at run time)."""
+import gc as python_gc
 import io
 import os
 import tracemalloc
@@ -298,7 +299,8 @@ def test_the_size_cap_is_configurable(tmp_path):
 
 def test_node_count_cap(monkeypatch):
     monkeypatch.setattr(onnx_safety, "MAX_NODES", 10)   # the same check as a million nodes, on a small model
-    nodes = [helper.make_node("Relu", ["x" if i == 0 else f"h{i}"], [f"h{i + 1}" if i < 10 else "y"]) for i in range(11)]
+    nodes = [helper.make_node("Relu", ["x" if i == 0 else f"h{i}"], [f"h{i + 1}" if i < 10 else "y"])
+             for i in range(11)]
     with pytest.raises(export.OnnxImportError, match="more than 10 nodes"):
         export.from_onnx(model(nodes))
 
@@ -400,6 +402,36 @@ def test_nodes_sharing_one_name_get_distinct_graph_names():
     imported = export.from_onnx(model(nodes))
     names = [n.name for n in imported.graph.nodes if n.type == "Relu"]
     assert names == ["same/Relu", "same/Relu_1", "same/Relu_2", "same/Relu_3"]
+
+
+def test_imported_nodes_carry_the_site_of_the_from_onnx_call():
+    nodes = [helper.make_node("LeakyRelu", ["x" if i == 0 else f"h{i}"], ["y" if i == 2 else f"h{i + 1}"], alpha=0.5)
+             for i in range(3)]
+    line = __import__("inspect").currentframe().f_lineno + 1
+    imported = export.from_onnx(model(nodes))
+    assert {n.site for n in imported.graph.nodes} == {f"{os.path.abspath(__file__)}:{line}"}
+
+
+def test_folded_nodes_leave_no_garbage_while_the_collector_is_paused():
+    """The importer pauses Python's cycle collector; each folded node's scratch graph (a cycle of nodes and
+    tensors) is freed as it is made, so a file of many folded nodes cannot pile them up."""
+    n = 300
+    nodes = [helper.make_node("Add", ["c" if i == 0 else f"h{i}", "c"], [f"h{i + 1}"]) for i in range(n)]
+    c = numpy_helper.from_array(np.ones(1, np.int64), "c")
+    graph = helper.make_graph(nodes + [helper.make_node("Cast", [f"h{n}"], ["y"], to=F)], "folds",
+                              [helper.make_tensor_value_info("x", F, [1])],
+                              [helper.make_tensor_value_info("y", F, [1])], [c])
+    folded = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    python_gc.disable()   # as paused by the importer; a full collection afterwards counts what was left
+    try:
+        python_gc.collect()
+        imported = export.from_onnx(folded)
+        left = python_gc.collect()
+    finally:
+        python_gc.enable()
+    assert imported.run({"x": np.zeros(1, np.float32)})["y"] == n + 1
+    assert left < 50, f"{left} garbage objects left by {n} folded nodes"
+    assert python_gc.isenabled()
 
 
 def test_every_check_reports_the_file_it_read(tmp_path):
@@ -626,7 +658,8 @@ def test_inference_session_reads_external_data_through_the_safe_loader(tmp_path)
     checks apply (for batch_size= it reads the graph only, never external data)."""
     path = _write(str(tmp_path / "models"), "outside", with_external("../secret.bin"))
     with pytest.raises(gc.FileFormatError, match="outside.onnx cannot be loaded: it is not a valid ONNX model "
-                                                 r"\(tensor 'w': external data '../secret.bin' leaves the model's folder"):
+                                                 r"\(tensor 'w': external data '../secret.bin' leaves the "
+                                                 "model's folder"):
         export.InferenceSession(path, device="cpu", precision="float16")
 
 
