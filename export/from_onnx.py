@@ -34,6 +34,7 @@ from . import onnx_safety
 from .import_registry import IMPORTERS, NeedsStaticValue, OnnxImportError, refusal
 
 _AI_ONNX = ("", "ai.onnx")   # the names of the standard domain in a node
+_UNBOUND = object()   # a name with no value outside a body
 _NUMBERS = (AttributeProto.FLOAT, AttributeProto.INT)
 _BODIES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)   # attribute types holding subgraphs
 # A static value larger than this is not folded (folding would copy big arrays into the graph twice).
@@ -89,6 +90,27 @@ class ImportContext:
         self.untied = {}        # (initializer, reader node name) → that reader's own copy (untie=True)
         self.untied_aliases = set()   # outputs of Identity copies of initializers made variables (untie=True)
         self._constants = {}    # graph → {(id of a static value, dtype): (its constant there, the value)}
+        self.saved_names = 0    # names saved and restored around bodies (``body_scope``): linear in the file
+
+    @contextlib.contextmanager
+    def body_scope(self, bound, defined):
+        """Import a body (an If branch, a Loop or Scan body, an op's function body) inside: ``bound`` (name →
+        value: its inputs and initializers) is bound, and on leaving, every bound name and every name in
+        ``defined`` (its nodes' outputs) gets back the value it had outside, or none. Only the body's own names
+        are saved, not every value of the model, so importing n bodies costs time linear in their sizes."""
+        values = self.values
+        names = [*bound, *(name for name in defined if name)]
+        saved = [(name, values.get(name, _UNBOUND)) for name in names]
+        self.saved_names += len(saved)
+        values.update(bound)
+        try:
+            yield
+        finally:
+            for name, value in reversed(saved):   # the first value saved for a name is the outside one
+                if value is _UNBOUND:
+                    values.pop(name, None)
+                else:
+                    values[name] = value
 
     def tensor(self, value, dtype=None):
         """A graph tensor for ``value``: a Tensor as is, a static NumPy value as a (cached) constant."""

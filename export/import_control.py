@@ -20,16 +20,13 @@ from .import_registry import importer
 
 def _body(ctx, graph, bound):
     """Import ``graph``'s nodes with its inputs bound to ``bound`` (ONNX input name → value); return its
-    outputs. Enclosing values stay visible; names the body defines are removed again afterwards."""
-    saved = dict(ctx.values)
-    ctx.values.update({t.name: numpy_helper.to_array(t) for t in graph.initializer})
-    ctx.values.update(bound)
-    try:
+    outputs. Enclosing values stay visible; the names the body defines are given back their outside values
+    afterwards (``ImportContext.body_scope``)."""
+    leaves = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    leaves.update(bound)
+    with ctx.body_scope(leaves, (name for node in graph.node for name in node.output)):
         walk(ctx, graph)
         return [ctx.values[o.name] for o in graph.output]
-    finally:
-        ctx.values.clear()
-        ctx.values.update(saved)
 
 
 def _tensor_out(ctx, value, bound_inputs):

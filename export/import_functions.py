@@ -101,12 +101,9 @@ def inline(ctx, node, inputs, function):
         raise OnnxImportError(f"{node.op_type} '{node.name}' has {len(inputs)} inputs, its body {len(function.input)}")
     opsets = dict(ctx.opsets)
     opsets.update({o.domain: o.version for o in function.opset_import})
-    body = helper.make_graph(bound_nodes(function, node), f"{node.op_type}_body", [], [])
-    saved = dict(ctx.values)
-    ctx.values.update(zip(function.input, list(inputs) + [None] * (len(function.input) - len(inputs))))
-    try:
+    nodes = bound_nodes(function, node)
+    body = helper.make_graph(nodes, f"{node.op_type}_body", [], [])
+    bound = dict(zip(function.input, list(inputs) + [None] * (len(function.input) - len(inputs))))
+    with ctx.body_scope(bound, (name for proto in nodes for name in proto.output)):
         walk(ctx, body, opsets)
         return [ctx.values.get(name) for name in function.output[:len(node.outputs)]]
-    finally:
-        ctx.values.clear()
-        ctx.values.update(saved)

@@ -1,8 +1,10 @@
 """A corpus of hostile ONNX files, generated here: every one is refused with an OnnxImportError saying why, before
 a tensor is read or allocated (or, for shapes computed from data, by the node that meets them at run time)."""
 import gc as python_gc
+import importlib
 import io
 import os
+import sys
 import tracemalloc
 import zipfile
 
@@ -432,6 +434,50 @@ def test_folded_nodes_leave_no_garbage_while_the_collector_is_paused():
     assert imported.run({"x": np.zeros(1, np.float32)})["y"] == n + 1
     assert left < 50, f"{left} garbage objects left by {n} folded nodes"
     assert python_gc.isenabled()
+
+
+def test_many_if_bodies_save_only_their_own_names(monkeypatch):
+    """Importing a body saves and restores the names it defines, not every value of the model: with n If nodes
+    (2n branches of one node each), the work is 2n names, whatever the number of values around them."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    from bench_onnx_check import if_chain
+    from_onnx_module = importlib.import_module("graphcore.export.from_onnx")
+    contexts = []
+
+    class Recording(from_onnx_module.ImportContext):
+        def __init__(self, *args):
+            super().__init__(*args)
+            contexts.append(self)
+    monkeypatch.setattr(from_onnx_module, "ImportContext", Recording)
+    x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
+    for n in (50, 200):
+        imported = export.from_onnx(if_chain(n))
+        assert contexts[-1].saved_names == 2 * n
+        assert len(contexts[-1].values) == n + 3   # x, c, the n outputs and "" (no body's name is left behind)
+        np.testing.assert_array_equal(imported.run({"x": x, "c": np.array(True)})["y"], np.maximum(x, 0))
+        np.testing.assert_array_equal(imported.run({"x": x, "c": np.array(False)})["y"], x)   # n negations, n even
+
+
+def test_many_function_bodies_save_only_their_own_names(monkeypatch):
+    """The same for ops imported through their schema's function body (DynamicQuantizeLinear): the names saved
+    grow with the number of nodes, not with the number of nodes times the values around them."""
+    from_onnx_module = importlib.import_module("graphcore.export.from_onnx")
+    contexts = []
+
+    class Recording(from_onnx_module.ImportContext):
+        def __init__(self, *args):
+            super().__init__(*args)
+            contexts.append(self)
+    monkeypatch.setattr(from_onnx_module, "ImportContext", Recording)
+    x = np.array([-1.0, 0.5, 2.0], np.float32)
+    saved = []
+    for n in (20, 80):
+        nodes = [helper.make_node("DynamicQuantizeLinear", ["x"], [f"q{i}", f"scale{i}", f"zero{i}"]) for i in range(n)]
+        imported = export.from_onnx(model(nodes + [helper.make_node("Identity", [f"scale{n - 1}"], ["y"])], ("x", [3])))
+        saved.append(contexts[-1].saved_names)
+        # the scale is (max(x, 0) − min(x, 0)) / 255
+        np.testing.assert_allclose(imported.run({"x": x})["y"], 3.0 / 255, rtol=1e-6)
+    assert saved[0] > 0 and saved[1] == 4 * saved[0]
 
 
 def test_every_check_reports_the_file_it_read(tmp_path):

@@ -1,12 +1,15 @@
 """Time and memory of checking and importing huge trivial ONNX graphs: both must grow linearly with the file.
 
     python tools/bench_onnx_check.py [--sizes 10000,100000,1000000] [--attr-sizes 1000,10000,100000]
+                                     [--if-sizes 2000,4000,8000]
 
-Two families of hostile-but-valid files, each a chain ``x → node → node → … → y``:
+Three families of hostile-but-valid files, each a chain ``x → node → node → … → y``:
 
 * *trivial*: ``Relu`` nodes, each with a name and no attribute;
 * *one-attribute*: ``LeakyRelu`` nodes with ``alpha`` (the old check rebuilt the set of every output name once
-  per attribute of every node: quadratic; 4,000 such nodes took 16 s).
+  per attribute of every node: quadratic; 4,000 such nodes took 16 s);
+* *If bodies*: ``If`` nodes whose two one-node branches read the previous value (``if_chain``); the importer
+  builds both branches of each (the old import copied every value of the model once per body: quadratic).
 
 The files are written straight as protobuf wire bytes (a node message per chain link, concatenated), so even a
 million nodes is written in seconds, then read back by ``graphcore.export`` from the path as a user would.
@@ -66,6 +69,25 @@ def chain_file(path, n, with_attribute):
     with open(path, "wb") as f:
         f.write(model.SerializeToString() + _MODEL_GRAPH_FIELD + _varint(len(graph)) + graph)
     return os.path.getsize(path)
+
+
+def if_chain(n):
+    """A ModelProto: ``x → If → If → … → y``, each If's branches reading the previous value from the enclosing
+    graph (then: Relu, else: Neg). The condition is a graph input, so the importer builds both branches of
+    every If: 2n bodies, each defining one name."""
+    nodes = []
+    for i in range(n):
+        previous, out = "x" if i == 0 else f"h{i}", "y" if i == n - 1 else f"h{i + 1}"
+        then_branch, else_branch = (
+            helper.make_graph([helper.make_node(op, [previous], [f"{tag}{i}"], name=f"{tag}{i}")], f"{tag}{i}", [],
+                              [helper.make_tensor_value_info(f"{tag}{i}", TensorProto.FLOAT, ["batch", 8])])
+            for op, tag in (("Relu", "then"), ("Neg", "else")))
+        nodes.append(helper.make_node("If", ["c"], [out], name=f"if{i}", then_branch=then_branch,
+                                      else_branch=else_branch))
+    graph = helper.make_graph(nodes, "ifs", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 8]),
+                                             helper.make_tensor_value_info("c", TensorProto.BOOL, [])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
 
 
 # ----- the child process: one measurement --------------------------------------------------------------------
@@ -133,12 +155,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000", help="trivial-node chain lengths")
     parser.add_argument("--attr-sizes", default="1000,10000,100000", help="one-attribute chain lengths")
+    parser.add_argument("--if-sizes", default="2000,4000,8000", help="If-node chain lengths")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return _measure(args.child[1], args.child[0])
     runs = [("trivial", int(n), False) for n in args.sizes.split(",") if n] + \
-           [("one-attribute", int(n), True) for n in args.attr_sizes.split(",") if n]
+           [("one-attribute", int(n), True) for n in args.attr_sizes.split(",") if n] + \
+           [("If bodies", int(n), None) for n in args.if_sizes.split(",") if n]
     print(f"python {sys.version.split()[0]}, onnx {onnx.__version__}, {os.cpu_count()} cores; "
           "memory: peak RSS above the RSS before reading the file")
     header = (f"{'nodes':>10} {'kind':>14} {'file MB':>8} {'parse s':>8} {'check s (cpu)':>14} {'check MB':>9} "
@@ -147,8 +171,12 @@ def main(argv=None):
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="bench-onnx-check-") as folder:
         for kind, n, with_attribute in runs:
-            path = os.path.join(folder, f"{kind}-{n}.onnx")
-            size = chain_file(path, n, with_attribute)
+            path = os.path.join(folder, f"{kind.replace(' ', '-')}-{n}.onnx")
+            if with_attribute is None:
+                onnx.save(if_chain(n), path)
+                size = os.path.getsize(path)
+            else:
+                size = chain_file(path, n, with_attribute)
             check, imported = _child(path, "check"), _child(path, "import")
             os.remove(path)
             print(f"{n:>10,} {kind:>14} {size / 2**20:>8.1f} {_cell(check, 'parse_s', 8)} "
