@@ -33,7 +33,7 @@ from graphcore.graph import Tensor, ancestors, pinned_site
 from . import onnx_safety
 from .import_registry import IMPORTERS, NeedsStaticValue, OnnxImportError, refusal
 
-_AI_ONNX = ("", "ai.onnx")   # the names of the standard domain in a node
+_AI_ONNX = onnx_safety.AI_ONNX
 _UNBOUND = object()   # a name with no value outside a body
 _NUMBERS = (AttributeProto.FLOAT, AttributeProto.INT)
 _BODIES = (AttributeProto.GRAPH, AttributeProto.GRAPHS)   # attribute types holding subgraphs
@@ -213,7 +213,7 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
 
 
 def _imported(model, order, max_bytes, static_inputs, untie):
-    opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
+    opsets = onnx_safety.opset_versions(model)
     graph = gc.Graph()
     ctx = ImportContext(opsets, max_bytes, order)
     static_inputs = dict(static_inputs or {})
@@ -374,15 +374,19 @@ def walk(ctx, graph, opsets=None):
         if aliases and proto.op_type == "Identity" and proto.output[0] in aliases:
             continue   # its output is already a variable of its own
         domain = proto.domain
-        node = OnnxNode(proto, standard if domain in _AI_ONNX else opsets.get(domain, ctx.opset))
-        build = IMPORTERS.get(node.op_type)
+        if domain in _AI_ONNX:
+            node = OnnxNode(proto, standard)
+            build = IMPORTERS.get(node.op_type)
+        else:   # ai.onnx.preview: its ops import through their function bodies only
+            node, build = OnnxNode(proto, opsets.get(domain, ctx.opset)), None
         if untied:
             inputs = [untied.get((name, proto.name), values[name]) for name in node.inputs]
         else:
             inputs = [values[name] for name in node.inputs]
         function = body_of(node, inputs, opsets) if build is None else None
         if build is None and function is None:
-            raise refusal(proto)
+            raise refusal(proto, None if domain in _AI_ONNX else f"the {domain} domain has no {node.op_type} at "
+                          f"version {node.opset} (graphcore imports its ops through their function bodies)")
         try:
             with _node_scope(into, node.name):
                 if function is not None:

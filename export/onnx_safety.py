@@ -27,12 +27,15 @@ from google.protobuf.message import DecodeError
 from onnx import helper
 
 from .import_registry import OnnxImportError
-from .onnx_structure import GraphChecker, topological_order  # noqa: F401  (the walker orders bodies with it)
+from .onnx_structure import AI_ONNX, GraphChecker, topological_order  # noqa: F401  (the walker orders bodies with it)
 
 MAX_BYTES = 4 << 30
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
-STANDARD_DOMAINS = ("", "ai.onnx")
+# onnx's own operator sets: the standard one, and its preview, whose ops (FlexAttention) onnx defines by
+# function bodies the importer expands. ai.onnx.preview.training (Gradient, Adam) is not one: graphcore builds
+# its own training steps.
+STANDARD_DOMAINS = AI_ONNX + ("ai.onnx.preview",)
 _EXTERNAL_KEYS = {"location", "offset", "length", "checksum"}
 
 
@@ -119,22 +122,24 @@ def check(model, max_bytes=MAX_BYTES):
     for opset in model.opset_import:
         if opset.domain not in STANDARD_DOMAINS:
             raise OnnxImportError(f"unknown operator domain '{opset.domain}': graphcore imports the standard "
-                                  "ai.onnx ops only")
+                                  "ai.onnx ops (and onnx's ai.onnx.preview) only")
+    versions = opset_versions(model)
+    if "" not in versions:
+        raise OnnxImportError("the model imports no version of the standard ai.onnx operator set")
     external = []
 
     def tensor(t):
         check_tensor(t, max_bytes)
         if t.data_location == onnx.TensorProto.EXTERNAL:
             external.append(t)
-    checker = GraphChecker(standard_opset(model), tensor, lambda value: _check_declared(value, max_bytes),
-                           MAX_DEPTH, MAX_NODES)
+    checker = GraphChecker(versions, tensor, lambda value: _check_declared(value, max_bytes), MAX_DEPTH, MAX_NODES)
     checker.check(model.graph)
     return checker.order, external
 
 
-def standard_opset(model):
-    """The model's version of the standard (ai.onnx) operator set."""
-    return next(o.version for o in model.opset_import if o.domain in STANDARD_DOMAINS)
+def opset_versions(model):
+    """{domain: version} of the operator sets the model imports, the standard one under ""."""
+    return {"" if o.domain in AI_ONNX else o.domain: o.version for o in model.opset_import}
 
 
 def _itemsize(data_type):

@@ -29,7 +29,7 @@ from .import_registry import OnnxImportError
 INPUT, INITIALIZER = -2, -1   # positions of the names that no node writes
 _TENSOR, _TENSORS, _GRAPH, _GRAPHS = (AttributeProto.TENSOR, AttributeProto.TENSORS, AttributeProto.GRAPH,
                                       AttributeProto.GRAPHS)
-_AI_ONNX = ("", "ai.onnx")   # the names of the standard domain in a node
+AI_ONNX = ("", "ai.onnx")   # the two names of the standard operator domain
 _HOLDERS = frozenset((_TENSOR, _TENSORS, _GRAPH, _GRAPHS))   # attribute types that hold tensors or bodies
 
 
@@ -61,8 +61,8 @@ class GraphChecker:
     ``check_tensor(tensor)`` and ``check_value(value_info)`` are called for every tensor (initializer or
     attribute) and every declared value; they check sizes and data and raise on a problem."""
 
-    def __init__(self, opset, check_tensor, check_value, max_depth, max_nodes):
-        self.opset, self.max_depth, self.max_nodes = opset, max_depth, max_nodes
+    def __init__(self, opsets, check_tensor, check_value, max_depth, max_nodes):
+        self.opsets, self.max_depth, self.max_nodes = opsets, max_depth, max_nodes   # domain ("" standard) → version
         self.check_tensor, self.check_value = check_tensor, check_value
         self.order = NodeOrder()
         self._where = {}       # name → (depth, position) of its innermost visible definition
@@ -150,18 +150,16 @@ class GraphChecker:
         where, arities, implicit, owners = self._where, self._arity, self._implicit, self._owners
         in_order = True
         for k, node in enumerate(nodes):
-            if node.domain not in _AI_ONNX:
-                raise OnnxImportError(f"{describe(node)} is in unknown domain '{node.domain}': graphcore imports "
-                                      "the standard ai.onnx ops only")
-            op_type = node.op_type
-            arity = arities.get(op_type)
+            domain, op_type = node.domain, node.op_type
+            key = op_type if domain in AI_ONNX else (domain, op_type)
+            arity = arities.get(key)
             if arity is None:   # () for an op without a schema (the importer refuses it with its own reason)
-                arity = arities[op_type] = _schema_arity(op_type, self.opset)
+                arity = arities[key] = _schema_arity(op_type, *self._version(node))
             inputs = node.input   # protobuf fields cost a lookup per access: fetched once
             if arity:
                 n_in, n_out = len(inputs), len(node.output)
                 if not (arity[0] <= n_in <= arity[1] and arity[2] <= n_out <= arity[3]):
-                    raise OnnxImportError(_arity_error(node, arity, n_in, n_out, self.opset))
+                    raise OnnxImportError(_arity_error(node, arity, n_in, n_out, self._version(node)[0]))
             for name in inputs:
                 if not name:
                     continue
@@ -180,6 +178,16 @@ class GraphChecker:
                 if kind in _HOLDERS:
                     self._attribute(attr, kind, k, depth)
         return in_order
+
+    def _version(self, node):
+        """(opset version, domain) a node's schema is looked up at; refuses a domain the model does not import."""
+        domain = "" if node.domain in AI_ONNX else node.domain
+        version = self.opsets.get(domain)
+        if version is None:
+            raise OnnxImportError(f"{describe(node)} is in unknown domain '{node.domain}' (the model imports no "
+                                  "such operator set; graphcore imports the standard ai.onnx ops and onnx's "
+                                  "ai.onnx.preview only)")
+        return version, domain
 
     def _attribute(self, attr, kind, k, depth):
         """Check the tensors an attribute holds, or the bodies (of node ``k``) with their own names."""
@@ -276,11 +284,11 @@ def _kahn(nodes, edges):
     return order
 
 
-def _schema_arity(op_type, opset):
+def _schema_arity(op_type, opset, domain):
     """(min inputs, max inputs, min outputs, max outputs) of the op at ``opset``, or () without a schema
     (the importer then refuses the op type with its own reason)."""
     try:
-        schema = defs.get_schema(op_type, opset, "")
+        schema = defs.get_schema(op_type, opset, domain)
     except defs.SchemaError:
         return ()
     return schema.min_input, schema.max_input, schema.min_output, schema.max_output

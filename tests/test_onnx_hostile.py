@@ -24,7 +24,8 @@ def model(nodes, inputs=(("x", [2])), outputs=("y",), inits=(), opset=18, domain
     ins = [helper.make_tensor_value_info(n, F, s) for n, s in ([inputs] if isinstance(inputs[0], str) else inputs)]
     outs = [helper.make_tensor_value_info(n, F, None) for n in outputs]
     g = helper.make_graph(nodes, "hostile", ins, outs, list(inits))
-    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains]
+    opsets = ([helper.make_opsetid("", opset)] if opset is not None else []) + \
+        [helper.make_opsetid(d, 1) for d in domains]
     return helper.make_model(g, opset_imports=opsets, ir_version=10)
 
 
@@ -125,6 +126,17 @@ CORPUS = {
                            "unknown operator domain"),
     "custom_domain_only_node": (model([helper.make_node("Relu", ["x"], ["y"], domain="com.evil")]),
                                 "unknown domain"),
+    "preview_domain_not_imported": (model([helper.make_node("FlexAttention", ["x", "x", "x"], ["y"],
+                                                            domain="ai.onnx.preview")]),
+                                    "is in unknown domain 'ai.onnx.preview' (the model imports no such operator set"),
+    "preview_domain_standard_op": (model([helper.make_node("Relu", ["x"], ["y"], domain="ai.onnx.preview")],
+                                         domains=["ai.onnx.preview"]),
+                                   "cannot import ONNX op Relu (node 'y'): the ai.onnx.preview domain has no Relu"),
+    "preview_training_domain": (model([helper.make_node("Adam", ["x"], ["y"], domain="ai.onnx.preview.training")],
+                                      domains=["ai.onnx.preview.training"]),
+                                "unknown operator domain 'ai.onnx.preview.training'"),
+    "no_standard_opset": (model([helper.make_node("Relu", ["x"], ["y"])], opset=None, domains=["ai.onnx.preview"]),
+                          "the model imports no version of the standard ai.onnx operator set"),
     "nesting_too_deep": (("in memory", nested_if(onnx_safety.MAX_DEPTH + 2)), "nested deeper"),
     "out_of_range_axis": (model([helper.make_node("Concat", ["x", "x"], ["y"], axis=7)]), "Concat"),
 }
