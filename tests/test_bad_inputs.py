@@ -64,6 +64,19 @@ class World:
     def embedder(self):
         return gc.Sequential([layers.Embedding(5, 2, input_length=2)])
 
+    @functools.cached_property
+    def id_classifier(self):
+        """Embedding(5 rows) → Flatten → softmax over 3 classes, compiled, with its training step's trainer."""
+        model = gc.Sequential([layers.Embedding(5, 2, input_length=2), layers.Flatten(),
+                               layers.Dense(3, activation="softmax")])
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+        return model
+
+    @functools.cached_property
+    def id_trainer(self):
+        export.to_onnx(self.id_classifier, self.path("ids_step.onnx"), training=True)
+        return export.OnnxTrainer(self.path("ids_step.onnx"), device="cpu")
+
     def diverging(self):
         """A regression whose first SGD step overflows float32 weights (learning rate 1e30)."""
         model = gc.Sequential([layers.Dense(2, input_shape=(4,))])
@@ -579,6 +592,19 @@ CASES = [
     ("embedding-id-out-of-range", lambda w: _run(lambda: ((lambda ids: (
         gc.nn.embedding_lookup(gc.constant(np.ones((5, 2))), ids), {ids: [4, 5]}))(_ph((2,), gc.int64)))),
      gc.InvalidValueError, "received an id value of 5 at index (1,), outside the valid range of [0, 5)", SITE),
+    ("keras-embedding-id-out-of-range", lambda w: w.id_classifier.predict(np.array([[1, 5]]), verbose=0),
+     gc.InvalidValueError, "received an id value of 5 at index (0, 1), outside the valid range of [0, 5): the "
+     "embedding has input_dim=5 rows, so ids run from 0 to 4", SITE),
+    ("keras-embedding-id-negative", lambda w: w.id_classifier.predict(np.array([[-1, 0]]), verbose=0),
+     gc.InvalidValueError, "received an id value of -1 at index (0, 0), outside the valid range of [0, 5)", SITE),
+    ("keras-embedding-fit-id-out-of-range", lambda w: w.id_classifier.fit(np.array([[0, 1], [2, 9]]), np.array([0, 1]),
+                                                                          verbose=0),
+     gc.InvalidValueError, "received an id value of 9 at index (1, 1), outside the valid range of [0, 5)", SITE),
+    ("step-embedding-id-out-of-range", lambda w: w.id_trainer.step([np.array([[1, 5]]), np.array([0])]),
+     gc.DataError, "step: id 5 of input 'input' at index [0, 1] is outside [0, 5): the embedding has input_dim=5 "
+     "rows, so ids run from 0 to 4 (1 such value(s)); the step was not run", False),
+    ("step-embedding-id-negative", lambda w: w.id_trainer.step([np.array([[-2, 0]]), np.array([0])]),
+     gc.DataError, "step: id -2 of input 'input' at index [0, 0] is outside [0, 5)", False),
     ("tensor-truth-value", lambda w: _graph(lambda: bool(_ph((2,)) > 0.0)), gc.BuildError,
      "has no truth value", SITE),
     ("tensor-iterate-unknown", lambda w: _graph(lambda: list(_ph((None, 2)))), gc.BuildError,

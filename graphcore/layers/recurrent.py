@@ -7,7 +7,7 @@ Initial states are passed Keras's list way: ``layer([x, h0])`` or ``LSTM(...)([x
 import numpy as np
 
 from .. import compat, recurrent
-from ..ops.array import concat, gather, reshape
+from ..ops.array import check_indices, concat, gather, reshape
 from ..ops.math import cast
 from ..errors import BuildError, CompatError
 from .base import MASKING, Layer, _as_list
@@ -184,6 +184,10 @@ class Embedding(Layer):
     def call(self, ids):
         if ids.dtype.kind not in "iu":
             ids = cast(ids, np.int64)   # Keras casts float ids (truncating), e.g. from a float32 Input
+        # an id outside [0, input_dim) raises naming it and its index, as TF's CPU kernel (NumPy would wrap a
+        # negative id to a row from the end); an exported training step lists the ids for OnnxTrainer to check
+        ids = check_indices(ids, self.input_dim, "id", f"the embedding has input_dim={self.input_dim} rows, so ids "
+                            f"run from 0 to {self.input_dim - 1}")
         return gather(self.embeddings, ids)
 
 
