@@ -448,19 +448,25 @@ def test_folded_nodes_leave_no_garbage_while_the_collector_is_paused():
     assert python_gc.isenabled()
 
 
-def test_many_if_bodies_save_only_their_own_names(monkeypatch):
-    """Importing a body saves and restores the names it defines, not every value of the model: with n If nodes
-    (2n branches of one node each), the work is 2n names, whatever the number of values around them."""
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-    from bench_onnx_check import if_chain
+@pytest.fixture
+def contexts(monkeypatch):
+    """The ImportContext of every import made in the test, in order (to read what the import did)."""
     from_onnx_module = importlib.import_module("graphcore.export.from_onnx")
-    contexts = []
+    made = []
 
     class Recording(from_onnx_module.ImportContext):
         def __init__(self, *args):
             super().__init__(*args)
-            contexts.append(self)
+            made.append(self)
     monkeypatch.setattr(from_onnx_module, "ImportContext", Recording)
+    return made
+
+
+def test_many_if_bodies_save_only_their_own_names(contexts):
+    """Importing a body saves and restores the names it defines, not every value of the model: with n If nodes
+    (2n branches of one node each), the work is 2n names, whatever the number of values around them."""
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
+    from bench_onnx_check import if_chain
     x = np.linspace(-1, 1, 16, dtype=np.float32).reshape(2, 8)
     for n in (50, 200):
         imported = export.from_onnx(if_chain(n))
@@ -470,17 +476,9 @@ def test_many_if_bodies_save_only_their_own_names(monkeypatch):
         np.testing.assert_array_equal(imported.run({"x": x, "c": np.array(False)})["y"], x)   # n negations, n even
 
 
-def test_many_function_bodies_save_only_their_own_names(monkeypatch):
+def test_many_function_bodies_save_only_their_own_names(contexts):
     """The same for ops imported through their schema's function body (DynamicQuantizeLinear): the names saved
     grow with the number of nodes, not with the number of nodes times the values around them."""
-    from_onnx_module = importlib.import_module("graphcore.export.from_onnx")
-    contexts = []
-
-    class Recording(from_onnx_module.ImportContext):
-        def __init__(self, *args):
-            super().__init__(*args)
-            contexts.append(self)
-    monkeypatch.setattr(from_onnx_module, "ImportContext", Recording)
     x = np.array([-1.0, 0.5, 2.0], np.float32)
     saved = []
     for n in (20, 80):
