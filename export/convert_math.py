@@ -119,7 +119,8 @@ def _sum_to(ctx, node):
     """ReduceSum over the broadcast axes (decided from the static shapes), then Reshape to ``like``."""
     g, like = node.inputs
     lead = g.ndim - like.ndim
-    axes = list(range(lead)) + [lead + i for i, d in enumerate(like.shape) if d == 1 and g.shape[lead + i] != 1]
+    g_dims, like_dims = ctx.dims(g), ctx.dims(like)
+    axes = list(range(lead)) + [lead + i for i, d in enumerate(like_dims) if d == 1 and g_dims[lead + i] != 1]
     value = ctx.input(g)
     if axes:
         value = ctx.emit("ReduceSum", [value, ctx.const(np.array(axes, np.int64), f"{node.name}/axes")],

@@ -71,7 +71,7 @@ def _body(ctx, node, caps, counter, entering, with_steps):
     names += [prefix + a["state_in"][k].name + "/entering" for k in entering]
     declared = [a["time_in"]] * counter + list(a["state_in"] + a["seq_in"])
     source = Source(a["body"], declared, outputs, Session(a["body"]), prefix[:-1])
-    body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=static, output_names=names)
+    body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=static, output_names=names, shapes=ctx.shapes)
     for ph, t in zip(a["cap_in"], caps):
         if ph in static:
             body.alias(ph, ctx.input(t))   # read the outer initializer; folding still sees the value

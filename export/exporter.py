@@ -23,10 +23,12 @@ from onnx import helper, numpy_helper
 import graphcore
 from graphcore.graph import ancestors
 from graphcore.io import atomic_write, write_errors
+from graphcore.shapes import format_shape
 
 from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
+from .static_shapes import fixed_shapes
 from .training import METADATA_KEY, training_step
 
 # Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
@@ -40,10 +42,12 @@ DEFAULT_OPSET = 18
 SUPPORTED_OPSETS = range(13, 26)
 # Protocol buffers cannot serialise a message over 2 GiB: larger models keep their weights in a side file.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+# Ops whose value depends only on their input's shape: constants once every size is known.
+SHAPE_ONLY = frozenset({"Shape", "Size"})
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
-            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None):
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, batch_size=None):
     """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
     or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
     state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
@@ -53,6 +57,10 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     whose inputs' unknown leading sizes are not one batch. ``batch`` is a promise onnxruntime holds the file
     to: it plans shared buffers for values whose shapes it equates, and fails ("Shape mismatch attempting to
     re-use buffer") when two inputs declared ``batch`` differ.
+
+    ``batch_size=N`` writes a *static* file instead: the data inputs' unknown leading size is N and every
+    shape in the graph is a constant, so no shape arithmetic is left to run (what onnxruntime's CUDA provider
+    would place on the CPU, and what CUDA graph capture needs). Every other input size must be known.
 
     Weights come from ``session`` (a Session or a dict of variable values), from a model's own session, or
     from a raw graph's initial values. When the initializers exceed
@@ -66,9 +74,11 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     step = None
     if training or train_op is not None:
         step = training_step(model_or_graph, inputs, outputs, train_op, session)
-        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names)
+        fixed = _fixed_inputs(step.source.inputs[:len(step.contract["inputs"])], batch_size)
+        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names, fixed_inputs=fixed)
     else:
-        ctx = Context(resolve(model_or_graph, inputs, outputs, session), opset)
+        source = resolve(model_or_graph, inputs, outputs, session)
+        ctx = Context(source, opset, fixed_inputs=_fixed_inputs(source.inputs, batch_size))
     ctx.convert()
     graph = ctx.make_graph(dynamic_batch)
     purpose = "inference" if step is None else "training (one step: state in, new state out)"
@@ -84,6 +94,23 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
         return model
     _save(model, os.fspath(path), ctx.initializer_bytes > external_data_threshold)
     return model
+
+
+def _fixed_inputs(data_inputs, batch_size):
+    """{input: shape with the batch filled in} for a static export (``batch_size`` set), else None."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ExportError(f"batch_size must be a positive integer (or None for a symbolic batch), got {batch_size!r}")
+    fixed = {}
+    for t in data_inputs:
+        unknown = [axis for axis, d in enumerate(t.shape) if d is None and axis > 0]
+        if unknown:
+            raise ExportError(f"input '{t.name}' has unknown size {format_shape(t.shape)} on axis {unknown[0]}: a "
+                              "static file (batch_size=) needs every other size known; build the model with a "
+                              "fixed size there (e.g. gc.Input((50, 64)) for 50 time steps)", t.node)
+        fixed[t] = tuple(int(batch_size) if d is None else d for d in t.shape)
+    return fixed
 
 
 def _add_state_defaults(model, ctx, step):
@@ -124,7 +151,8 @@ class Context:
     ``output_names`` names its results (a body may return one tensor twice).
     """
 
-    def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None):
+    def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None, fixed_inputs=None,
+                 shapes=None):
         self.source, self.opset, self.prefix = source, opset, prefix
         self.feeds = dict(feeds or {})
         self.nodes, self.initializers = [], {}
@@ -137,9 +165,26 @@ class Context:
         self._direct = dict(zip(reversed(source.outputs), reversed(self.output_names)))
         self._used_values = set(self.names.values()) | set(self.output_names)
         self._used_nodes = set()
-        self._values = dict(self.feeds)   # a fed placeholder's value is its feed (a plan cannot fetch its feeds)
-        self._order, self._static = _plan(source, self._inputs, self.feeds)
+        order = sorted(ancestors([t.node for t in source.outputs if t not in self._inputs], stop=self._inputs,
+                                 controls=False), key=lambda n: n.id)
+        # A static export knows every size (``static_shapes``); a nested body shares its loop's sizes.
+        if fixed_inputs is not None:
+            given = {t: np.shape(v) for t, v in self.feeds.items()}
+            self.shapes = fixed_shapes(order, {**given, **fixed_inputs})
+        else:
+            self.shapes = shapes or {}
+        self._fold_shapes(order)
+        self._values = dict(self.feeds)   # a fed tensor's value is its feed (a plan cannot fetch its feeds)
+        self._order, self._static = order, _static_nodes(order, self._inputs, self.feeds)
         self.converted_nodes = [n for n in self._order if n not in self._static]
+
+    def _fold_shapes(self, order):
+        """With every size known, the value of an op that reads only its input's shape (Shape, Size) is a
+        constant: feed it, so it and everything computed from it fold like any static tensor."""
+        for node in order:
+            if node.type in SHAPE_ONLY and None not in self.dims(node.inputs[0]):
+                stand_in = np.broadcast_to(np.zeros((), node.inputs[0].dtype), self.dims(node.inputs[0]))
+                self.feeds[node.outputs[0]] = node.op.compute(stand_in, **node.op.kernel_attrs(node))
 
     # ----- walking ------------------------------------------------------------------------------------------
     def convert(self):
@@ -198,10 +243,14 @@ class Context:
         self.initializers[name] = np.asarray(array, order="C")   # (ascontiguousarray makes 0-d arrays 1-d)
         return name
 
+    def dims(self, tensor):
+        """``tensor``'s shape as this export knows it: with the batch fixed (``batch_size=``), every size."""
+        return self.shapes.get(tensor, tensor.shape)
+
     def shape(self, tensor):
         """An int64 1-D value holding ``tensor``'s runtime shape: a constant when it is known statically."""
-        if None not in tensor.shape:
-            return self.const(np.array(tensor.shape, np.int64), f"{self.node.name}/shape")
+        if None not in self.dims(tensor):
+            return self.const(np.array(self.dims(tensor), np.int64), f"{self.node.name}/shape")
         return self.emit("Shape", [self.input(tensor)])
 
     # ----- emitting -----------------------------------------------------------------------------------------
@@ -255,20 +304,22 @@ class Context:
     def make_graph(self, dynamic_batch, name=None, leading_outputs=(), trailing_inputs=()):
         used = {name for node in self.nodes for name in optimize.reads(node)}
         initializers = [numpy_helper.from_array(a, name) for name, a in self.initializers.items() if name in used]
-        inputs = [_value_info(self.names[t], t, dynamic_batch) for t in self.source.inputs] + list(trailing_inputs)
-        outputs = list(leading_outputs) + [_value_info(n, t, dynamic_batch)
+        inputs = [_value_info(self.names[t], t, self.dims(t), dynamic_batch) for t in self.source.inputs]
+        outputs = list(leading_outputs) + [_value_info(n, t, self.dims(t), dynamic_batch)
                                            for t, n in zip(self.source.outputs, self.output_names)]
-        return helper.make_graph(self.nodes, name or _graph_name(self.source.name), inputs, outputs, initializers,
+        return helper.make_graph(self.nodes, name or _graph_name(self.source.name), inputs + list(trailing_inputs),
+                                 outputs, initializers,
                                  doc_string=f"graphcore graph '{self.source.name}'")
 
 
-def _plan(source, inputs, feeds):
-    """Nodes the outputs need (creation order) and the set of static ones; checks that inputs suffice."""
-    needed = ancestors([t.node for t in source.outputs if t not in inputs], stop=inputs, controls=False)
-    order = sorted(needed, key=lambda n: n.id)
+def _static_nodes(order, inputs, feeds):
+    """The static nodes among ``order`` (the nodes the outputs need, in creation order); checks that the
+    inputs suffice. A fed tensor (a placeholder's fixed value, a folded shape) makes its node static."""
     static = set()
     for node in order:
-        if node.type == "Placeholder":
+        if node.outputs and all(t in feeds for t in node.outputs):
+            static.add(node)
+        elif node.type == "Placeholder":
             if "default" not in node.attrs and node.outputs[0] not in feeds:
                 raise ExportError(f"placeholder '{node.name}' feeds the outputs but is not among the inputs: "
                                   "list it in inputs=", node)
@@ -276,23 +327,23 @@ def _plan(source, inputs, feeds):
         elif node.type in ("Constant", "Variable") or (
                 not node.op.stateful and all(t.node in static and t not in inputs for t in node.inputs)):
             static.add(node)
-    return order, static
+    return static
 
 
-def _value_info(name, tensor, dynamic_batch):
+def _value_info(name, tensor, dims, dynamic_batch):
     """The declared type of a graph input or output: unknown leading dims are the symbolic ``batch`` (or 1,
     ``dynamic_batch=False``); ``dynamic_batch=None`` (a loop body) gives every unknown dim its own name, since
     a body's values are sliced and stacked views whose leading sizes onnxruntime holds them to."""
-    dims = []
-    for axis, d in enumerate(tensor.shape):
+    declared = []
+    for axis, d in enumerate(dims):
         if d is not None:
-            dims.append(d)
+            declared.append(d)
         elif axis == 0 and dynamic_batch is not None:
-            dims.append("batch" if dynamic_batch else 1)
+            declared.append("batch" if dynamic_batch else 1)
         else:
-            dims.append(f"{name}_dim{axis}")
+            declared.append(f"{name}_dim{axis}")
     elem = helper.np_dtype_to_tensor_dtype(tensor.dtype)
-    return helper.make_tensor_value_info(name, elem, dims)
+    return helper.make_tensor_value_info(name, elem, declared)
 
 
 def _graph_name(name):
