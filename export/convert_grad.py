@@ -3,10 +3,10 @@
 onnxruntime's own gradient kernels (ConvGrad, MaxPoolGrad, SoftmaxGrad) live in its training build and
 ``ai.onnx.preview.training`` is not run at all (DESIGN.md §5), so each adjoint is rebuilt from forward ops:
 
-* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d], one GEMM per
-  kernel tap over the whole batch (dy as (O, N·Ho·Wo) rows against the tap's slice of x). Grouped and very
-  large kernels use the other reading, itself a convolution: with the batch axis turned into channels one
-  Conv computes it, strides and dilations swapped.
+* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d] in one large
+  product: one GEMM of dy as (O, N·Ho·Wo) rows against x's column matrix (its kh·kw strided slices) when x
+  has many channels, else the other reading, itself a convolution: with the batch axis turned into channels
+  one Conv computes it, strides and dilations swapped (also for grouped and very large kernels).
 * **MaxPoolGrad** scatters dy to the argmax positions: MaxPool's ``Indices`` output is flattened over the
   whole N·C·H·W tensor, so ScatterElements with ``reduction="add"`` (overlapping windows repeat an index)
   into a flat zero tensor does it. **MaxPoolGradGrad** gathers at the same indices.
@@ -24,37 +24,35 @@ from .convert_nn import onnx_pads
 from .registry import converter
 
 
-# Up to this many kernel taps the filter gradient is one GEMM per tap; beyond (AlexNet's 11×11), one Conv.
-MAX_TAPS = 25
-# Below this many input channels a tap's product is too thin for a GEMM (LeNet-5's one-channel images): one Conv.
-MIN_CHANNELS = 8
-
-
 @converter("Conv2DBackpropFilter")
 def _conv_filter_grad(ctx, node):
-    a = node.attrs
-    kh, kw = a["kernel_hw"]
-    if a["groups"] == 1 and kh * kw <= MAX_TAPS and node.inputs[0].shape[1] >= MIN_CHANNELS:
-        _filter_grad_by_taps(ctx, node)
-    else:
-        _filter_grad_as_conv(ctx, node)
+    FILTER_GRADIENT_FORMS[filter_gradient_form(ctx, node)](ctx, node)
+
+
+# tools/bench_filter_grad.py (onnxruntime 1.31.1, CPU, batch 64, 2026-12-04): on ResNet-18's 3×3 layers with
+# 64-512 input channels one GEMM over the column matrix took 0.4-0.7× the Conv form's time; with LeNet-5's 1,
+# 6 and 16 channels and a 3-channel stem the Conv form took 0.3-0.8× the GEMM's (a thin column matrix).
+MIN_CHANNELS = 32
+# Beyond this many kernel taps the column matrix (taps × the input) costs more memory than the product saves.
+MAX_TAPS = 25
+
+
+def filter_gradient_form(ctx, node):
+    """Which spelling of the filter gradient to emit (``FILTER_GRADIENT_FORMS``): the column GEMM for
+    many-channel, small-kernel, ungrouped convolutions, else one Conv."""
+    (kh, kw), channels = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1]
+    return "columns" if node.attrs["groups"] == 1 and kh * kw <= MAX_TAPS and channels >= MIN_CHANNELS else "conv"
 
 
 def _filter_grad_by_taps(ctx, node):
     """dW[:, :, i, j] = dy (O, N·Ho·Wo) × x's tap (i, j) (C, N·Ho·Wo)ᵀ: one GEMM per tap over the whole
-    batch. onnxruntime runs a Conv with a Ho×Wo "kernel" (the other form) 4-5× slower than these products."""
+    batch (four nodes per tap)."""
     x, dy = node.inputs
     a = node.attrs
     (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
-    ho, wo = dy.shape[2:]
-    channels, filters = x.shape[1], dy.shape[1]
-    value = ctx.input(x)
-    if any(a["pads"]):
-        top, bottom, left, right = a["pads"]
-        value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
-    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])                      # (C, N, Hp, Wp)
-    rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
-                                ints(ctx, [filters, -1], "dy_rows")])                   # (O, N·Ho·Wo)
+    ho, wo = ctx.dims(dy)[2:]
+    channels, filters = ctx.dims(x)[1], ctx.dims(dy)[1]
+    by_channel, rows = _batch_contracted(ctx, node)
     axes, steps, flat = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps"), ints(ctx, [channels, -1], "x_rows")
     taps = []
     for i in range(kh):
@@ -68,18 +66,55 @@ def _filter_grad_by_taps(ctx, node):
     ctx.emit("Reshape", [stacked, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
 
 
+def _filter_grad_by_columns(ctx, node):
+    """dW (O, C·kh·kw) = dy (O, N·Ho·Wo) × columns (C·kh·kw, N·Ho·Wo)ᵀ, one GEMM: the columns are x's kh·kw
+    strided taps, each (C, N, Ho, Wo), concatenated on axis 1, which in memory is already (C, tap, N·Ho·Wo)."""
+    x, dy = node.inputs
+    a = node.attrs
+    (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
+    ho, wo = ctx.dims(dy)[2:]
+    channels, filters = ctx.dims(x)[1], ctx.dims(dy)[1]
+    by_channel, rows = _batch_contracted(ctx, node)
+    axes, steps = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps")
+    taps = []
+    for i in range(kh):
+        for j in range(kw):
+            start = [i * dh, j * dw]
+            end = [start[0] + sh * (ho - 1) + 1, start[1] + sw * (wo - 1) + 1]
+            taps.append(ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes,
+                                           steps]))
+    stacked = ctx.emit("Concat", taps, axis=1) if len(taps) > 1 else taps[0]
+    columns = ctx.emit("Reshape", [stacked, ints(ctx, [channels * kh * kw, -1], "columns")])
+    product = ctx.emit("Gemm", [rows, columns], transB=1)                                  # (O, C·kh·kw)
+    ctx.emit("Reshape", [product, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+
+
+def _batch_contracted(ctx, node):
+    """x padded and channel-major (C, N, Hp, Wp), and dy as rows (O, N·Ho·Wo): the batch becomes part of
+    the contracted axis of the filter gradient's products."""
+    x, dy = node.inputs
+    value = ctx.input(x)
+    if any(node.attrs["pads"]):
+        top, bottom, left, right = node.attrs["pads"]
+        value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
+    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])
+    rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
+                                ints(ctx, [ctx.dims(dy)[1], -1], "dy_rows")])
+    return by_channel, rows
+
+
 def _filter_grad_as_conv(ctx, node):
     """dW as one Conv: the batch axis turned into channels (x as (C, N, H, W), dy as (O, N, Ho, Wo) filters),
     strides and dilations swapped; groups move into the channel axis so one grouped Conv does every group."""
     x, dy = node.inputs
     a = node.attrs
     groups, (kh, kw) = a["groups"], a["kernel_hw"]
-    (h, w), (ho, wo) = x.shape[2:], dy.shape[2:]
+    (h, w), (ho, wo) = ctx.dims(x)[2:], ctx.dims(dy)[2:]
     if groups == 1:
         xt = ctx.emit("Transpose", [ctx.input(x)], perm=[1, 0, 2, 3])
         dyt = ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3])
     else:   # channels g-major, then the batch: group g of the Conv sees exactly group g of x and of dy
-        cg, og = x.shape[1] // groups, dy.shape[1] // groups
+        cg, og = ctx.dims(x)[1] // groups, ctx.dims(dy)[1] // groups
         xt = _regroup(ctx, ctx.input(x), [0, groups, cg, h, w], [2, 1, 0, 3, 4], [cg, -1, h, w])
         dyt = _regroup(ctx, ctx.input(dy), [0, groups, og, ho, wo], [1, 2, 0, 3, 4], [groups * og, -1, ho, wo])
     full = ctx.emit("Conv", [xt, dyt], kernel_shape=[ho, wo], strides=list(a["dilations"]),
@@ -91,6 +126,13 @@ def _filter_grad_as_conv(ctx, node):
         full = ctx.emit("Slice", [full, ints(ctx, [0, 0], "starts"), ints(ctx, [kh, kw], "ends"),
                                   ints(ctx, [2, 3], "axes")])
     ctx.emit("Transpose", [full], out=node.outputs[0], perm=[1, 0, 2, 3])
+
+
+# The spellings of the filter gradient. ``tools/bench_filter_grad.py`` times them on each layer shape; "taps"
+# (one GEMM per kernel tap, 4 nodes a tap) is the form the others replaced, kept as the benchmark's baseline
+# (on a GPU it was measured faster than the Conv form at 224×224: DESIGN.md §6).
+FILTER_GRADIENT_FORMS = {"taps": _filter_grad_by_taps, "columns": _filter_grad_by_columns,
+                         "conv": _filter_grad_as_conv}
 
 
 def _regroup(ctx, value, split_shape, perm, merged_shape):
@@ -130,7 +172,7 @@ def _max_pool_grad_grad(ctx, node):
 def _avg_pool_grad(ctx, node):
     dy, out = node.inputs[0], node.outputs[0]
     a = node.attrs
-    (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], dy.shape[2:]
+    (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], ctx.dims(dy)[2:]
     divisor = _window_sizes(a, (h, w), (ho, wo))
     scale = ctx.const((1.0 / divisor).astype(dy.dtype), f"{node.name}/inverse_divisor")
     planes = ctx.emit("Reshape", [ctx.emit("Mul", [ctx.input(dy), scale]), ints(ctx, [-1, 1, ho, wo], "planes")])
@@ -159,8 +201,8 @@ def _window_sizes(attrs, input_hw, output_hw):
 
 def _shape_of_output(ctx, like_batch, out):
     """``out``'s shape: a constant when known, else ``like_batch``'s runtime (N, C) and out's static rest."""
-    if None not in out.shape:
-        return ints(ctx, list(out.shape), "shape")
+    if None not in ctx.dims(out):
+        return ints(ctx, list(ctx.dims(out)), "shape")
     head = ctx.emit("Slice", [ctx.emit("Shape", [ctx.input(like_batch)]), ints(ctx, [0], "zero"),
                               ints(ctx, [2], "two")])
     return ctx.emit("Concat", [head, ints(ctx, list(out.shape[2:]), "spatial")], axis=0)
@@ -170,7 +212,7 @@ def _shape_of_output(ctx, like_batch, out):
 def _slice_grad(ctx, node):
     g, x = node.inputs
     key = node.attrs["key"]
-    pads = _unit_step_pads(x.shape, key)
+    pads = _unit_step_pads(ctx.dims(x), key)
     if pads is None:
         _scatter_into_slice(ctx, node)
         return
