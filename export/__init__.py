@@ -19,6 +19,7 @@ from graphcore.graph import register_internal_dir
 register_internal_dir(__file__)
 
 from . import convert_array, convert_grad, convert_linalg, convert_math, convert_nn, convert_scan, convert_state  # noqa: E402,F401,E501
+from . import convert_norm  # noqa: E402,F401  (batch normalisation, forward and backward)
 from .check import CheckResult, check  # noqa: E402
 from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, to_onnx  # noqa: E402
 from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402

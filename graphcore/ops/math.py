@@ -93,6 +93,12 @@ def zeros_like(x, dtype=None, name=None):
     return apply_op("FillLike", [x], name=name, value=0, dtype=dtype and _dt.as_dtype(dtype))
 
 
+def is_zeros_fill(t):
+    """Whether ``t`` is a zeros_like filler (``gradients`` gives one for each unused output of a multi-output
+    node), so a gradient rule may treat it as no gradient at all."""
+    return t.node.op.type == "FillLike" and t.node.attrs["value"] == 0
+
+
 def ones_like(x, dtype=None, name=None):
     return apply_op("FillLike", [x], name=name, value=1, dtype=dtype and _dt.as_dtype(dtype))
 
