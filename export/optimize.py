@@ -2,17 +2,30 @@
 
 graphcore layers compute ``conv(x, W) + reshape(b, (C, 1, 1))`` and ``x @ W + b``; after constant folding
 these are Conv + Add and Gemm + Add, which become one Conv (bias B) and one Gemm (bias C), as PyTorch's
-exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Nodes whose
-outputs nothing reads go last (a native recurrent op reads the raw input, leaving the projection that fed the
-generic loop unread). Values that are graph outputs are never rewritten away.
+exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Converters emit
+their own small constants (axes, shapes, scalars) and sometimes the same node twice (batch normalisation's
+centred input, in its forward and backward converters; the transposed input two convolutions' gradients
+share): equal constants become one initializer and equal nodes one node (common-subexpression elimination;
+random draws are never merged). A value computed only to be copied into a graph output under another name
+(a variable's new value) is computed under that name. Nodes whose outputs nothing reads go last (a native
+recurrent op reads the raw input, leaving the projection that fed the generic loop unread). Values that are
+graph outputs are never rewritten away.
 """
 from collections import defaultdict
 
 import numpy as np
 
 
+# Ops whose equal-looking nodes compute different values (random draws): never merged.
+RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+                    "Multinomial"})
+# Initializers up to this many elements are compared for equal values (the converters' axes and scalars).
+SMALL_CONSTANT = 256
+
+
 def run(nodes, initializers, outputs):
-    for rewrite in (_merge_reshapes, _fuse_bias, _drop_dead):
+    for rewrite in (_merge_constants, _merge_equal_nodes, _merge_reshapes, _fuse_bias, _compute_outputs_in_place,
+                    _drop_dead):
         nodes = rewrite(nodes, initializers, outputs)
     return nodes
 
@@ -40,6 +53,70 @@ def _consumers(nodes):
         for name in reads(node):
             consumers[name].append(node)
     return consumers
+
+
+def _renamed(nodes, renames):
+    """Point every explicit input named in ``renames`` at its new name (in place); returns ``nodes``."""
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name in renames:
+                node.input[i] = renames[name]
+    return nodes
+
+
+def _implicit_reads(nodes):
+    """Names loop bodies read from the enclosing scope: those cannot be renamed by editing inputs."""
+    return {name for node in nodes for name in reads(node) - set(node.input)}
+
+
+def _merge_constants(nodes, initializers, outputs):
+    """Small initializers with equal dtype, shape and values become one (the first name)."""
+    first, renames, implicit = {}, {}, _implicit_reads(nodes)
+    for name, array in list(initializers.items()):
+        if array.size > SMALL_CONSTANT or name in outputs or name in implicit:
+            continue
+        key = (array.dtype.str, array.shape, array.tobytes())
+        if key in first:
+            renames[name] = first[key]
+        else:
+            first[key] = name
+    return _renamed(nodes, renames)
+
+
+def _merge_equal_nodes(nodes, initializers, outputs):
+    """A node equal to an earlier one (op, inputs, attributes) is dropped and its outputs read from the
+    earlier node's; not random draws, loops, graph outputs or values a loop body reads by name."""
+    seen, renames, kept, implicit = {}, {}, [], _implicit_reads(nodes)
+    for node in nodes:
+        _renamed([node], renames)
+        mergeable = node.op_type not in RANDOM and not any(a.type == a.GRAPH for a in node.attribute) and \
+            not (set(node.output) & (outputs | implicit))
+        key = (node.domain, node.op_type, tuple(node.input), tuple(a.SerializeToString() for a in node.attribute),
+               len(node.output))
+        if mergeable and key in seen:
+            renames.update(zip(node.output, seen[key].output))
+            continue
+        if mergeable:
+            seen[key] = node
+        kept.append(node)
+    return kept
+
+
+def _compute_outputs_in_place(nodes, initializers, outputs):
+    """Identity(x) → y, y a graph output: the node computing x computes y instead (and x's readers read y),
+    unless x is itself a graph output, an input or initializer, or read by name inside a loop body."""
+    producer = {name: node for node in nodes for name in node.output}
+    implicit, renames, dropped = _implicit_reads(nodes), {}, set()
+    for node in nodes:
+        if node.op_type != "Identity" or node.output[0] not in outputs:
+            continue
+        source = node.input[0]
+        if source in producer and source not in outputs and source not in implicit and source not in renames:
+            out = producer[source].output
+            out[list(out).index(source)] = node.output[0]
+            renames[source] = node.output[0]
+            dropped.add(id(node))
+    return _renamed([n for n in nodes if id(n) not in dropped], renames)
 
 
 def _merge_reshapes(nodes, initializers, outputs):
