@@ -125,7 +125,10 @@ def _sum_to(ctx, node):
     if axes:
         value = ctx.emit("ReduceSum", [value, ctx.const(np.array(axes, np.int64), f"{node.name}/axes")],
                          keepdims=1)
-    ctx.emit("Reshape", [value, ctx.shape(like)], out=node.outputs[0])
+    if not axes and g_dims == like_dims and None not in g_dims:   # nothing was broadcast: no node at all
+        ctx.alias(node.outputs[0], value)
+    else:
+        ctx.emit("Reshape", [value, ctx.shape(like)], out=node.outputs[0])
 
 
 def fill(ctx, shape, value, dtype, out=None):

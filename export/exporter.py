@@ -42,8 +42,12 @@ DEFAULT_OPSET = 18
 SUPPORTED_OPSETS = range(13, 26)
 # Protocol buffers cannot serialise a message over 2 GiB: larger models keep their weights in a side file.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
-# Ops whose value depends only on their input's shape: constants once every size is known.
-SHAPE_ONLY = frozenset({"Shape", "Size"})
+# Ops that read some inputs only for their shape (op type → those inputs' indices): with every size known
+# they are as static as their other inputs (a loss's gradient seed, its broadcast over the batch).
+SHAPE_INPUTS = {"Shape": (0,), "Size": (0,), "FillLike": (0,), "BroadcastLike": (1,), "ReshapeLike": (1,),
+                "SumTo": (1,)}
+# A static value larger than this, computed from smaller ones, is left to onnxruntime to expand at load.
+FOLD_LIMIT = 4096
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
@@ -173,18 +177,18 @@ class Context:
             self.shapes = fixed_shapes(order, {**given, **fixed_inputs})
         else:
             self.shapes = shapes or {}
-        self._fold_shapes(order)
         self._values = dict(self.feeds)   # a fed tensor's value is its feed (a plan cannot fetch its feeds)
-        self._order, self._static = order, _static_nodes(order, self._inputs, self.feeds)
+        self._order, self._static = order, _static_nodes(order, self._inputs, self.feeds, self.dims)
         self.converted_nodes = [n for n in self._order if n not in self._static]
+        # A static node may read a value only for its shape (below): the interpreter gets a stand-in of that
+        # shape, a zero-stride view that allocates nothing.
+        self._stand_ins = {t: np.broadcast_to(np.zeros((), t.dtype), self.dims(t)) for node in self._static
+                           for k, t in enumerate(node.inputs) if k in SHAPE_INPUTS.get(node.type, ())
+                           and t.node not in self._static}
 
-    def _fold_shapes(self, order):
-        """With every size known, the value of an op that reads only its input's shape (Shape, Size) is a
-        constant: feed it, so it and everything computed from it fold like any static tensor."""
-        for node in order:
-            if node.type in SHAPE_ONLY and None not in self.dims(node.inputs[0]):
-                stand_in = np.broadcast_to(np.zeros((), node.inputs[0].dtype), self.dims(node.inputs[0]))
-                self.feeds[node.outputs[0]] = node.op.compute(stand_in, **node.op.kernel_attrs(node))
+    def _run(self, tensors):
+        """Static tensors' values from the interpreter."""
+        return self.source.session.run(tensors, {**self.feeds, **self._stand_ins})
 
     # ----- walking ------------------------------------------------------------------------------------------
     def convert(self):
@@ -202,7 +206,8 @@ class Context:
                 self.node = t.node
                 self.emit("Identity", [self.input(t)], out_name=name)
         self.node = None
-        self.nodes = optimize.run(self.nodes, self.initializers, set(self.output_names))
+        dims = {name: tuple(self.dims(t)) for t, name in self.names.items()}
+        self.nodes = optimize.run(self.nodes, self.initializers, set(self.output_names), dims)
 
     def _prefetch(self):
         """Evaluate the static tensors that converted nodes read, all in one interpreter run."""
@@ -210,7 +215,7 @@ class Context:
         wanted += [t for t in self.source.outputs if self.is_static(t)]
         wanted = list(dict.fromkeys(t for t in wanted if t not in self._values))
         if wanted:
-            self._values.update(zip(wanted, self.source.session.run(wanted, self.feeds)))
+            self._values.update(zip(wanted, self._run(wanted)))
 
     # ----- reading inputs -----------------------------------------------------------------------------------
     def is_static(self, tensor):
@@ -221,7 +226,7 @@ class Context:
         if not self.is_static(tensor):
             return None
         if tensor not in self._values:
-            self._values[tensor] = self.source.session.run(tensor, self.feeds)
+            self._values[tensor] = self._run([tensor])[0]
         return np.asarray(self._values[tensor])
 
     def input(self, tensor):
@@ -312,9 +317,11 @@ class Context:
                                  doc_string=f"graphcore graph '{self.source.name}'")
 
 
-def _static_nodes(order, inputs, feeds):
+def _static_nodes(order, inputs, feeds, dims):
     """The static nodes among ``order`` (the nodes the outputs need, in creation order); checks that the
-    inputs suffice. A fed tensor (a placeholder's fixed value, a folded shape) makes its node static."""
+    inputs suffice. A fed tensor (a placeholder's fixed value, a folded shape) makes its node static. A node
+    that would blow small static values up into a large one (a folded seed broadcast to a batch of images) is
+    converted instead, so the file holds the small values and onnxruntime expands them when it loads it."""
     static = set()
     for node in order:
         if node.outputs and all(t in feeds for t in node.outputs):
@@ -325,9 +332,27 @@ def _static_nodes(order, inputs, feeds):
                                   "list it in inputs=", node)
             static.add(node)
         elif node.type in ("Constant", "Variable") or (
-                not node.op.stateful and all(t.node in static and t not in inputs for t in node.inputs)):
+                not node.op.stateful and all(_known(k, t, node, static, inputs, dims) for k, t in enumerate(node.inputs))
+                and not _expands(node, dims)):
             static.add(node)
     return static
+
+
+def _known(k, tensor, node, static, inputs, dims):
+    """Whether input ``k`` of ``node`` is known at export time: a static value, or a value read only for its
+    shape whose every size is known."""
+    if k in SHAPE_INPUTS.get(node.type, ()) and None not in dims(tensor):
+        return True
+    return tensor.node in static and tensor not in inputs
+
+
+def _expands(node, dims):
+    """Whether ``node``'s outputs hold more than FOLD_LIMIT values and more than its inputs together."""
+    def size(t):
+        return np.prod(dims(t), dtype=np.float64) if None not in dims(t) else np.inf
+    produced = sum(size(t) for t in node.outputs)
+    read = sum(size(t) for k, t in enumerate(node.inputs) if k not in SHAPE_INPUTS.get(node.type, ()))
+    return produced > FOLD_LIMIT and produced > read
 
 
 def _value_info(name, tensor, dims, dynamic_batch):
