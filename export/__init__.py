@@ -25,11 +25,11 @@ from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, 
 from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402
 from .runtime import InferenceSession, gpu_available  # noqa: E402
 from .trainer import OnnxTrainer  # noqa: E402
-from .training import METADATA_KEY, read_contract  # noqa: E402
+from .training import METADATA_KEY, initial_values, read_contract  # noqa: E402
 
 __all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
            "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available", "OnnxTrainer",
-           "METADATA_KEY", "read_contract"]
+           "METADATA_KEY", "initial_values", "read_contract"]
 
 from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' converters)
 

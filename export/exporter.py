@@ -29,7 +29,7 @@ from . import optimize
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
 from .static_shapes import fixed_shapes
-from .training import METADATA_KEY, training_step
+from .training import METADATA_KEY, initial_state_info, training_step
 
 # Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
 # on, AveragePool is version 19, which onnxruntime 1.31 runs on a generic path ~6× slower than version 11 (it
@@ -51,7 +51,8 @@ FOLD_LIMIT = 4096
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
-            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, batch_size=None):
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, batch_size=None,
+            unroll=None):
     """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
     or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
     state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
@@ -65,6 +66,9 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     ``batch_size=N`` writes a *static* file instead: the data inputs' unknown leading size is N and every
     shape in the graph is a constant, so no shape arithmetic is left to run (what onnxruntime's CUDA provider
     would place on the CPU, and what CUDA graph capture needs). Every other input size must be known.
+    ``unroll`` (default: True for a static file) writes loops (recurrent layers' forward and backward passes)
+    as one copy of the body per time step instead of an ONNX Scan, which CUDA graphs cannot capture; it
+    needs the number of steps known. Inference files keep the native RNN/LSTM/GRU ops either way.
 
     Weights come from ``session`` (a Session or a dict of variable values), from a model's own session, or
     from a raw graph's initial values. When the initializers exceed
@@ -79,10 +83,12 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     if training or train_op is not None:
         step = training_step(model_or_graph, inputs, outputs, train_op, session)
         fixed = _fixed_inputs(step.source.inputs[:len(step.contract["inputs"])], batch_size)
-        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names, fixed_inputs=fixed)
+        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names, fixed_inputs=fixed,
+                      unroll=batch_size is not None if unroll is None else unroll)
     else:
         source = resolve(model_or_graph, inputs, outputs, session)
-        ctx = Context(source, opset, fixed_inputs=_fixed_inputs(source.inputs, batch_size))
+        ctx = Context(source, opset, fixed_inputs=_fixed_inputs(source.inputs, batch_size),
+                      unroll=batch_size is not None if unroll is None else unroll)
     ctx.convert()
     graph = ctx.make_graph(dynamic_batch)
     purpose = "inference" if step is None else "training (one step: state in, new state out)"
@@ -92,7 +98,7 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
                                          f"for {purpose} (ONNX opset {opset})")
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
     if step is not None:
-        _add_state_defaults(model, ctx, step)
+        _add_initial_state(model, ctx, step, external_data_threshold)
     if path is None:
         onnx.checker.check_model(model, full_check=True)
         return model
@@ -117,15 +123,20 @@ def _fixed_inputs(data_inputs, batch_size):
     return fixed
 
 
-def _add_state_defaults(model, ctx, step):
-    """Each state and parameter input's current value as an initializer of the same name (an overridable
-    default), and the contract as metadata."""
+def _add_initial_state(model, ctx, step, external_data_threshold):
+    """Each state and parameter input's current value in the file's ``training_info`` (see ``training.py``:
+    not as initializers of the inputs, which onnxruntime warns about once per state tensor), and the
+    contract as metadata. A file whose weights go to an external-data file keeps them as initializers of the
+    inputs instead: onnx's external-data format covers only the graph's initializers."""
     first = len(step.contract["inputs"])
     names = [name for name, _ in step.contract["state"]] + step.contract["parameters"]
-    values = ctx.source.session.run(ctx.source.inputs[first:first + len(names)])
-    for name, value in zip(names, values):
-        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-        ctx.initializers[name] = np.asarray(value)
+    values = [np.asarray(v) for v in ctx.source.session.run(ctx.source.inputs[first:first + len(names)])]
+    initial = [numpy_helper.from_array(value, name) for name, value in zip(names, values)]
+    if ctx.initializer_bytes + sum(v.nbytes for v in values) > external_data_threshold:
+        model.graph.initializer.extend(initial)
+    else:
+        model.training_info.append(initial_state_info(initial))
+    ctx.initializers.update(zip(names, values))
     helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
 
 
@@ -152,12 +163,13 @@ class Context:
     A loop body is exported by a nested Context (see ``convert_scan``): ``prefix`` keeps its value names
     apart from the outer graph's, ``bound`` maps body placeholders to outer values the body reads by name
     (ONNX subgraphs see the enclosing scope), ``feeds`` gives the static ones their values, and
-    ``output_names`` names its results (a body may return one tensor twice).
+    ``output_names`` names its results (a body may return one tensor twice). ``shapes`` are the sizes a
+    static export knows (``fixed_inputs`` computes them at the top), ``unroll`` whether loops are unrolled.
     """
 
     def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None, fixed_inputs=None,
-                 shapes=None):
-        self.source, self.opset, self.prefix = source, opset, prefix
+                 shapes=None, unroll=False):
+        self.source, self.opset, self.prefix, self.unroll = source, opset, prefix, unroll
         self.feeds = dict(feeds or {})
         self.nodes, self.initializers = [], {}
         self.names = {t: prefix + t.name for t in source.inputs}   # graphcore tensor → ONNX value name

@@ -165,11 +165,8 @@ def main(argv=None):
                   f"{medians['pytorch'] * 1e3:>7.2f} ms   {ratios['numpy']:.2f}, {ratios['onnxruntime']:.2f}")
             if args.sizes:
                 proto = onnx.load(path)
-                state = {n for n, _ in export.read_contract(proto)["state"]}
-                state_bytes = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer
-                                  if t.name in state)
-                other = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer
-                            if t.name not in state)
+                state_bytes = sum(a.nbytes for a in export.initial_values(proto).values())
+                other = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer)
                 print(f"{'':<10} file {os.path.getsize(path) / 2**20:.2f} MiB: state {state_bytes / 2**20:.2f} "
                       f"MiB, other constants {other / 2**10:.1f} KiB, graph {proto.graph.ByteSize() / 2**20:.2f} "
                       "MiB in all")

@@ -39,7 +39,10 @@ def from_proto(model, name=None):
         pass
     out = OpGraph(name=name or model.graph.name or "onnx", ops=[], values={}, source="onnx",
                   training_step=any(p.key == "graphcore.training" for p in model.metadata_props))
-    _read(model.graph, out, prefix="", scope=(), depth=0, outer={})
+    # A training step's state inputs have their first values in training_info (export/training.py): drawn as
+    # the weights they are.
+    state = [t for info in model.training_info for t in info.initialization.initializer]
+    _read(model.graph, out, prefix="", scope=(), depth=0, outer={}, weights=state)
     return out
 
 
@@ -55,7 +58,7 @@ def _value_types(graph):
     return types
 
 
-def _read(graph, out, prefix, scope, depth, outer):
+def _read(graph, out, prefix, scope, depth, outer, weights=()):
     """Add ``graph``'s initializers, inputs and nodes; ``outer`` maps names visible from enclosing graphs."""
     types = _value_types(graph)
     visible = dict(outer)
@@ -76,7 +79,7 @@ def _read(graph, out, prefix, scope, depth, outer):
         out.ops.append(record)
         return record
 
-    for init in graph.initializer:
+    for init in list(graph.initializer) + list(weights):
         array_shape, dtype = tuple(init.dims), helper.tensor_dtype_to_np_dtype(init.data_type).name
         types[init.name] = (array_shape, dtype)
         size = int(np.prod(array_shape, dtype=np.int64))
@@ -87,7 +90,7 @@ def _read(graph, out, prefix, scope, depth, outer):
             add(init.name, "Initializer", "constant", [shape_text(array_shape)], op_scope=init_scope)
         else:
             add(init.name, "Initializer", "variable", [shape_text(array_shape)], params=size, op_scope=init_scope)
-    initialized = {init.name for init in graph.initializer}
+    initialized = {init.name for init in list(graph.initializer) + list(weights)}
     for info in graph.input:
         if info.name not in initialized:
             add(info.name, "Input", "placeholder", [types.get(info.name, (None, "?"))[1]])
