@@ -31,20 +31,26 @@ def gpu_available():
     return cuda.cuInit(0) == 0 and cuda.cuDeviceGetCount(ctypes.byref(count)) == 0 and count.value > 0
 
 
-def create_session(model, device="auto"):
+def create_session(model, device="auto", cuda_options=None):
     """An onnxruntime session for a path or ModelProto: CUDA first when ``device`` allows it and a GPU is
-    usable, else the CPU, with onnxruntime's advice-level logging off."""
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    usable (with ``cuda_options``, the CUDA provider's options), else the CPU, with onnxruntime's
+    advice-level logging off."""
     ort.set_default_logger_severity(_QUIET)
     options = ort.SessionOptions()
     options.log_severity_level = _QUIET
     providers = ["CPUExecutionProvider"]
-    if device == "cuda" or (device == "auto" and gpu_available()):
+    if wants_cuda(device):
         if hasattr(ort, "preload_dlls"):   # onnxruntime ≥ 1.21: find pip-installed CUDA and cuDNN
             ort.preload_dlls()
-        providers.insert(0, "CUDAExecutionProvider")
+        providers.insert(0, ("CUDAExecutionProvider", {k: str(v) for k, v in (cuda_options or {}).items()}))
     return _open(model, options, providers)
+
+
+def wants_cuda(device):
+    """Whether a session for ``device`` ("auto", "cpu" or "cuda") asks for the CUDA provider."""
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return device == "cuda" or (device == "auto" and gpu_available())
 
 
 def numpy_type(ort_type):

@@ -207,10 +207,11 @@ class Model:
         ``x`` and ``y`` are arrays, lists in input/output order or dicts by name; ``sample_weight`` weighs
         examples (per output: a list or dict), ``class_weight`` maps a class to a weight (one output).
         ``callbacks`` are ``gc.callbacks.Callback`` objects called at Keras's hooks.
-        ``backend="numpy"`` runs the step in the interpreter; ``"onnxruntime"`` exports the step once
-        (``export.to_onnx(model, training=True)``) and runs it with ``export.OnnxTrainer`` on ``device``
-        ("auto": CUDA when a GPU is usable, else CPU). Either way the weights and optimizer state end up in
-        the model's session, and validation and History are the same."""
+        ``backend="numpy"`` runs the step in the interpreter; ``"onnxruntime"`` exports the step as a static
+        file (``export.to_onnx(model, training=True, batch_size=batch_size)``; a smaller last batch gets a
+        step of its own) and runs it with ``export.OnnxTrainer`` on ``device`` ("auto": CUDA when a GPU is
+        usable, else CPU). Either way the weights and optimizer state end up in the model's session, and
+        validation and History are the same."""
         from tqdm.auto import tqdm
         from .callbacks import CallbackList
         compiled = self._require_compiled()
@@ -222,7 +223,7 @@ class Model:
         else:
             held_out = None if validation_data is None else _training_data(self, *validation_data,
                                                                            purpose="fit (validation_data)")
-        steps = self._training_steps(backend, device, data)
+        steps = self._training_steps(backend, device, data, batch_size)
         names = ["loss", *compiled["metrics"]]
         history, rng = _training.History(), np.random.default_rng(seed)
         history.params = {"epochs": epochs, "batch_size": batch_size, "backend": steps.description,
@@ -267,7 +268,7 @@ class Model:
         self.history = history
         return history
 
-    def _training_steps(self, backend, device, data):
+    def _training_steps(self, backend, device, data, batch_size):
         """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
         state in the model's session."""
         if backend == "numpy":
@@ -279,7 +280,7 @@ class Model:
                                  "sample or class weights; use backend='numpy' for the others")
             key = ("onnxruntime", device)
             if getattr(self, "_onnx_steps", (None, None))[0] != key:
-                self._onnx_steps = (key, FitSteps(self, device))
+                self._onnx_steps = (key, FitSteps(self, device, batch_size=min(batch_size, data.n)))
             steps = self._onnx_steps[1]
             steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
             return _OnnxSteps(steps)
