@@ -114,9 +114,12 @@ def _unrolled(ctx, node):
         prefix = f"{node.name}/step{t}/"
         index = ctx.const(np.array(t, np.int64), f"{node.name}/index{t}")
         bound = dict(captured)
-        bound.update((ph, ctx.emit("Gather", [ctx.input(seq), index], axis=0)) for ph, seq in zip(a["seq_in"], seqs))
+        bound.update((ph, ctx.emit("Gather", [ctx.input(seq), index], axis=0))
+                     for ph, seq in zip(a["seq_in"], seqs))
         bound.update(zip(a["state_in"], states))
-        feeds = dict(static, **({a["time_in"]: np.array(t, a["time_in"].dtype)} if a["time_in"] is not None else {}))
+        feeds = dict(static)
+        if a["time_in"] is not None:
+            feeds[a["time_in"]] = np.array(t, a["time_in"].dtype)
         names = [f"{prefix}out{k}" for k in range(len(body_outputs))]
         source = Source(a["body"], [], body_outputs, Session(a["body"]), prefix[:-1])
         body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=feeds, output_names=names,
@@ -131,9 +134,12 @@ def _unrolled(ctx, node):
             per_step[k][t] = names[n_state + k]
     for t, name in zip(node.outputs[:n_state], states):
         ctx.alias(t, name)
-    stacked = list(a["out"]) + [a["state_in"][e] for e in entering]
     targets = list(node.outputs[n_state:n_state + n_out]) + [node.outputs[n_state + n_out + e] for e in entering]
-    for k, (inner, out) in enumerate(zip(stacked, targets)):
-        joined = ctx.emit("Concat", per_step[k], axis=0) if inner.ndim else ctx.emit("Concat", [
-            ctx.emit("Unsqueeze", [v, ctx.const(np.array([0], np.int64), f"{node.name}/axis0")]) for v in per_step[k]], axis=0)
-        ctx.emit("Reshape", [joined, ctx.const(np.array(ctx.dims(out), np.int64), f"{node.name}/stacked")], out=out)
+    for k, out in enumerate(targets):
+        target = [-1 if d is None else d for d in ctx.dims(out)]
+        if out.ndim > 1 and target.count(-1) <= 1:   # (T·B, ...) in memory is (T, B, ...)
+            joined = ctx.emit("Concat", per_step[k], axis=0)
+            ctx.emit("Reshape", [joined, ctx.const(np.array(target, np.int64), f"{node.name}/stacked")], out=out)
+        else:
+            axis = ctx.const(np.array([0], np.int64), f"{node.name}/axis0")
+            ctx.emit("Concat", [ctx.emit("Unsqueeze", [v, axis]) for v in per_step[k]], out=out, axis=0)

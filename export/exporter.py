@@ -344,8 +344,8 @@ def _static_nodes(order, inputs, feeds, dims):
                                   "list it in inputs=", node)
             static.add(node)
         elif node.type in ("Constant", "Variable") or (
-                not node.op.stateful and all(_known(k, t, node, static, inputs, dims) for k, t in enumerate(node.inputs))
-                and not _expands(node, dims)):
+                not node.op.stateful and not _expands(node, dims)
+                and all(_known(k, t, node, static, inputs, dims) for k, t in enumerate(node.inputs))):
             static.add(node)
     return static
 

@@ -78,6 +78,7 @@ class OnnxTrainer:
         # (onnxruntime lists inputs that have an initializer, as in files written before 2026-12, apart.)
         declared = self.session.get_inputs() + self.session.get_overridable_initializers()
         self._types = {i.name: numpy_type(i.type) for i in declared}
+        self._declared = {i.name: tuple(d if isinstance(d, int) else None for d in i.shape) for i in declared}
         initial = initial_values(proto)
         missing = [name for name in self.state_names + self.parameter_names if name not in initial]
         if missing:
@@ -134,6 +135,12 @@ class OnnxTrainer:
         file with a symbolic batch, a smaller last batch) — never under a CUDA graph, which replays fixed
         addresses and sizes."""
         for name, array in batch:
+            declared = self._declared[name]
+            if len(declared) != array.ndim or any(d is not None and d != n for d, n in zip(declared, array.shape)):
+                wanted = "(" + ", ".join("?" if d is None else str(d) for d in declared) + ")"
+                raise ExportError(f"input '{name}' of this step has shape {wanted}, got {array.shape}"
+                                  + (": a static step (batch_size=) takes batches of its own size; export one per "
+                                     "batch size" if declared and declared[0] is not None else ""))
             buffer = self._batch.get(name)
             if buffer is not None and tuple(buffer.shape()) == array.shape:
                 buffer.update_inplace(array)
