@@ -47,34 +47,38 @@ def filter_gradient_form(ctx, node):
 def _filter_grad_by_taps(ctx, node):
     """dW[:, :, i, j] = dy (O, N·Ho·Wo) × x's tap (i, j) (C, N·Ho·Wo)ᵀ: one GEMM per tap over the whole
     batch (four nodes per tap)."""
-    x, dy = node.inputs
-    a = node.attrs
-    (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
-    ho, wo = ctx.dims(dy)[2:]
-    channels, filters = ctx.dims(x)[1], ctx.dims(dy)[1]
-    by_channel, rows = _batch_contracted(ctx, node)
-    axes, steps, flat = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps"), ints(ctx, [channels, -1], "x_rows")
-    taps = []
-    for i in range(kh):
-        for j in range(kw):
-            start = [i * dh, j * dw]
-            end = [start[0] + sh * (ho - 1) + 1, start[1] + sw * (wo - 1) + 1]
-            tap = ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes, steps])
-            product = ctx.emit("Gemm", [rows, ctx.emit("Reshape", [tap, flat])], transB=1)   # (O, C)
-            taps.append(ctx.emit("Unsqueeze", [product, ints(ctx, [2], "tap_axis")]))
-    stacked = ctx.emit("Concat", taps, axis=2) if len(taps) > 1 else taps[0]
+    (kh, kw), channels, filters = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1], ctx.dims(node.inputs[1])[1]
+    taps, rows = _strided_taps(ctx, node)
+    flat, tap_axis = ints(ctx, [channels, -1], "x_rows"), ints(ctx, [2], "tap_axis")
+    products = [ctx.emit("Unsqueeze", [ctx.emit("Gemm", [rows, ctx.emit("Reshape", [tap, flat])], transB=1),
+                                       tap_axis]) for tap in taps]   # each (O, C, 1)
+    stacked = ctx.emit("Concat", products, axis=2) if len(products) > 1 else products[0]
     ctx.emit("Reshape", [stacked, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
 
 
 def _filter_grad_by_columns(ctx, node):
     """dW (O, C·kh·kw) = dy (O, N·Ho·Wo) × columns (C·kh·kw, N·Ho·Wo)ᵀ, one GEMM: the columns are x's kh·kw
     strided taps, each (C, N, Ho, Wo), concatenated on axis 1, which in memory is already (C, tap, N·Ho·Wo)."""
+    (kh, kw), channels, filters = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1], ctx.dims(node.inputs[1])[1]
+    taps, rows = _strided_taps(ctx, node)
+    stacked = ctx.emit("Concat", taps, axis=1) if len(taps) > 1 else taps[0]
+    columns = ctx.emit("Reshape", [stacked, ints(ctx, [channels * kh * kw, -1], "columns")])
+    product = ctx.emit("Gemm", [rows, columns], transB=1)                                  # (O, C·kh·kw)
+    ctx.emit("Reshape", [product, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+
+
+def _strided_taps(ctx, node):
+    """x's kh·kw strided slices, each (C, N, Ho, Wo) from x padded and made channel-major, and dy as rows
+    (O, N·Ho·Wo): the batch becomes part of the contracted axis of the filter gradient's products."""
     x, dy = node.inputs
     a = node.attrs
     (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
     ho, wo = ctx.dims(dy)[2:]
-    channels, filters = ctx.dims(x)[1], ctx.dims(dy)[1]
-    by_channel, rows = _batch_contracted(ctx, node)
+    value = ctx.input(x)
+    if any(a["pads"]):
+        top, bottom, left, right = a["pads"]
+        value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
+    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])
     axes, steps = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps")
     taps = []
     for i in range(kh):
@@ -83,24 +87,9 @@ def _filter_grad_by_columns(ctx, node):
             end = [start[0] + sh * (ho - 1) + 1, start[1] + sw * (wo - 1) + 1]
             taps.append(ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes,
                                            steps]))
-    stacked = ctx.emit("Concat", taps, axis=1) if len(taps) > 1 else taps[0]
-    columns = ctx.emit("Reshape", [stacked, ints(ctx, [channels * kh * kw, -1], "columns")])
-    product = ctx.emit("Gemm", [rows, columns], transB=1)                                  # (O, C·kh·kw)
-    ctx.emit("Reshape", [product, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
-
-
-def _batch_contracted(ctx, node):
-    """x padded and channel-major (C, N, Hp, Wp), and dy as rows (O, N·Ho·Wo): the batch becomes part of
-    the contracted axis of the filter gradient's products."""
-    x, dy = node.inputs
-    value = ctx.input(x)
-    if any(node.attrs["pads"]):
-        top, bottom, left, right = node.attrs["pads"]
-        value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
-    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])
     rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
                                 ints(ctx, [ctx.dims(dy)[1], -1], "dy_rows")])
-    return by_channel, rows
+    return taps, rows
 
 
 def _filter_grad_as_conv(ctx, node):

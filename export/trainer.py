@@ -41,7 +41,7 @@ class OnnxTrainer:
 
     ``step(feeds)`` runs one step on a batch, given as a dict input name → array or as a list in the
     contract's input order (the model's inputs, then its targets), and returns ``{"loss": ..., metric: ...}``
-    (the loss before the update). ``state()`` returns the state arrays by variable name; ``load_state(arrays)``
+    (the loss before the update); ``step()`` runs again on the batch already on the device. ``state()`` returns the state arrays by variable name; ``load_state(arrays)``
     replaces some or all of it. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or "cuda";
     ``provider`` names what runs.
 
@@ -116,10 +116,13 @@ class OnnxTrainer:
                 binding.bind_ortvalue_output(name, value)
         return binding
 
-    def step(self, feeds):
-        """One training step on a batch; returns the loss and metrics (before the update) as floats."""
-        batch = [(n, np.ascontiguousarray(v, dtype=self._types[n])) for n, v in self._named(feeds)]
-        self._load_batch(batch)
+    def step(self, feeds=None):
+        """One training step on a batch; returns the loss and metrics (before the update) as floats. With no
+        batch, the step reruns on the one already in the device buffers (a benchmark's batch on the GPU)."""
+        if feeds is not None:
+            self._load_batch([(n, np.ascontiguousarray(v, dtype=self._types[n])) for n, v in self._named(feeds)])
+        elif not self._batch:
+            raise ExportError("step() without a batch reruns the last one, but no batch was given yet")
         binding = self._bindings[self._current]
         if self._run_options[self._current] is None:
             self.session.run_with_iobinding(binding)
