@@ -5,6 +5,7 @@
     graphcore render resnet50 -o resnet50.svg --view layer --depth 1
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
+    graphcore export lenet5 --training --batch-size 64 -o step64.onnx   # static: for CUDA graphs
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
     graphcore profile vgg16 --batch 8 --trace vgg16.json
     graphcore search --out out/search                     # the image-search demo on the digits
@@ -90,7 +91,7 @@ def cmd_export(args):
         if not hasattr(model, "compile") or args.model == "perceptron":
             raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
         _compile_classifier(model, args.optimizer)
-    export.to_onnx(model, args.output, opset=args.opset, training=args.training)
+    export.to_onnx(model, args.output, opset=args.opset, training=args.training, batch_size=args.batch_size)
     print(f"onnx: {args.output}" + (" (training step; contract in metadata 'graphcore.training')"
                                      if args.training else ""))
 
@@ -312,6 +313,8 @@ def _parser():
     p.add_argument("--opset", type=int, default=None)
     p.add_argument("--training", action="store_true", help="export the whole training step (compiled as train does)")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="a static file for batches of this size: every shape constant, loops unrolled")
     p.set_defaults(run=cmd_export)
     p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
     p.add_argument("model")

@@ -67,3 +67,12 @@ def test_train_runs_every_kind_of_zoo_model(name, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "onnxruntime parity:" in printed and ": ok" in printed
     assert (tmp_path / "model.onnx").is_file()
+
+
+def test_export_a_static_training_step(tmp_path, capsys):
+    import onnx
+    path = tmp_path / "step.onnx"
+    assert main(["export", "lenet5", "--training", "--batch-size", "8", "-o", str(path)]) == 0
+    assert "training step" in capsys.readouterr().out
+    declared = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in onnx.load(path).graph.input[:2]]
+    assert declared == [[8, 32, 32, 1], [8]]
