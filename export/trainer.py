@@ -41,8 +41,8 @@ class OnnxTrainer:
 
     ``step(feeds)`` runs one step on a batch, given as a dict input name → array or as a list in the
     contract's input order (the model's inputs, then its targets), and returns ``{"loss": ..., metric: ...}``
-    (the loss before the update); ``step()`` runs again on the batch already on the device. ``state()`` returns the state arrays by variable name; ``load_state(arrays)``
-    replaces some or all of it. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or "cuda";
+    (the loss before the update); ``step()`` runs again on the batch already on the device. ``state()``
+    returns the state arrays by variable name; ``load_state(arrays)`` replaces some or all of it. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or "cuda";
     ``provider`` names what runs.
 
     On CUDA: ``cudnn_conv_algo_search`` ("HEURISTIC", "EXHAUSTIVE" or "DEFAULT"); ``tf32``: let cuDNN and
@@ -152,7 +152,8 @@ class OnnxTrainer:
                 raise ExportError(f"input '{name}' has shape {array.shape}, but this step was captured as a CUDA "
                                   f"graph for {tuple(buffer.shape())}: feed batches of that size (export a "
                                   "step per batch size)")
-            self._batch[name] = self._on_device(array)
+            # A copy: on the CPU an OrtValue wraps its array's memory, which later batches are written into.
+            self._batch[name] = self._on_device(np.array(array, copy=True))
             for binding in self._bindings:
                 binding.bind_ortvalue_input(name, self._batch[name])
 

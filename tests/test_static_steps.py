@@ -229,3 +229,17 @@ def test_fit_trains_static_steps_and_the_last_partial_batch_its_own():
     assert sorted(trainers) == [8, 16]
     assert [tuple(i.shape) for i in trainers[8].session.get_inputs()][:1] == [(8, 16)]
     assert int(model.session.variables["SGD/iterations"]) == 2 * 3
+
+
+def test_the_batch_buffers_never_write_into_the_callers_arrays(tmp_path):
+    _, path = _static_step("mlp", tmp_path)
+    step = export.OnnxTrainer(path, device="cpu")
+    rng = np.random.default_rng(0)
+    first = [rng.normal(size=(BATCH, 16)).astype(np.float32), rng.integers(0, 3, BATCH)]
+    kept = [a.copy() for a in first]
+    step.step(first)
+    step.step([rng.normal(size=(BATCH, 16)).astype(np.float32), rng.integers(0, 3, BATCH)])
+    for a, b in zip(first, kept):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(export.ExportError, match="no batch was given yet"):
+        export.OnnxTrainer(path, device="cpu").step()
