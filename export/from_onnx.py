@@ -122,6 +122,16 @@ class ImportedModel:
         values = self.session.run(list(self.outputs.values()), {self.inputs[k]: v for k, v in feeds.items()})
         return dict(zip(self.outputs, values))
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows an imported model as its diagram, and a one-line summary as text
+        (graphcore.diagram.notebook)."""
+        from graphcore.diagram.notebook import mimebundle
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self):
+        from graphcore.diagram.notebook import svg
+        return svg(self)
+
     def __repr__(self):
         return f"<ImportedModel '{self.name}': {len(self.inputs)} input(s), {len(self.outputs)} output(s), " \
                f"{len(self.variables)} variable(s), {len(self.graph.nodes)} nodes>"

@@ -62,13 +62,17 @@ def cmd_summary(args):
     if not isinstance(target, str):
         target.summary()
         return
-    from .diagram import load
+    from .diagram import load, views
     graph = load(target)
     ops = [op for op in graph.ops if op.kind == "op"]
     types = {}
     for op in ops:
         types[op.type] = types.get(op.type, 0) + 1
-    print(f"{target}: {len(ops)} nodes, {sum(op.params for op in graph.ops):,} parameters")
+    phases = views.phases_of(graph)
+    params = sum(op.params for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward")
+    state = sum(op.params for op, p in zip(graph.ops, phases) if op.kind == "variable" and p != "forward")
+    print(f"{target}: {len(ops)} nodes, {params:,} parameters"
+          + (f" (and {state:,} values of optimizer state)" if state else ""))
     print("inputs:  " + ", ".join(f"{op.name} {_shape(graph, op)}" for op in graph.ops if op.kind == "placeholder"))
     print("ops:     " + ", ".join(f"{t} ×{n}" for t, n in sorted(types.items(), key=lambda kv: (-kv[1], kv[0]))))
 
@@ -79,8 +83,19 @@ def _shape(graph, op):
 
 
 def cmd_render(args):
+    """Draw a zoo model or an ONNX file; for the grad view a zoo model is compiled first (as ``train`` does),
+    so there is a backward pass to draw. Notes from the renderer are one line each, without a source line."""
+    import warnings
     from .diagram import render
-    render(_target(args.model), args.output, view=args.view, depth=args.depth, rankdir=args.rankdir)
+    target = _target(args.model)
+    if args.view == "grad" and not isinstance(target, str) and hasattr(target, "compile") \
+            and args.model in _models().CLASSIFIERS and args.model != "perceptron":
+        _compile_classifier(target, args.optimizer)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always")
+        render(target, args.output, view=args.view, depth=args.depth, rankdir=args.rankdir)
+    for note in notes:
+        print(f"graphcore: note: {note.message}", file=sys.stderr)
     print(f"diagram: {args.output}")
 
 
@@ -299,13 +314,15 @@ def _parser():
     p = sub.add_parser("summary", help="layer table of a model, or op counts of an ONNX file")
     p.add_argument("model", help="zoo model name or FILE.onnx")
     p.set_defaults(run=cmd_summary)
-    p = sub.add_parser("render", help="draw a model or an ONNX file (svg, png, pdf or dot)")
+    p = sub.add_parser("render", help="draw a model or an ONNX file (svg, png, pdf, dot, or html: interactive)")
     p.add_argument("model", help="zoo model name or FILE.onnx")
     p.add_argument("-o", "--output", required=True, help="output file; the extension picks the format")
     p.add_argument("--view", choices=("op", "layer", "grad"), default=None,
                    help="default: grad for an exported training step, else layer")
     p.add_argument("--depth", type=int, default=1, help="levels of nested scopes drawn as clusters")
     p.add_argument("--rankdir", choices=("TB", "LR"), default="TB")
+    p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"),
+                   help="for --view grad: the optimizer a zoo classifier is compiled with")
     p.set_defaults(run=cmd_render)
     p = sub.add_parser("export", help="export a zoo model to ONNX")
     p.add_argument("model")

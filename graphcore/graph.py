@@ -247,6 +247,15 @@ class Graph:
     def __repr__(self):
         return f"<Graph with {len(self.nodes)} nodes>"
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a graph as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
+        from .diagram.notebook import mimebundle
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self):
+        from .diagram.notebook import svg
+        return svg(self)
+
 
 def _describe_inputs(inputs):
     return ", ".join(f"{t.name}: {format_type(t.dtype, t.shape)}" for t in inputs) or "none"

@@ -115,6 +115,15 @@ class Model:
             owners += layer._weight_owners() if isinstance(layer, Model) else [layer]
         return list(dict.fromkeys(owners))
 
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Jupyter shows a model as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
+        from .diagram.notebook import mimebundle
+        return mimebundle(self, include, exclude)
+
+    def _repr_svg_(self):
+        from .diagram.notebook import svg
+        return svg(self)
+
     def summary(self, print_fn=print):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""
         rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape), f"{layer.count_params():,}")
@@ -212,7 +221,7 @@ class Model:
         step of its own) and runs it with ``export.OnnxTrainer`` on ``device`` ("auto": CUDA when a GPU is
         usable, else CPU). Either way the weights and optimizer state end up in the model's session, and
         validation and History are the same."""
-        from tqdm.auto import tqdm
+        from .progress import progress_bar
         from .callbacks import CallbackList
         compiled = self._require_compiled()
         validation.check_loop(epochs, batch_size, validation_split)
@@ -238,7 +247,8 @@ class Model:
                 order = rng.permutation(data.n) if shuffle else np.arange(data.n)
                 totals, seen = np.zeros(len(names)), 0
                 batches = range(math.ceil(data.n / batch_size))
-                bar = tqdm(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose, leave=True)
+                bar = progress_bar(batches, desc=f"Epoch {epoch + 1}/{epochs}", unit="batch", disable=not verbose,
+                                   leave=True)
                 for b in bar:
                     hooks.on_train_batch_begin(b, {})
                     idx = order[b * batch_size:(b + 1) * batch_size]

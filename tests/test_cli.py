@@ -76,3 +76,23 @@ def test_export_a_static_training_step(tmp_path, capsys):
     assert "training step" in capsys.readouterr().out
     declared = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in onnx.load(path).graph.input[:2]]
     assert declared == [[8, 32, 32, 1], [8]]
+
+
+def test_render_grad_view_compiles_a_zoo_model_and_draws_its_backward_pass(tmp_path, capsys):
+    path = tmp_path / "mlp.dot"
+    assert main(["render", "mlp", "-o", str(path), "--view", "grad", "--optimizer", "sgd"]) == 0
+    text = path.read_text(encoding="utf-8")
+    err = capsys.readouterr().err
+    assert "no backward pass" not in text and "no backward pass" not in err and "cli.py" not in err
+    assert "∇ loss" in text and "update dense/kernel" in text
+    assert main(["render", "mlp", "-o", str(tmp_path / "mlp.html")]) == 0        # the interactive page
+    assert "<script" in (tmp_path / "mlp.html").read_text(encoding="utf-8")
+
+
+def test_summary_of_a_training_step_counts_the_models_parameters(tmp_path, capsys):
+    path = tmp_path / "step.onnx"
+    assert main(["export", "lenet5", "--training", "-o", str(path)]) == 0
+    assert main(["summary", str(path)]) == 0
+    out = capsys.readouterr().out
+    # LeNet-5's 61,706 weights; Adam's two slots per weight (m and v) apart, not counted as parameters
+    assert "61,706 parameters (and 123,412 values of optimizer state)" in out

@@ -5,6 +5,7 @@ import re
 import warnings
 import xml.etree.ElementTree as ET
 
+import numpy as np
 import pytest
 
 import graphcore as gc
@@ -126,3 +127,52 @@ def test_onnx_boxes_take_their_creation_site_from_the_exported_doc_strings(tmp_p
     gemm = next(op for op in graph.ops if op.type == "Gemm")
     assert re.search(r"test_grad_view\.py:\d+$", gemm.site) and "transB=0" in gemm.details
     assert "created at" in render(str(tmp_path / "m.onnx"), view="op").source
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "rmsprop", "adam"])
+def test_every_optimizer_draws_one_update_box_per_variable(optimizer):
+    model = _classifier(compiled=False)
+    model.compile(optimizer, "sparse_categorical_crossentropy")
+    boxes = _boxes(views.build(load(model), "grad", depth=1))
+    titles = {box.title for box in boxes if box.phase == "update"}
+    assert {f"update {w.node.name}" for w in model.trainable_variables} <= titles
+    assert not any(box.kind == "block" and box.phase == "update" for box in boxes)   # no "SGD 6 ops" box
+
+
+def test_grad_view_names_the_loss_and_the_layers_each_backward_box_differentiates():
+    model = _classifier(compiled=False)
+    model.compile("sgd", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    boxes = _boxes(views.build(load(model), "grad", depth=1))
+    forward = {box.title: box for box in boxes if box.phase == "forward"}
+    assert forward["loss"].lines[0] == "Loss" and forward["loss"].category == "reduce"
+    assert "metrics" in forward and "training" not in forward
+    backward = sorted(box.title for box in boxes if box.phase == "gradient")
+    assert backward == ["∇ dense", "∇ dense_1", "∇ loss"]        # no "FillLike", no "∇ Mul_1_grad"
+    assert all(box.lines == [f"gradient of {'Loss' if box.title == '∇ loss' else 'Dense'}"]
+               for box in boxes if box.phase == "gradient")
+
+
+def test_a_raw_graphs_gradient_seed_sits_with_the_loss():
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float32, (None, 3), name="x")
+        w = gc.Variable(np.ones((3, 1), np.float32), name="w")
+        with gc.name_scope("objective"):
+            loss = gc.reduce_mean(gc.square(gc.matmul(x, w)))
+        gc.train.SGD(0.1).minimize(loss)
+    titles = [box.title for box in _boxes(views.build(load(g), "grad", depth=1)) if box.phase == "gradient"]
+    assert "∇ objective" in titles and "FillLike" not in titles
+
+
+def test_a_training_step_file_counts_parameters_and_names_dims_as_the_model_does(tmp_path):
+    import graphcore.models as zoo
+    model = zoo.lenet5()
+    model.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    path = tmp_path / "step.onnx"
+    export.to_onnx(model, str(path), training=True)
+    diagram = views.build(load(path), "grad", depth=1)
+    assert diagram.title.endswith(f"·  {model.count_params():,} parameters")      # 61,706, not 185,349
+    text = render(path).source
+    assert "unk__" not in text and "(batch," in text
+    forward = {box.title for box in _boxes(diagram) if box.phase == "forward"}
+    assert "loss" in forward and "∇ loss" in {box.title for box in _boxes(diagram)}

@@ -60,7 +60,7 @@ def test_grad_view_matches_golden():
 
 def test_repeated_blocks_fold_into_one_box_marked_times_n():
     text = _dot(residual_graph()[0])
-    assert "block … block_2  ×3" in text and "72 params (8 frozen) each" in text
+    assert "block … block_2  ×3  ·  72 params each" in text and "72 params (8 frozen)" in text
     assert text.count("block_1") == 0          # the copies are not drawn
 
 

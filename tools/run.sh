@@ -7,10 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 job="${1:-main}"; shift || true
 
-# graphviz's `dot` renders the diagrams (the pip package is only a wrapper around it).
-if ! command -v dot >/dev/null 2>&1; then
+# graphviz's `dot` renders the diagrams (the pip package is only a wrapper around it); the tests also drive
+# Debian's headless chromium (with its chromedriver) through the interactive diagram page.
+missing=""
+command -v dot >/dev/null 2>&1 || missing="graphviz"
+if [ "$job" = "test" ] && ! { command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; }; then
+    missing="$missing chromium chromium-driver"
+fi
+if [ -n "$missing" ]; then
     sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq graphviz >/dev/null
+    $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq $missing >/dev/null
 fi
 
 extras="data"; [ "$job" = "main" ] || extras="test,data"

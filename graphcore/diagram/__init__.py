@@ -10,6 +10,7 @@ import warnings
 
 from ..errors import GraphcoreError
 from . import dot, output, views
+from .model import OpGraph
 from .output import dot_available
 from .views import VIEWS
 
@@ -19,6 +20,8 @@ LARGE = 1500
 
 def load(obj):
     """The ``OpGraph`` of a graphcore ``Graph``, a model, an ``onnx.ModelProto`` or an ONNX file path."""
+    if isinstance(obj, OpGraph):
+        return obj
     if isinstance(obj, (str, os.PathLike)):
         from .onnx_source import from_file
         return from_file(obj)
@@ -38,6 +41,9 @@ def render(obj, path=None, view=None, depth=1, show_shapes=True, show_params=Tru
     """Draw ``obj`` and return the ``graphviz.Digraph``; with ``path``, also write it (format from the
     extension: .svg, .png, .pdf need graphviz's ``dot``; .dot needs nothing). In an SVG every box has a
     tooltip with its ops in full (type, attributes, shapes, creation site): open it in a browser and hover.
+    .html writes the interactive page (``page``): one self-contained file, needing nothing to write or to
+    view offline, that opens and closes any block in place, searches nodes by name, switches views and
+    follows a tensor to its consumers.
 
     view: "op" (every node), "layer" (ops collapsed by name scope, ``depth`` levels of nested scopes drawn
     as clusters, identical repeated blocks folded "×N") or "grad" (the layer view plus the backward pass and
@@ -58,7 +64,11 @@ def render(obj, path=None, view=None, depth=1, show_shapes=True, show_params=Tru
         warnings.warn(f"large diagram ({diagram.size:,} nodes), graphviz may need a while: {_advice(view, depth)}",
                       stacklevel=2)
     digraph = dot.to_digraph(diagram, rankdir, legend, show_shapes)
-    if path is not None:
+    if path is not None and str(path).lower().endswith((".html", ".htm")):
+        from .page import page_html
+        output.write_text(page_html(graph, depth, view, show_shapes, show_params, rankdir, legend,
+                                    show_initializers), path)
+    elif path is not None:
         output.write(digraph.source, path, timeout, hint)
     return digraph
 

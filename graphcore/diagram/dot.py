@@ -39,7 +39,7 @@ def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
             # Ranks follow each pass's own flow (a gradient need not sit below its forward op), and the many
             # edges from the forward pass into the backward one are drawn faint and unlabelled (their shapes
             # are on the forward edges already), so the two passes stay readable.
-            attrs.update(constraint="false", color="#ced4da", arrowsize="0.4")
+            attrs.update(style.CROSSING_EDGE)
         elif edge.label:
             attrs["label"] = edge.label
         lines.append(f"{edge.src} -> {edge.dst}{_attrs(attrs)}")
@@ -50,19 +50,25 @@ def to_digraph(diagram, rankdir="TB", show_legend=True, shapes_note=True):
 def _item(item, counter, level):
     indent = "\t" * (level - 1)
     if not isinstance(item, Cluster):
-        return [indent + _box(item)]
-    attrs = dict(style.PHASE_CLUSTER[item.phase], label=item.label, fontname=style.FONT, fontsize="11",
-                 labeljust="l")
-    if item.repeat > 1:
-        attrs["penwidth"] = "2.5"
+        return [indent + box_line(item)]
     lines = [f"{indent}subgraph cluster_{next(counter)} {{"]
-    lines += [f"{indent}\t{key}={_quote(value)}" for key, value in attrs.items()]
+    lines += [f"{indent}\t{line}" for line in cluster_lines(item)]
     for child in item.children:
         lines += _item(child, counter, level + 1)
     return lines + [indent + "}"]
 
 
-def _box(box):
+def cluster_lines(cluster):
+    """The attribute lines of a cluster (inside its ``subgraph cluster_N { … }``)."""
+    attrs = dict(style.PHASE_CLUSTER[cluster.phase], label=cluster.label, fontname=style.FONT, fontsize="11",
+                 labeljust="l")
+    if cluster.repeat > 1:
+        attrs["penwidth"] = "2.5"
+    return [f"{key}={_quote(value)}" for key, value in attrs.items()]
+
+
+def box_line(box):
+    """A box's DOT statement: ``n3 [shape=…, label=<…>, …]``."""
     attrs = dict(style.SHAPES[box.kind], fillcolor=style.fill(box.category), label=_html_label(box))
     if box.tooltip:
         attrs["tooltip"] = box.tooltip

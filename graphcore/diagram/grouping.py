@@ -55,7 +55,12 @@ def _path(item):
 
 
 def _relative(graph, ops, path):
-    return {"/".join(graph.ops[i].name.split("/")[len(path):]): i for i in ops}
+    """Names relative to the block; an op drawn there from elsewhere (a gradient's seed) keeps its own."""
+    names = {}
+    for i in ops:
+        parts = graph.ops[i].name.split("/")
+        names["/".join(parts[len(path):]) if tuple(parts[:len(path)]) == tuple(path) else graph.ops[i].name] = i
+    return names
 
 
 def _hash(graph, ops, path):

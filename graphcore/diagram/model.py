@@ -64,6 +64,31 @@ class OpGraph:
     models: dict = field(default_factory=dict)   # nested model scope ("encoder") -> LayerInfo
     source: str = "graph"                        # "graph" or "onnx"
     training_step: bool = False                  # an exported training step (its natural view is "grad")
+    new_values: dict = field(default_factory=dict)   # value id -> the variable it is the new value of (ONNX steps)
+
+    def name_the_loss(self, loss):
+        """``compile`` builds the loss and the metrics in one scope: draw them as a "loss" box (what ``fit``
+        minimizes; its targets drawn as inputs) and a "metrics" box, and the loss's gradients as "∇ loss"."""
+        top = self.ops[self.values[loss].producer].scope[:1]
+        if not top:
+            return
+        needed, stack = set(), [self.values[loss].producer]
+        while stack:
+            i = stack.pop()
+            if i is None or i in needed or self.ops[i].scope[:1] != top:
+                continue
+            needed.add(i)
+            stack += [self.values[v].producer for v in self.ops[i].inputs if v in self.values]
+        for op in self.ops:
+            if op.scope[:1] == top and op.kind == "placeholder":
+                op.scope = ()                                   # the targets: inputs of the loss, like the data
+            elif op.scope[:1] == top and op.kind in ("op", "constant"):
+                op.scope = ("loss" if op.index in needed else "metrics",) + op.scope[1:]
+            elif op.scope[:2] == ("gradients",) + top:
+                op.scope = ("gradients", "loss") + op.scope[2:]
+        self.layers["loss"] = LayerInfo("Loss", ["minimized by fit"])
+        if any(op.scope[:1] == ("metrics",) for op in self.ops):
+            self.layers["metrics"] = LayerInfo("Metrics", ["reported by fit"])
 
 
 @dataclass
@@ -83,6 +108,7 @@ class Box:
     params: int = 0
     frozen: int = 0
     tooltip: str = ""         # what the box holds in full: ops, attributes, shapes, creation sites
+    part: str = ""            # in a closed block's residual motif: "branch", "shortcut" or "merge"
 
 
 @dataclass
@@ -101,7 +127,7 @@ class Edge:
     src: str
     dst: str
     label: str = ""
-    style: str = "data"       # data, control (runs-after) or init (variable initializer)
+    style: str = "data"       # data, skip (a residual shortcut), control (runs-after) or init (initializer)
     crossing: bool = False    # joins two passes (forward → backward): drawn without pulling ranks
 
 

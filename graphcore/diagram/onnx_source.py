@@ -7,6 +7,7 @@ and position. Names like ``/layer1/conv/Conv`` (PyTorch's exporter) give scopes,
 graph attributes (Loop, Scan, If) owns its bodies: their nodes are scoped under it, and values a body reads
 from the enclosing graph are drawn as edges from their outer producer.
 """
+import json
 import pathlib
 
 import numpy as np
@@ -37,12 +38,20 @@ def from_proto(model, name=None):
         model = shape_inference.infer_shapes(model)
     except Exception:  # noqa: BLE001 — inference is a bonus: a model it cannot handle is drawn without it
         pass
+    contract = next((json.loads(p.value) for p in model.metadata_props if p.key == "graphcore.training"), None)
     out = OpGraph(name=name or model.graph.name or "onnx", ops=[], values={}, source="onnx",
-                  training_step=any(p.key == "graphcore.training" for p in model.metadata_props))
-    # A training step's state inputs have their first values in training_info (export/training.py): drawn as
-    # the weights they are.
-    state = [t for info in model.training_info for t in info.initialization.initializer]
-    _read(model.graph, out, prefix="", scope=(), depth=0, outer={}, weights=state)
+                  training_step=contract is not None)
+    # A training step's weights are the state it writes; its other initializers (OneHot's values, a learning
+    # rate) are settings, not parameters, so the file counts what the model counts. The state's first values
+    # are in training_info (export/training.py), drawn as the initializers they stand for.
+    weights = ({state for state, _ in contract.get("state", [])} | set(contract.get("parameters", []))
+               if contract else None)
+    first_values = [t for info in model.training_info for t in info.initialization.initializer]
+    _read(model.graph, out, prefix="", scope=(), depth=0, outer={}, weights=weights, defaults=first_values)
+    for state, new in contract.get("state", []) if contract else ():
+        out.new_values[new] = state
+    if contract and contract.get("loss") in out.values:
+        out.name_the_loss(contract["loss"])
     return out
 
 
@@ -52,14 +61,21 @@ def _value_types(graph):
         tensor = info.type.tensor_type
         shape = None
         if tensor.HasField("shape"):
-            shape = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None) for d in tensor.shape.dim)
+            shape = tuple(d.dim_value if d.HasField("dim_value") else _dim_name(d.dim_param) for d in tensor.shape.dim)
         dtype = helper.tensor_dtype_to_np_dtype(tensor.elem_type).name if tensor.elem_type else "?"
         types[info.name] = (shape, dtype)
     return types
 
 
-def _read(graph, out, prefix, scope, depth, outer, weights=()):
-    """Add ``graph``'s initializers, inputs and nodes; ``outer`` maps names visible from enclosing graphs."""
+def _dim_name(param):
+    """A symbolic dim keeps the file's name ("batch"); the names shape inference invents ("unk__0") mean
+    "unknown", drawn "?" as a model draws it."""
+    return None if not param or param.startswith("unk__") else param
+
+
+def _read(graph, out, prefix, scope, depth, outer, weights=None, defaults=()):
+    """Add ``graph``'s initializers (and ``defaults``, values held elsewhere for its inputs), inputs and nodes;
+    ``outer`` maps names visible from enclosing graphs."""
     types = _value_types(graph)
     visible = dict(outer)
 
@@ -79,18 +95,19 @@ def _read(graph, out, prefix, scope, depth, outer, weights=()):
         out.ops.append(record)
         return record
 
-    for init in list(graph.initializer) + list(weights):
+    for init in list(graph.initializer) + list(defaults):
         array_shape, dtype = tuple(init.dims), helper.tensor_dtype_to_np_dtype(init.data_type).name
         types[init.name] = (array_shape, dtype)
         size = int(np.prod(array_shape, dtype=np.int64))
         init_scope = scope + tuple(p for p in init.name.split("/") if p)[:-1]
         if size == 1 and init.data_location != onnx.TensorProto.EXTERNAL:
             add(init.name, "Initializer", "constant", [value_text(numpy_helper.to_array(init))], op_scope=init_scope)
-        elif np.dtype(dtype).kind != "f":      # shapes, axes, indices: settings, not weights
+        elif np.dtype(dtype).kind != "f" or (weights is not None and init.name not in weights):
+            # shapes, axes, indices, and a training step's constants: settings, not weights
             add(init.name, "Initializer", "constant", [shape_text(array_shape)], op_scope=init_scope)
         else:
             add(init.name, "Initializer", "variable", [shape_text(array_shape)], params=size, op_scope=init_scope)
-    initialized = {init.name for init in list(graph.initializer) + list(weights)}
+    initialized = {init.name for init in list(graph.initializer) + list(defaults)}
     for info in graph.input:
         if info.name not in initialized:
             add(info.name, "Input", "placeholder", [types.get(info.name, (None, "?"))[1]])

@@ -20,17 +20,25 @@ def dot_available():
     return shutil.which("dot") is not None
 
 
+def write_text(text, path):
+    """Write a page (or any text) to ``path``, creating its folder."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def write(source, path, timeout=120, hint=""):
     """Write DOT ``source`` to ``path`` as .dot/.gv text or an svg/png/pdf image; returns the path."""
     path = pathlib.Path(path)
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in TEXT_FORMATS + IMAGE_FORMATS:
         raise GraphcoreError(f"cannot write {path}: unknown format {fmt!r} "
-                             f"(use one of .{', .'.join(IMAGE_FORMATS + TEXT_FORMATS)})")
-    path.parent.mkdir(parents=True, exist_ok=True)
+                             f"(use one of .{', .'.join(IMAGE_FORMATS + TEXT_FORMATS)}, "
+                             "or .html for the interactive page)")
     if fmt in TEXT_FORMATS:
-        path.write_text(source, encoding="utf-8")
-        return path
+        return write_text(source, path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     program = shutil.which("dot")
     if program is None:
         raise GraphcoreError(f"cannot write {path}: {INSTALL_HINT}")

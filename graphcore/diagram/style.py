@@ -61,7 +61,9 @@ LAYER_CATEGORY = {
     "GlobalAveragePooling2D": "pool", "BatchNormalization": "norm", "LocalResponseNormalization": "norm",
     "Activation": "activation", "Dropout": "regularization", "Flatten": "shape", "Reshape": "shape",
     "ZeroPadding2D": "shape", "Add": "math", "Concatenate": "shape", "Model": "block", "Sequential": "block",
+    "Loss": "reduce", "Metrics": "reduce",
 }
+SKIP_NOTE = "blue edges: skip connections (⊕ adds a shortcut to a branch)"
 
 KIND_CATEGORY = {"placeholder": "input", "variable": "variable", "constant": "constant"}
 
@@ -83,9 +85,14 @@ PHASE_CLUSTER = {
 
 EDGE_STYLES = {
     "data": {},
+    "skip": {"color": "#1c7ed6", "penwidth": "1.6", "fontcolor": "#1864ab"},
     "control": {"style": "dashed", "color": "#888888", "arrowhead": "odot"},
     "init": {"style": "dotted", "color": "#888888"},
 }
+
+
+# Edges between passes (forward → backward → update): they do not pull ranks, and are drawn faint.
+CROSSING_EDGE = {"constraint": "false", "color": "#ced4da", "arrowsize": "0.4"}
 
 
 def category_for_op(op_type, kind):

@@ -18,8 +18,9 @@ opens at deeper views: body ops of nesting level b are shown from ``depth`` b + 
 node and its body (body levels then do not count against ``depth``).
 """
 import re
+from dataclasses import dataclass
 
-from . import grouping, style
+from . import grouping, skips, style
 from .model import Box, Cluster, Diagram, Edge
 from .text import count_text, shape_text
 
@@ -36,6 +37,45 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True, show
         raise ValueError(f"unknown view {view!r}: choose one of {', '.join(VIEWS)}")
     if not isinstance(depth, int) or depth < 0:
         raise ValueError(f"depth must be a non-negative integer, got {depth!r}")
+    arranged = arrange(graph, view, depth, show_initializers)
+    root, placement, merges = arranged.root, arranged.placement, arranged.merges
+    if view != "op":
+        _open_motifs(root, graph, merges)
+    drawn = number_boxes(root)
+    for box in drawn:
+        label_box(box, graph, placement, show_params)
+    label_clusters(root, graph, show_params)
+    categories = {box.category for box in drawn} | _cluster_phases(root)
+    box_of = {i: box.id for box in drawn for i in box.ops}
+    edges = list(dict.fromkeys((box_of[producer], box_of[consumer], label, kind) for producer, consumer, label, kind
+                               in op_edges(graph, arranged, set(box_of), show_shapes, view != "op")))
+    edges = [Edge(*key) for key in edges if key[0] != key[1]]
+    phase = {box.id: box.phase for box in drawn}
+    for edge in edges:
+        edge.crossing = phase[edge.src] != phase[edge.dst]
+    notes = [style.SKIP_NOTE] if any(edge.style == "skip" for edge in edges) else []
+    if len(drawn) > style.CROSSINGS_LIMIT:
+        edges, dropped = _without_phase_crossings(edges)
+        notes += dropped
+    return Diagram(title(graph, view, arranged.phases), root, edges, sorted(categories), len(drawn),
+                   repeated=bool(arranged.alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn),
+                   notes=notes, warning=warning(graph, view, arranged.phases))
+
+
+@dataclass
+class Arranged:
+    """A view's ops placed in clusters and boxes, before labelling: what a static diagram and the interactive
+    page (``page``, which arranges at full depth and lets the reader open and close clusters) share."""
+    phases: list
+    shown: list
+    placement: dict
+    root: Cluster
+    alias: dict          # op of a folded ×N copy -> the op of the first copy drawn for it
+    removed: set         # ops of the folded copies
+    merges: dict         # residual merges (``skips``)
+
+
+def arrange(graph, view, depth, show_initializers=False):
     phases = phases_of(graph)
     hidden = set() if show_initializers else initializer_ops(graph)
     shown = [op.index for op in graph.ops
@@ -43,23 +83,29 @@ def build(graph, view="layer", depth=1, show_shapes=True, show_params=True, show
     placement = _place(graph, shown, phases, view, depth)
     root = _tree(graph, shown, placement, phases)
     alias, removed = grouping.group_repeats(root, graph, set(shown))
-    drawn = _number(root)
-    for box in drawn:
-        _label(box, graph, placement, show_params)
-    _label_clusters(root, graph, show_params)
-    categories = {box.category for box in drawn} | _cluster_phases(root)
-    box_of = {i: box.id for box in drawn for i in box.ops}
-    edges = _edges(graph, [i for i in shown if i not in removed], box_of, alias, show_shapes, view != "op")
-    phase = {box.id: box.phase for box in drawn}
-    for edge in edges:
-        edge.crossing = phase[edge.src] != phase[edge.dst]
-    notes = []
-    if len(drawn) > style.CROSSINGS_LIMIT:
-        edges, notes = _without_phase_crossings(edges)
-    warning = NO_GRADIENTS if view == "grad" and all(p == "forward" for p in phases) else ""
-    return Diagram(_title(graph, view, phases), root, edges, sorted(categories), len(drawn),
-                   repeated=bool(alias), frozen=any(box.frozen and box.phase == "forward" for box in drawn),
-                   notes=notes, warning=warning)
+    return Arranged(phases, shown, placement, root, alias, removed, skips.residual_merges(graph, phases))
+
+
+def warning(graph, view, phases):
+    return NO_GRADIENTS if view == "grad" and all(p == "forward" for p in phases) else ""
+
+
+def _open_motifs(cluster, graph, merges):
+    """Closed forward blocks that hold residual merges are drawn as their motif (branch, shortcut, ⊕) in a
+    cluster named after the block, so the skip edge shows at every depth (``skips``)."""
+    for k, child in enumerate(cluster.children):
+        if isinstance(child, Cluster):
+            _open_motifs(child, graph, merges)
+            continue
+        if not isinstance(child.key, tuple) or child.phase != "forward" or "/".join(child.key) in graph.layers:
+            continue
+        parts = skips.motif(graph, child.ops, merges)
+        if parts is None:
+            continue
+        block = Cluster(child.key, phase="forward", repeat=child.repeat, members=child.members)
+        block.children = [Box(id="", key=child.key + (f"{part}{n}",), ops=ops, part=part)
+                          for n, (part, ops) in enumerate(parts)]
+        cluster.children[k] = block
 
 
 def _without_phase_crossings(edges):
@@ -113,7 +159,11 @@ def _is_state(op, phase):
 
 
 def _updated_variable(graph, op):
-    """The name of the variable an update op writes (its first input), or None."""
+    """The name of the variable an update op writes (its first input; in an ONNX step, the state whose new
+    value it outputs), or None."""
+    written = next((graph.new_values[v] for v in op.outputs if v in graph.new_values), None)
+    if written is not None:
+        return written
     value = graph.values.get(op.inputs[0]) if op.inputs else None
     producer = graph.ops[value.producer] if value is not None and value.producer is not None else None
     return producer.name if producer is not None and producer.kind == "variable" else None
@@ -141,12 +191,16 @@ def _place(graph, shown, phases, view, depth):
     for i in shown:
         op = graph.ops[i]
         base, path = ((op.scope[:1], op.scope[1:]) if phases[i] == "gradient" else ((), op.scope))
+        if phases[i] == "gradient":   # gradients/dense/MatMul_grad/… is drawn as the gradient of "dense"
+            path = (path[:1] + tuple(p for p in path[1:] if not p.endswith("_grad"))) or _seeded_scope(
+                graph, op, phases)
         limit = depth + 2 * op.body_depth
         if view == "op":
             placement[i] = (base + path[:limit], i)
             continue
-        if not path:
-            placement[i] = (base, i)
+        if not path or (phases[i] == "update" and op.kind == "op" and graph.source == "graph"
+                        and _updated_variable(graph, op)):
+            placement[i] = (base + path[:max(limit, 1)], i)   # every optimizer: one box per updated variable
             continue
         layer_len = next((n for n in range(1, len(path) + 1) if path[:n] in layer_paths), len(path))
         n = min(layer_len, limit + 1)
@@ -161,6 +215,15 @@ def _place(graph, shown, phases, view, depth):
         if key in clusters:
             placement[i] = (key, i)
     return placement
+
+
+def _seeded_scope(graph, op, phases):
+    """A gradient op outside any scope (the seed d loss/d loss = 1) sits with the forward op it reads, so the
+    loss's gradient box holds it."""
+    for producer in _producers(graph, op):
+        if phases[producer] == "forward" and graph.ops[producer].kind == "op":
+            return graph.ops[producer].scope
+    return ()
 
 
 def _tree(graph, shown, placement, phases):
@@ -183,7 +246,7 @@ def _tree(graph, shown, placement, phases):
     return root
 
 
-def _label(box, graph, placement, show_params):
+def label_box(box, graph, placement, show_params):
     """Title, detail lines, kind, category and parameter counts of a box."""
     ops = [graph.ops[i] for i in box.ops]
     box.params = sum(op.params for op in ops)
@@ -191,7 +254,9 @@ def _label(box, graph, placement, show_params):
     box.frozen = 0 if state else sum(op.params for op in ops if op.trainable is False)
     box.tooltip = _tooltip(box, graph, ops)
     backward = box.phase != "forward"
-    if state:
+    if box.part:
+        _label_part(box, graph, ops)
+    elif state:
         box.kind, box.category = "variable", "state"
         box.title = ("/".join(ops[0].name.split("/")[len(placement[box.key][0]):]) or ops[0].name
                      if isinstance(box.key, int) else f"slots of {box.key[-1]}")
@@ -209,10 +274,16 @@ def _label(box, graph, placement, show_params):
         target = _updated_variable(graph, op) if box.phase == "update" and op.kind == "op" else None
         if target is not None:
             box.title = f"update {target}"
+        if box.phase == "gradient" and op.type == "AddN":   # a value read twice gets the sum of both gradients
+            box.title, box.lines = "Σ ∇", ["sum of the gradients", "of a value read twice"]
+    elif box.phase == "update" and (targets := [t for op in ops if (t := _updated_variable(graph, op))]):
+        box.kind, box.category, box.title = "block", "update", f"update {targets[0]}"
+        box.lines = [f"{sum(op.kind == 'op' for op in ops)} ops: " + " → ".join(
+            list(dict.fromkeys(op.type for op in ops if op.kind == "op"))[:3]) + " …"]
     else:
         inner = box.key[1:] if box.phase == "gradient" else box.key
         layer = graph.layers.get("/".join(inner)) or graph.models.get("/".join(inner))
-        box.title = ("∇ " if box.phase == "gradient" else "") + box.key[-1]
+        box.title = ("∇ " + box.key[-1].removesuffix("_grad")) if box.phase == "gradient" else box.key[-1]
         if layer is not None:
             box.kind = "block" if "/".join(inner) in graph.models else "layer"
             box.lines = [f"gradient of {layer.cls}"] if backward else [layer.cls] + layer.attrs
@@ -223,6 +294,42 @@ def _label(box, graph, placement, show_params):
         box.title = f"{box.members[0]} … {box.members[-1]}  ×{box.repeat}"
     if show_params and box.params and box.kind != "variable" and box.phase == "forward":
         box.footer = _params_text(box.params, box.frozen, box.repeat)
+
+
+def _label_part(box, graph, ops):
+    """A piece of a closed block's residual motif: the ⊕ merge, a shortcut, or a branch named by the first
+    and last scope inside it (``a_conv … b_bn``)."""
+    block = box.key[:-1]
+    work = [op for op in ops if op.kind == "op"]
+    types = list(dict.fromkeys(op.type for op in work))
+    if box.part == "merge":
+        box.title, box.kind, box.category, box.lines = "⊕", "op", "math", [" → ".join(types)]
+        return
+    inner = list(dict.fromkeys(op.scope[len(block)] for op in ops if len(op.scope) > len(block)))
+    layers = [graph.layers[name] for name in dict.fromkeys(_layer_name(graph, op) for op in ops) if name]
+    if box.part == "shortcut":
+        box.title = "shortcut"
+    else:
+        box.title = (f"{inner[0]} … {inner[-1]}" if len(inner) > 1 else inner[0]) if inner else "branch"
+    if len(layers) == 1:
+        box.kind, box.lines = "layer", [layers[0].cls] + layers[0].attrs
+        box.category = style.LAYER_CATEGORY.get(layers[0].cls, "math")
+        return
+    main = next((op for op in work if style.category_for_op(op.type, op.kind) not in ("math", "shape")),
+                work[0] if work else ops[0])
+    box.kind = "block" if layers or len(work) > 4 else "layer"
+    box.category = "block" if box.kind == "block" else style.category_for_op(main.type, main.kind)
+    if layers:
+        kinds = list(dict.fromkeys(layer.cls for layer in layers))
+        box.lines = [f"{len(layers)} layers: " + ", ".join(kinds[:2]) + (", …" if len(kinds) > 2 else "")]
+    else:
+        box.lines = [" → ".join(types[:4]) + (" …" if len(types) > 4 else "")]
+
+
+def _layer_name(graph, op):
+    """The scope of the layer ``op`` belongs to, or None."""
+    return next((name for k in range(1, len(op.scope) + 1) if (name := "/".join(op.scope[:k])) in graph.layers),
+                None)
 
 
 def _tooltip(box, graph, ops):
@@ -243,9 +350,10 @@ def _tooltip(box, graph, ops):
     if len(ops) == 1:
         return "\n".join(one(ops[0]))
     scope = "/".join(box.key) if isinstance(box.key, tuple) else ops[0].name
-    lines = [f"{scope}: {len(ops)} ops"]
+    params = sum(op.params for op in ops)
+    lines = [f"{scope}: {len(ops)} ops" + (f", {count_text(params)} parameters" if params else "")]
     for op in ops[:_TOOLTIP_OPS]:
-        site = f"  ·  {op.site}" if op.site else ""
+        site = f"  ·  created at {op.site}" if op.site else ""
         lines.append(f"{op.name} ({op.type}) → {shapes(op.outputs)}{site}")
     if len(ops) > _TOOLTIP_OPS:
         lines.append(f"… and {len(ops) - _TOOLTIP_OPS} more")
@@ -282,12 +390,12 @@ def _params_text(params, frozen, repeat):
     return text + (" each" if repeat > 1 else "")
 
 
-def _number(cluster, boxes=None):
+def number_boxes(cluster, boxes=None):
     """Give drawn boxes ids n0, n1 … in drawing order (after grouping dropped copies); returns them."""
     boxes = [] if boxes is None else boxes
     for child in cluster.children:
         if isinstance(child, Cluster):
-            _number(child, boxes)
+            number_boxes(child, boxes)
         else:
             child.id = f"n{len(boxes)}"
             boxes.append(child)
@@ -303,11 +411,11 @@ def _cluster_phases(cluster):
     return found
 
 
-def _label_clusters(cluster, graph, show_params):
+def label_clusters(cluster, graph, show_params):
     """Cluster label: scope name, ×N when repeated, and the parameters inside (all copies counted)."""
     for child in cluster.children:
         if isinstance(child, Cluster):
-            _label_clusters(child, graph, show_params)
+            label_clusters(child, graph, show_params)
     if not cluster.path:
         return
     name = cluster.path[-1]
@@ -318,7 +426,7 @@ def _label_clusters(cluster, graph, show_params):
     params = _cluster_params(cluster, graph)
     cluster.params = params
     if cluster.phase == "update":
-        text = f"optimizer state: {count_text(params)} values" if params else ""
+        text = f"optimizer state: {count_text(params)} value{'s' * (params != 1)}" if params else ""
     else:
         text = _params_text(params, 0, cluster.repeat) if params else ""
     cluster.label = name + (f"  ·  {text}" if show_params and text else "")
@@ -339,27 +447,32 @@ def _shape_label(value, user_shapes):
     return shape_text(value.user_shape if user_shapes and value.user_shape is not None else value.shape)
 
 
-def _edges(graph, shown, box_of, alias, show_shapes, user_shapes):
-    """One edge per (source box, target box, label, style); grouped copies route through their first copy."""
+def op_edges(graph, arranged, drawn, show_shapes, user_shapes):
+    """(producer op, consumer op, label, style) between drawn ops, each once, in creation order; folded ×N
+    copies route through their first copy; a residual merge's shortcut input is a "skip"."""
     edges, seen = [], set()
-    for i in shown:
+    for i in arranged.shown:
+        if i in arranged.removed or i not in drawn:
+            continue
         op = graph.ops[i]
         incoming = ([(v, "data") for v in op.inputs] + [(v, "init") for v in op.inits])
         sources = [(graph.values[v].producer, v, kind) for v, kind in incoming if v in graph.values]
         sources += [(c, None, "control") for c in op.controls]
         for producer, value, kind in sources:
-            producer = alias.get(producer, producer)
-            if producer not in box_of or box_of[producer] == box_of[i]:
+            producer = arranged.alias.get(producer, producer)
+            if producer not in drawn or producer == i:
                 continue
-            label = _shape_label(graph.values[value], user_shapes) if show_shapes and kind == "data" else ""
-            key = (box_of[producer], box_of[i], label, kind)
-            if key not in seen:
-                seen.add(key)
-                edges.append(Edge(*key))
+            if kind == "data" and skips.is_skip(arranged.merges, value, i):
+                kind = "skip"
+            label = (_shape_label(graph.values[value], user_shapes)
+                     if show_shapes and kind in ("data", "skip") else "")
+            if (producer, i, label, kind) not in seen:
+                seen.add((producer, i, label, kind))
+                edges.append((producer, i, label, kind))
     return edges
 
 
-def _title(graph, view, phases):
+def title(graph, view, phases):
     weights = [op for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward"]
     total = sum(op.params for op in weights)
     text = f"{graph.name}  ·  {view} view  ·  {count_text(total)} parameters"
