@@ -19,8 +19,6 @@ import numpy as np
 # Ops whose equal-looking nodes compute different values (random draws): never merged.
 RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
                     "Multinomial"})
-# Initializers up to this many elements are compared for equal values (the converters' axes and scalars).
-SMALL_CONSTANT = 256
 
 
 def run(nodes, initializers, outputs, dims=None):
@@ -74,16 +72,19 @@ def _implicit_reads(nodes):
 
 
 def _merge_constants(nodes, initializers, outputs, dims):
-    """Small initializers with equal dtype, shape and values become one (the first name)."""
-    first, renames, implicit = {}, {}, _implicit_reads(nodes)
-    for name, array in list(initializers.items()):
-        if array.size > SMALL_CONSTANT or name in outputs or name in implicit:
-            continue
-        key = (array.dtype.str, array.shape, array.tobytes())
-        if key in first:
-            renames[name] = first[key]
-        else:
-            first[key] = name
+    """Initializers with equal dtype, shape and values become one (the first name). Only arrays that share a
+    dtype and shape with another are compared, so a model's distinct weights cost nothing here."""
+    implicit, groups = _implicit_reads(nodes), defaultdict(list)
+    for name, array in initializers.items():
+        if name not in outputs and name not in implicit:
+            groups[(array.dtype.str, array.shape)].append(name)
+    renames = {}
+    for names in groups.values():
+        first = {}
+        for name in names if len(names) > 1 else ():
+            first.setdefault(initializers[name].tobytes(), name)
+            if first[initializers[name].tobytes()] != name:
+                renames[name] = first[initializers[name].tobytes()]
     return _renamed(nodes, renames)
 
 
