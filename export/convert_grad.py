@@ -29,9 +29,10 @@ def _conv_filter_grad(ctx, node):
     FILTER_GRADIENT_FORMS[filter_gradient_form(ctx, node)](ctx, node)
 
 
-# tools/bench_filter_grad.py (onnxruntime 1.31.1, CPU, batch 64, 2026-12-04): on ResNet-18's 3×3 layers with
-# 64-512 input channels one GEMM over the column matrix took 0.4-0.7× the Conv form's time; with LeNet-5's 1,
-# 6 and 16 channels and a 3-channel stem the Conv form took 0.3-0.8× the GEMM's (a thin column matrix).
+# tools/bench_filter_grad.py (onnxruntime 1.31.1, CPU, batch 64; 8 at 224×224; one run on a loaded machine,
+# 2026-12-04): on ResNet-18's 3×3 layers with 64-512 input channels one GEMM over the column matrix took
+# 0.3-0.7× the Conv form's time; with LeNet-5's 1, 6 and 16 channels and a 3-channel stem the Conv form took
+# 0.3-0.8× the GEMM's (a thin column matrix).
 MIN_CHANNELS = 32
 # Beyond this many kernel taps the column matrix (taps × the input) costs more memory than the product saves.
 MAX_TAPS = 25
