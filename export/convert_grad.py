@@ -3,10 +3,10 @@
 onnxruntime's own gradient kernels (ConvGrad, MaxPoolGrad, SoftmaxGrad) live in its training build and
 ``ai.onnx.preview.training`` is not run at all (DESIGN.md §5), so each adjoint is rebuilt from forward ops:
 
-* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d] in one large
-  product: one GEMM of dy as (O, N·Ho·Wo) rows against x's column matrix (its kh·kw strided slices) when x
-  has many channels, else the other reading, itself a convolution: with the batch axis turned into channels
-  one Conv computes it, strides and dilations swapped (also for grouped and very large kernels).
+* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d], spelled by
+  shape: one GEMM of dy as (O, N·Ho·Wo) rows against x's column matrix (its kh·kw strided slices), one GEMM
+  per tap when each is large already, or the other reading, itself a convolution: with the batch axis turned
+  into channels one Conv computes it, strides and dilations swapped (also for grouped and very large kernels).
 * **MaxPoolGrad** scatters dy to the argmax positions: MaxPool's ``Indices`` output is flattened over the
   whole N·C·H·W tensor, so ScatterElements with ``reduction="add"`` (overlapping windows repeat an index)
   into a flat zero tensor does it. **MaxPoolGradGrad** gathers at the same indices.
@@ -29,20 +29,30 @@ def _conv_filter_grad(ctx, node):
     FILTER_GRADIENT_FORMS[filter_gradient_form(ctx, node)](ctx, node)
 
 
-# tools/bench_filter_grad.py (onnxruntime 1.31.1, CPU, batch 64; 8 at 224×224; one run on a loaded machine,
-# 2026-12-04): on ResNet-18's 3×3 layers with 64-512 input channels one GEMM over the column matrix took
-# 0.3-0.7× the Conv form's time; with LeNet-5's 1, 6 and 16 channels and a 3-channel stem the Conv form took
-# 0.3-0.8× the GEMM's (a thin column matrix).
-MIN_CHANNELS = 32
-# Beyond this many kernel taps the column matrix (taps × the input) costs more memory than the product saves.
+# Which spelling is fastest depends on the shapes (tools/bench_filter_grad.py, onnxruntime 1.31.1 CPU, runs on
+# a loaded machine, 2026-12-04; whole small-VGG steps timed against each other decided the thresholds):
+# * a Conv of the transposed operands is fast while its "kernel", dy's Ho×Wo map, is small (LeNet-5's last
+#   layer, ResNet-18's last stages) or x is thin (1 to 7 channels: LeNet-5's first layers, an RGB stem); with a
+#   large map it is 2-5× slower than the products;
+# * one GEMM per tap wins when each product is already large (N·Ho·Wo of 8,192 and more: small VGG's first
+#   layers at batch 32, every ResNet-18 stage at 224×224): building a column matrix there copies the input
+#   nine times for nothing;
+# * in between (8×8 and 4×4 maps with 32-512 channels) one GEMM over the column matrix took 0.3-0.7× the
+#   time of the others.
+THIN_CHANNELS = 8
+SMALL_MAP = 4
+LONG_PRODUCT = 8192
+# Beyond this many kernel taps the column matrix and the per-tap products cost more than one Conv.
 MAX_TAPS = 25
 
 
 def filter_gradient_form(ctx, node):
-    """Which spelling of the filter gradient to emit (``FILTER_GRADIENT_FORMS``): the column GEMM for
-    many-channel, small-kernel, ungrouped convolutions, else one Conv."""
-    (kh, kw), channels = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1]
-    return "columns" if node.attrs["groups"] == 1 and kh * kw <= MAX_TAPS and channels >= MIN_CHANNELS else "conv"
+    """Which spelling of the filter gradient to emit (``FILTER_GRADIENT_FORMS``); see the measurements above."""
+    (kh, kw), (n, channels) = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[:2]
+    ho, wo = ctx.dims(node.inputs[1])[2:]
+    if node.attrs["groups"] != 1 or kh * kw > MAX_TAPS or channels < THIN_CHANNELS or ho * wo <= SMALL_MAP:
+        return "conv"
+    return "taps" if n is not None and n * ho * wo >= LONG_PRODUCT else "columns"
 
 
 def _filter_grad_by_taps(ctx, node):
@@ -118,9 +128,7 @@ def _filter_grad_as_conv(ctx, node):
     ctx.emit("Transpose", [full], out=node.outputs[0], perm=[1, 0, 2, 3])
 
 
-# The spellings of the filter gradient. ``tools/bench_filter_grad.py`` times them on each layer shape; "taps"
-# (one GEMM per kernel tap, 4 nodes a tap) is the form the others replaced, kept as the benchmark's baseline
-# (on a GPU it was measured faster than the Conv form at 224×224: DESIGN.md §6).
+# The spellings of the filter gradient, which ``tools/bench_filter_grad.py`` times on each layer shape.
 FILTER_GRADIENT_FORMS = {"taps": _filter_grad_by_taps, "columns": _filter_grad_by_columns,
                          "conv": _filter_grad_as_conv}
 

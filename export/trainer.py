@@ -232,8 +232,10 @@ def _graph_run_options(graph_id):
 
 class FitSteps:
     """``Model.fit(backend="onnxruntime")``'s step runner: the compiled model's step exported as a static file
-    (``to_onnx(..., batch_size=N)``: every shape a constant, loops unrolled) and run by an ``OnnxTrainer``;
-    ``sync()`` writes the state back into the model's session.
+    (``to_onnx(..., batch_size=N)``: every shape a constant) and run by an ``OnnxTrainer``; ``sync()`` writes
+    the state back into the model's session. Loops are unrolled for a GPU (a CUDA graph cannot capture a
+    Scan) and stay ONNX Scans on the CPU, where the unrolled LSTM step of tools/bench_train_backends.py took
+    1.1-1.4× the Scan's time (six interleaved comparisons on a loaded machine, 2026-12-04).
 
     The last batch of an epoch is smaller when the batch size does not divide the data. It gets a static step
     of its own, exported the first time that size comes up, and the state passes between the two trainers
@@ -257,7 +259,7 @@ class FitSteps:
             from .exporter import to_onnx
             with tempfile.TemporaryDirectory(prefix="graphcore-step-") as folder:
                 path = f"{folder}/step.onnx"
-                to_onnx(self.model, path, training=True, batch_size=batch_size)
+                to_onnx(self.model, path, training=True, batch_size=batch_size, unroll=wants_cuda(self.device))
                 self._trainers[batch_size] = OnnxTrainer(path, self.device)   # the session holds what it read
         return self._trainers[batch_size]
 

@@ -79,7 +79,7 @@ def test_lenet5_sgd_step_has_at_most_90_nodes():
 def test_resnet18_sgd_step_node_count():
     """ResNet-18 at 32×32 (full width): 2,308 nodes before; the issue's target of 700 is not reached: 20 batch
     norms take 28 nodes each (forward 6, backward 16, moving averages 6) and 62 SGD updates 2 each."""
-    assert _sgd_step_nodes(models.resnet18(input_shape=(32, 32, 3), num_classes=10), 64) <= 1140
+    assert _sgd_step_nodes(models.resnet18(input_shape=(32, 32, 3), num_classes=10), 64) <= 1030
 
 
 # ----- unrolled loops ----------------------------------------------------------------------------------------

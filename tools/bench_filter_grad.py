@@ -1,5 +1,5 @@
 """The filter gradient of a convolution, spelled three ways in standard ONNX, timed in onnxruntime on each layer
-shape of LeNet-5 and ResNet-18.
+shape of LeNet-5, small VGG (VGG16 at ¼ width, batch 32) and ResNet-18.
 
     python tools/bench_filter_grad.py [--repeat 15] [--only resnet18_32]
 
@@ -36,6 +36,10 @@ LAYERS = {
                     ("stage3 3x3/2", 64, 64, 8, 128, 3, 2, 1), ("stage3 3x3", 64, 128, 4, 128, 3, 1, 1),
                     ("stage3 1x1/2", 64, 64, 8, 128, 1, 2, 0), ("stage4 3x3", 64, 256, 2, 256, 3, 1, 1),
                     ("stage5 3x3", 64, 512, 1, 512, 3, 1, 1)],
+    "small_vgg": [("conv1_2", 32, 16, 32, 16, 3, 1, 1), ("conv2_1", 32, 16, 16, 32, 3, 1, 1),
+                  ("conv2_2", 32, 32, 16, 32, 3, 1, 1), ("conv3_1", 32, 32, 8, 64, 3, 1, 1),
+                  ("conv3_2", 32, 64, 8, 64, 3, 1, 1), ("conv4_2", 32, 128, 4, 128, 3, 1, 1),
+                  ("conv5_2", 32, 128, 2, 128, 3, 1, 1)],
     "resnet18_224_b8": [("stem 7x7/2", 8, 3, 224, 64, 7, 2, 3), ("stage2 3x3", 8, 64, 56, 64, 3, 1, 1),
                         ("stage3 3x3", 8, 128, 28, 128, 3, 1, 1), ("stage4 3x3", 8, 256, 14, 256, 3, 1, 1),
                         ("stage5 3x3", 8, 512, 7, 512, 3, 1, 1)],

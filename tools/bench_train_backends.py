@@ -1,6 +1,6 @@
 """One training step under three engines, interleaved: graphcore's NumPy interpreter, graphcore's exported
-step in onnxruntime (a static file, ``batch_size=``, in ``export.OnnxTrainer`` on the CPU) and PyTorch CPU
-eager.
+step in onnxruntime (a static file, ``batch_size=``, loops as Scans, in ``export.OnnxTrainer`` on the CPU)
+and PyTorch CPU eager.
 
     python tools/bench_train_backends.py                      # all four workloads
     python tools/bench_train_backends.py lenet5 lstm --rounds 15
@@ -51,10 +51,11 @@ class Workload:
         return lambda: self.session.run(fetches, self.feeds)
 
     def onnx_step(self, folder):
-        """The static step (``batch_size=``: what ``fit(backend="onnxruntime")`` trains) in an OnnxTrainer."""
+        """The static step in an OnnxTrainer, as ``fit(backend="onnxruntime")`` trains it on the CPU
+        (``batch_size=``, loops kept as ONNX Scans)."""
         path = os.path.join(folder, "step.onnx")
         export.to_onnx(self.graph, path, inputs=self.inputs, outputs=[self.loss], train_op=self.step,
-                       session=self.session, batch_size=len(self.feeds[self.inputs[0]]))
+                       session=self.session, batch_size=len(self.feeds[self.inputs[0]]), unroll=False)
         trainer = export.OnnxTrainer(path, device="cpu")
         batch = [self.feeds[t] for t in self.inputs]
         return (lambda: trainer.step(batch)), path
