@@ -158,6 +158,13 @@ def _squeeze(ctx, node):
     ctx.emit("Squeeze", [ctx.input(node.inputs[0]), ints(ctx, node.attrs["axes"], "axes")], out=node.outputs[0])
 
 
+@converter("CheckIndices")
+def _check_indices(ctx, node):
+    """The indices themselves: ONNX has no way to raise, so the range check is the interpreter's alone (an
+    exported loss computes what onnxruntime's OneHot and Gather make of a bad index)."""
+    ctx.alias(node.outputs[0], ctx.input(node.inputs[0]))
+
+
 @converter("OneHot")
 def _one_hot(ctx, node):
     """ONNX OneHot with values (0, 1) of the output dtype. Negative labels give all-zero rows in graphcore;

@@ -21,11 +21,19 @@ import numpy as np
 from .convert_array import emit_slice, ints, slice_plan
 from .convert_math import fill
 from .convert_nn import onnx_pads
-from .registry import converter
+from .registry import ExportError, converter
+
+
+def _known_spatial(ctx, node, *tensors):
+    if any(None in ctx.dims(t)[2:] for t in tensors):
+        raise ExportError(f"{node.type} is exported for known spatial sizes only (got "
+                          f"{', '.join(str(ctx.dims(t)) for t in tensors)}); export the inference graph, or fix "
+                          "the image size", node)
 
 
 @converter("Conv2DBackpropFilter")
 def _conv_filter_grad(ctx, node):
+    _known_spatial(ctx, node, *node.inputs)
     FILTER_GRADIENT_FORMS[filter_gradient_form(ctx, node)](ctx, node)
 
 
@@ -172,6 +180,7 @@ def _avg_pool_grad(ctx, node):
     (when every window has the same divisor; otherwise dy is first divided by the per-position map).
     Measured on onnxruntime 1.31 CPU: 1.4-3.7× faster than the same over (image, channel) planes reshaped
     into one channel, and one node instead of four."""
+    _known_spatial(ctx, node, node.inputs[0], node.outputs[0])
     dy, out = node.inputs[0], node.outputs[0]
     a = node.attrs
     (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], ctx.dims(dy)[2:]

@@ -2,13 +2,16 @@
 import numpy as np
 from onnx import TensorProto, helper
 
-from .registry import converter
+from graphcore import dtypes as _dt
+
+from .registry import ExportError, converter
 
 # graphcore op type → the ONNX op computing the same elementwise function.
 SAME = {
     "Neg": "Neg", "Abs": "Abs", "Sign": "Sign", "Sqrt": "Sqrt", "Reciprocal": "Reciprocal", "Exp": "Exp",
     "Log": "Log", "Sin": "Sin", "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Softplus": "Softplus",
-    "Relu": "Relu", "Floor": "Floor", "Not": "Not",
+    "Relu": "Relu", "Floor": "Floor", "Not": "Not", "Asin": "Asin", "Acos": "Acos", "Atan": "Atan", "Asinh": "Asinh",
+    "Acosh": "Acosh", "Atanh": "Atanh",
     "Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Pow": "Pow", "Maximum": "Max", "Minimum": "Min",
     "Less": "Less", "LessEqual": "LessOrEqual", "Greater": "Greater", "GreaterEqual": "GreaterOrEqual",
     "Equal": "Equal", "Where": "Where", "AddN": "Sum",
@@ -73,10 +76,25 @@ def _logical(ctx, node):
     ctx.emit(node.type, args, out=node.outputs[0])
 
 
+# The opset that introduced each narrow format as a Cast target.
+_CAST_SINCE = {_dt.bfloat16: 13, _dt.float8_e4m3fn: 19, _dt.float8_e4m3fnuz: 19, _dt.float8_e5m2: 19,
+               _dt.float8_e5m2fnuz: 19, _dt.int4: 21, _dt.uint4: 21, _dt.float4_e2m1fn: 23, _dt.float8_e8m0fnu: 24,
+               _dt.int2: 25, _dt.uint2: 25}
+
+
 @converter("Cast")
 def _cast(ctx, node):
-    ctx.emit("Cast", [ctx.input(node.inputs[0])], out=node.outputs[0],
-             to=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
+    dtype, extra = node.attrs["dtype"], {}
+    since = max(_CAST_SINCE.get(t, 1) for t in (dtype, node.inputs[0].dtype))
+    if ctx.opset < since:
+        raise ExportError(f"a Cast between {node.inputs[0].dtype.name} and {dtype.name} needs opset ≥ {since} "
+                          f"(exporting opset {ctx.opset}): pass opset={since} or later", node)
+    if not node.attrs.get("saturate", True):
+        extra["saturate"] = 0
+    if node.attrs.get("round_mode", "up") != "up":
+        extra["round_mode"] = node.attrs["round_mode"]
+    ctx.emit("Cast", [ctx.input(node.inputs[0])], out=node.outputs[0], to=helper.np_dtype_to_tensor_dtype(dtype),
+             **extra)
 
 
 @converter("MatMul")
@@ -172,3 +190,26 @@ def _reduce(ctx, node):
 def _arg(ctx, node):
     ctx.emit(node.type, [ctx.input(node.inputs[0])], out=node.outputs[0], axis=node.attrs["axes"][0],
              keepdims=int(node.attrs["keepdims"]))
+
+
+@converter("Mod")
+def _mod(ctx, node):
+    """ONNX Mod (fmod=0 is defined for integers only before opset 22's float edge cases): floats compose
+    a − floor(a/b)·b, guarded where b is infinite (a itself, or b when the signs differ and a ≠ 0)."""
+    a, b = node.inputs
+    if node.attrs["fmod"] or a.dtype.kind in "iu":
+        ctx.emit("Mod", [ctx.input(a), ctx.input(b)], out=node.outputs[0], fmod=int(node.attrs["fmod"]))
+        return
+    av, bv = ctx.input(a), ctx.input(b)
+    floor = ctx.emit("Floor", [ctx.emit("Div", [av, bv])])
+    plain = ctx.emit("Sub", [av, ctx.emit("Mul", [floor, bv])])
+    zero = scalar(ctx, 0, a.dtype, "zero")
+    differ = ctx.emit("Xor", [ctx.emit("Less", [av, zero]), ctx.emit("Less", [bv, zero])])
+    moved = ctx.emit("And", [differ, ctx.emit("Not", [ctx.emit("Equal", [av, zero])])])
+    at_infinity = ctx.emit("Where", [moved, bv, av])
+    ctx.emit("Where", [ctx.emit("IsInf", [bv]), at_infinity, plain], out=node.outputs[0])
+
+
+@converter("Det")
+def _det(ctx, node):
+    ctx.emit("Det", [ctx.input(node.inputs[0])], out=node.outputs[0])

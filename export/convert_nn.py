@@ -33,9 +33,12 @@ def _conv_transpose(ctx, node):
     strided convolution dropped, to reach ``input_hw`` exactly. A unit-stride 'same' one is a plain
     convolution with the filters flipped and transposed (padding d·(k − 1) − p), which onnxruntime runs on
     its faster Conv kernels (ConvTranspose: ~1.5× the time on a VGG training step's input gradients)."""
-    dy, w = node.inputs
+    dy, w = node.inputs[:2]
     a = node.attrs
     kernel = w.shape[2:]
+    if None in a["input_hw"]:
+        _conv_transpose_to_like(ctx, node)
+        return
     flipped_pads = [d * (k - 1) - p for d, k, p in zip(a["dilations"] * 2, kernel * 2, onnx_pads(a["pads"]))]
     same_size = tuple(dy.shape[2:]) == tuple(a["input_hw"])   # ('valid' ones would pad dy by k − 1 all round)
     if a["strides"] == (1, 1) and a["groups"] == 1 and same_size and min(flipped_pads) >= 0:
@@ -56,6 +59,27 @@ def _conv_transpose(ctx, node):
     if any(extra):
         attrs["output_padding"] = extra
     ctx.emit("ConvTranspose", [ctx.input(dy), ctx.input(w)], out=node.outputs[0], **attrs)
+
+
+def _conv_transpose_to_like(ctx, node):
+    """A size known only at run time (the ``like`` input's): with unit strides ConvTranspose's natural size is
+    exactly it; with larger strides, output_padding = stride − 1 gives the largest input the convolution could
+    have read, and a Slice to ``like``'s size keeps the part that input had (the rows past it are the ones a
+    strided convolution never read)."""
+    dy, w, like = node.inputs
+    a = node.attrs
+    attrs = _conv_attrs(node, w.shape[2:])
+    strided = any(s > 1 for s in a["strides"])
+    if strided:
+        attrs["output_padding"] = [s - 1 for s in a["strides"]]
+    full = ctx.emit("ConvTranspose", [ctx.input(dy), ctx.input(w)], out=None if strided else node.outputs[0], **attrs)
+    if strided:
+        axes = ctx.const(np.array([2, 3], np.int64), f"{node.name}/axes")
+        size = ctx.emit("Slice", [ctx.emit("Shape", [ctx.input(like)]), ctx.const(np.array([2], np.int64),
+                                                                                  f"{node.name}/two"),
+                                  ctx.const(np.array([4], np.int64), f"{node.name}/four")])
+        ctx.emit("Slice", [full, ctx.const(np.array([0, 0], np.int64), f"{node.name}/starts"), size, axes],
+                 out=node.outputs[0])
 
 
 @converter("MaxPool")

@@ -50,6 +50,15 @@ def _scan(ctx, node):
              num_scan_inputs=len(outer_seqs), **directions)
 
 
+def output_names(prefix, outputs):
+    """ONNX names for a body's results: ``prefix`` + the tensor's name, a repeat numbered apart."""
+    names, seen = [], {}
+    for t in outputs:
+        seen[t] = seen.get(t, -1) + 1
+        names.append(prefix + t.name + (f"/{seen[t]}" if seen[t] else ""))
+    return names
+
+
 def _first_step(ctx, seq, reverse):
     """The counter's initial value: 0, or T − 1 for a reversed scan."""
     zero = ctx.const(np.array(0, np.int64), f"{ctx.node.name}/zero")
@@ -66,10 +75,7 @@ def _body(ctx, node, caps, counter, entering, with_steps):
     static = {ph: ctx.value(t) for ph, t in zip(a["cap_in"], caps) if ctx.is_static(t)}
     bound = {ph: ctx.input(t) for ph, t in zip(a["cap_in"], caps) if ph not in static}
     outputs = list(a["state_out"] + a["out"])
-    names, seen = [], {}
-    for t in outputs:
-        seen[t] = seen.get(t, -1) + 1
-        names.append(prefix + t.name + (f"/{seen[t]}" if seen[t] else ""))
+    names = output_names(prefix, outputs)
     outputs += [a["state_in"][k] for k in entering]
     names += [prefix + a["state_in"][k].name + "/entering" for k in entering]
     declared = [a["time_in"]] * counter + list(a["state_in"] + a["seq_in"])

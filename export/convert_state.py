@@ -15,8 +15,10 @@ which makes one onnxruntime session's sequence reproducible.
 import numpy as np
 from onnx import helper
 
+from graphcore.graph import ancestors
+
 from .convert_math import scalar
-from .registry import converter
+from .registry import ExportError, converter
 
 
 @converter("Assign")
@@ -27,6 +29,19 @@ def _assign(ctx, node):
     else:   # a value of compatible but less known shape: the kernel reshapes it to the variable's
         shape = ctx.const(np.array(var.shape, np.int64), f"{node.name}/shape")
         ctx.emit("Reshape", [ctx.input(value), shape], out=node.outputs[0])
+
+
+@converter("ReadVariable")
+def _read_variable(ctx, node):
+    """The variable's value. A read ordered after a write of the same variable (made inside
+    ``control_dependencies``) would need that ordering, which ONNX's data flow cannot carry: refused rather
+    than exported reading the value from before the write."""
+    var = node.inputs[0]
+    for earlier in ancestors(node.control_inputs):
+        if var in earlier.inputs[:earlier.op.variable_inputs] and earlier.op.type != "ReadVariable":
+            raise ExportError(f"{node.name} reads {var.name} after {earlier.name} writes it (control_dependencies);"
+                              " ONNX cannot order a read after a write: export the write's output instead", node)
+    ctx.alias(node.outputs[0], ctx.input(var))
 
 
 @converter("AssignAdd")
@@ -45,6 +60,13 @@ def _momentum(ctx, node):
     var, accum, grad, lr = (ctx.input(t) for t in node.inputs)
     dtype, mu = node.inputs[0].dtype, node.attrs["momentum"]
     momentum = scalar(ctx, mu, dtype, "momentum")
+    if node.attrs.get("keras"):   # v ← μv − lr·g;  var ← var + v  (Nesterov: var + μv − lr·g)
+        step = ctx.emit("Mul", [lr, grad])
+        velocity = ctx.emit("Sub", [ctx.emit("Mul", [accum, momentum]), step], out=node.outputs[1])
+        change = ctx.emit("Sub", [ctx.emit("Mul", [velocity, momentum]), step]) if node.attrs["nesterov"] \
+            else velocity
+        ctx.emit("Add", [var, change], out=node.outputs[0])
+        return
     new_accum = ctx.emit("Add", [ctx.emit("Mul", [accum, momentum]), grad], out=node.outputs[1])
     direction = ctx.emit("Add", [grad, ctx.emit("Mul", [momentum, new_accum])]) if node.attrs["nesterov"] \
         else new_accum
@@ -58,7 +80,9 @@ def _rmsprop(ctx, node):
     new_ms = ctx.emit("Add", [ctx.emit("Mul", [ms, scalar(ctx, rho, dtype, "rho")]),
                               ctx.emit("Mul", [scalar(ctx, 1 - rho, dtype, "one_minus_rho"),
                                                ctx.emit("Mul", [grad, grad])])], out=node.outputs[1])
-    denom = ctx.emit("Add", [ctx.emit("Sqrt", [new_ms]), scalar(ctx, node.attrs["epsilon"], dtype, "epsilon")])
+    epsilon = scalar(ctx, node.attrs["epsilon"], dtype, "epsilon")
+    denom = ctx.emit("Sqrt", [ctx.emit("Add", [new_ms, epsilon])]) if node.attrs.get("epsilon_inside") else \
+        ctx.emit("Add", [ctx.emit("Sqrt", [new_ms]), epsilon])
     step = ctx.emit("Mul", [ctx.emit("Div", [grad, denom]), lr])
     ctx.emit("Sub", [var, step], out=node.outputs[0])
 
@@ -82,8 +106,10 @@ def _adam(ctx, node):
         return ctx.emit("Sub", [one, ctx.emit("Pow", [scalar(ctx, beta, np.float64, hint), t])])
     step_size = _cast(ctx, ctx.emit("Div", [_cast(ctx, lr, np.float64), one_minus_power(beta1, "beta1_d")]), dtype)
     v_scale = _cast(ctx, ctx.emit("Reciprocal", [ctx.emit("Sqrt", [one_minus_power(beta2, "beta2_d")])]), dtype)
-    denom = ctx.emit("Add", [ctx.emit("Mul", [ctx.emit("Sqrt", [new_v]), v_scale]),
-                             scalar(ctx, a["epsilon"], dtype, "epsilon")])
+    epsilon = scalar(ctx, a["epsilon"], dtype, "epsilon")
+    if a.get("epsilon_hat"):   # Keras's ε̂: the bias correction scales ε too
+        epsilon = ctx.emit("Mul", [epsilon, v_scale])
+    denom = ctx.emit("Add", [ctx.emit("Mul", [ctx.emit("Sqrt", [new_v]), v_scale]), epsilon])
     step = ctx.emit("Mul", [ctx.emit("Div", [new_m, denom]), step_size])
     ctx.emit("Sub", [var, step], out=node.outputs[0])
 

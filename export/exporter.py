@@ -26,6 +26,7 @@ from graphcore.io import atomic_write, write_errors
 from graphcore.shapes import format_shape
 
 from . import optimize
+from . import precision as half
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
 from .static_shapes import fixed_shapes
@@ -52,7 +53,7 @@ FOLD_LIMIT = 4096
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
             external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, batch_size=None,
-            unroll=None):
+            unroll=None, precision=None, io_dtype="float32"):
     """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
     or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
     state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
@@ -74,7 +75,18 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     from a raw graph's initial values. When the initializers exceed
     ``external_data_threshold`` bytes the weights are saved beside ``path`` as ``<file>.data`` (the returned
     proto then refers to that file). The file is checked with ``onnx.checker`` (full check) before returning.
+
+    ``precision="float16"`` or ``"bfloat16"`` writes an inference model in half precision (``precision.py``:
+    weights and activations in half, normalisation statistics, softmax and reductions in float32); inputs and
+    outputs stay float32 unless ``io_dtype`` is the precision itself. bfloat16 defaults to opset 22.
     """
+    if precision is not None or io_dtype != "float32":
+        half.check_arguments(precision, io_dtype)
+        if training or train_op is not None:
+            raise ExportError("half precision applies to inference models: a training step keeps float32 "
+                              "(mixed-precision training needs float32 master weights and loss scaling)")
+        if opset is None and precision == "bfloat16":
+            opset = half.BFLOAT16_OPSET
     opset = DEFAULT_OPSET if opset is None else opset
     if opset not in SUPPORTED_OPSETS:
         raise ExportError(f"opset {opset} is not supported: choose one of {SUPPORTED_OPSETS.start}.."
@@ -99,6 +111,8 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
     if step is not None:
         _add_initial_state(model, ctx, step, external_data_threshold)
+    if precision is not None:
+        model = half.to_half(model, precision, io_dtype)
     if path is None:
         onnx.checker.check_model(model, full_check=True)
         return model
@@ -138,6 +152,13 @@ def _add_initial_state(model, ctx, step, external_data_threshold):
         model.training_info.append(initial_state_info(initial))
     ctx.initializers.update(zip(names, values))
     helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
+
+
+def save(model, path, external_data_threshold=EXTERNAL_DATA_THRESHOLD):
+    """Write a ModelProto as ``to_onnx`` writes its files: checked first, atomically, weights beside it when
+    they exceed ``external_data_threshold`` bytes."""
+    weights = sum(len(t.raw_data) for t in model.graph.initializer)
+    _save(model, os.fspath(path), weights > external_data_threshold)
 
 
 def _save(model, path, external):

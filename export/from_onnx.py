@@ -8,7 +8,8 @@ The walker, in four steps:
    statistics, not parameters); integer and boolean initializers stay NumPy arrays — *static* values.
 3. **Nodes**, in topological order, each through its builder (``import_registry.IMPORTERS``) under a name
    scope taken from the ONNX node name (``/layer1/layer1.0/conv1/Conv`` → ``layer1/layer1.0/conv1``), so
-   graphcore's layer view groups an imported ResNet by its blocks.
+   graphcore's layer view groups an imported ResNet by its blocks. An op with no builder whose schema has a
+   function body imports as that body (``import_functions``).
 4. **Static folding.** A node whose inputs are all static (shape arithmetic: ``Shape → Gather → Concat →
    Reshape``, the idiom every exporter emits) is built in a scratch graph and evaluated at once; its outputs
    stay static, and only values that reach a real computation become constants in the graph. That is why
@@ -18,11 +19,13 @@ The result, ``ImportedModel``, is an ordinary graphcore model: ``gc.gradients`` 
 optimizers of ``gc.train`` train its variables, ``gc.render`` draws it and ``export.to_onnx`` writes it back.
 """
 import contextlib
+import warnings
 
 import numpy as np
-from onnx import helper, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 import graphcore as gc
+from graphcore import dtypes as _dt
 from graphcore.errors import GraphcoreError
 from graphcore.graph import Tensor, ancestors
 
@@ -64,10 +67,14 @@ class ImportContext:
     """What builders use: the values by ONNX name, the opset and the size cap. Builders build into the default
     graph: the imported graph, a loop body being traced, or the scratch graph of a folded node."""
 
-    def __init__(self, opset, max_bytes):
-        self.opset, self.max_bytes = opset, max_bytes
+    def __init__(self, opsets, max_bytes):
+        self.opsets, self.max_bytes = opsets, max_bytes   # domain ("" for ai.onnx) → opset version
+        self.opset = opsets[""]
         self.values = {"": None}
         self.input_names = {}   # placeholder node → ONNX input name (to say which input a value needs)
+        self.initial_values = {}   # float initializer's variable → its value in the file
+        self.untied = {}        # (initializer, reader node name) → that reader's own copy (untie=True)
+        self.untied_aliases = set()   # outputs of Identity copies of initializers made variables (untie=True)
         self._constants = {}
 
     def tensor(self, value, dtype=None):
@@ -81,9 +88,12 @@ class ImportContext:
         return self._constants[key][0]
 
     def static(self, value, what):
-        """The NumPy value of an input that must be known at import time (a shape, axes, pads)."""
+        """The NumPy value of an input that must be known at import time (a shape, axes, pads, a ratio): a
+        static value, or a float initializer's value in the file (it configures the op, it is not trained)."""
         if value is None or isinstance(value, np.ndarray):
             return value
+        if value in self.initial_values:
+            return self.initial_values[value]
         names = [self.input_names[n] for n in ancestors([value.node], controls=False) if n in self.input_names]
         raise NeedsStaticValue(f"{what} must be known when importing, but it is computed from the graph "
                                f"input(s) {names or '(none)'} at run time", names)
@@ -137,21 +147,35 @@ class ImportedModel:
                f"{len(self.variables)} variable(s), {len(self.graph.nodes)} nodes>"
 
 
-def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None):
+class TiedInitializerWarning(UserWarning):
+    """One float initializer is read by the nodes of several modules: fine-tuning will train them as one."""
+
+
+def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None, untie=False):
     """Import an ONNX model (a file path or an ``onnx.ModelProto``) as an ``ImportedModel``.
 
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
     name → array) binds graph inputs to constants, for models whose shapes are graph inputs.
+
+    A float initializer read by the nodes of several modules (node-name scopes) is *tied*: one variable, so
+    fine-tuning moves them together. Models do tie weights on purpose (an embedding shared with the output
+    layer), but torch's exporter also merges initializers that merely hold equal values (two LayerNorms'
+    initial ones), so each tie is reported with a ``TiedInitializerWarning``; ``untie=True`` gives every
+    module its own copy (named ``<initializer>@<module>`` after the first).
     """
-    from . import (import_array, import_control, import_losses, import_math, import_nn,  # noqa: F401
-                   import_recurrent, import_resize)
+    from . import (import_array, import_control, import_features, import_index, import_losses,  # noqa: F401
+                   import_math, import_nn, import_quantize, import_recurrent, import_resize, import_sample,
+                   import_spectral)
     model, _ = onnx_safety.load(path_or_proto, max_bytes)
-    opset = next(o.version for o in model.opset_import if o.domain in onnx_safety.STANDARD_DOMAINS)
+    opsets = {"" if o.domain == "ai.onnx" else o.domain: o.version for o in model.opset_import}
     graph = gc.Graph()
-    ctx = ImportContext(opset, max_bytes)
+    ctx = ImportContext(opsets, max_bytes)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
-        variables = _leaves(ctx, model.graph, static_inputs)
+        ties = tied_initializers(model.graph)
+        if ties and not untie:
+            _warn_ties(ties)
+        variables = _leaves(ctx, model.graph, static_inputs, ties if untie else {})
         inputs = {name: ctx.values[name] for name in ctx.input_names.values()}
         walk(ctx, model.graph)
         outputs = _outputs(ctx, model.graph)
@@ -174,7 +198,37 @@ def _statistics(graph):
     return {n.input[i] for n in graph.node if n.op_type == "BatchNormalization" for i in (3, 4) if i < len(n.input)}
 
 
-def _leaves(ctx, graph, static_inputs):
+def tied_initializers(graph):
+    """Float initializers that may stand for several parameters of the source model: name → (aliases, scopes).
+
+    ``aliases`` are the names of Identity nodes that copy it: torch's exporter writes ``b.weight =
+    Identity(a.weight)`` when it merges two parameters of equal values. ``scopes`` are the modules past the
+    first whose nodes read it directly (module → reader node names)."""
+    floats = {t.name for t in graph.initializer if helper.tensor_dtype_to_np_dtype(t.data_type).kind == "f"}
+    aliases, readers = {}, {}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input and node.input[0] in floats:
+            aliases.setdefault(node.input[0], []).append(node.output[0])
+            continue
+        for name in set(node.input) & floats:
+            readers.setdefault(name, {}).setdefault(_scope(node.name or node.output[0]), []).append(node.name)
+    ties = {}
+    for name in sorted(floats):
+        extra = dict(list(readers.get(name, {}).items())[1:])
+        if aliases.get(name) or extra:
+            ties[name] = (aliases.get(name, []), extra)
+    return ties
+
+
+def _warn_ties(ties):
+    lines = [f"'{name}' also as " + ", ".join([f"'{a}'" for a in aliases] + [f"module {s}" for s in scopes])
+             for name, (aliases, scopes) in ties.items()]
+    warnings.warn(f"{len(ties)} initializer(s) stand for several parameters: {'; '.join(lines)} — fine-tuning "
+                  "trains each as one parameter; if the exporter merged equal values (torch does) rather than the "
+                  "model sharing them, import with from_onnx(..., untie=True)", TiedInitializerWarning, stacklevel=3)
+
+
+def _leaves(ctx, graph, static_inputs, untied):
     initialized = {t.name for t in graph.initializer}
     for v in graph.input:
         if v.name in initialized:
@@ -189,9 +243,19 @@ def _leaves(ctx, graph, static_inputs):
     statistics, variables = _statistics(graph), {}
     for t in graph.initializer:
         array = numpy_helper.to_array(t)
-        if array.dtype.kind == "f":
+        if _dt.is_floating(array.dtype):
             var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
             variables[t.name] = ctx.values[t.name] = var
+            ctx.initial_values[var] = array
+            aliases, scopes = untied.get(t.name, ((), {}))
+            for alias in aliases:   # the alias's Identity node is skipped: its output is this copy
+                variables[alias] = ctx.values[alias] = gc.Variable(array.copy(), name=alias,
+                                                                   trainable=t.name not in statistics)
+                ctx.untied_aliases.add(alias)
+            for scope, readers in scopes.items():   # the first module keeps the original
+                copy = gc.Variable(array.copy(), name=f"{t.name}@{scope}", trainable=t.name not in statistics)
+                variables[f"{t.name}@{scope}"] = copy
+                ctx.untied.update({(t.name, reader): copy for reader in readers})
         else:
             ctx.values[t.name] = array
     return variables
@@ -210,28 +274,42 @@ def _value_type(value):
 
 
 def onnx_dtype(elem_type, what):
-    """The NumPy dtype of an ONNX element type; refuses strings and the exotic float formats."""
+    """The NumPy dtype of an ONNX element type (ml_dtypes' for the narrow formats, as onnx itself uses);
+    refuses strings and complex numbers."""
     try:
         dtype = np.dtype(helper.tensor_dtype_to_np_dtype(elem_type))
     except (KeyError, TypeError, ValueError):
         dtype = None
-    if dtype is None or dtype.kind not in "biuf" or dtype.type.__module__ != "numpy":   # not ml_dtypes' floats
-        raise OnnxImportError(f"{what}: ONNX element type {elem_type} has no graphcore dtype")
+    if dtype is None or not _dt.is_numeric(dtype):
+        name = TensorProto.DataType.Name(elem_type) if elem_type in TensorProto.DataType.values() else elem_type
+        raise OnnxImportError(f"{what}: ONNX element type {name} has no graphcore dtype (graphcore tensors hold "
+                              "numbers and booleans)")
     return dtype
 
 
-def walk(ctx, graph):
-    """Import ``graph``'s nodes into the default graph (also used for loop bodies and If branches)."""
+def walk(ctx, graph, opsets=None):
+    """Import ``graph``'s nodes into the default graph (also used for loop bodies, If branches and the function
+    bodies of ops without a rule, whose nodes read the body's own ``opsets``)."""
+    from .import_functions import body_of, inline
+    opsets = opsets or ctx.opsets
     defined = set(ctx.values)
     for proto in onnx_safety.topological_order(graph, defined | {t.name for t in graph.initializer}):
-        node = OnnxNode(proto, ctx.opset)
+        if proto.op_type == "Identity" and proto.output[0] in ctx.untied_aliases:
+            continue   # its output is already a variable of its own
+        node = OnnxNode(proto, opsets.get("" if proto.domain == "ai.onnx" else proto.domain, ctx.opset))
         build = IMPORTERS.get(node.op_type)
-        if build is None:
+        inputs = [ctx.untied.get((name, proto.name), ctx.values[name]) for name in node.inputs]
+        function = body_of(node, inputs, opsets) if build is None else None
+        if build is None and function is None:
             raise refusal(proto)
-        inputs = [ctx.values[name] for name in node.inputs]
         try:
             with _node_scope(gc.get_default_graph(), node.name):
-                outputs = _fold(ctx, build, node, inputs) if _foldable(node, inputs) else build(ctx, node, inputs)
+                if function is not None:
+                    outputs = inline(ctx, node, inputs, function)
+                elif _foldable(node, inputs):
+                    outputs = _fold(ctx, build, node, inputs)
+                else:
+                    outputs = build(ctx, node, inputs)
         except OnnxImportError:
             raise
         except GraphcoreError as e:
@@ -261,13 +339,20 @@ def _fold(ctx, build, node, inputs):
         return [np.asarray(next(values)) if isinstance(o, Tensor) else o for o in outputs]
 
 
+def _scope(onnx_name):
+    """The module of an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat name
+    is its own scope."""
+    parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
+    return "/".join(parts[:-1] or parts)
+
+
 @contextlib.contextmanager
 def _node_scope(graph, onnx_name):
-    """Name scope from an exporter's hierarchical node name (``/block/conv/Conv`` → ``block/conv``); a flat
-    name is the scope itself, so every graphcore node (and every run-time error) names its ONNX node."""
-    parts = [p for p in onnx_name.replace(":", "_").split("/") if p]
-    if not parts:
+    """Name scope from the node's module (``_scope``), so every graphcore node (and every run-time error)
+    names its ONNX node."""
+    scope = _scope(onnx_name)
+    if not scope:
         yield
         return
-    with graph.name_scope("/".join(parts[:-1] or parts) + "/"):
+    with graph.name_scope(scope + "/"):
         yield

@@ -24,7 +24,7 @@ def _attr_or_input(ctx, node, inputs, attr, index, what, since):
     if node.opset < since or node.has(attr):
         return node.attr(attr)
     value = inputs[index] if len(inputs) > index else None
-    return None if value is None else ctx.static(value, f"the {what} of {node.op_type}").tolist()
+    return None if value is None else np.atleast_1d(ctx.static(value, f"the {what} of {node.op_type}")).tolist()
 
 
 @importer("Constant")
@@ -102,8 +102,8 @@ def _squeeze(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
     axes = _attr_or_input(ctx, node, inputs, "axes", 1, "axes", 13)
     if axes is None:
-        if None in x.shape:
-            raise node.error("Squeeze without axes needs a fully known input shape")
+        if None in x.shape:   # which dims are 1 is known only when the shape is
+            ctx.static(x, "the shape of the input of Squeeze without axes")
         axes = [i for i, d in enumerate(x.shape) if d == 1]
     return [gc.squeeze(x, tuple(_axes(axes, x.ndim))) if axes else gc.identity(x)]
 
@@ -139,21 +139,36 @@ def _split(ctx, node, inputs):
 
 @importer("Slice")
 def _slice(ctx, node, inputs):
+    """A plain graphcore slice when the bounds are known at import; bounds computed at run time (an exporter's
+    ``x[:, :Shape(y)[1]]`` with a symbolic length) slice by a gather at positions computed in the graph."""
     x = ctx.tensor(inputs[0])
     if node.opset < 10:
         starts, ends, axes, steps = node.attr("starts"), node.attr("ends"), node.attr("axes"), None
     else:
-        starts, ends, axes, steps = (ctx.static(v, f"the {what} of Slice").tolist() if v is not None else None
-                                     for v, what in zip((inputs + [None] * 5)[1:5],
-                                                        ("starts", "ends", "axes", "steps")))
-    axes = list(range(len(starts))) if axes is None else _axes(axes, x.ndim)
-    steps = [1] * len(starts) if steps is None else steps
-    key = [slice(None)] * x.ndim
-    for axis, start, end, step in zip(axes, starts, ends, steps):
-        if step == 0:
-            raise node.error("a Slice step of 0")
-        key[axis] = slice(int(start), int(end), int(step))
-    return [x[tuple(key)]]
+        starts, ends, axes, steps = (inputs + [None] * 5)[1:5]
+        axes = None if axes is None else ctx.static(axes, "the axes of Slice").tolist()
+        steps = None if steps is None else ctx.static(steps, "the steps of Slice").tolist()
+    count = len(starts) if isinstance(starts, list) else (np.size(starts) if isinstance(starts, np.ndarray)
+                                                          else starts.shape[0])
+    axes = list(range(count)) if axes is None else _axes(axes, x.ndim)
+    steps = [1] * count if steps is None else steps
+    if any(step == 0 for step in steps):
+        raise node.error("a Slice step of 0")
+    if all(isinstance(v, (list, np.ndarray)) for v in (starts, ends)):
+        key = [slice(None)] * x.ndim
+        for axis, start, end, step in zip(axes, np.asarray(starts).tolist(), np.asarray(ends).tolist(), steps):
+            key[axis] = slice(int(start), int(end), int(step))
+        return [x[tuple(key)]]
+    for i, (axis, step) in enumerate(zip(axes, steps)):
+        x = gc.slice_along(x, axis, _element(ctx, starts, i), _element(ctx, ends, i), int(step))
+    return [x]
+
+
+def _element(ctx, values, i):
+    """Element ``i`` of a 1-D value: a static int, or a scalar tensor."""
+    if isinstance(values, (list, np.ndarray)):
+        return int(np.asarray(values).reshape(-1)[i])
+    return ctx.tensor(values)[i]
 
 
 @importer("Gather")
@@ -177,9 +192,11 @@ def _pad(ctx, node, inputs):
     if node.opset < 11:
         pads, value, axes = node.attr("pads", node.attr("paddings")), node.attr("value", 0.0), None
     else:
-        pads = ctx.static(inputs[1], "the pads of Pad").tolist()
         value = inputs[2] if len(inputs) > 2 and inputs[2] is not None else 0
         axes = ctx.static(inputs[3], "the axes of Pad").tolist() if len(inputs) > 3 and inputs[3] is not None else None
+        if mode == "constant" and isinstance(inputs[1], gc.Tensor):   # pads computed from the input's shape
+            return [_pad_at_run_time(ctx, x, ctx.tensor(inputs[1]), value, _axes(axes or range(x.ndim), x.ndim))]
+        pads = ctx.static(inputs[1], "the pads of Pad").tolist()
     axes = list(range(x.ndim)) if axes is None else _axes(axes, x.ndim)
     pairs = [(0, 0)] * x.ndim
     for i, axis in enumerate(axes):
@@ -192,11 +209,11 @@ def _pad(ctx, node, inputs):
     out_shape = [None if d is None else d + a + b for d, (a, b) in zip(x.shape, pairs)]
     if None not in out_shape:
         ctx.check_size(out_shape, x.dtype, f"Pad '{node.name}' output")
-    if mode == "constant" and isinstance(value, gc.Tensor):   # a value computed at run time: pad 0, add it
-        if None in x.shape:
-            raise node.error("Pad with a run-time value needs a known input shape")
-        border = np.pad(np.zeros(x.shape, x.dtype), pairs, constant_values=1)
-        return [gc.pad(x, pairs, 0.0) + ctx.tensor(border) * gc.reshape(gc.cast(value, x.dtype), ())]
+    if mode == "constant" and isinstance(value, gc.Tensor):
+        # A value computed at run time: pad with 0 and select the value on the border (a select, not
+        # 0·value + border·value, which is NaN everywhere for the −inf that attention masks pad with).
+        inside = gc.pad(gc.ones_like(x), pairs, 0.0) > 0
+        return [gc.where(inside, gc.pad(x, pairs, 0.0), gc.reshape(gc.cast(value, x.dtype), ()))]
     if mode == "constant":
         return [gc.pad(x, pairs, float(np.asarray(value).reshape(-1)[0]) if np.size(value) else 0.0)]
     if mode not in ("reflect", "edge", "wrap"):
@@ -205,6 +222,31 @@ def _pad(ctx, node, inputs):
         if before or after:
             x = _pad_axis(x, axis, before, after, mode)
     return [x]
+
+
+def _pad_at_run_time(ctx, x, pads, value, axes):
+    """Constant padding by amounts known only at run time (``F.pad(x, (0, 8 - T % 8))``): along each axis,
+    blocks of the value concatenated on both sides of x, cropped first where an amount is negative. Axes whose
+    amounts are known zeros (``known_elements``) are left alone."""
+    from graphcore.ops.dynamic import known_elements
+    pads = gc.cast(pads, gc.int64)
+    known = known_elements(pads) or [None] * (2 * len(axes))
+    value = gc.reshape(gc.cast(ctx.tensor(np.asarray(value) if not isinstance(value, gc.Tensor) else value),
+                               x.dtype), ())
+    zero = ctx.tensor(np.array(0, np.int64))
+    for i, axis in enumerate(axes):
+        if known[i] == 0 and known[i + len(axes)] == 0:
+            continue
+        before, after = pads[i], pads[i + len(axes)]
+        size = gc.shape_of(x)[axis]
+        x = gc.slice_along(x, axis, gc.maximum(-before, zero), size - gc.maximum(-after, zero))
+
+        def block(amount, x=x, axis=axis):
+            shape = gc.shape_of(x)
+            dims = gc.concat([shape[:axis], gc.reshape(gc.maximum(amount, zero), (1,)), shape[axis + 1:]], 0)
+            return gc.constant_of_shape(dims, np.zeros((), x.dtype), max_bytes=ctx.max_bytes) + value
+        x = gc.concat([block(before), x, block(after)], axis)
+    return x
 
 
 def _pad_axis(x, axis, before, after, mode):
@@ -260,12 +302,16 @@ def _constant_of_shape(ctx, node, inputs):
 
 @importer("Range")
 def _range(ctx, node, inputs):
-    start, limit, delta = (ctx.static(v, f"the {w} of Range") for v, w in zip(inputs, ("start", "limit", "delta")))
-    if delta == 0:
-        raise node.error("a Range delta of 0")
-    count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
-    ctx.check_size([count], start.dtype, f"Range '{node.name}' output")
-    return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+    """Static bounds: an array now (size-checked); bounds computed at run time: graphcore's Range op."""
+    if all(isinstance(v, np.ndarray) for v in inputs):
+        start, limit, delta = (np.asarray(v).reshape(()) for v in inputs)
+        if delta == 0:
+            raise node.error("a Range delta of 0")
+        count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+        ctx.check_size([count], start.dtype, f"Range '{node.name}' output")
+        return [(start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)]
+    start, limit, delta = (gc.reshape(ctx.tensor(v), ()) for v in inputs)
+    return [gc.arange(start, limit, delta, max_bytes=ctx.max_bytes)]
 
 
 @importer("DepthToSpace", "SpaceToDepth")
@@ -298,14 +344,21 @@ def _last_axis(fn, x, axis):
 
 @importer("Trilu")
 def _trilu(ctx, node, inputs):
+    """Keep column − row ≥ k (upper) or ≤ k (lower): a mask computed now for known sizes, else in the graph
+    from the run-time sizes (``torch.triu(torch.ones(T, T))`` of a symbolic length)."""
     x = ctx.tensor(inputs[0])
-    k = int(ctx.static(inputs[1], "k of Trilu")) if len(inputs) > 1 and inputs[1] is not None else 0
+    k = inputs[1] if len(inputs) > 1 and inputs[1] is not None else np.array(0, np.int64)
+    upper = bool(node.attr("upper", 1))
     rows, cols = x.shape[-2:]
-    if rows is None or cols is None:
-        raise node.error("Trilu needs known matrix sizes")
-    ones = np.ones((rows, cols), bool)
-    mask = np.triu(ones, k) if node.attr("upper", 1) else np.tril(ones, k)
-    return [gc.where(ctx.tensor(mask), x, 0)]
+    if rows is not None and cols is not None and isinstance(k, np.ndarray):
+        ones = np.ones((rows, cols), bool)
+        mask = np.triu(ones, int(k)) if upper else np.tril(ones, int(k))
+        return [gc.where(ctx.tensor(mask), x, 0)]
+    shape, one = gc.shape_of(x), ctx.tensor(np.array(1, np.int64))
+    zero = ctx.tensor(np.array(0, np.int64))
+    diagonal = gc.expand_dims(gc.arange(zero, shape[-1], one), 0) - gc.expand_dims(gc.arange(zero, shape[-2], one), 1)
+    k = gc.reshape(gc.cast(ctx.tensor(k), gc.int64), ())
+    return [gc.where(diagonal >= k if upper else diagonal <= k, x, 0)]
 
 
 @importer("CumSum")
@@ -359,12 +412,8 @@ def _gather_elements(ctx, node, inputs):
 
 @importer("ScatterElements", "Scatter")
 def _scatter_elements(ctx, node, inputs):
-    reduction = node.attr("reduction", "none")
-    if reduction not in ("none", "add"):
-        raise node.error(f"reduction {reduction!r} is not supported (graphcore scatters with 'none' or 'add', "
-                         "the differentiable ones)")
     data, indices, updates = (ctx.tensor(v) for v in inputs)
-    return [gc.scatter_elements(data, indices, updates, node.attr("axis", 0), reduction)]
+    return [gc.scatter_elements(data, indices, updates, node.attr("axis", 0), node.attr("reduction", "none"))]
 
 
 @importer("TopK")

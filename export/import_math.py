@@ -6,6 +6,7 @@ scaled Elu, Gelu uses Erf), so their gradients come for free and they export aga
 import numpy as np
 
 import graphcore as gc
+from graphcore import dtypes as _dt
 
 from .from_onnx import onnx_dtype
 from .import_registry import importer
@@ -20,6 +21,8 @@ UNARY = {
     "Cosh": lambda x: (gc.exp(x) + gc.exp(-x)) * 0.5,
     "Softsign": lambda x: x / (1.0 + gc.abs(x)),
     "Mish": lambda x: x * gc.tanh(gc.softplus(x)),
+    "Asin": gc.asin, "Acos": gc.acos, "Atan": gc.atan, "Asinh": gc.asinh, "Acosh": gc.acosh, "Atanh": gc.atanh,
+    "Det": gc.det,
 }
 
 BINARY = {
@@ -82,17 +85,17 @@ def _variadic(ctx, node, inputs):
     return [out if len(xs) > 1 else gc.identity(out)]
 
 
-@importer("Cast")
+@importer("Cast", "CastLike")
 def _cast(ctx, node, inputs):
-    dtype = onnx_dtype(node.attr("to"), f"Cast '{node.name}'")
+    """Saturation (float8 targets, opset 19) and rounding (float8_e8m0, opset 24) as the attributes say."""
+    if node.op_type == "Cast":
+        dtype = onnx_dtype(node.attr("to"), f"Cast '{node.name}'")
+    else:
+        dtype = inputs[1].dtype
+    saturate, round_mode = bool(node.attr("saturate", 1)), node.attr("round_mode", "up")
     if isinstance(inputs[0], np.ndarray):
-        return [inputs[0].astype(dtype)]
-    return [gc.cast(inputs[0], dtype)]
-
-
-@importer("CastLike")
-def _cast_like(ctx, node, inputs):
-    return [gc.cast(ctx.tensor(inputs[0]), ctx.tensor(inputs[1]).dtype)]
+        return [_dt.convert(inputs[0], dtype, saturate, round_mode)]
+    return [gc.cast(inputs[0], dtype, saturate=saturate, round_mode=round_mode)]
 
 
 @importer("Where")
@@ -289,32 +292,23 @@ def _arg_extreme(ctx, node, inputs):
 
 # ----- rounding, remainders and tests --------------------------------------------------------------------
 
-def _trunc(q):
-    """Round toward zero: sign(q)·floor(|q|)."""
-    return gc.sign(q) * gc.floor(gc.abs(q))
-
-
 @importer("Round")
 def _round(ctx, node, inputs):
-    """Round half to even: floor, then the ties go to the even neighbour."""
-    x = ctx.tensor(inputs[0])
+    return [round_half_even(ctx.tensor(inputs[0]))]
+
+
+def round_half_even(x):
+    """Round half to even (ONNX Round, NumPy's rint): floor, then the ties go to the even neighbour."""
     low = gc.floor(x)
     frac = x - low
     odd = low - gc.floor(low * 0.5) * 2.0
-    return [gc.where(frac > 0.5, low + 1.0, gc.where(frac < 0.5, low, low + odd))]
+    return gc.where(frac > 0.5, low + 1.0, gc.where(frac < 0.5, low, low + odd))
 
 
 @importer("Mod")
 def _mod(ctx, node, inputs):
-    """fmod=0: the remainder takes the divisor's sign (Python's %); fmod=1: the dividend's (C's fmod).
-    Integers go through float64, exact for the magnitudes integer tensors hold in practice."""
     a, b = (ctx.tensor(v) for v in inputs)
-    dtype = a.dtype
-    if dtype.kind in "iu":
-        a, b = gc.cast(a, gc.float64), gc.cast(b, gc.float64)
-    q = a / b
-    r = a - (_trunc(q) if node.attr("fmod", 0) else gc.floor(q)) * b
-    return [gc.cast(r, dtype) if dtype.kind in "iu" else r]
+    return [gc.mod(a, b, bool(node.attr("fmod", 0)))]
 
 
 @importer("IsNaN")
@@ -373,3 +367,30 @@ def _einsum(ctx, node, inputs):
     summed = tuple(i for i, c in enumerate(letters) if c not in rhs)
     y = gc.reduce_sum(product, summed) if summed else product
     return [y if y is not operands[0] else gc.identity(y)]
+
+
+# ----- bits ---------------------------------------------------------------------------------------------------
+
+BITWISE = {"BitwiseAnd": gc.bitwise_and, "BitwiseOr": gc.bitwise_or, "BitwiseXor": gc.bitwise_xor}
+
+
+@importer(*BITWISE)
+def _bitwise(ctx, node, inputs):
+    a, b = (ctx.tensor(v) for v in inputs)
+    return [BITWISE[node.op_type](a, b)]
+
+
+@importer("BitwiseNot")
+def _bitwise_not(ctx, node, inputs):
+    return [gc.bitwise_not(ctx.tensor(inputs[0]))]
+
+
+@importer("BitShift")
+def _bit_shift(ctx, node, inputs):
+    x, y = (ctx.tensor(v) for v in inputs)
+    return [gc.bit_shift(x, y, node.attr("direction") == "LEFT")]
+
+
+@importer("BitCast")
+def _bit_cast(ctx, node, inputs):
+    return [gc.bit_cast(ctx.tensor(inputs[0]), onnx_dtype(node.attr("to"), f"BitCast '{node.name}'"))]

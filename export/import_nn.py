@@ -8,6 +8,7 @@ fused kernel, and differentiable in every parameter.
 import numpy as np
 
 import graphcore as gc
+from graphcore.op import apply_op
 
 from .import_math import scalar
 from .import_registry import importer
@@ -306,15 +307,21 @@ def _normalize(x, axes, epsilon, inside=True):
 
 @importer("Dropout")
 def _dropout(ctx, node, inputs):
-    training = inputs[2] if len(inputs) > 2 else None
-    if training is not None and (not isinstance(training, np.ndarray) or bool(training)):
-        raise node.error("training-mode Dropout draws random numbers with ONNX's generator; graphcore imports "
-                         "inference graphs (add gc.dropout to fine-tune with dropout)")
+    """Inference (no training_mode, or a false one, or a ratio of 0): the identity and a mask of ones.
+    Training mode: graphcore's dropout with the same keep rate and scaling, switched by training_mode (which
+    may be a run-time value); its random numbers are graphcore's, not those of the exporter's framework."""
     x = ctx.tensor(inputs[0])
-    outputs = [gc.identity(x)]
-    if len(node.outputs) > 1 and node.outputs[1]:
-        outputs.append(gc.ones_like(x, dtype=gc.bool_))
-    return outputs
+    ratio = node.attr("ratio", 0.5) if node.opset < 12 else (
+        float(np.asarray(ctx.static(inputs[1], "the ratio of Dropout")).reshape(-1)[0])
+        if len(inputs) > 1 and inputs[1] is not None else 0.5)
+    training = inputs[2] if len(inputs) > 2 else None
+    wants_mask = len(node.outputs) > 1 and bool(node.outputs[1])
+    if training is None or (isinstance(training, np.ndarray) and not bool(training)) or ratio == 0:
+        return [gc.identity(x)] + ([gc.ones_like(x, dtype=gc.bool_)] if wants_mask else [])
+    switch = gc.reshape(ctx.tensor(training), ())
+    seed = node.attr("seed")
+    y, scaled_mask = apply_op("Dropout", [x, switch], rate=float(ratio), seed=None if seed is None else int(seed))
+    return [y] + ([scaled_mask > 0.0] if wants_mask else [])
 
 
 @importer("LRN")

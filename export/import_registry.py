@@ -21,27 +21,14 @@ _RANDOM = ("ONNX random ops use another generator than graphcore's per-node one,
 _TRAINING = ("ai.onnx.preview.training ops describe a training step; graphcore builds its own from gradients "
              "and optimizers (gc.gradients, gc.train)")
 _SEQUENCE = "graphcore has no sequence or optional type: every value is one dense tensor"
-_QUANTIZED = "graphcore computes in float and plain integer types; quantized (scale, zero point) kernels are absent"
 
-_DATA_SHAPED = ("its output shape depends on the data values, while graphcore infers every shape when building "
-                "the graph")
-_INTERPOLATION = ("sampling at data-dependent positions (grids, regions of interest) has no kernel in graphcore's op "
-                  "set (Resize, at positions fixed by its sizes, is imported)")
-_BITS = "bit-level integer ops have no place in graphcore's differentiable float graphs (and no gradient)"
-_SPECTRAL = "spectral ops need complex numbers, and graphcore has no complex dtype"
-_FUSED = ("opset 23's fused transformer ops (attention with masks, caches and grouped heads, rotary embeddings) "
-          "are not imported yet; their function-expanded forms are, where their parts are")
-
+_INTERPOLATION = ("pooling regions of interest at data-dependent boxes is not composed yet (GridSample, sampling at "
+                  "data-dependent positions, and Resize are imported)")
 REFUSED = {
-    "NonZero": _DATA_SHAPED, "Unique": _DATA_SHAPED, "NonMaxSuppression": _DATA_SHAPED, "Compress": _DATA_SHAPED,
-    "GridSample": _INTERPOLATION, "RoiAlign": _INTERPOLATION,
-    "MaxRoiPool": _INTERPOLATION, "AffineGrid": _INTERPOLATION,
-    "BitShift": _BITS, "BitwiseAnd": _BITS, "BitwiseOr": _BITS, "BitwiseXor": _BITS, "BitwiseNot": _BITS,
-    "BitCast": _BITS,
-    "DFT": _SPECTRAL, "STFT": _SPECTRAL, "MelWeightMatrix": _SPECTRAL,
-    "Attention": _FUSED, "LinearAttention": _FUSED, "RotaryEmbedding": _FUSED,
+    "RoiAlign": _INTERPOLATION,
+    "MaxRoiPool": _INTERPOLATION,
     "StringNormalizer": _NO_STRINGS, "StringConcat": _NO_STRINGS, "StringSplit": _NO_STRINGS,
-    "RegexFullMatch": _NO_STRINGS, "TfIdfVectorizer": _NO_STRINGS,
+    "RegexFullMatch": _NO_STRINGS,
     "RandomNormal": _RANDOM, "RandomUniform": _RANDOM, "RandomNormalLike": _RANDOM,
     "RandomUniformLike": _RANDOM, "Multinomial": _RANDOM, "Bernoulli": _RANDOM,
     "Gradient": _TRAINING, "Adagrad": _TRAINING, "Adam": _TRAINING, "Momentum": _TRAINING,
@@ -49,9 +36,6 @@ REFUSED = {
     "SequenceErase": _SEQUENCE, "SequenceInsert": _SEQUENCE, "SequenceLength": _SEQUENCE,
     "SequenceMap": _SEQUENCE, "SplitToSequence": _SEQUENCE, "ConcatFromSequence": _SEQUENCE,
     "Optional": _SEQUENCE, "OptionalGetElement": _SEQUENCE, "OptionalHasElement": _SEQUENCE,
-    "QuantizeLinear": _QUANTIZED, "DequantizeLinear": _QUANTIZED, "DynamicQuantizeLinear": _QUANTIZED,
-    "QLinearConv": _QUANTIZED, "QLinearMatMul": _QUANTIZED, "ConvInteger": _QUANTIZED,
-    "MatMulInteger": _QUANTIZED,
 }
 
 

@@ -2,8 +2,9 @@
 
 With static sizes (the usual case: scales or sizes are initializers), every output position along an axis
 reads a few input positions with fixed weights — 1 for nearest, 2 for linear, 4 for cubic — computed now in
-NumPy from ONNX's coordinate transformation. Each resized axis is then a weighted sum of ``gather``s along
-it, so the result is differentiable in the input and needs no new op.
+NumPy from ONNX's coordinate transformation (``antialias`` widens the linear and cubic windows by 1/scale
+when downsampling). Each resized axis is then a weighted sum of ``gather``s along it, so the result is
+differentiable in the input and needs no new op.
 """
 import numpy as np
 
@@ -56,6 +57,9 @@ def taps(node, out_size, in_size, scale, roi):
     inside = (x >= 0) & (x <= in_size - 1)
     clamp = lambda i: np.clip(i, 0, in_size - 1).astype(np.int64)  # noqa: E731  (edge padding)
     kind = node.attr("mode", "nearest")
+    if node.attr("antialias", 0) and kind != "nearest":
+        return _antialiased(kind, x, in_size, min(scale, 1.0), node.attr("cubic_coeff_a", -0.75),
+                            bool(node.attr("exclude_outside", 0))), inside
     if kind == "nearest":
         default = "round_prefer_floor" if modern else "floor"
         return [(clamp(_NEAREST[node.attr("nearest_mode", default)](x)), np.ones(out_size))], inside
@@ -76,6 +80,41 @@ def taps(node, out_size, in_size, scale, roi):
     raise node.error(f"unknown Resize mode {kind!r}")
 
 
+def _antialiased(kind, x, in_size, scale, a, exclude_outside):
+    """Linear or cubic taps stretched by 1/scale when downsampling (``antialias=1``): a wider window whose
+    weights are the kernel at (offset − fraction)·scale, normalised to sum 1, placed as onnx's reference
+    places it (the n indices nearest x, ties to the smaller)."""
+    fraction = np.where(x == np.floor(x), 1.0, x - np.floor(x))
+    if kind == "linear":
+        start = int(np.floor(-1 / scale) + 1)
+        offsets = np.arange(start, start + 2 - 2 * start)
+        weights = np.clip(1 - np.abs((offsets[None] - fraction[:, None]) * scale), 0, 1)
+    elif kind == "cubic":
+        start = int(np.floor(-2 / scale) + 1)
+        offsets = np.arange(start, 2 - start)
+        d = np.abs((offsets[None] - fraction[:, None]) * scale)
+        weights = np.where(d <= 1, (a + 2) * d ** 3 - (a + 3) * d ** 2 + 1,
+                           np.where(d < 2, a * d ** 3 - 5 * a * d ** 2 + 8 * a * d - 4 * a, 0.0))
+    else:
+        raise ValueError(f"unknown Resize mode {kind!r}")
+    weights = weights / weights.sum(-1, keepdims=True)
+    n = weights.shape[1]
+    pad = int(np.ceil(n / 2))
+    padded = x + pad
+    base = np.floor(padded)
+    if n % 2 == 0:
+        offset = np.where(padded - base == 0, -(n // 2), -(n // 2) + 1)
+    else:
+        offset = np.where(padded - base <= 0.5, -((n - 1) // 2), -((n - 1) // 2) + 1)
+    indices = (base + offset)[:, None] + np.arange(n)[None] - pad
+    if exclude_outside:
+        weights = np.where((indices < 0) | (indices >= in_size), 0.0, weights)
+        total = weights.sum(-1, keepdims=True)
+        weights = weights / np.where(total == 0, 1.0, total)
+    clamped = np.clip(indices, 0, in_size - 1).astype(np.int64)
+    return [(clamped[:, k], weights[:, k]) for k in range(n)]
+
+
 def _resize_axis(ctx, x, axis, axis_taps):
     parts = []
     for indices, weights in axis_taps:
@@ -92,13 +131,11 @@ def _resize_axis(ctx, x, axis, axis_taps):
 @importer("Resize", "Upsample")
 def _resize(ctx, node, inputs):
     x = ctx.tensor(inputs[0])
-    if None in x.shape:
-        raise node.error("Resize needs a known input shape")
-    if node.attr("antialias", 0):
-        raise node.error("antialiased Resize is not supported")
     rank = x.ndim
     axes = [a % rank for a in node.attr("axes", list(range(rank)))]
     roi, scales, sizes = _operands(ctx, node, inputs)
+    if any(x.shape[a] is None for a in axes):
+        return [_resize_at_run_time(ctx, node, x, axes, scales, sizes)]
     policy = node.attr("keep_aspect_ratio_policy", "stretch")
     if sizes is not None and policy != "stretch":   # one scale for all axes, fitting inside or around sizes
         ratios = [int(s) / x.shape[a] for s, a in zip(sizes, axes)]
@@ -128,6 +165,73 @@ def _resize(ctx, node, inputs):
     if mask is not None:
         x = gc.where(ctx.tensor(mask), x, np.asarray(node.attr("extrapolation_value", 0.0), x.dtype))
     return [x if x is not inputs[0] else gc.identity(x)]
+
+
+def _resize_at_run_time(ctx, node, x, axes, scales, sizes):
+    """Resize of axes whose input sizes are known only at run time (a segmentation net exported with symbolic
+    image sizes): the same taps as ``taps``, their positions and weights computed in the graph (float64) from
+    the run-time size."""
+    modern = node.opset >= 11 and node.op_type == "Resize"
+    mode = node.attr("coordinate_transformation_mode", "half_pixel" if modern else "asymmetric")
+    kind = node.attr("mode", "nearest")
+    if mode == "tf_crop_and_resize" or node.attr("antialias", 0) or \
+            node.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+        raise node.error(f"Resize ({mode}, antialias {node.attr('antialias', 0)}) needs known input sizes")
+    f64 = lambda v: ctx.tensor(np.asarray(v, np.float64))  # noqa: E731
+    for i, axis in enumerate(axes):
+        n_in = gc.cast(gc.shape_of(x)[axis], gc.float64)
+        if sizes is not None:
+            out, scale = f64(float(sizes[i])), f64(float(sizes[i])) / n_in
+        else:
+            out, scale = gc.floor(n_in * float(scales[i])), f64(float(scales[i]))
+            if float(scales[i]) == 1.0:
+                continue
+        position = gc.cast(gc.arange(ctx.tensor(np.array(0, np.int64)), gc.cast(out, gc.int64),
+                                     ctx.tensor(np.array(1, np.int64))), gc.float64)
+        source = {"half_pixel": lambda: (position + 0.5) / scale - 0.5,
+                  "asymmetric": lambda: position / scale,
+                  "pytorch_half_pixel": lambda: gc.where(out > 1.0, (position + 0.5) / scale - 0.5, position * 0.0),
+                  "align_corners": lambda: gc.where(out > 1.0, position * (n_in - 1.0) / (n_in * scale - 1.0),
+                                                    position * 0.0),
+                  "half_pixel_symmetric": lambda: n_in * 0.5 * (1.0 - out / (scale * n_in)) + (position + 0.5) /
+                  scale - 0.5}[mode]()
+        last = n_in - 1.0
+        if kind == "nearest":
+            rounding = {"round_prefer_floor": lambda v: -gc.floor(0.5 - v),
+                        "round_prefer_ceil": lambda v: gc.floor(v + 0.5),
+                        "floor": gc.floor, "ceil": lambda v: -gc.floor(-v)}
+            index = rounding[node.attr("nearest_mode", "round_prefer_floor" if modern else "floor")](source)
+            pairs = [(index, None)]
+        elif kind == "linear":
+            source = gc.minimum(gc.maximum(source, 0.0), last)
+            low = gc.floor(source)
+            pairs = [(low, 1.0 - (source - low)), (low + 1.0, source - low)]
+        else:
+            low = gc.floor(source)
+            t = source - low
+            weights = _cubic_weights_graph(t, node.attr("cubic_coeff_a", -0.75))
+            pairs = [(low + float(k), w) for k, w in zip((-1, 0, 1, 2), weights)]
+            if node.attr("exclude_outside", 0):
+                inside = [gc.cast(gc.logical_and(p >= 0.0, p <= last), gc.float64) for p, _ in pairs]
+                total = gc.add_n([w * m for (_, w), m in zip(pairs, inside)])
+                pairs = [(p, w * m / total) for (p, w), m in zip(pairs, inside)]
+        shape = [-1 if a == axis else 1 for a in range(x.ndim)]
+        parts = []
+        for index, weight in pairs:
+            picked = gc.gather(x, gc.cast(gc.minimum(gc.maximum(index, 0.0), last), gc.int64), axis)
+            parts.append(picked if weight is None else picked * gc.reshape(gc.cast(weight, x.dtype), shape))
+        x = gc.add_n(parts) if len(parts) > 1 else parts[0]
+    return x
+
+
+def _cubic_weights_graph(t, a):
+    """``_cubic_weights`` on a graph tensor of fractions."""
+    def near(d):   # |d| ≤ 1
+        return ((a + 2) * d - (a + 3)) * d * d + 1.0
+
+    def far(d):   # 1 < |d| < 2
+        return ((a * d - 5 * a) * d + 8 * a) * d - 4 * a
+    return [far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)]
 
 
 def _full(out, axes, shape):

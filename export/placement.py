@@ -1,21 +1,16 @@
-"""Will onnxruntime's CUDA provider run every node of a file on the GPU? From the file, or from a profile.
+"""Will onnxruntime's CUDA provider run every node of a file on the GPU? Read from the file alone.
 
 A CUDA graph (``OnnxTrainer(cuda_graph=True)``) replays a whole step with one launch, but only when every
-node runs on the CUDA provider and no node is a loop (DESIGN.md §6). Two ways to know:
-
-* ``file_report(model)`` before anything runs, from the file as onnxruntime's basic (provider-independent)
-  optimisation leaves it — constant folding, common subexpressions — on this or any machine: a node the
-  CUDA provider has no kernel for at its element type, a loop (Scan, Loop, If: they run on CUDA but CUDA
-  graphs cannot capture them), and shape arithmetic: a node whose value feeds an input the CUDA kernels read
-  on the host (a Reshape's shape, a Slice's starts …), which onnxruntime places on the CPU with copies around
-  it unless that input is a constant.
-* ``profile_report(path)`` after a run, from the profile onnxruntime writes with
-  ``SessionOptions.enable_profiling``, which names each node's provider.
-
-Both return ``[(node name, op type, reason)]``: empty means every node runs on CUDA.
+node runs on the CUDA provider and no node is a loop (DESIGN.md §6). Where a GPU is usable, onnxruntime
+reports where it placed each node once a session exists (``runtime.placement``). ``file_report(model)``
+answers before that, on any machine, a CPU-only one included: it reads the file as onnxruntime's basic
+(provider-independent) optimisation leaves it — constants folded, common subexpressions merged — and lists
+a node the CUDA provider has no kernel for at its element type, a loop (Scan, Loop, If: they run on CUDA
+but CUDA graphs cannot capture them), and shape arithmetic: a node whose value feeds an input the CUDA
+kernels read on the host (a Reshape's shape, a Slice's starts …), which onnxruntime places on the CPU with
+copies around it unless that input is a constant. It returns ``[(node name, op type, reason)]``: empty
+means every node runs on CUDA.
 """
-import json
-
 import onnx
 import onnxruntime as ort
 
@@ -107,25 +102,6 @@ def _kernel_reason(node, types):
     name = onnx.helper.tensor_dtype_to_np_dtype(elem).name if elem != onnx.TensorProto.FLOAT16 else "float16"
     name = {"float32": "float", "float64": "double"}.get(name, name)
     return None if name in allowed else f"no CUDA kernel for {node.op_type} on {name}"
-
-
-def profile_report(path):
-    """Nodes an onnxruntime profile (the JSON file ``enable_profiling`` writes) shows running on another
-    provider than CUDA, with that provider; each node once, in the order they ran."""
-    with open(path) as f:
-        events = json.load(f)
-    report, seen = [], set()
-    for event in events:
-        args = event.get("args") or {}
-        if event.get("cat") != "Node" or "provider" not in args:
-            continue
-        name = event.get("name", "").removesuffix("_kernel_time")
-        if name in seen:
-            continue
-        seen.add(name)
-        if args["provider"] != "CUDAExecutionProvider":
-            report.append((name, args.get("op_name", "?"), f"runs on {args['provider']}"))
-    return report
 
 
 def describe(report, limit=3):

@@ -19,6 +19,11 @@ LEAVES = frozenset({"Constant", "Variable", "Placeholder"})
 REASONS = {
     "NoOp": ("it has no value, only control dependencies (a grouped training step); ONNX has no control edges: "
              "export the step itself with to_onnx(..., train_op=step) or to_onnx(model, training=True)"),
+    "BitCast": ("ONNX's BitCast arrived in opset 26, newer than the opsets graphcore exports (up to 25, the newest "
+                "that the pinned onnxruntime runs), and no older op reinterprets bits"),
+    "TruncatedNormal": ("ONNX has no truncated normal draw (it would need a redraw loop or an inverse error "
+                        "function); a variable it initialises exports as its value, so only a graph that draws "
+                        "it on every run cannot be exported"),
 }
 
 

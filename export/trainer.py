@@ -14,7 +14,8 @@ binding points at it.
 Fixed addresses are what a CUDA graph needs (``cuda_graph=True``): onnxruntime records the step's kernel
 launches once per binding (one graph per ping-pong side, ``gpu_graph_id`` 0 and 1) and then replays each
 with one launch. It can only when every node runs on the CUDA provider and no node is a loop (a static
-file exported with ``batch_size=`` and unrolled loops; see ``placement.py``); otherwise the trainer runs
+file exported with ``batch_size=`` and unrolled loops; see ``placement.py``, and onnxruntime's own report of
+where it placed each node, ``runtime.placement``); otherwise the trainer runs
 the step normally and says why in ``cuda_graph_reason``.
 """
 import warnings
@@ -24,7 +25,7 @@ import onnx
 import onnxruntime as ort
 from onnxruntime import OrtValue
 
-from . import placement
+from . import placement, runtime
 from .registry import ExportError
 from .runtime import create_session, numpy_type, wants_cuda
 from .training import initial_values, read_contract
@@ -157,6 +158,14 @@ class OnnxTrainer:
             for binding in self._bindings:
                 binding.bind_ortvalue_input(name, self._batch[name])
 
+    def undo_step(self):
+        """Go back to the state before the last step: its inputs are still in the other buffer set (ping-pong),
+        so the next step reads them again. Only one step back."""
+        if self.steps == 0:
+            raise ExportError("undo_step: no step has run")
+        self._current = 1 - self._current
+        self.steps -= 1
+
     def _named(self, feeds):
         if isinstance(feeds, dict):
             unknown = set(feeds) - set(self.input_names)
@@ -199,22 +208,38 @@ class OnnxTrainer:
 def _session(model, proto, device, cuda_options, cuda_graph):
     """(session, why not a CUDA graph): with ``cuda_graph``, a session capturing CUDA graphs when the step
     allows it, else an ordinary one and the reason (None when a graph is captured or none was asked for)."""
-    reason = None
-    if cuda_graph and not wants_cuda(device):
-        reason = "no usable GPU: the step runs on the CPU"
-    elif cuda_graph:
-        report = placement.file_report(proto)
-        reason = placement.describe(report) if report else None
+    reason = _why_not_a_graph(proto, device) if cuda_graph else None
     if cuda_graph and reason is None:
         try:
-            session = create_session(model, device, dict(cuda_options, enable_cuda_graph=1))
+            session = create_session(model, device, dict(cuda_options, enable_cuda_graph=True))
         except Exception as e:   # onnxruntime refuses the capture (a node left the CUDA provider): say why
             reason = f"onnxruntime refused the capture: {str(e).strip().splitlines()[-1]}"
         else:
-            if session.get_providers()[0] == "CUDAExecutionProvider":
+            reason = _why_not_captured(session)
+            if reason is None:
                 return session, None
-            reason = "the CUDA provider could not start (CUDA or cuDNN libraries missing): the step runs on the CPU"
     return create_session(model, device, cuda_options), reason
+
+
+def _why_not_a_graph(proto, device):
+    """Why the step cannot be a CUDA graph, known before any session: no GPU, or the file itself
+    (``placement.file_report``)."""
+    if not wants_cuda(device):
+        return "no usable GPU: the step runs on the CPU"
+    report = placement.file_report(proto)
+    return placement.describe(report) if report else None
+
+
+def _why_not_captured(session):
+    """Why a session built for capture cannot capture: the CUDA provider did not start, or onnxruntime placed
+    a node elsewhere (its own report, ``runtime.placement``, where this onnxruntime gives one)."""
+    if session.get_providers()[0] != "CUDAExecutionProvider":
+        return "the CUDA provider could not start (CUDA or cuDNN libraries missing): the step runs on the CPU"
+    if not hasattr(session, "get_provider_graph_assignment_info"):
+        return None
+    elsewhere = [(name, op, f"runs on {provider}") for provider, nodes in runtime.placement(session).items()
+                 if provider != "CUDAExecutionProvider" for name, op in nodes]
+    return placement.describe(elsewhere) if elsewhere else None
 
 
 def _static_shape(output):
@@ -283,6 +308,11 @@ class FitSteps:
             self._parameters.update(changed)
         values = self.trainer.step([x, y])
         return [values["loss"]] + [values[m] for m in self.metrics]
+
+    def undo(self):
+        """The state of before the last step, back in the trainer and in the model's session."""
+        self.trainer.undo_step()
+        self.sync()
 
     def sync(self):
         trained = self.trainer.state()

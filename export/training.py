@@ -70,7 +70,7 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
         base = resolve(model, data, [compiled["loss"], *compiled["metrics"].values()], session)
         names = ["loss"] + list(compiled["metrics"])
         metric_names = {name: name for name in compiled["metrics"]}
-        feeds = _learning_phase_feeds(model.graph)
+        feeds = compiled.get("training_feeds") or _learning_phase_feeds(model.graph)
     state_in, state_out, parameters = _state(train_op)
     if not state_in:
         raise ExportError(f"the training step {_name(train_op)} writes no variables: nothing to train")

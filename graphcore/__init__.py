@@ -8,20 +8,29 @@ ONNX export and graphviz diagrams.
         sess.run(loss, feed_dict={x: data})
 """
 from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
-from .errors import (BuildError, CheckpointError, DataError, ExecutionError, FeedError, FetchError, FileFormatError,
-                     FileWriteError, GradientError, GraphcoreError, GraphFinalizedError, MissingFileError,
-                     NumericsError)
+from .errors import (BuildError, CheckpointError, CompatError, DataError, DivergenceError, ExecutionError, FeedError,
+                     FetchError, FileFormatError, FileWriteError, GradientError, GraphcoreError, GraphFinalizedError,
+                     MissingFileError, NumericsError)
 from .graph import Graph, Node, Tensor, control_dependencies, get_default_graph, name_scope, reset_default_graph
 from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
 from .gradients import gradients
-from .autodiff import batch_jacobian, hessian, jacobian, jvp, vjp
-from .session import Session
+from .autodiff import batch_jacobian, hessian, hessians, jacobian, jvp, vjp
+from .session import InteractiveSession, Session
+from .graph import get_default_session
+from .variables import (GraphKeys, add_to_collection, add_to_collections, get_collection, get_collection_ref,
+                        global_variables, global_variables_initializer, local_variables,
+                        local_variables_initializer, trainable_variables, variables_initializer)
 from .profiler import profile
-from . import activations, callbacks, losses, train, training
+from . import activations, callbacks, losses, metrics, optimizers, regularizers, train, training
+from . import nn
+from .train import clip_by_global_norm, clip_by_value, global_norm
+from .errors import InvalidValueError, NotSupportedError
+from . import unsupported  # noqa: F401  (declares the TF1 names graphcore refuses, with their reasons)
 from . import layers
 from .layers import Input
-from .model import Model, Sequential, load_model
+from .model import Model, Sequential, model_from_json
+from .saving import load_model
 from .diagram import render
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
@@ -36,4 +45,5 @@ def __getattr__(name):
     if name in ("models", "export"):
         import importlib
         return importlib.import_module(f"graphcore.{name}")
-    raise AttributeError(f"module 'graphcore' has no attribute {name!r}")
+    from .unsupported import refuse
+    raise refuse("gc", name)

@@ -18,11 +18,13 @@ Session, renders, exports to ONNX and can be differentiated again.
 """
 import numpy as np
 
+from .compat import same_as
 from .errors import BuildError
 from .gradients import check_partners, gradients
 from .graph import Tensor
 from .ops.array import reshape, transpose
-from .ops.math import broadcast_like, cast, equal, zeros_like
+from .ops.math import add_n, broadcast_like, cast, equal, zeros_like
+from .ops.reduce import reduce_sum
 from .ops.scan import scan
 from .ops.state import constant
 from .shapes import format_shape, num_elements
@@ -38,9 +40,11 @@ def vjp(ys, xs, cotangents):
 
     ``cotangents`` are shaped like ``ys``. A disconnected x gets zeros (a product with a zero Jacobian)."""
     _, ys_list = _listed(ys)
+    single_x, xs_list = _listed(xs)
     _, us = _listed(cotangents)
     check_partners(ys_list, us, "cotangent")
-    return gradients(ys_list, xs, grad_ys=us, unconnected="zero", name="vjp")
+    results = gradients(ys_list, xs_list, grad_ys=us, unconnected="zero", name="vjp")
+    return results[0] if single_x else results
 
 
 def jvp(ys, xs, tangents):
@@ -122,6 +126,19 @@ def hessian(y, xs):
     return blocks[0] if single_x else blocks
 
 
+@same_as("TF1", "tf.hessians")
+def hessians(ys, xs, name="hessians", colocate_gradients_with_ops=False, gate_gradients=False,
+             aggregation_method=None):
+    """TF1's ``tf.hessians``: for each x the Hessian of ``sum(ys)`` (every element of every y) with respect to
+    x, of shape ``x.shape + x.shape``; always a list, one per x. The other arguments are accepted, as TF1
+    places and orders ops in ways that have no meaning here."""
+    ys = [ys] if isinstance(ys, Tensor) else list(ys)
+    _, xs_list = _listed(xs)
+    total = reduce_sum(ys[0]) if len(ys) == 1 else add_n([reduce_sum(y) for y in ys])
+    with total.graph.name_scope(name):
+        return hessian(total, xs_list)
+
+
 def _to_shape(t, shape):
     """Reshape to a static target in which at most one dim (the batch) is unknown."""
     if t.shape == tuple(shape):
@@ -132,4 +149,4 @@ def _to_shape(t, shape):
     return reshape(t, shape)
 
 
-__all__ = ["vjp", "jvp", "jacobian", "batch_jacobian", "hessian"]
+__all__ = ["vjp", "jvp", "jacobian", "batch_jacobian", "hessian", "hessians"]

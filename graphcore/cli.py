@@ -6,7 +6,10 @@
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
     graphcore export lenet5 --training --batch-size 64 -o step64.onnx   # static: for CUDA graphs
+    graphcore export resnet18 -o r18.onnx --precision float16 --triton models/   # half precision, Triton repo
+    graphcore bench r18.onnx --device cuda --batch 1 32  # latency/throughput: NumPy path vs device buffers
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
+    graphcore train mlp --full                            # a classifier's full configuration, not its small one
     graphcore profile vgg16 --batch 8 --trace vgg16.json
     graphcore search --out out/search                     # the image-search demo on the digits
     graphcore search --out DIR --index FOLDER --query a.png b.jpg
@@ -14,8 +17,12 @@
 Every failure is one line on stderr, ``graphcore: error: …``, with exit status 2.
 """
 import argparse
+import inspect
 import pathlib
+import re
+import shutil
 import sys
+import textwrap
 
 import numpy as np
 
@@ -48,13 +55,35 @@ def _target(name):
 
 
 def cmd_models(args):
+    """Each model's name (``graphcore.models.NAME``) and the first sentence of its docstring, wrapped."""
     zoo = _models()
+    width = max(60, min(shutil.get_terminal_size().columns, 120))
     for kind in ("classifier", "unsupervised"):
         print(f"{kind} models:")
         for name in zoo.available(kind):
-            builder = zoo.CLASSIFIERS.get(name) or zoo.UNSUPERVISED[name]
-            doc = (builder.__doc__ or "").strip().splitlines()
-            print(f"  {name:12s} {doc[0] if doc else ''}")
+            print(textwrap.fill(first_sentence(getattr(zoo, name).__doc__), width, initial_indent=f"  {name:13s}",
+                                subsequent_indent=" " * 15))
+
+
+# The end of a sentence: a full stop before a capital, a digit (LeNet-5's docstring goes on "61,706
+# parameters") or RST markup (VGG16's on "``width`` scales"), but not after the abbreviations the docstrings
+# use ("Krizhevsky et al. 2012").
+_SENTENCE_END = re.compile(r"(?<!\bal)(?<!\be\.g)(?<!\bi\.e)(?<!\bcf)(?<!\bvs)\.(?=\s+[A-Z0-9(`*:]|$)")
+# RST markup as docstrings write it: roles (:class:`Model`), literals (``kind``), emphasis (*x*, **x**).
+_RST = [(re.compile(r":[a-z]+:`~?([^`]+)`"), r"\1"), (re.compile(r"``([^`]+)``"), r"\1"),
+        (re.compile(r"`([^`]+)`"), r"\1"), (re.compile(r"\*\*([^*]+)\*\*"), r"\1"),
+        (re.compile(r"(?<![\w*])\*([^*\s][^*]*)\*(?![\w*])"), r"\1")]
+
+
+def first_sentence(doc):
+    """The first sentence of a docstring, whole and as plain text: the first paragraph's lines joined, RST
+    markup removed, cut after the first full stop that ends a sentence (or the whole paragraph)."""
+    text = " ".join(inspect.cleandoc(doc or "").split("\n\n")[0].split())
+    end = _SENTENCE_END.search(text)
+    text = text[:end.end()] if end else text
+    for pattern, replacement in _RST:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 def cmd_summary(args):
@@ -100,15 +129,62 @@ def cmd_render(args):
 
 
 def cmd_export(args):
+    """A zoo model (or an ONNX file, for --precision and --triton) to ONNX, and/or a Triton model repository."""
     from graphcore import export
-    model = _build(args.model)
-    if args.training:
-        if not hasattr(model, "compile") or args.model == "perceptron":
-            raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
-        _compile_classifier(model, args.optimizer)
-    export.to_onnx(model, args.output, opset=args.opset, training=args.training, batch_size=args.batch_size)
-    print(f"onnx: {args.output}" + (" (training step; contract in metadata 'graphcore.training')"
-                                     if args.training else ""))
+    if not args.output and not args.triton:
+        raise ValueError("say where to write: -o FILE.onnx and/or --triton DIR")
+    if _is_onnx(args.model):
+        if args.training or args.opset:
+            raise ValueError("--training and --opset apply to zoo models; an ONNX file is exported as it is")
+        proto = export.precision.at_precision(onnx_load(_target(args.model)), args.precision, args.io_dtype) \
+            if args.precision else onnx_load(_target(args.model))
+        if args.output:
+            export.save(proto, args.output)
+    else:
+        model = _build(args.model)
+        if args.training:
+            if not hasattr(model, "compile") or args.model == "perceptron":
+                raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
+            _compile_classifier(model, args.optimizer)
+        proto = export.to_onnx(model, args.output, opset=args.opset, training=args.training,
+                               precision=args.precision, io_dtype=args.io_dtype, batch_size=args.batch_size)
+    if args.output:
+        detail = (" (training step; contract in metadata 'graphcore.training')" if args.training else
+                  f" ({args.precision} weights and activations, {args.io_dtype} inputs and outputs)" if args.precision
+                  else "")
+        print(f"onnx: {args.output}{detail}")
+    if args.triton:
+        name = pathlib.Path(args.model).stem if _is_onnx(args.model) else args.model
+        config = export.triton.write_model_repository(proto, args.triton, name, max_batch_size=args.max_batch_size)
+        print(f"triton: {config} (checked against the model's inputs and outputs; model in "
+              f"{pathlib.Path(config).parent / '1' / 'model.onnx'})")
+
+
+def onnx_load(path):
+    import onnx
+    from .errors import FileFormatError
+    try:
+        return onnx.load(path)
+    except Exception as e:   # protobuf's DecodeError and friends
+        raise FileFormatError(f"{path} is not a readable ONNX file ({type(e).__name__})") from None
+
+
+def cmd_bench(args):
+    """Latency and throughput per batch size: the NumPy path against device-resident buffers (and CUDA graphs)."""
+    import tempfile
+
+    from graphcore.export import bench, to_onnx
+    with tempfile.TemporaryDirectory(prefix="graphcore-bench-") as folder:
+        path = args.model if _is_onnx(args.model) else f"{folder}/{args.model}.onnx"
+        if _is_onnx(args.model):
+            _target(args.model)
+        else:
+            to_onnx(_build(args.model), path)
+        rows, provider = bench.bench(path, device=args.device, batch_sizes=args.batch, precision=args.precision,
+                                     calls=args.calls, repeats=args.repeats)
+    precision = f", {args.precision}" if args.precision else ""
+    print(f"{args.model} on {provider}{precision}: median of {args.repeats} blocks of {args.calls} runs")
+    print(bench.table(rows))
 
 
 def _compile_classifier(model, optimizer):
@@ -144,17 +220,32 @@ def digits_dataset(input_shape, seed=0):
                             stratify=digits.target)
 
 
-def _digits_shape(name):
-    """The input shape a classifier trains on: its small configuration's, with digits' sizes where a flat
-    vector or a sequence is expected (64 features; 8 steps of 8 pixels)."""
-    shape = _models().SMALL[name]["input_shape"]
-    return {1: (64,), 2: (8, 8)}.get(len(shape), shape)
+def classifier_configuration(name, full=False):
+    """The keyword arguments a classifier trains with on the digits: its small configuration (``SMALL``: a
+    narrow model on small images, fast in the interpreter) or, with ``full``, the builder's defaults. The
+    input follows the digits where the model reads a flat vector or a sequence (64 features; 8 steps of 8
+    pixels); images are resized to the configuration's size."""
+    zoo = _models()
+    parameters = inspect.signature(zoo.CLASSIFIERS[name]).parameters.values()
+    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
+    config = {**defaults, **({} if full else zoo.SMALL[name]), "num_classes": 10}
+    shape = tuple(config["input_shape"])
+    config["input_shape"] = {1: (64,), 2: (8, 8)}.get(len(shape), shape)
+    return config
+
+
+def _differences(config, other):
+    """``key=value`` for the settings of ``config`` that ``other`` does not share."""
+    return ", ".join(f"{key}={value!r}" for key, value in config.items() if other.get(key) != value)
 
 
 def cmd_train(args):
     zoo = _models()
     if args.model not in zoo.available():
         raise ValueError(f"unknown model {args.model!r}; `graphcore models` lists them")
+    if args.full and (args.model not in zoo.CLASSIFIERS or args.model == "perceptron"):
+        raise ValueError(f"--full picks a compile/fit classifier's configuration; {args.model} trains with its "
+                         "own settings")
     out = pathlib.Path(args.out or f"out/{args.model}")
     out.mkdir(parents=True, exist_ok=True)
     if args.backend != "numpy" and (args.model in zoo.UNSUPERVISED or args.model == "perceptron"):
@@ -171,20 +262,29 @@ def cmd_train(args):
 
 
 def _train_classifier(args, out):
-    """compile/fit on the digits, test accuracy, then the artefacts of every trained model."""
+    """compile/fit on the digits, test accuracy, then the artefacts of every trained model. Where the small
+    configuration is not the full model, the first and the last line say so and how to get the full one: a
+    learner reading "test accuracy: 0.32" should know it measured a deliberately tiny network."""
     from .plot import plot_history
     zoo = _models()
-    shape = _digits_shape(args.model)
-    model = zoo.small(args.model, input_shape=shape, num_classes=10)
-    if args.model != "lenet5":
-        print(f"training {args.model} at its small configuration: {zoo.SMALL[args.model]}")
-    x_train, x_test, y_train, y_test = digits_dataset(shape)
+    small, full = classifier_configuration(args.model), classifier_configuration(args.model, full=True)
+    config = full if args.full else small
+    tiny = config != full
+    if tiny:
+        print(f"training {args.model} at its small configuration ({_differences(small, full)}): fast, and "
+              f"less accurate than the full model (--full: {_differences(full, small)})")
+    elif args.full and small != full:
+        print(f"training {args.model} at its full configuration ({_differences(full, small)})")
+    model = zoo.get(args.model, **config)
+    x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"])
     _compile_classifier(model, args.optimizer)
-    history = model.fit(x_train, y_train, epochs=args.epochs or 10, batch_size=args.batch_size,
+    history = model.fit(x_train, y_train, epochs=10 if args.epochs is None else args.epochs,
+                        batch_size=args.batch_size,
                         validation_split=0.1, verbose=1, backend=args.backend)
     print(f"trained by {history.params['backend']}")
     loss, accuracy = model.evaluate(x_test, y_test)
-    print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits")
+    print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits"
+          + (f", by the small configuration of {args.model} (--full trains the full model)" if tiny else ""))
     artefacts = {"curves": plot_history(history.history, out / "curves.png"),
                  "checkpoint": model.save(str(out / "model.npz"))}
     artefacts.update(_export_and_render(model, x_test[:16], out))
@@ -197,7 +297,8 @@ def _train_perceptron(args, out):
     x_train, x_test, y_train, y_test = digits_dataset((64,))
     pick_train, pick_test = y_train <= 1, y_test <= 1
     model = zoo.perceptron(input_shape=(64,))
-    mistakes = model.fit(x_train[pick_train], np.where(y_train[pick_train] == 1, 1.0, -1.0), epochs=args.epochs or 20)
+    mistakes = model.fit(x_train[pick_train], np.where(y_train[pick_train] == 1, 1.0, -1.0),
+                         epochs=20 if args.epochs is None else args.epochs)
     predictions = model.predict(x_test[pick_test])[:, 0]
     accuracy = np.mean(predictions == np.where(y_test[pick_test] == 1, 1.0, -1.0))
     print(f"perceptron rule: mistakes per epoch {mistakes}; test accuracy on 0 vs 1: {accuracy:.4f}")
@@ -210,7 +311,7 @@ def _train_unsupervised(args, out):
     from .plot import plot_history
     zoo = _models()
     kwargs = {"seed": 0}
-    if args.epochs:
+    if args.epochs is not None:
         kwargs["epochs"] = args.epochs
     if args.model in ("gan", "dcgan"):
         kwargs["png_path"] = str(out / "samples.png")
@@ -307,6 +408,18 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
+def _positive(text):
+    """A count given on the command line: a whole number of at least 1 (``--epochs 0`` trains nothing, so it
+    is refused rather than read as "the default")."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _parser():
     parser = _Parser(prog="graphcore", description="graphcore's model zoo from the command line")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -324,26 +437,44 @@ def _parser():
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"),
                    help="for --view grad: the optimizer a zoo classifier is compiled with")
     p.set_defaults(run=cmd_render)
-    p = sub.add_parser("export", help="export a zoo model to ONNX")
-    p.add_argument("model")
-    p.add_argument("-o", "--output", required=True)
+    p = sub.add_parser("export", help="export a zoo model to ONNX (in half precision, or as a Triton repository)")
+    p.add_argument("model", help="zoo model name, or FILE.onnx to convert (--precision) or serve (--triton)")
+    p.add_argument("-o", "--output", default=None, help="the ONNX file to write")
     p.add_argument("--opset", type=int, default=None)
     p.add_argument("--training", action="store_true", help="export the whole training step (compiled as train does)")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
+    p.add_argument("--precision", choices=("float16", "bfloat16"), default=None,
+                   help="half-precision weights and activations (statistics, softmax, reductions stay float32)")
+    p.add_argument("--io-dtype", choices=("float32", "float16", "bfloat16"), default="float32",
+                   help="inputs and outputs of a half-precision model (default float32)")
+    p.add_argument("--triton", metavar="DIR", default=None,
+                   help="write a Triton model repository: DIR/MODEL/config.pbtxt and DIR/MODEL/1/model.onnx")
+    p.add_argument("--max-batch-size", type=int, default=64, help="Triton's max_batch_size (dynamic batching)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="a static file for batches of this size: every shape constant, loops unrolled")
     p.set_defaults(run=cmd_export)
+    p = sub.add_parser("bench", help="inference latency and throughput per batch size, NumPy path vs on device")
+    p.add_argument("model", help="FILE.onnx, or a zoo model name (exported at its default size)")
+    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    p.add_argument("--batch", type=int, nargs="+", default=[1, 8, 32], help="batch sizes (default 1 8 32)")
+    p.add_argument("--precision", choices=("float16", "bfloat16"), default=None, help="convert a float32 file at load")
+    p.add_argument("--calls", type=int, default=20, help="runs per timed block")
+    p.add_argument("--repeats", type=int, default=5, help="timed blocks (the median is printed)")
+    p.set_defaults(run=cmd_bench)
     p = sub.add_parser("profile", help="time a training step per node; print top ops and layers, write a trace")
     p.add_argument("model")
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--steps", type=int, default=1, help="profiled training steps (after one untimed step)")
+    p.add_argument("--batch", type=_positive, default=8)
+    p.add_argument("--steps", type=_positive, default=1, help="profiled training steps (after one untimed step)")
     p.add_argument("--top", type=int, default=10, help="rows per table")
     p.add_argument("--trace", default="profile.json", help="Chrome-trace JSON output (default profile.json)")
     p.set_defaults(run=cmd_profile)
     p = sub.add_parser("train", help="train on the bundled digits; write curves, checkpoint, ONNX, diagram")
     p.add_argument("model")
-    p.add_argument("--epochs", type=int, default=None, help="default: 10 for classifiers, the family's own")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=_positive, default=None, help="default: 10 for classifiers, the family's own")
+    p.add_argument("--batch-size", type=_positive, default=32)
+    p.add_argument("--full", action="store_true",
+                   help="a classifier's full configuration (the builder's defaults; ImageNet-sized images for the "
+                        "image models, slow in the interpreter) instead of its small one")
     p.add_argument("--out", default=None, help="output directory (default out/MODEL)")
     p.add_argument("--backend", choices=("numpy", "onnxruntime"), default="numpy",
                    help="run the training steps in the interpreter or as an exported ONNX step in onnxruntime")
@@ -357,7 +488,7 @@ def _parser():
     p.add_argument("--k", type=int, default=10, help="results per query")
     p.add_argument("--model", default=None, help="embedding model file (default OUT/embedding.npz)")
     p.add_argument("--retrain", action="store_true", help="train the embedding even if its file exists")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=_positive, default=30)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--backend", choices=("auto", "numpy", "faiss"), default="auto", help="nearest-neighbour search")
     p.add_argument("--light-ink", action="store_true", help="images have light strokes on a dark background")

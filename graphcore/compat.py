@@ -8,9 +8,14 @@ an object, and ``difference`` records a deliberate difference together with the 
 
 This module imports nothing from graphcore, so every layer may use it.
 """
+import importlib
 from typing import NamedTuple
 
 ORIGINS = ("TF1", "Keras")
+# Where users reach graphcore's names, most public first: an object's spelling is its first place here.
+PUBLIC = ("graphcore", "graphcore.nn", "graphcore.layers", "graphcore.train", "graphcore.losses", "graphcore.metrics",
+          "graphcore.optimizers", "graphcore.callbacks", "graphcore.activations", "graphcore.initializers",
+          "graphcore.export", "graphcore.models")
 
 
 class Row(NamedTuple):
@@ -54,3 +59,18 @@ def same_as(origin, *theirs, note=""):
             ROWS.append(Row(origin, name, "", note, obj=obj))
         return obj
     return mark
+
+
+def public_name(obj):
+    """``gc.<path>`` of ``obj`` in the first public module that holds it, else its defining module's path
+    (modules are imported when asked, so this module still imports nothing at load)."""
+    for module_name in PUBLIC:
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        for attr, value in vars(module).items():
+            if value is obj and not attr.startswith("_"):
+                return module_name.replace("graphcore", "gc", 1) + "." + attr
+    module = obj.__module__.replace("graphcore", "gc", 1)
+    return f"{module}.{obj.__qualname__}"

@@ -47,6 +47,12 @@ class ExecutionError(GraphcoreError, RuntimeError):
         super().__init__(message, node)
 
 
+class InvalidValueError(ExecutionError, ValueError):
+    """A value met at run time is outside what an op accepts (a class label not below the number of classes,
+    a negative embedding id), where computing on would give a plausible wrong result; names the node, the
+    value and its index."""
+
+
 class NumericsError(ExecutionError):
     """``check_numerics`` found a NaN or Inf; names the first node that produced it."""
 
@@ -80,3 +86,24 @@ class MissingFileError(GraphcoreError, FileNotFoundError):
 class FileWriteError(GraphcoreError, OSError):
     """A file cannot be written (no such directory, a file in the way, no permission, disk full); the file
     that was there before, if any, is untouched."""
+
+
+class ServingError(GraphcoreError, ValueError):
+    """An ONNX model cannot be served as asked: a fixed batch the file contradicts, CUDA graphs where a node
+    is not on the CUDA provider or no GPU is usable, a precision the runtime has no kernels for."""
+
+
+class CompatError(GraphcoreError, TypeError):
+    """A TF1 or Keras spelling that graphcore deliberately does not accept (an argument it does not support, a
+    feature it leaves out): the message names the difference and graphcore's spelling. Also a ``TypeError``,
+    which is what Keras raises for an argument it does not know."""
+
+
+class NotSupportedError(CompatError, AttributeError):
+    """A TF1 or Keras name that graphcore does not provide: the message says why and what to write instead
+    (an ``AttributeError`` too, so ``hasattr`` and ``getattr(..., default)`` keep working)."""
+
+
+class DivergenceError(NumericsError):
+    """Training produced a non-finite loss: names the epoch and batch, and the first non-finite tensor of that
+    step's forward pass (found by running it again on the weights from before the step, which are restored)."""

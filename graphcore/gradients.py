@@ -8,6 +8,8 @@ Gradients never flow into integer or boolean tensors.
 """
 import threading
 
+from . import dtypes as _dt
+from .compat import same_as
 from .errors import GradientError
 from .graph import Tensor, ancestors
 from .shapes import format_type
@@ -26,7 +28,7 @@ def wants_gradient(index):
 
 
 def _carries_gradient(tensor):
-    return tensor.dtype.kind == "f"
+    return _dt.is_floating(tensor.dtype)
 
 
 def _between(ys, xs):
@@ -41,23 +43,32 @@ def _between(ys, xs):
     return forward & ancestors([y.node for y in ys], controls=False)
 
 
+@same_as("TF1", "tf.gradients", note="always a list, one gradient per x; unconnected='none' (TF1's None), 'zero' "
+                                     "or 'raise'")
 def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
-    """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs``.
+    """Symbolic gradients of ``sum(ys)`` with respect to each of ``xs``: always a list, one per x, even for a
+    single tensor ``xs`` (as ``tf.gradients`` returns it, so ``gradients(loss, x)[0]`` is the gradient).
 
     ``grad_ys`` seeds the output gradients (default: ones). ``unconnected`` says what a disconnected x gets:
     ``"none"`` (None), ``"zero"`` (zeros shaped like x) or ``"raise"`` (a GradientError naming x).
     A non-differentiable op on a path raises a GradientError naming the node and where it was built.
     """
-    single_x = isinstance(xs, Tensor)
     ys = [ys] if isinstance(ys, Tensor) else list(ys)
-    xs = [xs] if single_x else list(xs)
+    xs = [xs] if isinstance(xs, Tensor) else list(xs)
+    if not xs:
+        return []
+    for t in ys + xs:
+        if not isinstance(t, Tensor):
+            raise GradientError(f"gradients takes tensors (or lists of them) for ys and xs, got {t!r}")
+    if not ys:
+        raise GradientError("gradients needs at least one tensor in ys")
     if unconnected not in _UNCONNECTED:
         raise GradientError(f"unconnected must be one of {_UNCONNECTED}, got {unconnected!r}")
     for t in ys + xs:
         if not _carries_gradient(t):
             raise GradientError(f"gradients need floating-point tensors; {t.name} is {t.dtype.name}", t.node)
     graph = ys[0].node.graph
-    with graph.name_scope(name):
+    with graph.name_scope(name), graph.snapshot_reads():
         seeds = grad_ys if grad_ys is not None else [None] * len(ys)
         seeds = [seeds] if isinstance(seeds, Tensor) else list(seeds)
         check_partners(ys, seeds, "seed")
@@ -71,8 +82,9 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
             if all(g is None for g in out_grads):
                 continue
             if not node.op.differentiable:
-                raise GradientError(f"op {node.op.type} is not differentiable, but a gradient must flow through "
-                                    f"it (wrap it in gc.stop_gradient if that is intended)", node)
+                why = f" ({node.op.no_gradient_reason})" if node.op.no_gradient_reason else ""
+                raise GradientError(f"op {node.op.type} is not differentiable{why}, but a gradient must flow "
+                                    f"through it (wrap it in gc.stop_gradient if that is intended)", node)
             if len(out_grads) > 1:
                 out_grads = [g if g is not None else zeros_like(t) for g, t in zip(out_grads, node.outputs)]
             _WANTED.inputs = [_carries_gradient(t) and (t in x_set or t.node in relevant) for t in node.inputs]
@@ -93,7 +105,7 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
                 if unconnected == "zero":
                     g = zeros_like(x)
             results.append(g)
-    return results[0] if single_x else results
+    return results
 
 
 def check_partners(values, partners, what):

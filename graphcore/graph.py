@@ -7,13 +7,15 @@ creation order is a topological order and a graph can never contain a cycle.
 """
 import contextlib
 import os
+import re
 import sys
 import threading
 
 import numpy as np
 
 from . import dtypes as _dt
-from .errors import BuildError, GraphFinalizedError, GraphcoreError
+from .compat import declare, same_as
+from .errors import BuildError, FetchError, GraphFinalizedError, GraphcoreError
 from .shapes import format_type
 
 # Directories whose frames are skipped when looking for the user's line: the engine, the zoo and the exporter.
@@ -74,12 +76,26 @@ class Tensor:
         return id(self)
 
     def __bool__(self):
-        raise TypeError("a symbolic Tensor has no truth value; run it in a Session or use gc.where")
+        raise BuildError(f"a symbolic Tensor ({self.name}) has no truth value: run it in a Session, or choose "
+                         "inside the graph with gc.where or gc.cond")
 
     def __iter__(self):
         if self.shape and self.shape[0] is not None:
             return (self[i] for i in range(self.shape[0]))
-        raise TypeError(f"cannot iterate over {self!r}: its first dimension is unknown")
+        raise BuildError(f"cannot iterate over {self!r}: its first dimension is unknown")
+
+    def eval(self, feed_dict=None, session=None):
+        """This tensor's value in ``session`` or the default session (TF1's ``Tensor.eval``)."""
+        return _session_for(self, session).run(self, feed_dict)
+
+    @property
+    def op(self):
+        """The node that computes this tensor (TF1's ``Tensor.op``)."""
+        return self.node
+
+    def get_shape(self):
+        """The static shape, ``None`` for unknown sizes (TF1's ``Tensor.get_shape()``, as a tuple)."""
+        return self.shape
 
     # Operators: thin wrappers over the op library (imported late: the op library imports this module).
     def __add__(self, other): return _ops().add(self, other)
@@ -132,7 +148,12 @@ class Node:
     def __hash__(self):
         return id(self)
 
+    def run(self, feed_dict=None, session=None):
+        """Run this node in ``session`` or the default session (TF1's ``Operation.run``); returns None."""
+        _session_for(self, session).run(self, feed_dict)
 
+
+@same_as("TF1", "tf.Graph")
 class Graph:
     """Owns nodes in creation order, the name-scope stack and the variable collections."""
 
@@ -142,10 +163,13 @@ class Graph:
         self._names = set()
         self._scope = ""
         self._control_stack = []
+        self._late_reads = True
         self._consumers = {}
         self.finalized = False
         self.seed = None
         self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
+        self.collections = {}       # TF1's named collections: name → list (see graphcore.variables)
+        self.initializer_ops = {}   # variable node → the node its ``.initializer`` made (made on first use)
 
     # ----- scopes and names -------------------------------------------------------------------------------
     @contextlib.contextmanager
@@ -188,12 +212,39 @@ class Graph:
 
     @contextlib.contextmanager
     def control_dependencies(self, nodes):
-        """Nodes created inside run after ``nodes`` (tensors or nodes)."""
-        self._control_stack.append([t.node if isinstance(t, Tensor) else t for t in nodes])
+        """Nodes created inside run after ``nodes`` (tensors or nodes), as in TF1; ``None`` clears the
+        dependencies of enclosing blocks. A variable read by an op made inside is read when that op runs, so it
+        sees what the dependencies assigned (``with control_dependencies([inc]): y = identity(v)`` reads ``v``
+        after ``inc``); outside any block every read sees the value from the start of the run."""
+        if nodes is None:
+            saved, self._control_stack = self._control_stack, []
+            try:
+                yield
+            finally:
+                self._control_stack = saved
+            return
+        if isinstance(nodes, (Tensor, Node)):
+            raise BuildError("control_dependencies takes a list of tensors or nodes, e.g. control_dependencies([inc])")
+        group = []
+        for t in nodes:
+            if not isinstance(t, (Tensor, Node)):
+                raise BuildError(f"control_dependencies takes tensors or nodes, got {t!r}")
+            group.append(t.node if isinstance(t, Tensor) else t)
+        self._control_stack.append(group)
         try:
             yield
         finally:
             self._control_stack.pop()
+
+    @contextlib.contextmanager
+    def snapshot_reads(self):
+        """Inside, ops made under ``control_dependencies`` keep reading variables' run-start values: for
+        gradients, whose nodes must read the very values the forward pass read."""
+        previous, self._late_reads = self._late_reads, False
+        try:
+            yield
+        finally:
+            self._late_reads = previous
 
     def finalize(self):
         """Freeze the graph: building ops afterwards (say, inside a training loop) raises an error."""
@@ -210,8 +261,10 @@ class Graph:
         for t in inputs:
             if t.node.graph is not self:
                 raise BuildError(f"{op.type}: input {t.name} belongs to another graph\n  at {site}")
-        node_name = self.unique_name(name or op.type)
         controls = [n for group in self._control_stack for n in group] + list(control_inputs)
+        if controls and self._late_reads:
+            inputs = _read_late(inputs, op.variable_inputs)
+        node_name = self.unique_name(name or op.type)
         node = Node(self, len(self.nodes), node_name, op, inputs, dict(attrs), controls, site)
         try:
             types = op.infer(node)
@@ -240,6 +293,57 @@ class Graph:
         node_name, _, index = name.partition(":")
         return self.get_node(node_name).outputs[int(index or 0)]
 
+    def get_operation_by_name(self, name):
+        """The node named ``name`` (TF1's ``Graph.get_operation_by_name``)."""
+        if not isinstance(name, str):
+            raise FetchError(f"get_operation_by_name takes a name, got {name!r}")
+        if ":" in name:
+            raise FetchError(f"{name!r} names a tensor, not an operation: ask get_tensor_by_name({name!r}) or "
+                             f"get_operation_by_name({name.partition(':')[0]!r})")
+        try:
+            return self.get_node(name)
+        except KeyError:
+            raise FetchError(f"the graph has no operation named {name!r}{_similar(self, name)}") from None
+
+    def get_tensor_by_name(self, name):
+        """The tensor ``"node:index"`` (TF1's ``Graph.get_tensor_by_name("x:0")``); a bare node name is its
+        first output, as graphcore names that tensor."""
+        if not isinstance(name, str):
+            raise FetchError(f"get_tensor_by_name takes a name such as 'x:0', got {name!r}")
+        node_name, _, index = name.partition(":")
+        if index and not index.isdigit():
+            raise FetchError(f"{name!r} is not a tensor name: write '<operation name>:<output index>', e.g. 'x:0'")
+        node = self.get_operation_by_name(node_name)
+        if int(index or 0) >= len(node.outputs):
+            raise FetchError(f"operation {node_name!r} ({node.type}) has {len(node.outputs)} output(s); there is no "
+                             f"output {int(index or 0)}")
+        return node.outputs[int(index or 0)]
+
+    def get_operations(self):
+        """Every node, in creation order (TF1's ``Graph.get_operations``)."""
+        return list(self.nodes)
+
+    # ----- collections (TF1) ------------------------------------------------------------------------------
+    def get_collection_ref(self, key):
+        """The list of collection ``key``; the variable keys are the graph's own variable lists."""
+        if key == GraphKeys.GLOBAL_VARIABLES:
+            return self.variables
+        if key == GraphKeys.TRAINABLE_VARIABLES:
+            return self.trainable_variables
+        return self.collections.setdefault(key, [])
+
+    def get_collection(self, key, scope=None):
+        """A copy of collection ``key``, keeping the items whose name matches ``scope`` at its start."""
+        items = list(self.get_collection_ref(key))
+        if scope is None:
+            return items
+        return [item for item in items if getattr(item, "name", None) is not None and re.match(scope, item.name)]
+
+    def add_to_collection(self, key, value):
+        if key in (GraphKeys.GLOBAL_VARIABLES, GraphKeys.TRAINABLE_VARIABLES):
+            raise BuildError(f"the {key!r} collection is the graph's variables: create a gc.Variable instead")
+        self.get_collection_ref(key).append(value)
+
     @property
     def trainable_variables(self):
         return [v for v in self.variables if v.trainable]
@@ -257,6 +361,41 @@ class Graph:
         return svg(self)
 
 
+def _read_late(inputs, skip):
+    """``inputs`` with each variable (past the first ``skip``, which the op reads or writes as variables) replaced
+    by a read made now: under ``control_dependencies`` that read runs after the dependencies."""
+    reads = {}
+    out = list(inputs)
+    for i, t in enumerate(inputs[skip:], skip):
+        read_value = getattr(t, "read_value", None)   # variables have it (graphcore.ops.state.VariableTensor)
+        if read_value is not None:
+            if t not in reads:
+                reads[t] = read_value()
+            out[i] = reads[t]
+    return out
+
+
+def _similar(graph, name):
+    """A hint naming nodes whose names end like ``name`` (it may have been made inside a name scope)."""
+    near = [n.name for n in graph.nodes if n.name.endswith("/" + name)][:3]
+    return f" (did you mean {', '.join(repr(n) for n in near)}?)" if near else ""
+
+
+class GraphKeys:
+    """The standard collection names of TF1's ``tf.GraphKeys`` that graphcore fills or accepts."""
+
+    GLOBAL_VARIABLES = "variables"
+    TRAINABLE_VARIABLES = "trainable_variables"
+    LOCAL_VARIABLES = "local_variables"
+    MODEL_VARIABLES = "model_variables"
+    UPDATE_OPS = "update_ops"
+    LOSSES = "losses"
+    REGULARIZATION_LOSSES = "regularization_losses"
+    SUMMARIES = "summaries"
+    TRAIN_OP = "train_op"
+    GLOBAL_STEP = "global_step"
+
+
 def _describe_inputs(inputs):
     return ", ".join(f"{t.name}: {format_type(t.dtype, t.shape)}" for t in inputs) or "none"
 
@@ -270,11 +409,13 @@ _default_stack = _DefaultStack()
 _global_default = [Graph()]
 
 
+@same_as("TF1", "tf.get_default_graph")
 def get_default_graph():
     """The graph of the innermost ``with g.as_default()``, else the module-level default graph."""
     return _default_stack.graphs[-1] if _default_stack.graphs else _global_default[0]
 
 
+@same_as("TF1", "tf.reset_default_graph")
 def reset_default_graph():
     """Start a fresh module-level default graph (for notebooks and tests)."""
     if _default_stack.graphs:
@@ -283,10 +424,50 @@ def reset_default_graph():
     return _global_default[0]
 
 
+class _DefaultSessions(threading.local):
+    def __init__(self):
+        self.sessions = []
+
+
+_default_sessions = _DefaultSessions()
+
+
+@same_as("TF1", "tf.get_default_session")
+def get_default_session():
+    """The session of the innermost ``with Session(...)`` / ``sess.as_default()`` block or the open
+    ``InteractiveSession``, else None (TF1's ``tf.get_default_session``)."""
+    return _default_sessions.sessions[-1] if _default_sessions.sessions else None
+
+
+def push_default_session(session):
+    _default_sessions.sessions.append(session)
+
+
+def pop_default_session(session):
+    """Remove ``session`` (its innermost entry) from the default-session stack, if it is there."""
+    stack = _default_sessions.sessions
+    for i in range(len(stack) - 1, -1, -1):
+        if stack[i] is session:
+            del stack[i]
+            return
+
+
+def _session_for(tensor_or_node, session):
+    session = session or get_default_session()
+    if session is None:
+        raise GraphcoreError(f"cannot evaluate {tensor_or_node.name}: no default session is registered; use "
+                             "'with gc.Session() as sess:' (or sess.as_default(), or gc.InteractiveSession()), or "
+                             "pass session=sess")
+    return session
+
+
+@same_as("TF1", "tf.name_scope")
 def name_scope(name):
     return get_default_graph().name_scope(name)
 
 
+@same_as("TF1", "tf.control_dependencies", note="ops made inside run after the dependencies and read variables "
+                                                "after them; None clears")
 def control_dependencies(nodes):
     return get_default_graph().control_dependencies(nodes)
 
@@ -313,8 +494,12 @@ def is_tensor(x):
 def graph_of(*values):
     """The default graph if some tensor among ``values`` belongs to it, else the graph of the first tensor,
     else the default graph. Preferring the default graph lets a loop body being traced (``gc.scan``) take ops
-    that mix its own tensors with tensors of an enclosing graph, whatever their order; it captures the latter."""
+    that mix its own tensors with tensors of an enclosing graph, whatever their order; it captures the latter.
+    A graph that ``captures_everything`` (a cond branch being traced) takes every op built while it is the
+    default, even one of outer tensors only: a branch's ops must run only when the branch is taken."""
     default = get_default_graph()
+    if getattr(default, "captures_everything", False):
+        return default
     first = None
     for v in values:
         if isinstance(v, Tensor):
@@ -332,3 +517,20 @@ def ndarray_type(value):
     elif array.dtype.kind == "i" and not isinstance(value, (np.ndarray, np.generic)):
         array = array.astype(_dt.DEFAULT_INT)
     return array
+
+
+for _theirs, _ours, _note in (
+        ("tf.Tensor.eval", "gc.Tensor.eval", "in the default session (with Session() as sess: ...) or session="),
+        ("tf.Tensor.op", "gc.Tensor.op", ""),
+        ("tf.Tensor.get_shape", "gc.Tensor.get_shape", "a tuple with None for unknown sizes"),
+        ("tf.Tensor.name", "gc.Tensor.name", "the first output of a node is named 'x', not 'x:0'; every lookup "
+                                            "(get_tensor_by_name, sess.run, feed_dict) accepts both"),
+        ("tf.Operation.run", "gc.Node.run", ""),
+        ("tf.Graph.get_tensor_by_name", "gc.Graph.get_tensor_by_name", "'x:0' or 'scope/x:1'"),
+        ("tf.Graph.get_operation_by_name", "gc.Graph.get_operation_by_name", ""),
+        ("tf.Graph.get_operations", "gc.Graph.get_operations", ""),
+        ("tf.Graph.get_collection", "gc.Graph.get_collection", ""),
+        ("tf.Graph.as_default", "gc.Graph.as_default", ""),
+        ("tf.Graph.finalize", "gc.Graph.finalize", "")):
+    declare("TF1", _theirs, _ours, _note)
+del _theirs, _ours, _note

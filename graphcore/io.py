@@ -12,8 +12,9 @@ writers that are no longer running (the pid in the name says whose it is).
 import contextlib
 import glob
 import os
+import secrets
+import stat
 import struct
-import tempfile
 import zipfile
 import zlib
 
@@ -35,9 +36,10 @@ def atomic_write(path, mode="wb"):
     with write_errors(path):
         os.makedirs(directory, exist_ok=True)
         _sweep(directory, prefix)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f"{prefix}{os.getpid()}.", suffix=".tmp")
+        fd, tmp = _create_temporary(directory, prefix)
     try:
         with write_errors(path), os.fdopen(fd, mode) as f:
+            _keep_mode(path, fd)
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -46,6 +48,19 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _create_temporary(directory, prefix):
+    """A new temporary file, created as ``open`` creates any file: mode 0o666 less the umask, applied by the
+    kernel (0644 under umask 022). ``mkstemp`` would make it 0600, and so every saved file private."""
+    tmp = os.path.join(directory, f"{prefix}{os.getpid()}.{secrets.token_hex(8)}.tmp")
+    return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+
+
+def _keep_mode(path, fd):
+    """Give the temporary file the mode of the file it replaces, as writing that file in place would."""
+    if os.path.isfile(path) and hasattr(os, "fchmod"):
+        os.fchmod(fd, stat.S_IMODE(os.stat(path).st_mode) & 0o777)
 
 
 @contextlib.contextmanager
@@ -92,6 +107,7 @@ def load_arrays(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise MissingFileError(f"no such file: {path}")
+    _require_array_file(path)
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
@@ -102,3 +118,21 @@ def load_arrays(path):
             UnicodeDecodeError, SyntaxError) as e:
         raise FileFormatError(f"{path} is not a readable graphcore array archive "
                               f"({type(e).__name__}: {e})") from None
+
+
+# How the files numpy.load reads start: a zip's local file header, an empty zip's end record, an .npy header.
+_ARRAY_FILE_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06", b"\x93NUM")
+
+
+def _require_array_file(path):
+    """Refuse a file that is neither a zip nor an .npy file before NumPy reads it: ``numpy.load`` takes any
+    other file (an ONNX model, a text file) for a pickle and answers with its hint about unpickling."""
+    try:
+        with open(path, "rb") as f:
+            start = f.read(4)
+    except OSError as e:
+        raise FileFormatError(f"{path} is not a readable graphcore array archive ({type(e).__name__}: "
+                              f"{e.strerror or e})") from None
+    if start not in _ARRAY_FILE_SIGNATURES:
+        raise FileFormatError(f"{path} is not a readable graphcore array archive (an .npz file is a zip "
+                              f"archive, starting with b'PK'; this one starts with {start!r})")

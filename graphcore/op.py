@@ -15,6 +15,7 @@ import functools
 
 import numpy as np
 
+from .dtypes import is_floating
 from .errors import BuildError
 from .graph import Tensor, graph_of, ndarray_type
 
@@ -34,10 +35,15 @@ class Op:
     """Base class; see the module docstring for the contract."""
 
     type = "Op"
-    #: False: the op has no gradient and ``gradients`` through it raises an error naming it.
+    #: False: the op has no gradient and ``gradients`` through it raises an error naming it (and saying why:
+    #: ``no_gradient_reason``).
     differentiable = True
+    no_gradient_reason = ""
     #: True: the kernel reads or writes session state (variables, random generators).
     stateful = False
+    #: How many leading inputs must be variables that the kernel reads or writes in the session itself (an
+    #: assignment's target); the others are values (a variable among them is read like any tensor).
+    variable_inputs = 0
 
     def infer(self, node):
         raise NotImplementedError
@@ -111,5 +117,5 @@ def same_dtype(node, *indices):
 
 def require_float(node, *indices):
     for i in indices or range(len(node.inputs)):
-        if node.inputs[i].dtype.kind != "f":
+        if not is_floating(node.inputs[i].dtype):
             raise BuildError(f"input {i} must be floating point, got {node.inputs[i].dtype.name}")

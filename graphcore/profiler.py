@@ -94,7 +94,7 @@ class Profile:
         return timed
 
     def _timed_kernel(self, kernel, node):
-        loop = node.op.type == "Scan"
+        loop = node.op.type in ("Scan", "Cond")   # ops whose body ops nest under them
 
         def timed(*arrays):
             event, owner = self._open(node)

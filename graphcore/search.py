@@ -129,7 +129,7 @@ class Embedding:
 
     @classmethod
     def load(cls, path):
-        from .model import load_model
+        from .saving import load_model
         return cls(load_model(path))
 
     def to_onnx(self, path):

@@ -8,13 +8,18 @@ slots, slots to free)`` with no per-run analysis; intermediates are dropped as s
 Variables live here, in ``Session.variables`` (name → array). Every random node owns a generator here too,
 so a seeded graph replays the same numbers in every new session.
 """
+import contextlib
+from collections.abc import Mapping
+
 import numpy as np
 
 from . import dtypes as _dt
 from . import profiler
+from .compat import declare, same_as
 from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
-from .graph import Node, Tensor, ancestors, get_default_graph
+from .graph import Node, Tensor, ancestors, get_default_graph, pop_default_session, push_default_session
 from .memory import tune_allocator
+from .nest import rebuild
 from .program import compile_steps, failed_step
 from .ops.random import seed_for
 from .shapes import compatible, format_shape, format_type
@@ -37,6 +42,7 @@ class _Plan:
         return _Plan(steps, self.feed_slots, self.fetch_slots, self.slot_count, self.nodes)
 
 
+@same_as("TF1", "tf.Session", note="Session(graph=g); variables are initialised when first needed")
 class Session:
     """Runs a graph. Variables are initialised when the session starts (and lazily, if created later)."""
 
@@ -52,14 +58,32 @@ class Session:
         self.last_profile = None
         self.initialize()
 
-    # ----- context manager --------------------------------------------------------------------------------
+    # ----- context manager and the default session ---------------------------------------------------------
     def __enter__(self):
+        """``with Session() as sess:`` also makes ``sess`` the default session inside (as TF1 does), so
+        ``tensor.eval()`` and ``node.run()`` work there."""
+        push_default_session(self)
         return self
 
     def __exit__(self, *exc):
+        pop_default_session(self)
         self.close()
 
+    @contextlib.contextmanager
+    def as_default(self):
+        """Make this the default session inside the block, without closing it afterwards (TF1)."""
+        push_default_session(self)
+        try:
+            yield self
+        finally:
+            pop_default_session(self)
+
+    @property
+    def closed(self):
+        return self._closed
+
     def close(self):
+        pop_default_session(self)
         self.variables.clear()
         self._plans.clear()
         self._closed = True
@@ -92,9 +116,22 @@ class Session:
             else:
                 pending.append(v)
         if pending:
-            values = self._execute([v.initializer for v in pending], {}, check_numerics=False, init=False)
+            values = self._execute([v.initializer_tensor for v in pending], {}, check_numerics=False, init=False)
             for v, value in zip(pending, values):
                 self.variables[v.node.name] = value
+
+    def load_variable(self, variable, value):
+        """Set ``variable`` to ``value`` (checked like a feed: dtype, shape, no overflow)."""
+        if self._closed:
+            raise GraphcoreError("this session is closed")
+        if variable.graph is not self.graph:
+            raise FeedError(f"cannot load {variable.name}: it belongs to another graph than this session's",
+                            variable.node)
+        array = _check_feed(variable, value)
+        if array.shape != variable.shape:
+            raise FeedError(f"cannot load shape {format_shape(array.shape)} into {variable.name} of shape "
+                            f"{format_shape(variable.shape)}", variable.node)
+        self.variables[variable.node.name] = np.array(array)
 
     # ----- running ------------------------------------------------------------------------------------------
     def run(self, fetches, feed_dict=None, check_numerics=None, profile=False):
@@ -108,12 +145,15 @@ class Session:
                 return self.run(fetches, feed_dict, check_numerics)
         leaves = []
         structure = _flatten(fetches, leaves, self.graph)
-        feeds = self._prepare_feeds(feed_dict or {})
+        feeds = self._prepare_feeds({} if feed_dict is None else feed_dict)
         check = self.check_numerics if check_numerics is None else check_numerics
         values = self._execute(leaves, feeds, check)
-        return _rebuild(structure, iter(values))
+        return rebuild(structure, iter(values))
 
     def _prepare_feeds(self, feed_dict):
+        if not isinstance(feed_dict, Mapping):
+            raise FeedError(f"feed_dict must be a dict mapping placeholders (or their names) to values, got a "
+                            f"{type(feed_dict).__name__}: write feed_dict={{x: data}}")
         feeds = {}
         for key, value in feed_dict.items():
             tensor = _lookup(self.graph, key, FeedError)[1] if isinstance(key, str) else key
@@ -145,7 +185,7 @@ class Session:
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
 
     def _make_plan(self, leaves, feeds, init):
-        targets = [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves]
+        targets = _targets(leaves, feeds)
         needed = ancestors(targets, stop=feeds)
         if init:
             stale = [v for v in self.graph.variables if v.node in needed and v.node.name not in self.variables]
@@ -159,7 +199,7 @@ def make_plan(leaves, feeds, runtime, needed=None):
     bind each kernel to ``runtime`` (its variables and random generators), assign slots and record where
     each slot is read for the last time. A loop op plans its body with this once, then runs it every step."""
     if needed is None:
-        needed = ancestors([leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves], stop=feeds)
+        needed = ancestors(_targets(leaves, feeds), stop=feeds)
     order = sorted(needed, key=lambda n: n.id)
     for node in order:
         if node.op.type == "Placeholder" and "default" not in node.attrs and \
@@ -191,6 +231,13 @@ def make_plan(leaves, feeds, runtime, needed=None):
                       outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
     feed_slots = [(t, slot_of[t]) for t in feeds]
     return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
+
+
+def _targets(leaves, feeds):
+    """The nodes to run for ``leaves``: a fetched tensor that is also fed is its fed value (as in TF1), so
+    its node does not run."""
+    return [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves
+            if not (isinstance(leaf, Tensor) and leaf in feeds)]
 
 
 def run_plan(plan, slots):
@@ -272,16 +319,33 @@ def _check_feed(tensor, value):
         if not kind_ok:
             raise FeedError(f"cannot feed {array.dtype.name} data to '{tensor.name}' of dtype {tensor.dtype.name}",
                             tensor.node)
-        array = array.astype(tensor.dtype)
+        with np.errstate(over="ignore", invalid="ignore"):   # overflow is reported below, naming the element
+            source, array = array, array.astype(tensor.dtype)
+        if array.dtype.kind == "f" and not np.isfinite(array).all():
+            _refuse_overflow(tensor, source, array)
     if not compatible(tensor.shape, array.shape):
         raise FeedError(f"cannot feed shape {format_shape(array.shape)} to '{tensor.name}' of shape "
                         f"{format_shape(tensor.shape)}", tensor.node)
     return array
 
 
+def _refuse_overflow(tensor, source, converted):
+    """A feed whose conversion to the placeholder's float dtype made infinities out of finite numbers (1e39 in
+    float32) would train on garbage: name the first such element."""
+    finite_before = np.isfinite(source) if source.dtype.kind == "f" else np.ones(source.shape, bool)
+    overflowed = finite_before & ~np.isfinite(converted)
+    if overflowed.any():
+        index = np.unravel_index(int(np.argmax(overflowed)), source.shape)
+        where = f" at index {tuple(int(i) for i in index)}" if source.ndim else ""
+        raise FeedError(f"the feed for '{tensor.name}' holds {source[index].item()!r}{where}, which is finite as "
+                        f"{source.dtype.name} but overflows to inf in the placeholder's {tensor.dtype.name} "
+                        f"(largest {np.finfo(tensor.dtype).max:.4g}): rescale the data, or declare the "
+                        f"placeholder {source.dtype.name}", tensor.node)
+
+
 def _fetched(leaf, value):
     # A variable's array is the session's state: hand out a copy so callers cannot corrupt it.
-    if leaf.node.op.type == "Variable":
+    if leaf.node.op.type in ("Variable", "ReadVariable"):
         return np.array(value)
     return value
 
@@ -317,10 +381,16 @@ def _lookup(graph, name, error):
         raise error(f"no tensor named {name!r} in the session's graph") from None
 
 
-def _rebuild(structure, values):
-    if structure is None:
-        return next(values)
-    kind, items = structure
-    if kind is dict:
-        return {k: _rebuild(s, values) for k, s in items}
-    return kind(_rebuild(s, values) for s in items)
+@same_as("TF1", "tf.InteractiveSession")
+class InteractiveSession(Session):
+    """A session that makes itself the default when created (TF1's ``tf.InteractiveSession``), for notebooks
+    and shells: ``tensor.eval()`` and ``node.run()`` use it until ``close()``."""
+
+    def __init__(self, graph=None, check_numerics=False, seed=None):
+        super().__init__(graph, check_numerics, seed)
+        push_default_session(self)
+
+
+declare("TF1", "tf.Session.run", "gc.Session.run", "fetches: tensors, nodes, names ('x:0') and lists/tuples/dicts "
+                                                   "of them; feed_dict a dict keyed by tensors or names")
+declare("TF1", "tf.Session.as_default", "gc.Session.as_default")

@@ -1,15 +1,35 @@
 """Static shapes: tuples of ints with ``None`` for a dimension unknown until run time (usually the batch)."""
+import numbers
+
 from .errors import BuildError
 
 
 def normalize_shape(shape):
-    """A tuple of ``int | None``; rejects negative sizes early."""
+    """A tuple of ``int | None`` from a tuple or list (TF1's ``[None, 784]``) of ints, ``None`` or -1 for an
+    unknown size; a lone int is a 1-D shape. Sizes that are not whole numbers (``2.5``, ``"3"``, ``True``) or
+    are negative are refused, naming the dimension, never truncated."""
     if shape is None:
         raise BuildError("a shape is required (use None only for single unknown dimensions)")
-    dims = tuple(None if d is None or d == -1 else int(d) for d in shape)
-    if any(d is not None and d < 0 for d in dims):
-        raise BuildError(f"negative dimension in shape {shape}")
-    return dims
+    if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
+        shape = (shape,)
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise BuildError(f"a shape must be a tuple or list of sizes, got {shape!r}")
+    shape = tuple(shape)
+    dims = []
+    for axis, d in enumerate(shape):
+        if d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d == -1):
+            dims.append(None)
+        elif isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0:
+            dims.append(int(d))
+        elif isinstance(d, numbers.Integral) and not isinstance(d, bool):
+            raise BuildError(f"negative dimension in shape {shape}: dimension {axis} is {d} (sizes are >= 0; "
+                             "use None for a size known only at run time)")
+        elif isinstance(d, float) and d.is_integer() and d >= 0:
+            dims.append(int(d))
+        else:
+            raise BuildError(f"dimension {axis} of shape {shape} is {d!r}, not a whole number: sizes are ints "
+                             "(or None for a size known only at run time)")
+    return tuple(dims)
 
 
 def format_shape(shape):

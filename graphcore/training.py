@@ -16,124 +16,28 @@ import numpy as np
 
 from . import dtypes as _dt
 from . import losses as _losses
+from . import metrics as _metrics
 from .errors import BuildError
-from .lookup import lookup
-from .ops.array import one_hot
-from .ops.math import abs, cast, equal, greater_equal, log, maximum, minimum, square
-from .ops.reduce import argmax, reduce_mean, reduce_sum
 from .ops.state import placeholder
 
-_EPSILON = 1e-7
 
-
-def _logits_of(output, activation):
-    return output.node.inputs[0] if output.node.op.type == activation else None
-
-
-def _clipped(p):
-    return minimum(maximum(p, _EPSILON), 1.0 - _EPSILON)
-
-
-def _per_example(values, reduce=reduce_mean):
-    """One value per example: ``reduce`` over every axis but the batch axis."""
-    return reduce(values, list(range(1, values.ndim))) if values.ndim > 1 else values
-
-
-def sparse_categorical_crossentropy(y, output):
-    logits = _logits_of(output, "Softmax")
-    if logits is not None:
-        return _per_example(_losses.sparse_softmax_cross_entropy_with_logits(y, logits))
-    return _per_example(-reduce_sum(one_hot(y, output.shape[-1], output.dtype) * log(_clipped(output)), -1))
-
-
-def categorical_crossentropy(y, output):
-    logits = _logits_of(output, "Softmax")
-    if logits is not None:
-        return _per_example(_losses.softmax_cross_entropy_with_logits(y, logits))
-    return _per_example(-reduce_sum(y * log(_clipped(output)), -1))
-
-
-def binary_crossentropy(y, output):
-    logits = _logits_of(output, "Sigmoid")
-    if logits is not None:
-        return _per_example(_losses.sigmoid_cross_entropy_with_logits(y, logits))
-    p = _clipped(output)
-    return _per_example(-(y * log(p) + (1.0 - y) * log(1.0 - p)))
-
-
-def sparse_categorical_crossentropy_from_logits(y, logits):
-    """Keras's ``from_logits=True``: the model outputs logits (no softmax layer)."""
-    return _per_example(_losses.sparse_softmax_cross_entropy_with_logits(y, logits))
-
-
-def categorical_crossentropy_from_logits(y, logits):
-    return _per_example(_losses.softmax_cross_entropy_with_logits(y, logits))
-
-
-def mean_squared_error(y, output):
-    return _per_example(square(output - y))
-
-
-def quadratic(y, output):
-    """The notes' ½ Σ (y − ŷ)²: summed over each example's values (and over the batch, see SUMMED)."""
-    return 0.5 * _per_example(square(output - y), reduce_sum)
-
-
-def mean_absolute_percentage_error(y, output):
-    return 100.0 * _per_example(abs(y - output) / maximum(abs(y), _EPSILON))
-
-
-LOSSES = {
-    "sparse_categorical_crossentropy": sparse_categorical_crossentropy,
-    "sparse_categorical_crossentropy_from_logits": sparse_categorical_crossentropy_from_logits,
-    "categorical_crossentropy_from_logits": categorical_crossentropy_from_logits,
-    "categorical_crossentropy": categorical_crossentropy,
-    "binary_crossentropy": binary_crossentropy,
-    "mse": mean_squared_error, "mean_squared_error": mean_squared_error,
-    "quadratic": quadratic,
-    "mape": mean_absolute_percentage_error,
-    "mean_absolute_percentage_error": mean_absolute_percentage_error,
-}
-SUMMED = {quadratic}   # losses summed over the batch (the notes' cost), not averaged
-
-
-def target_spec(loss_name, output):
-    """(dtype, shape) of the labels placeholder a loss needs."""
-    if loss_name and loss_name.startswith("sparse_"):
+def target_spec(spec, output):
+    """(dtype, shape) of the labels placeholder a loss needs: class indices for sparse losses."""
+    if spec.sparse:
         return _dt.int64, output.shape[:-1]
     return output.dtype, output.shape
 
 
-def get_loss(identifier):
-    return lookup(LOSSES, identifier, "loss")
-
-
-def reduce_loss(fn, per_example, weights):
-    """The batch loss from per-example values and sample weights: mean(w · loss) (sum for SUMMED losses).
-    A custom loss that already returns a scalar is used as it is (it cannot be weighted)."""
+def reduce_loss(spec, per_example, weights):
+    """The batch loss from per-example values and sample weights (Keras's reduction; the notes' quadratic
+    cost is summed). A custom loss that already returns a scalar is used as it is (it cannot be weighted)."""
     if per_example.ndim == 0:
         return per_example
-    weighted = weights * per_example
-    return reduce_sum(weighted) if fn in SUMMED else reduce_mean(weighted)
-
-
-def accuracy(loss_name, y, output):
-    """Keras's accuracy for the loss in use: class index match, or thresholded match for binary outputs."""
-    if loss_name and loss_name.startswith("sparse_"):
-        hits = equal(argmax(output, -1), y)
-    elif loss_name == "binary_crossentropy":
-        hits = equal(greater_equal(output, 0.5), greater_equal(y, 0.5))
-    else:
-        hits = equal(argmax(output, -1), argmax(y, -1))
-    return reduce_mean(cast(hits, output.dtype))
-
-
-def get_metric(name, loss_name, y, output):
-    if name in ("accuracy", "acc"):
-        return accuracy(loss_name, y, output)
-    if name in LOSSES:
-        return reduce_loss(LOSSES[name], LOSSES[name](y, output), 1.0)
-    raise BuildError(f"unknown metric {name!r}; use 'accuracy' or a loss name")
+    if per_example.ndim > 1:   # per example and time step (or pixel): the mean over those axes per example
+        from .ops.reduce import reduce_mean
+        per_example = reduce_mean(per_example, list(range(1, per_example.ndim)))
+    reduction = "sum_over_batch_size" if spec.reduction in ("none", None) else spec.reduction   # as Keras's compile
+    return _losses.reduce_weighted(per_example, weights, reduction)
 
 
 def per_output(spec, names, what, default=None):
@@ -160,6 +64,7 @@ class CompiledLoss:
     loss: object
     metrics: dict = field(default_factory=dict)
     weightable: list = field(default_factory=list)
+    finish: dict = field(default_factory=dict)   # logged name → function of the epoch mean (RMSE's sqrt)
 
 
 def assemble(outputs, names, loss, loss_weights=None, metrics=None):
@@ -177,23 +82,24 @@ def assemble(outputs, names, loss, loss_weights=None, metrics=None):
         if spec is None:
             result.targets.append(None), result.sample_weights.append(None), result.weightable.append(False)
             continue
-        loss_name = spec if isinstance(spec, str) else None
+        loss = _losses.resolve(spec)
         prefix = "" if single else f"{name}_"
-        dtype, shape = target_spec(loss_name, output)
+        dtype, shape = target_spec(loss, output)
         targets = placeholder(dtype, shape, name=f"{prefix}targets")
         sample_weight = placeholder(output.dtype, (None,), name=f"{prefix}sample_weight",
                                     default=np.ones(1, output.dtype))
-        fn = get_loss(spec)
-        values = fn(targets, output)
-        term = reduce_loss(fn, values, sample_weight)
+        values = loss.per_example(targets, output)
+        term = reduce_loss(loss, values, sample_weight)
         result.targets.append(targets), result.sample_weights.append(sample_weight)
         result.weightable.append(values.ndim > 0)
         if not single:
             result.metrics[f"{name}_loss"] = term
         scaled = term if float(weight) == 1.0 else float(weight) * term
         total = scaled if total is None else total + scaled
-        for m in _as_names(metric_names):
-            result.metrics[f"{prefix}{m}"] = get_metric(m, loss_name, targets, output)
+        for m in _as_list(metric_names):
+            metric = _metrics.build(m, targets, output, loss.sparse)
+            result.metrics[f"{prefix}{metric.name}"] = metric.value
+            result.finish[f"{prefix}{metric.name}"] = metric.finish
     if total is None:
         raise BuildError(f"compile: no output has a loss (outputs {names})")
     result.loss = total
@@ -201,15 +107,15 @@ def assemble(outputs, names, loss, loss_weights=None, metrics=None):
 
 
 def _metrics_per_output(metrics, names):
-    """Keras's metrics forms: a flat list of names for every output, a dict by output name, or a list with
-    an entry (a name or a list of names) per output."""
+    """Keras's metrics forms: a flat list of metrics for every output, a dict by output name, or a list with
+    an entry (a metric or a list of metrics) per output."""
     if isinstance(metrics, (list, tuple)) and not any(isinstance(m, (list, tuple)) for m in metrics):
         return [list(metrics)] * len(names)
     return per_output(metrics, names, "metrics", []) if metrics else [[]] * len(names)
 
 
-def _as_names(metrics):
-    return [metrics] if isinstance(metrics, str) else list(metrics or [])
+def _as_list(metrics):
+    return list(metrics) if isinstance(metrics, (list, tuple)) else ([] if metrics is None else [metrics])
 
 
 def class_weights_to_sample_weights(y, class_weight):
@@ -223,21 +129,3 @@ def class_weights_to_sample_weights(y, class_weight):
     if classes.ndim > 1:
         raise BuildError(f"class_weight needs one class per example; labels have shape {y.shape}")
     return np.array([class_weight.get(int(c), 1.0) for c in classes], np.float64)
-
-
-class History:
-    """Per-epoch metrics, as Keras's ``fit`` returns them: ``history.history["loss"]`` etc."""
-
-    def __init__(self):
-        self.history = {}
-        self.epoch = []
-        self.params = {}
-        self.model = None
-
-    def record(self, epoch, logs):
-        self.epoch.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, []).append(float(value))
-
-    def __repr__(self):
-        return f"<History {', '.join(self.history)} over {len(self.epoch)} epochs>"

@@ -14,22 +14,30 @@ from .inception import googlenet  # noqa: E402
 from .mobilenet import mobilenet  # noqa: E402
 from .recurrent import row_classifier  # noqa: E402
 from .autoencoders import VariationalAutoencoder, autoencoder, train_autoencoder  # noqa: E402
-from .rbm import RBM, dbn_classifier, train_dbn, train_rbm  # noqa: E402
-from .gan import dcgan, dense_gan, train_gan  # noqa: E402
-from .dsn import DeepStackingNetwork, train_dsn  # noqa: E402
+from .boltzmann import RBM, dbn_classifier, train_dbn, train_rbm  # noqa: E402
+from .adversarial import dcgan, dense_gan, train_gan  # noqa: E402
+from .stacking import DeepStackingNetwork, train_dsn  # noqa: E402
+
+# Every name ``available()`` lists is a builder of this package, as in torchvision and keras.applications:
+# ``models.rnn()``, ``models.gan()``, and ``graphcore train rnn`` on the command line.
+rnn = row_classifier
+vae = VariationalAutoencoder
+rbm = RBM
+dbn = dbn_classifier
+gan = dense_gan
+dsn = DeepStackingNetwork
 
 # Classifiers: builder(input_shape=..., num_classes=..., knobs) → a compile/fit-able Model.
 CLASSIFIERS = {
     "perceptron": perceptron, "mlp": mlp, "seed_cnn": seed_cnn, "lenet5": lenet5, "alexnet": alexnet,
     "zfnet": zfnet, "vgg16": vgg16, "vgg19": vgg19, "resnet18": resnet18, "resnet34": resnet34,
-    "resnet50": resnet50, "googlenet": googlenet, "mobilenet": mobilenet, "rnn": row_classifier,
+    "resnet50": resnet50, "googlenet": googlenet, "mobilenet": mobilenet, "rnn": rnn,
 }
 
 # Unsupervised and generative families: custom training graphs (penalties, sampling chains, alternating
 # updates, closed-form solves); each has a builder and a ``train_*`` function returning a metrics dict.
 UNSUPERVISED = {
-    "autoencoder": autoencoder, "vae": VariationalAutoencoder, "rbm": RBM, "dbn": dbn_classifier,
-    "gan": dense_gan, "dcgan": dcgan, "dsn": DeepStackingNetwork,
+    "autoencoder": autoencoder, "vae": vae, "rbm": rbm, "dbn": dbn, "gan": gan, "dcgan": dcgan, "dsn": dsn,
 }
 TRAINERS = {
     "autoencoder": train_autoencoder,

@@ -14,7 +14,7 @@ import graphcore as gc
 from graphcore import layers
 from graphcore.layers.base import learning_phase
 from graphcore.model import Model
-from graphcore.training import binary_crossentropy
+from graphcore.losses import binary_crossentropy
 
 from .unsupervised import GraphWeights, apply, digits, mean_image_mse, run_epochs, seeded_graph
 
@@ -120,10 +120,11 @@ class Autoencoder(GraphWeights):
 
 
 class VariationalAutoencoder(Autoencoder):
-    """Gaussian latent code: the encoder gives a mean and a log-variance, the training graph draws
-    z = μ + exp(½ log σ²)·ε with ε ~ N(0, I) in the graph (the reparameterisation, so gradients reach μ and
-    σ), and the loss is the negative ELBO: summed pixel cross-entropy plus KL(q(z|x) ‖ N(0, I)). The
-    ``encoder`` model outputs μ; new digits come from the decoder applied to z drawn from the prior."""
+    """A variational autoencoder (Kingma & Welling 2013) that generates new digits. Gaussian latent code: the
+    encoder gives a mean and a log-variance, the training graph draws z = μ + exp(½ log σ²)·ε with
+    ε ~ N(0, I) in the graph (the reparameterisation, so gradients reach μ and σ), and the loss is the
+    negative ELBO: summed pixel cross-entropy plus KL(q(z|x) ‖ N(0, I)). The ``encoder`` model outputs μ;
+    new digits come from the decoder applied to z drawn from the prior."""
 
     def __init__(self, latent=8, hidden=64, input_dim=64, learning_rate=0.005, seed=0):
         self.latent = latent
@@ -176,7 +177,8 @@ EPOCHS = {"vanilla": 20, "undercomplete": 80, "sparse_l1": 20, "sparse_kl": 40, 
 
 
 def autoencoder(kind="vanilla", seed=0):
-    """Build an (untrained) autoencoder of ``kind`` (one of ``KINDS``)."""
+    """An untrained autoencoder of one of the notes' kinds: vanilla, undercomplete, sparse (L1 or KL),
+    denoising, contractive, convolutional or variational (``kind``, a key of ``KINDS``)."""
     if kind not in KINDS:
         raise ValueError(f"unknown autoencoder {kind!r}; choose from {', '.join(KINDS)}")
     return KINDS[kind](seed)

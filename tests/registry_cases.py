@@ -4,7 +4,6 @@ import numpy as np
 
 import graphcore as gc
 from graphcore.op import REGISTRY
-from graphcore.ops.state import WriteOp
 
 CASES = [(op_type, i, sample) for op_type, op in sorted(REGISTRY.items())
          for i, sample in enumerate(op.samples(np.random.default_rng(0)))]
@@ -15,10 +14,10 @@ def ids(case):
 
 
 def build(op_type, arrays, attrs, batch_unknown=False):
-    """A graph with one node of ``op_type``; float inputs are placeholders (variables for written inputs)."""
+    """A graph with one node of ``op_type``; float inputs are placeholders (variables for variable inputs)."""
     op = REGISTRY[op_type]
     graph = gc.Graph()
-    writes = op.writes if isinstance(op, WriteOp) else 0
+    writes = op.variable_inputs
     inputs, feeds = [], {}
     with graph.as_default():
         for i, a in enumerate(arrays):
@@ -62,7 +61,9 @@ def objective(node, rng, shapes=None):
     ``shapes`` gives the outputs' run-time shapes when the node's are partly unknown."""
     terms = []
     for t, shape in zip(node.outputs, shapes or [t.shape for t in node.outputs]):
-        if t.dtype.kind == "f":
+        if t.dtype.kind == "f" and None in shape:   # a size only the values decide: weigh by a function of each value
+            terms.append(gc.reduce_sum(gc.sin(t * 1.3 + 0.2)))
+        elif t.dtype.kind == "f":
             r = gc.constant(rng.normal(size=shape).astype(t.dtype))
             terms.append(gc.reduce_sum(t * r))
     return gc.add_n(terms)

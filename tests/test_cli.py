@@ -1,18 +1,51 @@
 """The `graphcore` command, run in-process through main(argv), plus one subprocess run of the console script."""
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from graphcore.cli import main
+import graphcore as gc
+import graphcore.models as zoo
+from graphcore.cli import classifier_configuration, first_sentence, main
 
 
-def test_models_lists_the_zoo(capsys):
+def _listing(out):
+    """``graphcore models``'s output as {name: description}, wrapped lines joined."""
+    entries, name = {}, None
+    for line in out.splitlines():
+        if line.startswith("  ") and not line.startswith("   "):
+            name, _, text = line.strip().partition(" ")
+            entries[name] = text.strip()
+        elif line.startswith("   "):
+            entries[name] += " " + line.strip()
+    return entries
+
+
+def test_models_lists_the_zoo_with_whole_first_sentences_and_no_markup(capsys):
     assert main(["models"]) == 0
-    out = capsys.readouterr().out
-    assert "lenet5" in out and "resnet50" in out
+    entries = _listing(capsys.readouterr().out)
+    assert list(entries) == zoo.available("classifier") + zoo.available("unsupervised")
+    for name, text in entries.items():
+        assert text.endswith(".") and not re.search(r"`|:class:|\*\w", text), (name, text)
+    # "et al." does not end the sentence; the count after the full stop is the next sentence
+    assert entries["alexnet"] == ("AlexNet (Krizhevsky et al. 2012) as in the notes: the one-tower variant (no "
+                                  "two-GPU channel groups), 227×227×3 input, ReLU, local response normalisation "
+                                  "after conv1 and conv2, three max pools, two dropout layers.")
+    assert entries["vgg16"].endswith("and 1000 classes (as Keras's VGG16).")     # before "``width`` scales"
+    assert entries["lenet5"].endswith("F6 dense 84 tanh, softmax output.")      # a sentence over two lines
+    assert entries["autoencoder"].endswith("(kind, a key of KINDS).")           # ``kind`` → kind
+
+
+def test_first_sentence_removes_rst_markup():
+    doc = """A :class:`~graphcore.Model` of ``units`` units, *trained* by e.g. **Adam** on
+    the digits. Its second sentence.
+
+    Another paragraph."""
+    assert first_sentence(doc) == "A graphcore.Model of units units, trained by e.g. Adam on the digits."
+    assert first_sentence("No full stop") == "No full stop" and first_sentence(None) == ""
 
 
 def test_summary_of_a_model_and_of_an_onnx_file(capsys, tmp_path):
@@ -33,21 +66,46 @@ def test_train_writes_every_artefact(tmp_path, capsys):
     assert main(["train", "mlp", "--epochs", "2", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "onnxruntime parity:" in out
+    # the tiny configuration says so, first and last, and how to get the full one
+    assert out.startswith("training mlp at its small configuration (hidden=(8,), dropout=0.5): fast, and less "
+                          "accurate than the full model (--full: hidden=(128,), dropout=0.0)\n")
+    assert re.search(r"test accuracy: [0-9.]+ \(loss [0-9.]+\) on 450 held-out digits, by the small "
+                     r"configuration of mlp \(--full trains the full model\)", out)
     for name in ("curves.png", "model.npz", "model.onnx"):
         assert (tmp_path / name).stat().st_size > 0 and str(tmp_path / name) in out
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_train_full_trains_the_builders_defaults(tmp_path, capsys):
+    assert main(["train", "mlp", "--full", "--epochs", "1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("training mlp at its full configuration (hidden=(128,), dropout=0.0)\n")
+    assert "small configuration" not in out
+    assert gc.load_model(tmp_path / "model.npz").count_params() == 64 * 128 + 128 + 128 * 10 + 10
+    # LeNet-5's small configuration is the full model: nothing to say
+    assert classifier_configuration("lenet5") == classifier_configuration("lenet5", full=True)
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["train", "mlp", "--epochs", "0"], "argument --epochs: must be at least 1, got 0"),
+    (["train", "mlp", "--epochs", "two"], "argument --epochs: expected a whole number, got 'two'"),
+    (["train", "mlp", "--batch-size", "-1"], "argument --batch-size: must be at least 1, got -1"),
+    (["train", "vae", "--full"], "--full picks a compile/fit classifier's configuration; vae trains"),
     (["render", "nosuchmodel", "-o", "x.svg"], "unknown model 'nosuchmodel'"),
     (["summary", "missing.onnx"], "no such ONNX file"),
     (["render", "lenet5", "-o", "x.jpeg"], "unknown format"),
 ])
 def test_errors_are_one_line_and_exit_2(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(argv) == 2
-    err = capsys.readouterr().err.strip()
+    try:
+        status = main(argv)
+    except SystemExit as usage:      # argparse's refusals (``--epochs 0``) exit from the parser
+        status = usage.code
+    assert status == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip()
     assert err.startswith("graphcore: error:") and message in err and "\n" not in err
+    assert "Epoch" not in captured.out                  # refused before anything trains
 
 
 def test_console_script_smoke():

@@ -4,8 +4,9 @@ damages the file that was there.
 A forked child (cheap: the ~25 MB model is shared copy-on-write) writes version k of the weights and is killed
 when its temporary file has reached k/KILLS of the final size, so the kills land at different moments of the
 write (just created, part written, fully written around the fsync and rename). After every kill the
-file must load intact as version k − 1 or k, nothing but the file may be visible in the directory, and the
-next save must sweep the hidden temporary files the killed writers left (see ``graphcore.io``).
+file must load intact as version k − 1 or k, nothing but the file (and a checkpoint's ``checkpoint`` state
+file) may be visible in the directory, and the next save must sweep the hidden temporary files the killed
+writers left (see ``graphcore.io``).
 """
 import contextlib
 import os
@@ -64,7 +65,7 @@ def _hidden(directory):
     return sorted(name for name in os.listdir(directory) if name.startswith("."))
 
 
-def _run_kills(directory, path, save, set_version, read_version):
+def _run_kills(directory, path, save, set_version, read_version, beside=()):
     """Save version 0, then KILLS killed saves of versions 1..KILLS, each killed once its temporary file
     holds a different share of the final size (0 %: just created … 100 %: written, before or during the
     fsync and rename); check the file after each. Every fourth round a save then completes, so the file
@@ -80,7 +81,7 @@ def _run_kills(directory, path, save, set_version, read_version):
         killed_mid_write += _kill_during(write, directory, int(share * size))
         found = read_version()
         assert found in (version, k), f"kill {k} at {share:.0%} written: the file holds version {found}"
-        assert _visible(directory) == [os.path.basename(path)], f"kill {k}: {_visible(directory)}"
+        assert _visible(directory) == sorted([os.path.basename(path), *beside]), f"kill {k}: {_visible(directory)}"
         version = found
         if k % 4 == 0:   # now and then a save completes, so "the previous file" is a new version
             set_version(k)
@@ -139,4 +140,5 @@ def test_checkpoint_save_survives_sigkill(tmp_path):
         return version
 
     assert big.shape == (2500, 2500) and small.shape == (3,)
-    _run_kills(str(tmp_path), path, lambda: saver.save(sess, path), set_version, read_version)
+    _run_kills(str(tmp_path), path, lambda: saver.save(sess, path), set_version, read_version,
+               beside=["checkpoint"])   # the TF1 state file, written atomically after each checkpoint

@@ -7,7 +7,6 @@ import pytest
 import graphcore as gc
 from graphcore import export
 from graphcore.op import REGISTRY
-from graphcore.ops.state import WriteOp
 
 RTOL, ATOL = 1e-4, 1e-5
 CASES = [(op_type, i, sample) for op_type, op in sorted(REGISTRY.items())
@@ -28,15 +27,15 @@ def _f32_attrs(attrs):
     return {k: (np.dtype(np.float32) if isinstance(v, np.dtype) and v == np.float64 else v) for k, v in attrs.items()}
 
 
-# A Scan sample's body graph was traced in float64: its inputs must stay float64.
-KEEP_FLOAT64 = {"Scan"}
+# A Scan or Cond sample's body graphs were traced in float64: their inputs must stay float64.
+KEEP_FLOAT64 = {"Scan", "Cond"}
 
 
 def _one_node_graph(op_type, arrays, attrs):
     """One node fed by placeholders (an unknown batch on the data input); bool scalars, the training switches,
     are placeholders with a default, as the learning phase is, so export folds them."""
     op = REGISTRY[op_type]
-    writes = op.writes if isinstance(op, WriteOp) else 0
+    writes = op.variable_inputs
     graph, inputs, feeds = gc.Graph(), [], {}
     if op_type not in KEEP_FLOAT64:
         arrays, attrs = [_f32(a) for a in arrays], _f32_attrs(attrs)

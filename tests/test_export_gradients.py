@@ -11,8 +11,8 @@ from graphcore import export
 from registry_cases import build, differentiable_cases, ids, objective
 
 RTOL, ATOL = 2e-4, 2e-5
-# A Scan sample's body graph was traced in float64: its inputs must stay float64.
-KEEP_FLOAT64 = {"Scan"}
+# A Scan or Cond sample's body graphs were traced in float64: their inputs must stay float64.
+KEEP_FLOAT64 = {"Scan", "Cond"}
 # Tile's gradient reshapes to (reps, size) pairs and needs the input shape when it is built.
 BATCH_KNOWN = {"Tile"}
 

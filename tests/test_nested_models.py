@@ -112,8 +112,12 @@ def test_calling_a_model_checks_graph_and_shapes():
         with pytest.raises(gc.BuildError, match="takes 1 inputs"):
             encoder([gc.Input((6,)), gc.Input((6,))])
     with gc.Graph().as_default():
-        with pytest.raises(gc.BuildError, match="its own graph"):
-            encoder(gc.Input((6,), name="elsewhere"))
+        with pytest.raises(gc.BuildError, match="its own graph"):   # a computed tensor of another graph
+            encoder(gc.Input((6,), name="elsewhere") * 2.0)
+        # a bare gc.Input of another graph is re-made in the model's graph (Keras's base_model(keras.Input(...)))
+        elsewhere = gc.Input((6,), name="elsewhere")
+        code = encoder(elsewhere)
+        assert code.graph is encoder.graph and gc.Model(elsewhere, code).inputs[0].graph is encoder.graph
 
 
 def test_the_gan_and_autoencoder_families_take_callbacks():

@@ -3,6 +3,7 @@ export again (``graphcore.export.from_onnx``); PyTorch's exporter makes the file
 import io
 import os
 import unittest
+import warnings
 
 import numpy as np
 import onnx
@@ -110,10 +111,30 @@ def test_an_optimizer_trains_imported_variables(cnn):
     assert sess.run(loss, feeds) < 0.7 * before
 
 
+# torch's gate order → ONNX's: LSTM i, f, g, o → i, o, f, c; GRU r, z, n → z, r, h.
+ONNX_GATES = {"LSTM": (0, 3, 1, 2), "GRU": (1, 0, 2), "RNN": (0,)}
+
+
+def _onnx_layout(layer, kind, what):
+    """torch's gradients of a recurrent layer's weights in ONNX's W (D, G·H, F), R (D, G·H, H), B (D, 2·G·H)."""
+    order = ONNX_GATES[kind]
+    suffixes = ["_l0"] + (["_l0_reverse"] if layer.bidirectional else [])
+
+    def gates(t):
+        return torch.cat([t.chunk(len(order))[i] for i in order])
+    if what == "B":
+        return torch.stack([torch.cat([gates(getattr(layer, f"bias_ih{s}").grad),
+                                       gates(getattr(layer, f"bias_hh{s}").grad)]) for s in suffixes]).numpy()
+    return torch.stack([gates(getattr(layer, f"weight_{'ih' if what == 'W' else 'hh'}{s}").grad)
+                        for s in suffixes]).numpy()
+
+
+@pytest.mark.parametrize("bidirectional", [False, True], ids=["forward", "bidirectional"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
-def test_recurrent_ops_import_into_scans_both_directions(kind):
+def test_recurrent_ops_import_into_scans_and_their_gradients_match_torch_autograd(kind, bidirectional):
+    """One-direction layers too: their output is a one-input concat, whose gradient once broke every import."""
     torch.manual_seed(0)
-    layer = getattr(torch.nn, kind)(3, 5, batch_first=False, bidirectional=True)
+    layer = getattr(torch.nn, kind)(3, 5, batch_first=False, bidirectional=bidirectional)
 
     class Net(torch.nn.Module):
         def __init__(self):
@@ -124,21 +145,21 @@ def test_recurrent_ops_import_into_scans_both_directions(kind):
             return self.rnn(x)[0]
     x = torch.randn(6, 2, 3)
     proto = torch_to_onnx(Net(), (x,), dynamic=False)
-    assert kind in {n.op_type for n in proto.graph.node}
+    node = next(n for n in proto.graph.node if n.op_type == kind)
     imported = export.from_onnx(proto)
     assert any(n.type == "Scan" for n in imported.graph.nodes)
     got = imported.run({"x": x.numpy()})["y"]
     np.testing.assert_allclose(got, Net()(x).detach().numpy(), rtol=1e-4, atol=1e-5)
-    # The gradient reaches the ONNX-layout weights through the reordering and the scans: compare the input
-    # gradient with torch's (the weights' gradients are the same graph, read at other leaves).
+    r = np.random.default_rng(0).normal(size=got.shape).astype(np.float32)
+    weights = {what: imported.variables[name] for what, name in zip("WRB", node.input[1:4])}
     with imported.graph.as_default():
-        grads = gc.gradients(gc.reduce_sum(imported.outputs["y"]), [imported.inputs["x"]] +
-                             list(imported.variables.values()))
+        grads = gc.gradients(gc.reduce_sum(imported.outputs["y"] * r), [imported.inputs["x"]] + list(weights.values()))
     values = imported.session.run(grads, {imported.inputs["x"]: x.numpy()})
     xt = x.clone().requires_grad_(True)
-    Net()(xt).sum().backward()
+    (Net()(xt) * torch.from_numpy(r)).sum().backward()
     np.testing.assert_allclose(values[0], xt.grad.numpy(), rtol=1e-4, atol=1e-5)
-    assert all(np.isfinite(v).all() and np.abs(v).sum() > 0 for v in values[1:])
+    for what, value in zip(weights, values[1:]):
+        np.testing.assert_allclose(value, _onnx_layout(layer, kind, what), rtol=1e-4, atol=1e-5, err_msg=what)
 
 
 def test_unknown_and_refused_ops_name_the_op_node_and_reason():
@@ -338,3 +359,136 @@ def test_a_whole_resnet18_with_real_weights_matches_torch():
     got = imported.run({"x": x.numpy()})["y"]
     assert want.std() > 1e-3   # the outputs are not uniform
     np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+class TwoNormsThreeBiases(torch.nn.Module):
+    """Freshly initialised, the two LayerNorms hold equal weights and the three Linear layers zero biases:
+    torch's exporter merges each group into one initializer."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.norm1, self.norm2 = torch.nn.LayerNorm(4), torch.nn.LayerNorm(4)
+        self.fcs = torch.nn.ModuleList(torch.nn.Linear(4, 4) for _ in range(3))
+        for fc in self.fcs:
+            torch.nn.init.zeros_(fc.bias)
+
+    def forward(self, x):
+        return self.norm2(self.fcs[2](self.fcs[1](self.fcs[0](self.norm1(x)))))
+
+
+def test_merged_initializers_warn_by_name_and_untie_into_the_source_parameters():
+    module = TwoNormsThreeBiases().eval()
+    proto = torch_to_onnx(module, (torch.randn(2, 4),))
+    with pytest.warns(export.TiedInitializerWarning) as caught:
+        tied = export.from_onnx(proto)
+    message = str(caught[0].message)
+    for name in ("norm2.weight", "norm2.bias", "fcs.1.bias", "fcs.2.bias", "untie=True"):
+        assert name in message
+    params = dict(module.named_parameters())
+    assert len(tied.variables) < len(params)   # tied: fewer variables than torch has parameters
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # untying says nothing more
+        untied = export.from_onnx(proto, untie=True)
+    assert set(untied.variables) == set(params)
+    x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
+    r = np.random.default_rng(1).normal(size=(3, 4)).astype(np.float32)
+    (module(torch.from_numpy(x)) * torch.from_numpy(r)).sum().backward()
+    names = list(untied.variables)
+    with untied.graph.as_default():
+        loss = gc.reduce_sum(untied.outputs["y"] * r)
+        grads = gc.gradients(loss, [untied.variables[n] for n in names])
+        step = gc.train.SGD(0.1).minimize(loss)
+    for name, g in zip(names, untied.session.run(grads, {untied.inputs["x"]: x})):
+        want = params[name].grad.numpy()
+        np.testing.assert_allclose(g, want if g.shape == want.shape else want.T, rtol=1e-4, atol=1e-6, err_msg=name)
+    untied.session.run(step, {untied.inputs["x"]: x})
+    norm1, norm2 = untied.session.run([untied.variables["norm1.weight"], untied.variables["norm2.weight"]])
+    assert not np.allclose(norm1, norm2)   # trained apart
+
+
+def _single_node_model(node, inputs, outputs, opset=18):
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, t, s) for n, t, s in inputs],
+                              [helper.make_tensor_value_info(n, t, s) for n, t, s in outputs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_pad_with_a_run_time_value_of_minus_infinity_keeps_the_data():
+    """Attention masks pad scores with a computed −inf; 0·(−inf) once made every element NaN."""
+    node = helper.make_node("Pad", ["x", "pads", "value"], ["y"], mode="constant")
+    model = _single_node_model(node, [("x", TensorProto.FLOAT, [2, 3]), ("pads", TensorProto.INT64, [4]),
+                                      ("value", TensorProto.FLOAT, [])], [("y", TensorProto.FLOAT, None)])
+    model.graph.initializer.append(numpy_helper.from_array(np.array([0, 1, 1, 2], np.int64), "pads"))
+    x = np.arange(6, dtype=np.float32).reshape(2, 3)
+    got = export.from_onnx(model).run({"x": x, "value": np.float32(-np.inf)})["y"]
+    want = np.pad(x, ((0, 1), (1, 2)), constant_values=-np.inf)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_mod_with_infinite_divisors_follows_numpy_and_differentiates():
+    """fmod=0 is a − floor(a/b)·b, which is NaN for an infinite b; NumPy's (and ONNX's) answer is a or b."""
+    node = helper.make_node("Mod", ["a", "b"], ["y"], fmod=0)
+    model = _single_node_model(node, [("a", TensorProto.FLOAT, [4]), ("b", TensorProto.FLOAT, [4])],
+                               [("y", TensorProto.FLOAT, [4])])
+    imported = export.from_onnx(model)
+    a = np.array([5.0, -5.0, 3.5, -5.5], np.float32)
+    b = np.array([np.inf, np.inf, -np.inf, 2.0], np.float32)
+    np.testing.assert_array_equal(imported.run({"a": a, "b": b})["y"], np.mod(a, b))
+    with imported.graph.as_default():
+        grads = gc.gradients(gc.reduce_sum(imported.outputs["y"]), [imported.inputs["a"], imported.inputs["b"]])
+    finite = np.array([2.0, 2.0, 2.0, 2.0], np.float32)
+    ga, gb = imported.session.run(grads, {imported.inputs["a"]: a, imported.inputs["b"]: finite})
+    np.testing.assert_array_equal(ga, np.ones(4))
+    np.testing.assert_array_equal(gb, -np.floor(a / finite))
+
+
+class Sampler(torch.nn.Module):
+    def __init__(self, mode, padding):
+        super().__init__()
+        self.mode, self.padding = mode, padding
+
+    def forward(self, image, grid):
+        return torch.nn.functional.grid_sample(image, grid, mode=self.mode, padding_mode=self.padding,
+                                               align_corners=False)
+
+
+@pytest.mark.parametrize("mode,padding", [("bilinear", "zeros"), ("bicubic", "border"), ("bilinear", "reflection"),
+                                          ("bicubic", "reflection"), ("nearest", "zeros")])
+def test_grid_sample_matches_torch_and_differentiates_in_image_and_grid(mode, padding):
+    """A spatial transformer's sampler: values and both gradients as torch's grid_sample computes them."""
+    rng = np.random.default_rng(0)
+    image = torch.tensor(rng.normal(size=(2, 3, 5, 6)).astype(np.float32), requires_grad=True)
+    grid = torch.tensor(rng.uniform(-1.2, 1.2, size=(2, 4, 3, 2)).astype(np.float32), requires_grad=True)
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Sampler(mode, padding), (image, grid), f, dynamo=False, opset_version=16,
+                          input_names=["image", "grid"], output_names=["y"])
+    imported = export.from_onnx(onnx.load_from_string(f.getvalue()))
+    want = Sampler(mode, padding)(image, grid)
+    r = rng.normal(size=tuple(want.shape)).astype(np.float32)
+    (want * torch.from_numpy(r)).sum().backward()
+    with imported.graph.as_default():
+        y = imported.outputs["y"]
+        grads = gc.gradients(gc.reduce_sum(y * r), [imported.inputs["image"], imported.inputs["grid"]],
+                             unconnected="zero")   # nearest: no path to the grid (torch: zeros)
+    got, g_image, g_grid = imported.session.run([y] + grads, {imported.inputs["image"]: image.detach().numpy(),
+                                                              imported.inputs["grid"]: grid.detach().numpy()})
+    np.testing.assert_allclose(got, want.detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(g_image, image.grad.numpy(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(g_grid, grid.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_sizes_that_attributes_and_small_inputs_declare_are_capped_before_allocating():
+    """New rules build tables whose size a file declares in a few bytes: they are refused over max_bytes."""
+    tfidf = helper.make_node("TfIdfVectorizer", ["x"], ["y"], mode="TF", min_gram_length=1, max_gram_length=1,
+                             max_skip_count=0, ngram_counts=[0], ngram_indexes=[2 ** 40], pool_int64s=[3])
+    dft = helper.make_node("DFT", ["s", "n"], ["y"])
+    models = [(_single_node_model(tfidf, [("x", TensorProto.INT64, [4])], [("y", TensorProto.FLOAT, None)]),
+               "TfIdfVectorizer"),
+              (_single_node_model(dft, [("s", TensorProto.FLOAT, [1, 8, 1])], [("y", TensorProto.FLOAT, None)], 20),
+               "DFT")]
+    models[1][0].graph.initializer.append(numpy_helper.from_array(np.array(1 << 20, np.int64), "n"))
+    for model, op in models:
+        with pytest.raises(export.OnnxImportError, match=f"{op} .* over the cap"):
+            export.from_onnx(model, max_bytes=1 << 20)

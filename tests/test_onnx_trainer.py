@@ -96,7 +96,7 @@ def test_fit_with_the_onnxruntime_backend_equals_the_interpreter():
 
 def test_fit_refuses_an_unknown_backend():
     model = models.small("mlp", num_classes=3)
-    model.compile()
+    model.compile("adam", "sparse_categorical_crossentropy")
     with pytest.raises(gc.BuildError, match="backend"):
         model.fit(np.zeros((4, 16)), np.zeros(4), backend="torch", verbose=0)
 
@@ -137,7 +137,7 @@ def test_lstm_step_file_does_not_grow_with_sequence_length(tmp_path):
             inputs = layers.Input((steps, 4), name="input")
             outputs = layers.Dense(2, activation="softmax")(layers.LSTM(8)(inputs))
         model = gc.Model(inputs, outputs)
-        model.compile()
+        model.compile("adam", "sparse_categorical_crossentropy")
         export.to_onnx(model, tmp_path / f"{steps}.onnx", training=True)
         sizes.append(len(onnx.load(tmp_path / f"{steps}.onnx").graph.node))
     assert sizes[0] == sizes[1]

@@ -14,7 +14,7 @@ pytest.importorskip("sklearn")
 import graphcore as gc  # noqa: E402
 from graphcore import models  # noqa: E402
 from graphcore.layers.base import learning_phase  # noqa: E402
-from graphcore.models import autoencoders, dsn, gan, rbm  # noqa: E402
+from graphcore.models import adversarial, autoencoders, boltzmann, stacking  # noqa: E402
 from graphcore.models.unsupervised import digits, save_image_grid  # noqa: E402
 
 
@@ -26,12 +26,12 @@ def trained_autoencoder(kind):
 
 @functools.lru_cache(maxsize=None)
 def trained_gan(kind, png_path):
-    return gan.train_gan(kind, epochs={"gan": 20, "dcgan": 10}[kind], seed=0, png_path=png_path)
+    return adversarial.train_gan(kind, epochs={"gan": 20, "dcgan": 10}[kind], seed=0, png_path=png_path)
 
 
 @functools.lru_cache(maxsize=None)
 def trained_dsn():
-    return dsn.train_dsn(modules=4, seed=0)
+    return stacking.train_dsn(modules=4, seed=0)
 
 
 def read_png(path):
@@ -117,7 +117,8 @@ def test_vae_samples_new_digits_from_the_prior(tmp_path):
     assert samples.shape == (64, 64) and samples.min() >= 0 and samples.max() <= 1
     assert samples.std(0).mean() > 0.05, "samples from the prior should differ from one another"
     noise = np.random.default_rng(1).uniform(size=samples.shape)
-    assert gan.nearest_distance(samples, data.x_train) < 0.5 * gan.nearest_distance(noise, data.x_train)
+    nearest = adversarial.nearest_distance
+    assert nearest(samples, data.x_train) < 0.5 * nearest(noise, data.x_train)
     assert read_png(save_image_grid(samples, tmp_path / "vae.png")).shape == (265, 265)
 
 
@@ -125,7 +126,7 @@ def test_vae_samples_new_digits_from_the_prior(tmp_path):
 
 @pytest.mark.parametrize("k,persistent", [(1, False), (3, False), (1, True)], ids=["cd1", "cd3", "pcd1"])
 def test_rbm_free_energy_and_reconstruction_error_fall(k, persistent):
-    result = rbm.train_rbm(k=k, persistent=persistent, epochs=8, seed=0)
+    result = boltzmann.train_rbm(k=k, persistent=persistent, epochs=8, seed=0)
     history = result["history"]
     print(f"CD-{k}{' persistent' if persistent else ''}: {result['test']}")
     assert history["free_energy_vs_scrambled"][-1] < history["free_energy_vs_scrambled"][0] - 3
@@ -134,7 +135,7 @@ def test_rbm_free_energy_and_reconstruction_error_fall(k, persistent):
 
 def test_rbm_update_is_the_contrastive_divergence_rule():
     """The symbolic gradient of F(v) − F(stop_gradient(v_k)) is −(⟨v hᵀ⟩_data − ⟨v hᵀ⟩_model)."""
-    machine = rbm.RBM(64, 16, k=2, seed=3)
+    machine = boltzmann.RBM(64, 16, k=2, seed=3)
     v = digits().x_train[:20]
     grad_w, W, c, negative = machine.session.run([machine.grads[0], machine.W, machine.c, machine.negative],
                                                  {machine.v: v})
@@ -146,7 +147,7 @@ def test_rbm_update_is_the_contrastive_divergence_rule():
 
 
 def test_deep_belief_net_pretraining_then_fine_tuning():
-    result = rbm.train_dbn(pretrain_epochs=8, finetune_epochs=5, seed=0)
+    result = boltzmann.train_dbn(pretrain_epochs=8, finetune_epochs=5, seed=0)
     print(f"DBN test accuracy: pre-trained {result['accuracy_pretrained']:.3f}, "
           f"random init {result['accuracy_random']:.3f}")
     assert result["accuracy_pretrained"] > 0.8
@@ -174,7 +175,7 @@ def test_gan_trains_alternately_and_saves_a_grid(kind, tmp_path_factory):
 
 
 def test_each_gan_update_moves_only_its_own_player():
-    model = gan.GAN("gan", seed=1)
+    model = adversarial.GAN("gan", seed=1)
     session = model.generator.session
     feed = {model.real: digits().x_train[:16], model.z: np.ones((16, model.latent), np.float32)}
     for (step, _), moved, fixed in zip(model.phases, (model.discriminator, model.generator),
@@ -241,7 +242,7 @@ def test_inference_parts_export_to_onnx_with_parity(part, tmp_path):
     else:
         if part.endswith("generator"):
             kind = part.split("_")[0]
-            model = gan.GAN(kind, seed=0).generator
+            model = adversarial.GAN(kind, seed=0).generator
         else:
             model = _inference_parts()[part]
         export.to_onnx(model, path)
@@ -250,9 +251,10 @@ def test_inference_parts_export_to_onnx_with_parity(part, tmp_path):
 
 
 def test_every_model_renders():
-    machine = rbm.RBM(64, 8, persistent=True)
+    machine = boltzmann.RBM(64, 8, persistent=True)
     sources = [*_inference_parts().values(), trained_autoencoder("contractive")["model"].autoencoder,
-               gan.GAN("dcgan").discriminator, rbm.dbn_classifier(), machine.graph, trained_dsn()["model"].graph]
+               adversarial.GAN("dcgan").discriminator, boltzmann.dbn_classifier(), machine.graph,
+               trained_dsn()["model"].graph]
     for source in sources:
         dot = gc.render(source).source
         assert "digraph" in dot and len(dot) > 200
@@ -261,8 +263,9 @@ def test_every_model_renders():
 def test_zoo_builds_the_unsupervised_families():
     assert isinstance(models.get("autoencoder", kind="sparse_kl"), autoencoders.Autoencoder)
     assert isinstance(models.get("vae", latent=4), autoencoders.VariationalAutoencoder)
-    assert isinstance(models.get("dcgan"), gan.GAN) and isinstance(models.get("rbm", hidden=8), rbm.RBM)
-    assert isinstance(models.get("dsn", modules=2), dsn.DeepStackingNetwork)
+    assert isinstance(models.get("dcgan"), adversarial.GAN)
+    assert isinstance(models.get("rbm", hidden=8), boltzmann.RBM)
+    assert isinstance(models.get("dsn", modules=2), stacking.DeepStackingNetwork)
     assert models.get("dbn").count_params() == 64 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
     with pytest.raises(ValueError, match="unknown autoencoder"):
         models.get("autoencoder", kind="nope")

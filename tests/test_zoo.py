@@ -30,6 +30,20 @@ def test_zoo_lists_every_architecture_of_the_notes():
     assert set(models.SMALL) == set(models.available("classifier"))
 
 
+def test_every_listed_name_is_a_builder_of_the_package():
+    """``models.NAME(...)`` works for every name ``available()`` lists (and ``graphcore models`` prints)."""
+    tables = {**models.CLASSIFIERS, **models.UNSUPERVISED}
+    for name in models.available():
+        assert getattr(models, name) is tables[name], name
+    rnn = models.rnn()                                   # the LSTM reading digits row by row
+    assert rnn.outputs[0].shape == (None, 10) and rnn.input_placeholders[0].shape == (None, 8, 8)
+    assert models.gan().generator.outputs[0].shape == (None, 64)
+    assert models.vae(latent=4).latent == 4
+    assert models.rbm(hidden=8).graph is not None
+    assert models.dbn().count_params() == 64 * 64 + 64 + 64 * 32 + 32 + 32 * 10 + 10
+    assert len(models.dsn(modules=2).outputs) == 2
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_published_parameter_counts_without_allocating(name):
     tracemalloc.start()

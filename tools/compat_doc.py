@@ -12,33 +12,15 @@ import sys
 
 DOC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "compat.md")
 PACKAGES = ("graphcore", "graphcore.models", "graphcore.export")
-# Where users reach graphcore's names, most public first: an object's spelling is its first place here.
-PUBLIC = ("graphcore", "graphcore.nn", "graphcore.layers", "graphcore.train", "graphcore.losses", "graphcore.metrics",
-          "graphcore.optimizers", "graphcore.callbacks", "graphcore.activations", "graphcore.initializers",
-          "graphcore.export", "graphcore.models")
-
-
-def public_name(obj):
-    """``gc.<path>`` of ``obj`` in the first public module that holds it, else its defining module's path."""
-    for module_name in PUBLIC:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        for attr, value in vars(module).items():
-            if value is obj and not attr.startswith("_"):
-                return module_name.replace("graphcore", "gc", 1) + "." + attr
-    module = obj.__module__.replace("graphcore", "gc", 1)
-    return f"{module}.{obj.__qualname__}"
 
 
 def rows():
     for package in PACKAGES:
         importlib.import_module(package)
     from graphcore import compat
-    resolved = {row._replace(ours=public_name(row.obj), obj=None) if row.obj is not None else row
+    resolved = {row._replace(ours=compat.public_name(row.obj), obj=None) if row.obj is not None else row
                 for row in compat.ROWS}
-    return sorted(resolved, key=lambda r: (compat.ORIGINS.index(r.origin), r.theirs.lower(), r.ours))
+    return sorted(resolved, key=lambda r: (compat.ORIGINS.index(r.origin), r.theirs.lower(), r.theirs, r.ours, r.note))
 
 
 def render():

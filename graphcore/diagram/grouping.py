@@ -78,12 +78,13 @@ def _hash(graph, ops, path):
     return nx.weisfeiler_lehman_graph_hash(g, node_attr="label", iterations=3)
 
 
-def _chains(graph, first, a, b, consumers):
-    """Whether ``b`` can follow ``a`` in a run that starts at ``first`` (sets of op indices)."""
+def _chains(graph, first, a, b, consumers, shown):
+    """Whether ``b`` can follow ``a`` in a run that starts at ``first`` (sets of shown op indices); ops the view
+    hides (a layer's own mode switch) do not count."""
     if any(c not in a and c not in b for i in a for c in consumers.get(i, ())):
         return False
     first_sources = {p for i in first for p in _producers(graph, i) if p not in first}
-    return all(p in b or p in a or p in first_sources for i in b for p in _producers(graph, i))
+    return all(p in b or p in a or p in first_sources or p not in shown for i in b for p in _producers(graph, i))
 
 
 def _group_level(cluster, graph, shown, consumers, alias, removed):
@@ -95,7 +96,7 @@ def _group_level(cluster, graph, shown, consumers, alias, removed):
     while i < len(children):
         j = i
         while (j + 1 < len(children) and hashes[i] is not None and hashes[j + 1] == hashes[i]
-               and _chains(graph, sets[i], sets[j], sets[j + 1], consumers)):
+               and _chains(graph, sets[i], sets[j], sets[j + 1], consumers, shown)):
             j += 1
         kept.append(children[i])
         i = j + 1 if j > i and _merge(graph, children[i:j + 1], alias, removed) else i + 1

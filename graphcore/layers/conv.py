@@ -1,7 +1,10 @@
 """Convolution and pooling layers. Kernels are stored as the conv op wants them (OIHW) and converted to
 Keras's layouts by ``get_weights``/``set_weights`` (Conv2D kernel (kh, kw, in, out), etc.)."""
-from .. import activations
+import numpy as np
+
+from .. import activations, compat
 from ..ops.array import pad
+from ..ops.reduce import reduce_max, reduce_mean
 from ..ops.conv import _pair, avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d
 from .base import Layer, activate
 
@@ -12,8 +15,10 @@ class _Conv(Layer):
     """Shared by the convolution layers: kernel size, strides, padding, activation, bias."""
 
     def __init__(self, kernel_size, strides=(1, 1), padding="valid", activation=None, use_bias=True,
-                 dilation_rate=(1, 1), kernel_initializer="glorot_uniform", bias_initializer="zeros", **kwargs):
+                 dilation_rate=(1, 1), kernel_initializer="glorot_uniform", bias_initializer="zeros",
+                 kernel_regularizer=None, bias_regularizer=None, **kwargs):
         super().__init__(**kwargs)
+        self.kernel_regularizer, self.bias_regularizer = kernel_regularizer, bias_regularizer
         self.kernel_size, self.strides = _pair(kernel_size, "kernel_size"), _pair(strides, "strides")
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
         self.padding, self.use_bias = padding, use_bias
@@ -23,7 +28,8 @@ class _Conv(Layer):
     def _add_kernel(self, name, out_channels, in_per_group):
         kh, kw = self.kernel_size
         return self.add_weight(name, (out_channels, in_per_group, kh, kw), self.kernel_initializer,
-                               fans=(in_per_group * kh * kw, out_channels * kh * kw))
+                               fans=(in_per_group * kh * kw, out_channels * kh * kw),
+                               regularizer=self.kernel_regularizer)
 
     def _finish(self, y):
         if self.use_bias:
@@ -33,10 +39,11 @@ class _Conv(Layer):
     def _add_bias(self, channels):
         from ..ops.array import reshape
         if self.use_bias:
-            self.bias = self.add_weight("bias", (channels,), self.bias_initializer)
+            self.bias = self.add_weight("bias", (channels,), self.bias_initializer, regularizer=self.bias_regularizer)
             self.bias_broadcast = reshape(self.bias, (channels, 1, 1))
 
 
+@compat.same_as("Keras", "keras.layers.Conv2D")
 class Conv2D(_Conv):
     """2-D convolution; ``groups`` splits channels (groups = in_channels is depthwise)."""
 
@@ -62,12 +69,14 @@ class _DepthwiseKernel:
         weights[0] = _depthwise_to_keras(weights[0], self.depth_multiplier)
         return weights
 
-    def set_weights(self, weights):
+    def prepare_weights(self, weights, offset=0):
         weights = list(weights)
-        weights[0] = _depthwise_from_keras(weights[0])
-        super().set_weights(weights)
+        if weights and np.ndim(weights[0]) == 4:
+            weights[0] = _depthwise_from_keras(np.asarray(weights[0]))
+        return super().prepare_weights(weights, offset)
 
 
+@compat.same_as("Keras", "keras.layers.DepthwiseConv2D")
 class DepthwiseConv2D(_DepthwiseKernel, _Conv):
     """One filter per input channel (× depth_multiplier); Keras kernel layout (kh, kw, in, multiplier)."""
 
@@ -97,6 +106,7 @@ def _depthwise_from_keras(kernel):
     return kernel.transpose(2, 3, 0, 1).reshape(c * m, 1, kh, kw)
 
 
+@compat.same_as("Keras", "keras.layers.SeparableConv2D")
 class SeparableConv2D(_DepthwiseKernel, _Conv):
     """Depthwise convolution followed by a 1×1 pointwise convolution (MobileNet's building block)."""
 
@@ -111,7 +121,8 @@ class SeparableConv2D(_DepthwiseKernel, _Conv):
         mid = self.channels * self.depth_multiplier
         self.depthwise_kernel = self._add_kernel("depthwise_kernel", mid, 1)
         self.pointwise_kernel = self.add_weight("pointwise_kernel", (self.filters, mid, 1, 1),
-                                                self.kernel_initializer, fans=(mid, self.filters))
+                                                self.kernel_initializer, fans=(mid, self.filters),
+                                                regularizer=self.kernel_regularizer)
         self._add_bias(self.filters)
 
     def call(self, x):
@@ -119,6 +130,7 @@ class SeparableConv2D(_DepthwiseKernel, _Conv):
         return self._finish(conv2d(depthwise, self.pointwise_kernel))
 
 
+@compat.same_as("Keras", "keras.layers.Conv2DTranspose")
 class Conv2DTranspose(_Conv):
     """Transposed convolution (upsampling); Keras kernel layout (kh, kw, out, in)."""
 
@@ -131,7 +143,8 @@ class Conv2DTranspose(_Conv):
     def build(self, x):
         kh, kw = self.kernel_size
         self.kernel = self.add_weight("kernel", (x.shape[1], self.filters, kh, kw), self.kernel_initializer,
-                                      fans=(self.filters * kh * kw, x.shape[1] * kh * kw))
+                                      fans=(self.filters * kh * kw, x.shape[1] * kh * kw),
+                                      regularizer=self.kernel_regularizer)
         self._add_bias(self.filters)
 
     def call(self, x):
@@ -145,6 +158,7 @@ class _Pool2D(Layer):
         self.pool_size, self.strides, self.padding = pool_size, strides, padding
 
 
+@compat.same_as("Keras", "keras.layers.MaxPooling2D")
 class MaxPooling2D(_Pool2D):
     """Max over windows (strides default to the window)."""
 
@@ -152,6 +166,7 @@ class MaxPooling2D(_Pool2D):
         return max_pool2d(x, self.pool_size, self.strides, self.padding)
 
 
+@compat.same_as("Keras", "keras.layers.AveragePooling2D")
 class AveragePooling2D(_Pool2D):
     """Mean over windows (padding left out of the divisor, as in Keras)."""
 
@@ -159,13 +174,27 @@ class AveragePooling2D(_Pool2D):
         return avg_pool2d(x, self.pool_size, self.strides, self.padding)
 
 
+@compat.same_as("Keras", "keras.layers.GlobalAveragePooling2D")
 class GlobalAveragePooling2D(Layer):
-    """(N, H, W, C) → (N, C): the mean of each feature map."""
+    """(N, H, W, C) → (N, C): the mean of each feature map (``keepdims``: (N, 1, 1, C))."""
+
+    def __init__(self, keepdims=False, **kwargs):
+        super().__init__(**kwargs)
+        self.keepdims = bool(keepdims)
 
     def call(self, x):
-        return global_avg_pool2d(x)
+        return reduce_mean(x, (2, 3), keepdims=True) if self.keepdims else global_avg_pool2d(x)
 
 
+@compat.same_as("Keras", "keras.layers.GlobalMaxPooling2D")
+class GlobalMaxPooling2D(GlobalAveragePooling2D):
+    """(N, H, W, C) → (N, C): the maximum of each feature map."""
+
+    def call(self, x):
+        return reduce_max(x, (2, 3), keepdims=self.keepdims)
+
+
+@compat.same_as("Keras", "keras.layers.ZeroPadding2D")
 class ZeroPadding2D(Layer):
     """Zero rows/columns around images: an int, (ph, pw) or ((top, bottom), (left, right))."""
 

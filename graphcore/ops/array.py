@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
-from ..errors import BuildError
+from ..errors import BuildError, InvalidValueError
 from ..op import Op, apply_op, register, same_dtype
 from ..shapes import format_shape, normalize_axes, num_elements
 
@@ -133,9 +133,18 @@ class Concat(Op):
     def grad(self, node, g):
         axis = node.attrs["axis"]
         sizes = [t.shape[axis] for t in node.inputs]
-        if None in sizes:
-            raise BuildError("the gradient of concat needs static sizes along the concat axis", node)
-        return list(split(g, sizes, axis))
+        if len(sizes) == 1:
+            return [g]
+        if None not in sizes:
+            return list(split(g, sizes, axis))
+        # Sizes known only at run time (a sequence of any length): slice at offsets computed from the shapes.
+        from .dynamic import shape_of, slice_along
+        grads, offset = [], 0
+        for t in node.inputs:
+            end = offset + (t.shape[axis] if t.shape[axis] is not None else shape_of(t)[axis])
+            grads.append(slice_along(g, axis, offset, end))
+            offset = end
+        return grads
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3)), rng.normal(size=(2, 1)), rng.normal(size=(2, 2))], {"axis": 1}
@@ -168,8 +177,9 @@ class Split(Op):
         yield [rng.normal(size=(2, 6))], {"sizes": (1, 2, 3), "axis": 1}
 
 
-def split(x, num_or_sizes, axis=-1, name=None):
-    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes."""
+def split(x, num_or_sizes, axis=0, name=None):
+    """``split(x, 3)`` into three equal parts, or ``split(x, [2, 4])`` by sizes, along ``axis`` (default 0,
+    as in TF1's ``tf.split``)."""
     axis = normalize_axes(axis, x.ndim)[0]
     if isinstance(num_or_sizes, int):
         if x.shape[axis] is None or x.shape[axis] % num_or_sizes:
@@ -339,12 +349,18 @@ class Tile(Op):
         return np.tile(x, reps)
 
     def grad(self, node, g):
+        """g as (reps₀, d₀, reps₁, d₁, …), summed over the reps axes."""
         x, reps = node.inputs[0], node.attrs["reps"]
-        if sum(d is None for d in x.shape) > 1:   # reshape can infer one unknown size, not two
-            raise BuildError("the gradient of tile needs an input shape with at most one unknown dimension", node)
-        interleaved = tuple(v for r, d in zip(reps, x.shape) for v in (r, d))   # None → -1 in reshape
         from .reduce import reduce_sum
-        return [reduce_sum(reshape(g, interleaved), tuple(range(0, 2 * x.ndim, 2)))]
+        if sum(d is None for d in x.shape) <= 1:   # reshape infers one unknown size (None → -1)
+            split_g = reshape(g, tuple(v for r, d in zip(reps, x.shape) for v in (r, d)))
+        else:   # more: the interleaved shape is computed at run time from x's
+            from .dynamic import reshape_to, shape_of
+            from .state import constant
+            size = shape_of(x)
+            split_g = reshape_to(g, concat([part for i, r in enumerate(reps)
+                                            for part in (constant(np.array([r], np.int64)), size[i:i + 1])], 0))
+        return [reduce_sum(split_g, tuple(range(0, 2 * x.ndim, 2)))]
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3))], {"reps": (2, 3)}
@@ -405,6 +421,45 @@ def squeeze(x, axis=None, name=None):
     if axis is None:
         axis = tuple(i for i, d in enumerate(x.shape) if d == 1)
     return apply_op("Squeeze", [x], name=name, axes=normalize_axes(axis, x.ndim))
+
+
+@register
+class CheckIndices(Op):
+    """Passes integer indices through unchanged, refusing at run time any outside [0, ``limit``): TF1's CPU
+    kernels raise for an out-of-range class label or embedding id, where a one-hot row of zeros or a wrapped
+    NumPy index would give a plausible, wrong result. Two passes (min, max) over the indices; the first bad
+    one is located only when there is one."""
+
+    def infer(self, node):
+        indices = node.inputs[0]
+        if indices.dtype.kind not in "iu":
+            raise BuildError(f"{node.attrs['what']}s must be integers, got {indices.dtype.name}")
+        return [(indices.dtype, indices.shape)]
+
+    def make_kernel(self, node, runtime):
+        limit, what = node.attrs["limit"], node.attrs["what"]
+
+        def check(indices):
+            if indices.size and (indices.min() < 0 or indices.max() >= limit):
+                flat = indices.reshape(-1)
+                first = int(np.flatnonzero((flat < 0) | (flat >= limit))[0])
+                index = tuple(int(i) for i in np.unravel_index(first, indices.shape))
+                article = "an" if what[0] in "aeiou" else "a"
+                raise InvalidValueError(f"received {article} {what} value of {flat[first]} at index {index}, outside "
+                                        f"the valid range of [0, {limit}): {node.attrs['fix']}", node)
+            return indices
+        return check
+
+    def grad(self, node, g):
+        return [None]
+
+    def samples(self, rng):
+        yield [np.array([[0, 2], [1, 2]])], {"limit": 3, "what": "label", "fix": "3 classes"}
+
+
+def check_indices(indices, limit, what, fix, name=None):
+    """``indices``, checked at run time to lie in [0, limit) (see ``CheckIndices``)."""
+    return apply_op("CheckIndices", [indices], name=name, limit=int(limit), what=what, fix=fix)
 
 
 @register

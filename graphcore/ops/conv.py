@@ -2,7 +2,11 @@
 
 The gradient ops are ops too, each with its own gradient, so convolutions can be differentiated twice:
 Conv2D, Conv2DBackpropInput (= transposed convolution) and Conv2DBackpropFilter form a closed set, as do
-MaxPool/MaxPoolGrad/MaxPoolGradGrad and AvgPool/AvgPoolGrad. Spatial sizes must be known when building.
+MaxPool/MaxPoolGrad/MaxPoolGradGrad and AvgPool/AvgPoolGrad.
+
+Spatial sizes may be unknown when building (an imported model with symbolic image sizes): the output sizes are
+then unknown too, and the gradients that must produce an input-sized result (Conv2DBackpropInput,
+AvgPoolGrad) read that size at run time from an extra ``like`` input, the forward input.
 """
 from ..errors import BuildError
 from ..kernels import conv as conv_kernels
@@ -21,7 +25,7 @@ def _pair(value, what):
 
 
 def _out_size(size, k, s, d, before, after):
-    return (size + before + after - d * (k - 1) - 1) // s + 1
+    return None if size is None else (size + before + after - d * (k - 1) - 1) // s + 1
 
 
 def resolve_padding(padding, input_hw, kernel, strides, dilations):
@@ -52,9 +56,21 @@ def resolve_padding(padding, input_hw, kernel, strides, dilations):
 def _spatial(node, t, what="input"):
     if t.ndim != 4:
         raise BuildError(f"{what} must be NCHW (rank 4), got {format_shape(t.shape)}")
-    if t.shape[2] is None or t.shape[3] is None:
-        raise BuildError(f"{what} needs known spatial sizes, got {format_shape(t.shape)}")
     return t.shape[2], t.shape[3]
+
+
+def _like(node, hw_attr):
+    """The ``like`` input's shape source: required when the static size attribute has an unknown dim."""
+    if None in node.attrs[hw_attr] and len(node.inputs) < 3 - (node.op.type == "AvgPoolGrad"):
+        raise BuildError(f"{hw_attr} {node.attrs[hw_attr]} has unknown sizes: pass the forward input as 'like'")
+
+
+def _known_hw(node, like_index):
+    """``input_hw`` with its unknown sizes taken from the ``like`` input's static shape where that knows them."""
+    hw = tuple(node.attrs["input_hw"])
+    if len(node.inputs) > like_index:
+        hw = tuple(h if h is not None else k for h, k in zip(hw, node.inputs[like_index].shape[2:]))
+    return hw
 
 
 def _conv_attrs(node):
@@ -66,7 +82,7 @@ def _conv_out_hw(node, hw, kernel_hw):
     strides, pads, dilations, _ = _conv_attrs(node)
     out = (_out_size(hw[0], kernel_hw[0], strides[0], dilations[0], pads[0], pads[1]),
            _out_size(hw[1], kernel_hw[1], strides[1], dilations[1], pads[2], pads[3]))
-    if min(out) < 1:
+    if min((o for o in out if o is not None), default=1) < 1:
         raise BuildError(f"the kernel {kernel_hw} does not fit the input {hw} with pads {pads}")
     return out
 
@@ -98,7 +114,9 @@ class Conv2D(Op):
         from ..gradients import wants_gradient
         x, w = node.inputs
         attrs = dict(node.attrs)
-        return [apply_op("Conv2DBackpropInput", [g, w], input_hw=x.shape[2:], **attrs) if wants_gradient(0) else None,
+        like = [x] if None in x.shape[2:] else []
+        return [apply_op("Conv2DBackpropInput", [g, w] + like, input_hw=x.shape[2:], **attrs) if wants_gradient(0)
+                else None,
                 apply_op("Conv2DBackpropFilter", [x, g], kernel_hw=w.shape[2:], **attrs) if wants_gradient(1) else None]
 
     def samples(self, rng):
@@ -113,31 +131,39 @@ class Conv2D(Op):
 @register
 class Conv2DBackpropInput(Op):
     """The gradient of Conv2D for its input, which is also the transposed convolution: dy (N, O, Ho, Wo) and
-    w (O, C/groups, kh, kw) → (N, C, H, W) with (H, W) = ``input_hw``."""
+    w (O, C/groups, kh, kw) → (N, C, H, W) with (H, W) = ``input_hw``, or the spatial size of a third input
+    ``like`` when ``input_hw`` is not known when building."""
 
     def infer(self, node):
-        dtype = same_dtype(node)
-        dy, w = node.inputs
+        dtype = same_dtype(node, 0, 1)
+        dy, w = node.inputs[:2]
         _spatial(node, dy, "dy")
-        input_hw = node.attrs["input_hw"]
+        _like(node, "input_hw")
+        input_hw = _known_hw(node, 2)
         expected = _conv_out_hw(node, input_hw, w.shape[2:])
-        if tuple(dy.shape[2:]) != expected or (dy.shape[1] is not None and dy.shape[1] != w.shape[0]):
+        if not all(a is None or b is None or a == b for a, b in zip(dy.shape[2:], expected)) or (
+                dy.shape[1] is not None and dy.shape[1] != w.shape[0]):
             raise BuildError(f"dy {format_shape(dy.shape)} is not the convolution output of an input of size "
                              f"{input_hw} with filters {format_shape(w.shape)} (expected spatial {expected})")
-        return [(dtype, (dy.shape[0], w.shape[1] * node.attrs["groups"]) + tuple(input_hw))]
+        return [(dtype, (dy.shape[0], w.shape[1] * node.attrs["groups"]) + input_hw)]
 
-    def compute(self, dy, w, strides, pads, dilations, groups, input_hw):
-        return conv_kernels.conv2d_input_grad(dy, w, input_hw, strides, pads, dilations, groups)
+    def compute(self, dy, w, *like, strides, pads, dilations, groups, input_hw):
+        hw = like[0].shape[2:] if like else input_hw
+        return conv_kernels.conv2d_input_grad(dy, w, hw, strides, pads, dilations, groups)
 
     def grad(self, node, g):
-        dy, w = node.inputs
+        dy, w = node.inputs[:2]
         attrs = {k: v for k, v in node.attrs.items() if k != "input_hw"}
         return [apply_op("Conv2D", [g, w], **attrs),
-                apply_op("Conv2DBackpropFilter", [g, dy], kernel_hw=w.shape[2:], **attrs)]
+                apply_op("Conv2DBackpropFilter", [g, dy], kernel_hw=w.shape[2:], **attrs)] + [None] * (
+                    len(node.inputs) - 2)
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3, 3, 3)), rng.normal(size=(3, 2, 3, 3))], \
             {"strides": (2, 2), "pads": (1, 1, 1, 1), "dilations": (1, 1), "groups": 1, "input_hw": (6, 5)}
+        # the input size read at run time from `like` (a forward input of unknown spatial size)
+        yield [rng.normal(size=(2, 3, 3, 3)), rng.normal(size=(3, 2, 3, 3)), rng.normal(size=(2, 2, 6, 5))], \
+            {"strides": (2, 2), "pads": (1, 1, 1, 1), "dilations": (1, 1), "groups": 1, "input_hw": (None, None)}
 
 
 @register
@@ -149,7 +175,7 @@ class Conv2DBackpropFilter(Op):
         x, dy = node.inputs
         hw = _spatial(node, x)
         kernel_hw = node.attrs["kernel_hw"]
-        if tuple(dy.shape[2:]) != _conv_out_hw(node, hw, kernel_hw):
+        if not all(a is None or b is None or a == b for a, b in zip(dy.shape[2:], _conv_out_hw(node, hw, kernel_hw))):
             raise BuildError(f"dy {format_shape(dy.shape)} does not match input {format_shape(x.shape)}")
         if dy.shape[1] is None or x.shape[1] is None:
             raise BuildError("channel counts must be known")
@@ -161,7 +187,8 @@ class Conv2DBackpropFilter(Op):
     def grad(self, node, g):
         x, dy = node.inputs
         attrs = {k: v for k, v in node.attrs.items() if k != "kernel_hw"}
-        return [apply_op("Conv2DBackpropInput", [dy, g], input_hw=x.shape[2:], **attrs),
+        like = [x] if None in x.shape[2:] else []
+        return [apply_op("Conv2DBackpropInput", [dy, g] + like, input_hw=x.shape[2:], **attrs),
                 apply_op("Conv2D", [x, g], **attrs)]
 
     def samples(self, rng):
@@ -208,7 +235,7 @@ class Pool(Op):
         a = node.attrs
         out = tuple(_out_size(size, k, s, 1, p0, p1) for size, k, s, (p0, p1) in
                     zip(hw, a["kernel"], a["strides"], ((a["pads"][0], a["pads"][1]), (a["pads"][2], a["pads"][3]))))
-        if min(out) < 1:
+        if min((o for o in out if o is not None), default=1) < 1:
             raise BuildError(f"pool window {a['kernel']} does not fit input {format_shape(x.shape)}")
         return [(x.dtype, x.shape[:2] + out)]
 
@@ -280,23 +307,28 @@ class AvgPool(Pool):
         return pool_kernels.avg_pool2d(x, kernel, strides, pads, count_include_pad)
 
     def grad(self, node, g):
-        return [apply_op("AvgPoolGrad", [g], input_hw=node.inputs[0].shape[2:], **node.attrs)]
+        x = node.inputs[0]
+        like = [x] if None in x.shape[2:] else []
+        return [apply_op("AvgPoolGrad", [g] + like, input_hw=x.shape[2:], **node.attrs)]
 
 
 @register
 class AvgPoolGrad(Op):
-    """Spreads dy evenly over each window (linear; its gradient is AvgPool)."""
+    """Spreads dy evenly over each window (linear; its gradient is AvgPool); the input size is ``input_hw``
+    or, when that is not known when building, a second input ``like``'s."""
 
     def infer(self, node):
         dy = node.inputs[0]
-        return [(dy.dtype, dy.shape[:2] + tuple(node.attrs["input_hw"]))]
+        _like(node, "input_hw")
+        return [(dy.dtype, dy.shape[:2] + _known_hw(node, 1))]
 
-    def compute(self, dy, input_hw, kernel, strides, pads, count_include_pad):
-        return pool_kernels.avg_pool2d_grad(dy, input_hw, kernel, strides, pads, count_include_pad)
+    def compute(self, dy, *like, input_hw, kernel, strides, pads, count_include_pad):
+        hw = like[0].shape[2:] if like else input_hw
+        return pool_kernels.avg_pool2d_grad(dy, hw, kernel, strides, pads, count_include_pad)
 
     def grad(self, node, g):
         attrs = {k: v for k, v in node.attrs.items() if k != "input_hw"}
-        return [apply_op("AvgPool", [g], **attrs)]
+        return [apply_op("AvgPool", [g], **attrs)] + [None] * (len(node.inputs) - 1)
 
     def samples(self, rng):
         yield [rng.normal(size=(1, 2, 3, 3))], {"input_hw": (5, 5), "kernel": (3, 3), "strides": (2, 2),

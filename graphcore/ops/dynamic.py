@@ -11,7 +11,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError
-from ..op import Op, apply_op, register
+from ..graph import Tensor
+from ..op import Op, apply_op, convert_to_tensor, register
 from ..shapes import broadcast_shapes, format_shape
 from .array import reshape_like
 from .math import sum_to
@@ -25,15 +26,93 @@ def static_value(t):
     return t.node.attrs["value"] if t.node.type == "Constant" else None
 
 
+# Integer vectors longer than this are not followed by ``known_elements`` (shapes are short).
+_KNOWN_LIMIT = 64
+
+
+def known_elements(t):
+    """What is known when building about the elements of a small integer tensor (0-d or 1-D): a list of ints
+    and None (unknown), or None when not even its length is known.
+
+    Exporters compute shapes from shapes — ``Concat(Gather(Shape(x), 0), [-1, 64])`` — so a Reshape target
+    is often partly known although it is a run-time value (ONNX calls this data propagation): the batch is
+    unknown, the other dims are not. Following the small set of ops such arithmetic uses keeps those dims in
+    the static shapes of what is built from it (an LSTM's initial state of (batch, 128), not (?, ?))."""
+    if t.dtype.kind not in "iu" or t.ndim > 1 or (t.ndim == 1 and (t.shape[0] is None or t.shape[0] > _KNOWN_LIMIT)):
+        return None
+    rule = _PROPAGATE.get(t.node.type)
+    values = rule(t.node) if rule is not None else None
+    if values is None:
+        return [None] * (t.shape[0] if t.ndim else 1)
+    return values
+
+
+def _known_constant(node):
+    return [int(v) for v in np.asarray(static_value(node.outputs[0])).reshape(-1)]
+
+
+def _known_concat(node):
+    if node.attrs["axis"] != 0:
+        return None
+    parts = [known_elements(t) for t in node.inputs]
+    return None if any(p is None for p in parts) else [v for p in parts for v in p]
+
+
+def _known_gather(node):
+    params, indices = node.inputs
+    values, picks = known_elements(params), known_elements(indices) if indices.node.type == "Constant" else None
+    if values is None or picks is None or None in picks:
+        return None
+    return [values[i] if -len(values) <= i < len(values) else None for i in picks]
+
+
+def _known_slice(node):
+    key = node.attrs["key"]
+    values = known_elements(node.inputs[0])
+    if values is None or len(key) != 1:
+        return None
+    if isinstance(key[0], int):
+        return [values[key[0]]] if -len(values) <= key[0] < len(values) else None
+    if not isinstance(key[0], tuple):
+        return None
+    _, start, stop, step = key[0]
+    return values[slice(start, stop, step)]
+
+
+def _known_arithmetic(fn):
+    def rule(node):
+        a, b = (known_elements(t) for t in node.inputs)
+        if a is None or b is None or (len(a) != len(b) and 1 not in (len(a), len(b))):
+            return None
+        n = max(len(a), len(b))
+        a, b = (v * n if len(v) == 1 else v for v in (a, b))
+        return [None if x is None or y is None else int(fn(x, y)) for x, y in zip(a, b)]
+    return rule
+
+
+def _passed_on(node):
+    return known_elements(node.inputs[0])
+
+
+_PROPAGATE = {
+    "Constant": _known_constant, "Shape": lambda node: list(node.inputs[0].shape), "Concat": _known_concat,
+    "Gather": _known_gather, "StridedSlice": _known_slice, "Cast": _passed_on, "Identity": _passed_on,
+    "ExpandDims": _passed_on, "Squeeze": _passed_on, "Reshape": _passed_on, "ReshapeTo": _passed_on,
+    "Add": _known_arithmetic(lambda x, y: x + y), "Sub": _known_arithmetic(lambda x, y: x - y),
+    "Mul": _known_arithmetic(lambda x, y: x * y), "Maximum": _known_arithmetic(max),
+    "Minimum": _known_arithmetic(min),
+}
+
+
 def _shape_input(node, index=1, rank_known=True):
     """The length of a 1-D integer shape input (the output rank: it must be known unless ``rank_known`` is
-    False), and its constant value or None."""
+    False), and what is known of its elements (``known_elements``; None if not even the length)."""
     s = node.inputs[index]
     if s.dtype.kind not in "iu" or s.ndim != 1:
         raise BuildError(f"the shape input must be a 1-D integer tensor, got {s.dtype.name}{format_shape(s.shape)}")
     if rank_known and s.shape[0] is None:
         raise BuildError("the target shape's length (the output rank) must be known")
-    return s.shape[0], static_value(s)
+    return s.shape[0], known_elements(s)
 
 
 def _check_bytes(shape, dtype, max_bytes):
@@ -43,8 +122,8 @@ def _check_bytes(shape, dtype, max_bytes):
             raise ValueError(f"negative dimension in the computed shape {tuple(shape)}")
         count *= int(d)
     if count * np.dtype(dtype).itemsize > max_bytes:
-        raise ValueError(f"the computed shape {tuple(int(d) for d in shape)} needs {count * np.dtype(dtype).itemsize:,} "
-                         f"bytes, over the cap of {max_bytes:,}")
+        raise ValueError(f"the computed shape {tuple(int(d) for d in shape)} needs "
+                         f"{count * np.dtype(dtype).itemsize:,} bytes, over the cap of {max_bytes:,}")
 
 
 @register
@@ -66,6 +145,12 @@ class Shape(Op):
 
 def shape_of(x, name=None):
     return apply_op("Shape", [x], name=name)
+
+
+def shape_source(shape):
+    """``x`` when ``shape`` is ``shape_of(x)``, else None: a TF1 shape argument ``tf.shape(x)`` then means
+    "shaped like x", which keeps x's static sizes and needs no run-time shape value."""
+    return shape.node.inputs[0] if shape.node.type == "Shape" else None
 
 
 def resolve_reshape(in_shape, target, allowzero):
@@ -91,15 +176,19 @@ class ReshapeTo(Op):
     def infer(self, node):
         x = node.inputs[0]
         rank, value = _shape_input(node)
-        if value is not None and None not in x.shape:
+        if value is not None and None not in value and None not in x.shape:
             return [(x.dtype, resolve_reshape(x.shape, value, node.attrs["allowzero"]))]
         dims = [None] * rank
         if value is not None:
             for i, d in enumerate(value):
-                if d > 0:
+                if d is not None and d > 0:
                     dims[i] = int(d)
                 elif d == 0 and not node.attrs["allowzero"] and i < x.ndim:
                     dims[i] = x.shape[i]
+            if value.count(-1) == 1 and None not in x.shape and dims.count(None) == 1:   # the -1 is inferable
+                known = int(np.prod([d for d in dims if d is not None]))
+                if known:
+                    dims[value.index(-1)] = int(np.prod(x.shape)) // known
         return [(x.dtype, tuple(dims))]
 
     def compute(self, x, shape, allowzero):
@@ -125,7 +214,8 @@ class Expand(Op):
     def infer(self, node):
         x = node.inputs[0]
         rank, value = _shape_input(node)
-        target = tuple(int(d) for d in value) if value is not None else (None,) * rank
+        # An unknown target dim broadcasts to x's dim when x's is not 1, else stays unknown.
+        target = tuple(value) if value is not None else (None,) * rank
         shape = broadcast_shapes(x.shape, target)
         if shape is None:
             raise BuildError(f"cannot expand {format_shape(x.shape)} to {format_shape(target)}")
@@ -158,7 +248,7 @@ class ConstantOfShape(Op):
         rank = node.attrs["rank"]
         if node.inputs[0].shape[0] not in (None, rank):
             raise BuildError(f"the shape input has {node.inputs[0].shape[0]} entries, rank says {rank}")
-        dims = tuple(int(d) for d in value) if value is not None else (None,) * rank
+        dims = tuple(value) if value is not None else (None,) * rank
         return [(node.attrs["value"].dtype, dims)]
 
     def compute(self, shape, value, rank, max_bytes):
@@ -177,3 +267,66 @@ class ConstantOfShape(Op):
 def constant_of_shape(shape, value, max_bytes=MAX_BYTES, name=None):
     return apply_op("ConstantOfShape", [shape], name=name, value=np.asarray(value), rank=int(shape.shape[0]),
                     max_bytes=int(max_bytes))
+
+
+@register
+class Range(Op):
+    """start, start + delta, … up to ``limit`` (excluded) from three scalars (ONNX Range, NumPy's arange with
+    ONNX's count ⌈(limit − start) / delta⌉, at least 0); the length is a run-time value. For floating
+    values the gradient reaches start (Σg) and delta (Σg·i); the limit only decides the length."""
+
+    data_dependent_shape = True
+
+    def infer(self, node):
+        start, limit, delta = node.inputs
+        if start.dtype != limit.dtype or start.dtype != delta.dtype or any(t.ndim for t in node.inputs):
+            raise BuildError(f"Range takes three scalars of one dtype, got "
+                             f"{', '.join(t.dtype.name + format_shape(t.shape) for t in node.inputs)}")
+        values = [known_elements(t) for t in node.inputs] if start.dtype.kind in "iu" else None
+        if values and all(v is not None and v[0] is not None for v in values):
+            (a,), (b,), (d,) = values
+            return [(start.dtype, (max(-(-(b - a) // d), 0) if d else None,))]
+        return [(start.dtype, (None,))]
+
+    def compute(self, start, limit, delta, max_bytes):
+        if delta == 0:
+            raise ValueError("a Range delta of 0")
+        count = max(int(np.ceil((float(limit) - float(start)) / float(delta))), 0)
+        _check_bytes([count], start.dtype, max_bytes)
+        return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
+
+    def grad(self, node, g):
+        start, _, delta = node.inputs
+        if not _dt.is_floating(start.dtype):
+            return [None, None, None]
+        from .reduce import reduce_sum
+        steps = (node.outputs[0] - start) / delta   # i, the position of each element
+        return [reduce_sum(g), None, reduce_sum(g * steps)]
+
+    def samples(self, rng):
+        yield [np.array(1.2), np.array(4.0), np.array(0.5)], {"max_bytes": MAX_BYTES}   # the count is not at a step
+        yield [np.array(10, np.int64), np.array(2, np.int64), np.array(-3, np.int64)], {"max_bytes": MAX_BYTES}
+
+
+def arange(start, limit, delta, max_bytes=MAX_BYTES, name=None):
+    return apply_op("Range", [start, limit, delta], name=name, max_bytes=int(max_bytes))
+
+
+def slice_along(x, axis, start, end, step=1):
+    """``x`` sliced along ``axis`` from ``start`` to ``end`` by a static ``step``, with bounds that may be
+    run-time scalars, as ONNX Slice reads them: negative bounds count from the end, then they are clamped
+    to the axis ([0, size] going forward, [−1, size − 1] going back). A gather at the computed positions, so
+    the gradient is gather's."""
+    from .array import gather
+    from .math import cast, maximum, minimum, where
+    size = cast(shape_of(x)[axis], _dt.int64)
+
+    def bound(value, low, high):
+        value = cast(convert_to_tensor(np.asarray(value) if not isinstance(value, Tensor) else value), _dt.int64)
+        value = where(value < 0, value + size, value)
+        return minimum(maximum(value, low), high)
+    if step > 0:
+        first, last = bound(start, 0, size), bound(end, 0, size)
+    else:
+        first, last = bound(start, 0, size - 1), bound(end, -1, size - 1)
+    return gather(x, arange(first, last, np.asarray(step, np.int64)), axis)

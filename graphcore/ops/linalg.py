@@ -1,4 +1,4 @@
-"""Linear algebra: ``linear_solve`` (X = A⁻¹B), a differentiable closed-form fit.
+"""Linear algebra: ``linear_solve`` (X = A⁻¹B), a differentiable closed-form fit, and ``det``.
 
 A deep stacking network solves each module's upper weights by regularised least squares inside the graph,
 U = (HᵀH + λI)⁻¹ HᵀT, and trains the lower weights *through* that solution; so the solve is one op with its
@@ -10,7 +10,7 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import broadcast_shapes, format_shape
-from .math import matmul, sum_to
+from .math import matmul, sum_to, zeros_like
 
 
 @register
@@ -58,3 +58,36 @@ class LinearSolve(Op):
 def linear_solve(a, b, adjoint=False, name=None):
     """X = A⁻¹B (or A⁻ᵀB with ``adjoint``), differentiable in A and B."""
     return apply_op("LinearSolve", [a, b], name=name, adjoint=bool(adjoint))
+
+
+@register
+class Det(Op):
+    """The determinant of square matrices (…, n, n). Gradient: g·det(A)·A⁻ᵀ (Jacobi's formula), the inverse
+    transpose as a solve against the identity, so the gradient is a graph of LinearSolve and MatMul."""
+
+    def infer(self, node):
+        require_float(node)
+        a = node.inputs[0]
+        if a.ndim < 2 or (None not in a.shape[-2:] and a.shape[-1] != a.shape[-2]):
+            raise BuildError(f"det needs square matrices in the last two axes, got {format_shape(a.shape)}")
+        return [(a.dtype, a.shape[:-2])]
+
+    def compute(self, a):
+        return np.asarray(np.linalg.det(a), dtype=a.dtype)
+
+    def grad(self, node, g):
+        from .array import expand_dims
+        a, y = node.inputs[0], node.outputs[0]
+        eye = zeros_like(a) + np.eye(a.shape[-1], dtype=a.dtype) if a.shape[-1] is not None else None
+        if eye is None:
+            raise BuildError("the gradient of det needs a known matrix size")
+        inverse_t = linear_solve(a, eye, adjoint=True)   # A⁻ᵀ
+        return [inverse_t * expand_dims(expand_dims(g * y, -1), -1)]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(3, 3)) + 2 * np.eye(3)], {}
+        yield [rng.normal(size=(2, 2, 2)) + 2 * np.eye(2)], {}
+
+
+def det(a, name=None):
+    return apply_op("Det", [a], name=name)

@@ -89,8 +89,9 @@ class FillLike(Op):
         yield [rng.normal(size=(2, 3))], {"value": 1.5, "dtype": None}
 
 
-def zeros_like(x, dtype=None, name=None):
-    return apply_op("FillLike", [x], name=name, value=0, dtype=dtype and _dt.as_dtype(dtype))
+def fill_like(x, value, dtype=None, name=None):
+    """``value`` everywhere, with ``x``'s run-time shape and ``dtype`` (default: ``x``'s)."""
+    return apply_op("FillLike", [x], name=name, value=value, dtype=dtype and _dt.as_dtype(dtype))
 
 
 def is_zeros_fill(t):
@@ -99,8 +100,14 @@ def is_zeros_fill(t):
     return t.node.op.type == "FillLike" and t.node.attrs["value"] == 0
 
 
-def ones_like(x, dtype=None, name=None):
-    return apply_op("FillLike", [x], name=name, value=1, dtype=dtype and _dt.as_dtype(dtype))
+def zeros_like(x, dtype=None, name=None, optimize=True):
+    """Zeros shaped like ``x`` (TF1's ``tf.zeros_like``; ``optimize`` is accepted and has nothing to do)."""
+    return fill_like(x, 0, dtype, name)
+
+
+def ones_like(x, dtype=None, name=None, optimize=True):
+    """Ones shaped like ``x`` (TF1's ``tf.ones_like``)."""
+    return fill_like(x, 1, dtype, name)
 
 
 @register
@@ -141,6 +148,8 @@ class Unary(Op):
         return [(x.dtype, x.shape)]
 
     def compute(self, x):
+        if x.dtype == _dt.float16 or x.dtype in _dt.NARROW_FLOATS:   # half formats: in float32, rounded once
+            return self.kernel(x.astype(np.float32)).astype(x.dtype)
         return self.kernel(x)
 
     def grad(self, node, g):
@@ -194,6 +203,12 @@ softplus = unary("Softplus", lambda x: np.logaddexp(0, x), lambda x, y, g: g * s
                  doc="log(1 + e^x), computed without overflow.")
 relu = unary("Relu", lambda x: np.maximum(x, 0), lambda x, y, g: where(x > 0, g, 0),
              domain=(0.1, 2.0), doc="max(x, 0).")
+asin = unary("Asin", np.arcsin, lambda x, y, g: g * rsqrt(1 - square(x)), domain=(-0.9, 0.9))
+acos = unary("Acos", np.arccos, lambda x, y, g: -g * rsqrt(1 - square(x)), domain=(-0.9, 0.9))
+atan = unary("Atan", np.arctan, lambda x, y, g: g / (1 + square(x)))
+asinh = unary("Asinh", np.arcsinh, lambda x, y, g: g * rsqrt(square(x) + 1))
+acosh = unary("Acosh", np.arccosh, lambda x, y, g: g * rsqrt(square(x) - 1), domain=(1.2, 3.0))
+atanh = unary("Atanh", np.arctanh, lambda x, y, g: g / (1 - square(x)), domain=(-0.9, 0.9))
 floor = unary("Floor", np.floor, lambda x, y, g: zeros_like(g), domain=(0.1, 0.9),
               doc="Elementwise floor; zero gradient (piecewise constant).")
 
@@ -283,21 +298,24 @@ class Binary(Op):
                    for i, s in enumerate(shapes)], {}
 
 
+def register_binary(type_name, base, doc, **members):
+    """Register a broadcasting binary op class (``base`` with ``members``); return its graph-building function."""
+    register(type(type_name, (base,), {"__doc__": doc, **members}))
+
+    def build(a, b, name=None):
+        return apply_op(type_name, [a, b], name=name)
+    build.__doc__ = doc
+    return build
+
+
 def binary(type_name, kernel, gradient, doc, float_only=False, positive=()):
     """Register a broadcasting binary op; ``gradient(a, b, y, g)`` returns the unreduced input gradients."""
     def grad(self, node, g):
         a, b = node.inputs
         ga, gb = gradient(a, b, node.outputs[0], g)
         return [ga if ga is None else sum_to(ga, a), gb if gb is None else sum_to(gb, b)]
-
-    cls = type(type_name, (Binary,), {"compute": staticmethod(kernel), "grad": grad, "__doc__": doc,
-                                      "float_only": float_only, "positive": positive})
-    register(cls)
-
-    def build(a, b, name=None):
-        return apply_op(type_name, [a, b], name=name)
-    build.__doc__ = doc
-    return build
+    return register_binary(type_name, Binary, doc, compute=staticmethod(kernel), grad=grad, float_only=float_only,
+                           positive=positive)
 
 
 add = binary("Add", np.add, lambda a, b, y, g: (g, g), "a + b")
@@ -313,15 +331,38 @@ minimum = binary("Minimum", np.minimum, lambda a, b, y, g: (where(a <= b, g, 0),
                  "Elementwise min; ties send the gradient to a.")
 
 
-def _comparison(type_name, kernel, doc):
-    cls = type(type_name, (Binary,), {"compute": staticmethod(kernel), "out_dtype": _dt.bool_,
-                                      "grad": lambda self, node, g: [None, None], "__doc__": doc})
-    register(cls)
+@register
+class Mod(Binary):
+    """The remainder of a / b: with ``fmod`` C's fmod (the dividend's sign, a − trunc(a/b)·b), else Python's %
+    (the divisor's sign, a − floor(a/b)·b); an infinite divisor leaves a finite dividend as it is (or moves it
+    to the divisor's side), as NumPy does. Gradients: 1 for a, −trunc(a/b) or −floor(a/b) for b."""
 
-    def build(a, b, name=None):
-        return apply_op(type_name, [a, b], name=name)
-    build.__doc__ = doc
-    return build
+    positive = (1,)
+
+    def compute(self, a, b, fmod):
+        return np.fmod(a, b) if fmod else np.mod(a, b)
+
+    def grad(self, node, g):
+        a, b = node.inputs
+        if not _dt.is_floating(a.dtype):
+            return [None, None]
+        q = a / b
+        whole = sign(q) * floor(abs(q)) if node.attrs["fmod"] else floor(q)
+        return [sum_to(g, a), sum_to(-g * whole, b)]
+
+    def samples(self, rng):
+        a, b = rng.uniform(-5, 5, size=(3, 4)), rng.uniform(0.7, 2.0, size=(4,)) * rng.choice([-1, 1], size=(4,))
+        for fmod in (False, True):
+            yield [a, b], {"fmod": fmod}
+
+
+def mod(a, b, fmod=False, name=None):
+    return apply_op("Mod", [a, b], name=name, fmod=bool(fmod))
+
+
+def _comparison(type_name, kernel, doc):
+    return register_binary(type_name, Binary, doc, compute=staticmethod(kernel), out_dtype=_dt.bool_,
+                           grad=lambda self, node, g: [None, None])
 
 
 less = _comparison("Less", np.less, "a < b (boolean; carries no gradient)")
@@ -401,29 +442,36 @@ def where(cond, a, b, name=None):
 
 @register
 class Cast(Op):
-    """Convert dtype; gradients flow between floating types only."""
+    """Convert dtype by ONNX Cast's rules (``dtypes.convert``: float8 targets saturate unless ``saturate`` is
+    False, float8_e8m0 rounds by ``round_mode``); gradients flow between floating types only (straight
+    through: the rounding of a narrow format is not differentiated)."""
 
     def infer(self, node):
         return [(node.attrs["dtype"], node.inputs[0].shape)]
 
-    def compute(self, x, dtype):
-        return x.astype(dtype, copy=False)
+    def compute(self, x, dtype, saturate=True, round_mode="up"):
+        return _dt.convert(x, dtype, saturate, round_mode)
 
     def grad(self, node, g):
         x = node.inputs[0]
-        if x.dtype.kind != "f" or node.attrs["dtype"].kind != "f":
+        if not _dt.is_floating(x.dtype) or not _dt.is_floating(node.attrs["dtype"]):
             return [None]
         return [cast(g, x.dtype)]
 
     def samples(self, rng):
+        # The narrow formats are tested in tests/test_dtypes.py (onnxruntime's Python API returns none of them).
         yield [rng.normal(size=(2, 3))], {"dtype": _dt.float32}
 
 
-def cast(x, dtype, name=None):
+def cast(x, dtype, name=None, saturate=True, round_mode="up"):
+    """``x`` as ``dtype`` (TF1's ``tf.cast``); ``saturate`` and ``round_mode`` matter for float8 targets only
+    (see ``Cast``)."""
     dtype = _dt.as_dtype(dtype)
     if x.dtype == dtype:
         return x
-    return apply_op("Cast", [x], name=name, dtype=dtype)
+    extra = {} if dtype not in _dt.SATURATING | {_dt.float8_e8m0fnu} else \
+        {"saturate": bool(saturate), "round_mode": str(round_mode)}
+    return apply_op("Cast", [x], name=name, dtype=dtype, **extra)
 
 
 @register
@@ -485,7 +533,8 @@ class MatMul(Op):
 
     def compute(self, a, b, transpose_a, transpose_b):
         a, b = _blas_ready(a), _blas_ready(b)
-        return np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
+        out = np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
+        return out if out.dtype == a.dtype else out.astype(a.dtype)   # ml_dtypes' formats accumulate in float32
 
     def grad(self, node, g):
         a, b = node.inputs

@@ -7,7 +7,10 @@ reparameterisation ``mean + std * random_normal_like(std)`` for a differentiable
 """
 import bisect
 
+import numpy as np
+
 from .. import dtypes as _dt
+from ..compat import difference
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph
 from ..op import Op, apply_op, register, require_float
@@ -63,6 +66,25 @@ class RandomUniform(RandomOp):
 
 
 @register
+class TruncatedNormal(RandomOp):
+    """Normal samples with ``mean`` and ``stddev``, each redrawn until it lies within two standard deviations
+    of the mean (TF1's ``truncated_normal``, the classic weight initialiser)."""
+
+    @staticmethod
+    def draw(rng, shape, attrs):
+        dtype = attrs["dtype"]
+        z = rng.standard_normal(shape, dtype=dtype)
+        outside = np.abs(z) > 2
+        while outside.any():
+            z[outside] = rng.standard_normal(int(outside.sum()), dtype=dtype)
+            outside = np.abs(z) > 2
+        return z * dtype.type(attrs["stddev"]) + dtype.type(attrs["mean"])
+
+    def samples(self, rng):
+        yield [], {"shape": (3, 4), "dtype": _dt.float64, "mean": 1.0, "stddev": 0.5, "seed": 4}
+
+
+@register
 class Bernoulli(RandomOp):
     """1 with probability ``probs`` (a tensor, elementwise), else 0; same dtype as ``probs``."""
 
@@ -79,10 +101,35 @@ class Bernoulli(RandomOp):
         yield [rng.uniform(size=(3, 4))], {"seed": 3}
 
 
+def _shape_or_like(shape):
+    """The static shape or the tensor to take the run-time shape from. A 1-D integer tensor is a TF1 shape
+    value (``tf.shape(x)``: shaped like x; a constant: its value); a float tensor is a tensor to shape like."""
+    if not isinstance(shape, Tensor) or shape.dtype.kind == "f":
+        return shape
+    from .dynamic import shape_source, static_value
+    if shape.ndim != 1:
+        raise BuildError(f"a shape tensor must be 1-D, got {shape.name} of shape {shape.shape}")
+    like = shape_source(shape)
+    if like is not None:
+        return like
+    value = static_value(shape)
+    if value is not None:
+        return tuple(int(d) for d in value)
+    raise BuildError(f"random ops need the shape when the graph is built, or a tensor to shape the samples like: "
+                     f"{shape.name} is computed at run time (pass gc.shape_of(x) or x itself)", shape.node)
+
+
+_FLOATS_ONLY = difference("TF1", "tf.random_uniform(dtype=tf.int32)", "gc.cast(gc.floor(gc.random_uniform(...)), "
+                                                                     "gc.int64)",
+                          "random ops draw floating-point samples: for integers in [lo, hi) draw uniform floats "
+                          "in [lo, hi), take gc.floor and gc.cast them")
+
+
 def _random(op_type, shape_or_like, dtype, seed, name, **attrs):
     dtype = _dt.as_dtype(dtype)
     if dtype.kind != "f":
-        raise BuildError(f"{op_type} makes floating-point samples, not {dtype.name}")
+        raise BuildError(f"{op_type} with dtype {dtype.name}: {_FLOATS_ONLY}")
+    shape_or_like = _shape_or_like(shape_or_like)
     if isinstance(shape_or_like, Tensor):
         return apply_op(op_type, [shape_or_like], name=name, shape=None, dtype=dtype, seed=seed, **attrs)
     return apply_op(op_type, [], name=name, graph=get_default_graph(), shape=normalize_shape(shape_or_like),
@@ -90,13 +137,26 @@ def _random(op_type, shape_or_like, dtype, seed, name, **attrs):
 
 
 def random_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
-    """Normal samples; ``shape`` is a tuple, or a tensor whose runtime shape is used."""
+    """Normal samples; ``shape`` is a tuple or list, a 1-D integer tensor (TF1's ``tf.shape(x)``), or a float
+    tensor whose run-time shape is used."""
     return _random("RandomNormal", shape, dtype, seed, name, mean=float(mean), stddev=float(stddev))
 
 
-def random_uniform(shape, minval=0.0, maxval=1.0, dtype=_dt.float32, seed=None, name=None):
-    """Uniform samples; ``shape`` is a tuple, or a tensor whose runtime shape is used."""
+def random_uniform(shape, minval=0.0, maxval=None, dtype=_dt.float32, seed=None, name=None):
+    """Uniform samples in [minval, maxval) (``maxval`` None: 1, as TF1); ``shape`` as for ``random_normal``."""
+    maxval = 1.0 if maxval is None else maxval
     return _random("RandomUniform", shape, dtype, seed, name, minval=float(minval), maxval=float(maxval))
+
+
+def truncated_normal(shape, mean=0.0, stddev=1.0, dtype=_dt.float32, seed=None, name=None):
+    """Normal samples redrawn until within two standard deviations (TF1's ``tf.truncated_normal``)."""
+    return _random("TruncatedNormal", shape, dtype, seed, name, mean=float(mean), stddev=float(stddev))
+
+
+def set_random_seed(seed):
+    """The default graph's seed (TF1's ``tf.set_random_seed``): random ops without a seed of their own are
+    then seeded from it and their position, so a program draws the same numbers on every run."""
+    get_default_graph().seed = None if seed is None else int(seed)
 
 
 def bernoulli(probs, seed=None, name=None):

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .. import dtypes as _dt
+from ..errors import BuildError
 from ..op import Op, apply_op, register
 from ..shapes import normalize_axes
 from .array import expand_dims
@@ -45,8 +46,20 @@ class ReduceSum(Reduce):
 
 @register
 class ReduceMean(Reduce):
+    """The mean over ``axes``; of integers, the integer quotient rounded toward zero, in their dtype (as TF1's
+    ``reduce_mean``: the mean of [7, 8] is 7)."""
+
+    def out_dtype(self, x):
+        if x.dtype.kind not in "fiu":
+            raise BuildError(f"reduce_mean needs numbers, got {x.dtype.name}: cast it first (gc.cast(x, gc.float32))")
+        return x.dtype
+
     def compute(self, x, axes, keepdims):
-        return np.mean(x, axis=axes, keepdims=keepdims, dtype=x.dtype if x.dtype.kind == "f" else None)
+        if x.dtype.kind == "f":
+            return np.mean(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+        total = np.sum(x, axis=axes, keepdims=keepdims)
+        count = max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
+        return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
 
     def grad(self, node, g):
         x, y = node.inputs[0], node.outputs[0]
@@ -140,9 +153,12 @@ def reduce_prod(x, axis=None, keepdims=False, name=None):
     return _reduce("ReduceProd", x, axis, keepdims, name)
 
 
-def argmax(x, axis=-1, keepdims=False, name=None):
-    return _reduce("ArgMax", x, int(axis), keepdims, name)
+def argmax(x, axis=None, keepdims=False, name=None):
+    """The index of the largest value along ``axis``; ``axis=None`` means axis 0, as in TF1's ``tf.argmax``
+    (not NumPy's flattening)."""
+    return _reduce("ArgMax", x, 0 if axis is None else int(axis), keepdims, name)
 
 
-def argmin(x, axis=-1, keepdims=False, name=None):
-    return _reduce("ArgMin", x, int(axis), keepdims, name)
+def argmin(x, axis=None, keepdims=False, name=None):
+    """The index of the smallest value along ``axis`` (``None``: axis 0, as in TF1)."""
+    return _reduce("ArgMin", x, 0 if axis is None else int(axis), keepdims, name)

@@ -24,63 +24,19 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError
-from ..graph import Graph, Tensor, get_default_graph, graph_of
-from ..op import REGISTRY, Op, convert_to_tensor, register
+from ..graph import Tensor, graph_of
+from ..op import REGISTRY, Op, register
 from ..shapes import format_shape, format_type
 from .array import expand_dims, reshape
-from .math import add_n, cast, identity, less, matmul, tanh, where, zeros_like
+from .body import BodyGraph, body_outputs, clone
+from .math import add_n, cast, less, matmul, tanh, where, zeros_like
 from .state import placeholder
-
-
-class BodyGraph(Graph):
-    """A loop body. Tensors of an enclosing graph used while tracing become *captures*: a body placeholder
-    stands in for each, and the Scan node takes the outer tensor as an input. Variables cannot live here."""
-
-    def __init__(self, outer=None):
-        super().__init__()
-        self.outer = outer
-        self.captures = {}   # outer tensor → (tensor in self.outer, body placeholder)
-
-    def capture(self, tensor):
-        if tensor.node.graph is self:
-            return tensor
-        if tensor not in self.captures:
-            if self.outer is None:
-                raise BuildError(f"{tensor.name} belongs to another graph and this loop body captures nothing")
-            source = tensor if tensor.node.graph is self.outer else _capture_in(self.outer, tensor)
-            with self.as_default(), self.name_scope("captured/"):
-                stand_in = placeholder(tensor.dtype, tensor.shape, name=tensor.node.name.replace("/", "_"))
-            self.captures[tensor] = (source, stand_in)
-        return self.captures[tensor][1]
-
-    def create_node(self, op, inputs, attrs, name=None, control_inputs=()):
-        if op.type == "Variable":
-            raise BuildError("variables cannot be created inside a scan function: create them outside and use "
-                             "them inside (they are captured)")
-        return super().create_node(op, [self.capture(t) for t in inputs], attrs, name, control_inputs)
-
-
-def _capture_in(graph, tensor):
-    if not isinstance(graph, BodyGraph):
-        raise BuildError(f"{tensor.name} belongs to a graph that does not enclose this loop body")
-    return graph.capture(tensor)
 
 
 def _as_list(x):
     if x is None:
         return []
     return [x] if isinstance(x, Tensor) else list(x)
-
-
-def _body_outputs(body, values):
-    """Body tensors for what ``fn`` returned: outer tensors are captured, constants converted, and body inputs
-    passed straight through get an Identity (a plan computes its fetches; it cannot fetch its own feeds)."""
-    out = []
-    with body.as_default():
-        for v in values:
-            t = body.capture(v) if isinstance(v, Tensor) else convert_to_tensor(v, graph=body)
-            out.append(identity(t) if t.node.op.type == "Placeholder" else t)
-    return out
 
 
 def _placeholders(specs, prefix):
@@ -103,7 +59,7 @@ def trace(fn, sequence_specs, state_specs, constant_specs=(), outer=None, with_t
         result = fn(*([time_in] if with_time else []), *seq_in, *state_in, *const_in)
         if not isinstance(result, tuple) or len(result) != 2:
             raise BuildError("a scan function must return (new_states, outputs)")
-        new_states, outputs = _body_outputs(body, _as_list(result[0])), _body_outputs(body, _as_list(result[1]))
+        new_states, outputs = body_outputs(body, _as_list(result[0])), body_outputs(body, _as_list(result[1]))
     if len(new_states) != len(state_in):
         raise BuildError(f"the scan function returned {len(new_states)} states for {len(state_in)} initial states")
     for i, (old, new) in enumerate(zip(state_in, new_states)):
@@ -348,17 +304,6 @@ def _pretranspose_captures(plan, cap_slots):
 # Backpropagation through time, symbolically
 # ---------------------------------------------------------------------------------------------------------
 
-def _clone(source, mapping):
-    """Replay ``source``'s nodes into the default graph, inputs renamed through ``mapping`` (updated)."""
-    target = get_default_graph()
-    for node in source.nodes:
-        if all(t in mapping for t in node.outputs):
-            continue
-        copy = target.create_node(node.op, [mapping[t] for t in node.inputs], node.attrs,
-                                  name=node.name.rsplit("/", 1)[-1])
-        mapping.update(zip(node.outputs, copy.outputs))
-
-
 def _given(g):
     """None for a missing output gradient. ``gradients`` fills those of multi-output nodes with zeros_like;
     recognising them keeps (T, ...) stacks of zeros out of the backward scan."""
@@ -368,7 +313,7 @@ def _given(g):
 
 
 def _floating(t):
-    return t.dtype.kind == "f"
+    return _dt.is_floating(t.dtype)
 
 
 def _backward(node, output_grads):
@@ -403,7 +348,7 @@ def _backward(node, output_grads):
         if time_in is not None:
             mapping[a["time_in"]] = time_in
         with body.name_scope("forward"):
-            _clone(a["body"], mapping)
+            clone(a["body"], mapping)
         ys = [mapping[a["state_out"][k]] for k in float_states] + [mapping[a["out"][k]] for k in with_out]
         xs = [t for t in x_in + s_in + c_in if _floating(t)]
         grad_of = dict(zip(xs, gradients(ys, xs, grad_ys=gs_in + gy_in))) if ys else {}
@@ -421,7 +366,7 @@ def _backward(node, output_grads):
         step_outputs = [grad_of[x_in[i]] for i in seq_idx]
         step_outputs += [t for t in dict.fromkeys(right for _, right in products.values())
                          if t not in stack_of and t not in step_outputs]
-        new_states, outputs = _body_outputs(body, new_gs + new_gc), _body_outputs(body, step_outputs)
+        new_states, outputs = body_outputs(body, new_gs + new_gc), body_outputs(body, step_outputs)
     # Residuals: the forward already stacked its outputs, so the backward body is fed their values instead of
     # recomputing them (its plan then prunes whatever only computed them, e.g. an LSTM's h·R for the gates
     # z it stacks). The gradient graph above was built through the recomputed tensors, so nothing is cut.

@@ -3,11 +3,17 @@
 Variables live in the Session, not in the graph. A ``Variable`` node *reads* its current value; ``Assign``
 and the optimizers' ``Apply*`` ops take the variable's read as their first input(s) and write new arrays
 back. Because every writer consumes the read, all reads in one ``run`` see the value from the start of the
-run (a snapshot), whatever order independent nodes run in. Writes never mutate arrays in place.
+run (a snapshot), whatever order independent nodes run in. Writes never mutate arrays in place, so a value
+read earlier is never changed by a later write.
+
+``control_dependencies`` orders that, as TF1 does: an op made inside the block reads each variable through a
+``ReadVariable`` node made with it, which runs after the dependencies and returns the variable's value at that
+moment; a write made inside the block updates the value the dependencies left, not the snapshot.
 """
 import numpy as np
 
 from .. import dtypes as _dt
+from ..compat import declare, difference
 from ..errors import BuildError
 from ..graph import Tensor, get_default_graph, graph_of, ndarray_type
 from ..op import REGISTRY, Op, apply_op, register, same_dtype
@@ -20,7 +26,7 @@ class Constant(Op):
 
     def infer(self, node):
         value = node.attrs["value"]
-        if value.dtype.kind not in "biuf":
+        if not _dt.is_numeric(value.dtype):
             raise BuildError(f"a constant must hold numbers or booleans, got dtype {value.dtype}")
         return [(value.dtype, value.shape)]
 
@@ -45,11 +51,60 @@ def _readonly(array):
     return array
 
 
-def constant(value, dtype=None, name=None, graph=None):
-    """A constant node. Python floats default to float32 and ints to int64 unless ``dtype`` says otherwise."""
+def constant(value, dtype=None, shape=None, name=None, verify_shape=False, graph=None):
+    """A constant node. Python floats default to float32 and ints to int64 unless ``dtype`` says otherwise.
+
+    ``shape`` follows TF1's ``tf.constant``: a scalar fills it, as many values as it holds are reshaped to it,
+    fewer are padded with the last value, more are an error; ``verify_shape=True`` requires the value's own
+    shape to be ``shape``."""
     array = ndarray_type(value) if dtype is None else np.asarray(value, dtype=_dt.as_dtype(dtype))
+    if shape is not None:
+        array = _shaped(array, normalize_shape(shape), verify_shape)
     graph = graph or get_default_graph()
     return graph.create_node(REGISTRY["Constant"], [], {"value": _readonly(array)}, name=name or "Const").outputs[0]
+
+
+def _shaped(array, shape, verify_shape):
+    if None in shape:
+        raise BuildError(f"a constant's shape must be fully known, got {format_shape(shape)}")
+    if verify_shape and array.shape != shape:
+        raise BuildError(f"constant: verify_shape=True but the value has shape {format_shape(array.shape)}, not "
+                         f"{format_shape(shape)}")
+    count = int(np.prod(shape, dtype=np.int64))
+    if array.size > count:
+        raise BuildError(f"constant: too many values for shape {format_shape(shape)}: needed at most {count}, "
+                         f"got {array.size}")
+    if array.size == count:
+        return array.reshape(shape)
+    if array.size <= 1:   # a scalar fills the shape (no values at all: zeros, as TF1's empty proto)
+        fill = array.reshape(-1)[0] if array.size else array.dtype.type(0)
+        return np.broadcast_to(np.asarray(fill, array.dtype), shape)
+    flat = array.reshape(-1)
+    return np.concatenate([flat, np.full(count - flat.size, flat[-1], array.dtype)]).reshape(shape)
+
+
+def fill(dims, value, name=None):
+    """A tensor of shape ``dims`` filled with ``value`` (TF1's ``tf.fill``); ``dims`` may be ``gc.shape_of(x)``."""
+    value = ndarray_type(value)
+    if isinstance(dims, Tensor):
+        from .dynamic import constant_of_shape, shape_source
+        from .math import fill_like
+        like = shape_source(dims)
+        if like is not None:   # fill(shape_of(x)): x's shape, kept static where it is known
+            return fill_like(like, value.item(), value.dtype, name=name)
+        return constant_of_shape(dims, value, name=name)
+    return constant(value, shape=dims, name=name or "Fill")
+
+
+def zeros(shape, dtype=_dt.float32, name=None):
+    """Zeros of ``shape`` (a list, tuple or int, or a 1-D integer tensor such as ``gc.shape_of(x)``), TF1's
+    ``tf.zeros``; a static shape allocates nothing until a session reads it."""
+    return fill(shape, np.zeros((), _dt.as_dtype(dtype)), name=name or "zeros")
+
+
+def ones(shape, dtype=_dt.float32, name=None):
+    """Ones of ``shape`` (TF1's ``tf.ones``); see ``zeros``."""
+    return fill(shape, np.ones((), _dt.as_dtype(dtype)), name=name or "ones")
 
 
 @register
@@ -71,9 +126,17 @@ class Placeholder(Op):
         return []
 
 
+_NO_RANK = difference("TF1", "tf.placeholder(dtype) (no shape)", "gc.placeholder(dtype, shape)",
+                      "a placeholder needs a rank (shapes are checked when the graph is built): shape=() for a "
+                      "scalar, [None] for a vector of any length, [None, 784] for a batch of rows")
+
+
 def placeholder(dtype=_dt.float32, shape=None, name=None, default=None):
-    """A graph input. ``shape=None`` means a scalar only when ``default`` is given; use ``()`` for scalars."""
+    """A graph input. ``shape`` is a tuple or list with None for sizes known only at run time; without it the
+    shape is taken from ``default`` (a placeholder with neither is refused: see ``_NO_RANK``)."""
     dtype = _dt.as_dtype(dtype)
+    if shape is None and default is None:
+        raise BuildError(f"placeholder: {_NO_RANK}")
     if shape is None and default is not None:
         shape = np.shape(default)
     attrs = {"dtype": dtype, "shape": normalize_shape(shape)}
@@ -119,12 +182,46 @@ class VariableTensor(Tensor):
         return self.node.attrs["trainable"]
 
     @property
-    def initializer(self):
+    def initializer_tensor(self):
+        """The tensor computing the initial value (``Variable(gc.random_normal(...))``), or None."""
         return self.node.attrs.get("initializer")
 
     @property
     def initial_value(self):
+        """The initial value as an array (``Variable(np.zeros(3))``), or None when a tensor computes it."""
         return self.node.attrs.get("initial_value")
+
+    @property
+    def initializer(self):
+        """The node that (re)initialises this variable when run (TF1's ``v.initializer``), made once."""
+        graph = self.node.graph
+        if self.node not in graph.initializer_ops:
+            value = self.initializer_tensor
+            with graph.as_default(), graph.name_scope(self.node.name + "/"), graph.control_dependencies(None):
+                if value is None:
+                    value = constant(self.initial_value, name="initial_value")
+                graph.initializer_ops[self.node] = assign(self, value, name="Assign").node
+        return graph.initializer_ops[self.node]
+
+    def value(self):
+        """The variable's value as a tensor (TF1's ``v.value()``): this read itself."""
+        return self
+
+    def load(self, value, session=None):
+        """Write ``value`` into the variable in ``session`` (default: the default session), as TF1's
+        ``v.load``; nothing is added to the graph."""
+        from ..graph import _session_for
+        session = _session_for(self, session)
+        session.load_variable(self, value)
+
+    def assign_sub(self, delta, name=None):
+        return assign_sub(self, delta, name=name)
+
+
+    def read_value(self):
+        """The variable's value when the read runs (TF1's ``Variable.read_value``): made inside
+        ``control_dependencies([inc])``, it runs after ``inc`` and sees what ``inc`` assigned."""
+        return apply_op("ReadVariable", [self], name=self.node.name.rsplit("/", 1)[-1] + "/read")
 
     def assign(self, value, name=None):
         return assign(self, value, name=name)
@@ -134,6 +231,14 @@ class VariableTensor(Tensor):
 
     def __repr__(self):
         return f"<Variable '{self.name}' {self.dtype.name}{format_shape(self.shape)}>"
+
+
+for _method, _note in (("initializer", "a node that (re)initialises the variable when run"),
+                       ("initial_value", "an array (a tensor-initialised variable has initializer_tensor)"),
+                       ("read_value", "inside control_dependencies, reads after the dependencies"), ("value", ""),
+                       ("load", ""), ("assign", ""), ("assign_add", ""), ("assign_sub", ""), ("eval", "")):
+    declare("TF1", f"tf.Variable.{_method}", f"gc.VariableTensor.{_method}", _note)
+del _method, _note
 
 
 def Variable(initial_value, name=None, trainable=True, dtype=None):
@@ -157,6 +262,31 @@ def Variable(initial_value, name=None, trainable=True, dtype=None):
     return tensor
 
 
+@register
+class ReadVariable(Op):
+    """A variable's value at the moment this node runs, rather than the run-start snapshot its ``Variable``
+    node holds; its input is the variable, and its gradient passes to it unchanged. Made for every variable an
+    op reads inside ``control_dependencies`` (see the module docstring)."""
+
+    stateful = True
+    variable_inputs = 1
+
+    def infer(self, node):
+        _check_variable(node)
+        v = node.inputs[0]
+        return [(v.dtype, v.shape)]
+
+    def make_kernel(self, node, runtime):
+        read = runtime.variable_reader(node.inputs[0].node)
+        return lambda _snapshot: read()
+
+    def grad(self, node, g):
+        return [g]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 3))], {}
+
+
 def _check_variable(node, what="first input"):
     if not isinstance(node.inputs[0], VariableTensor):
         raise BuildError(f"the {what} must be a variable, got {node.inputs[0].name} ({node.inputs[0].node.type})")
@@ -169,6 +299,10 @@ class WriteOp(Op):
     differentiable = False
     stateful = True
 
+    @property
+    def variable_inputs(self):
+        return self.writes
+
     def infer(self, node):
         for i in range(self.writes):
             _check_variable(node, f"input {i}")
@@ -177,7 +311,13 @@ class WriteOp(Op):
     def make_kernel(self, node, runtime):
         compute = super().make_kernel(node, runtime)
         names = [t.node.name for t in node.inputs[:self.writes]]
-        store = runtime.variables
+        store, writes = runtime.variables, self.writes
+        if node.control_inputs:
+            # Made inside control_dependencies: update the values the dependencies left, not the snapshot.
+            from_snapshot = compute
+
+            def compute(*arrays):
+                return from_snapshot(*[store[n] for n in names], *arrays[writes:])
         if self.writes == 1:
             name = names[0]
 

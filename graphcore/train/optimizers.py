@@ -45,9 +45,15 @@ class Optimizer:
                                 f"{loss.name}", loss.node)
         return pairs
 
-    def apply_gradients(self, grads_and_vars):
-        """One update node per variable plus the step counter increment, grouped into one node."""
-        grads_and_vars = list(grads_and_vars)
+    def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+        """One update node per variable plus the step counter increment, grouped into one node. Pairs whose
+        gradient is None are skipped. With ``global_step`` (a variable), the returned node also adds 1 to it
+        once the updates are done (TF1's ``apply_gradients(global_step=)``)."""
+        pairs = list(grads_and_vars)
+        grads_and_vars = [(g, v) for g, v in pairs if g is not None]
+        if not grads_and_vars:
+            raise GradientError("no gradients provided for any variable: none of "
+                                f"{[v.name for _, v in pairs]} is connected to the loss")
         graph = grads_and_vars[0][1].graph
         if self.clip_norm is not None:
             clipped, _ = clip_by_global_norm([g for g, _ in grads_and_vars], self.clip_norm)
@@ -62,10 +68,15 @@ class Optimizer:
                 slots = [self._slot(var, s, graph) for s in self.slot_names]
                 updates.append(self._update(var, slots, grad, lr))
             updates.append(assign_add(self.iterations, np.int64(1)))
-            return group(*updates, name="update")
+            step = group(*updates, name=name or "update")
+        if global_step is None:
+            return step
+        with graph.control_dependencies([step]):
+            return assign_add(global_step, np.ones((), global_step.dtype), name=name or "global_step_increment").node
 
-    def minimize(self, loss, var_list=None):
-        return self.apply_gradients(self.compute_gradients(loss, var_list))
+    def minimize(self, loss, var_list=None, global_step=None):
+        """``apply_gradients(compute_gradients(loss, var_list), global_step)``: one fetchable training step."""
+        return self.apply_gradients(self.compute_gradients(loss, var_list), global_step=global_step)
 
     def slot(self, var, name):
         return self._slots[(var, name)]
@@ -73,8 +84,13 @@ class Optimizer:
     def _slot(self, var, name, graph):
         if (var, name) not in self._slots:
             with graph.as_default():
-                self._slots[(var, name)] = Variable(_zeros(var), name=f"{var.node.name}/{name}", trainable=False)
+                self._slots[(var, name)] = Variable(self._initial_slot(var, name), name=f"{var.node.name}/{name}",
+                                                    trainable=False)
         return self._slots[(var, name)]
+
+    def _initial_slot(self, var, name):
+        """The initial value of slot ``name`` of ``var``: zeros unless an optimizer says otherwise."""
+        return _zeros(var)
 
     def _learning_rate_for(self, var, graph):
         """One learning-rate tensor per dtype, shared by all updates (a fed or scheduled tensor is cast)."""

@@ -113,10 +113,10 @@ def train_gan(kind="gan", data=None, epochs=None, seed=0, png_path=None):
 
 
 def dense_gan(latent=16, learning_rate=0.002, seed=0):
-    """The dense GAN (zoo builder)."""
+    """A GAN of two dense players: a generator from a 16-number code to 8×8 digits, and a discriminator."""
     return GAN("gan", latent, learning_rate=learning_rate, seed=seed)
 
 
 def dcgan(latent=16, learning_rate=0.002, seed=0):
-    """The DCGAN (zoo builder)."""
+    """A DCGAN: transposed convolutions in the generator, strided convolutions in the discriminator."""
     return GAN("dcgan", latent, learning_rate=learning_rate, seed=seed)

@@ -16,8 +16,9 @@ from .unsupervised import digits, seeded_graph
 
 
 class DeepStackingNetwork:
-    """``modules`` stacked modules of ``hidden`` sigmoid units; ``outputs[m]`` are the class scores after
-    m + 1 modules and ``features[m]`` module m's hidden layer H."""
+    """A deep stacking network (Deng & Yu 2011): a stack of modules of sigmoid units, each reading the input
+    and every earlier module's class scores. ``modules`` modules of ``hidden`` units; ``outputs[m]`` are the
+    class scores after m + 1 modules and ``features[m]`` module m's hidden layer H."""
 
     def __init__(self, input_dim=64, num_classes=10, modules=4, hidden=100, ridge=1.0, learning_rate=0.01,
                  seed=0):

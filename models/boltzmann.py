@@ -16,7 +16,8 @@ from .unsupervised import digits, run_epochs, seeded_graph
 
 
 class RBM:
-    """A Bernoulli–Bernoulli RBM over ``visible`` units (data in [0, 1] are read as probabilities)."""
+    """A restricted Boltzmann machine (Bernoulli–Bernoulli) over ``visible`` units, trained by contrastive
+    divergence; data in [0, 1] are read as probabilities."""
 
     def __init__(self, visible=64, hidden=64, k=1, persistent=False, chains=100, learning_rate=0.3, seed=0):
         self.k, self.persistent = k, persistent
