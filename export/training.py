@@ -65,6 +65,9 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
         compiled = getattr(model, "_compiled", None)
         if compiled is None:
             raise ExportError("training=True exports a compiled model's step: call model.compile(...) first")
+        if compiled.get("loss") is None:
+            raise ExportError("the model was compiled without a loss, so it has no training step: call "
+                              "model.compile(optimizer, loss=...) first")
         train_op = compiled["train_op"] if train_op is None else train_op
         data = list(inputs) if inputs is not None else list(model.input_placeholders) + [compiled["targets"]]
         base = resolve(model, data, [compiled["loss"], *compiled["metrics"].values()], session)

@@ -105,7 +105,11 @@ def test_unroll_can_be_turned_off_and_needs_a_known_length(tmp_path):
         inputs = gc.layers.Input((None, 3), name="input")
         outputs = gc.layers.Dense(2, activation="softmax")(gc.layers.LSTM(4)(inputs))
     free_length = gc.Model(inputs, outputs)
-    free_length.compile()
+    free_length.compile("sgd", "sparse_categorical_crossentropy")
+    with pytest.raises(export.ExportError, match="compiled without a loss"):
+        lossless = gc.Model(inputs, outputs)
+        lossless.compile("sgd")
+        export.to_onnx(lossless, None, training=True)
     with pytest.raises(export.ExportError, match="number of time steps"):
         export.to_onnx(free_length, None, training=True, unroll=True)
     with pytest.raises(export.ExportError, match="unknown size .* on axis 1"):
