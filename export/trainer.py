@@ -43,8 +43,9 @@ class OnnxTrainer:
     ``step(feeds)`` runs one step on a batch, given as a dict input name → array or as a list in the
     contract's input order (the model's inputs, then its targets), and returns ``{"loss": ..., metric: ...}``
     (the loss before the update); ``step()`` runs again on the batch already on the device. ``state()``
-    returns the state arrays by variable name; ``load_state(arrays)`` replaces some or all of it. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or "cuda";
-    ``provider`` names what runs.
+    returns the state arrays by variable name; ``load_state(arrays)`` replaces some or all of it;
+    ``undo_step()`` goes back one step. ``device``: "auto" (CUDA when a GPU is usable, else CPU), "cpu" or
+    "cuda"; ``provider`` names what runs.
 
     On CUDA: ``cudnn_conv_algo_search`` ("HEURISTIC", "EXHAUSTIVE" or "DEFAULT"); ``tf32``: let cuDNN and
     cuBLAS multiply float32 in TensorFloat-32 (10-bit mantissas; one ResNet-18 step moved by 1.3e-3 relative
