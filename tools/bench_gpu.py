@@ -9,8 +9,8 @@ Workloads (SGD at 0.01, softmax cross-entropy, one random batch): ``mlp`` 784-51
 batch 32; ``resnet18_32`` and ``resnet18_224``, the zoo's ResNet-18 (full width, 10 classes) at 32×32 and
 224×224, batch 64.
 
-Each workload's step is exported as a static file (``to_onnx(..., batch_size=N)``: every shape constant,
-loops unrolled) and run by ``export.OnnxTrainer``; the batch is loaded into the trainer's device buffers once
+Each workload's step is exported as a static file (``to_onnx(..., batch_size=N)``: every shape constant;
+loops unrolled for CUDA, ONNX Scans for the CPU, as ``fit`` exports them) and run by ``export.OnnxTrainer``; the batch is loaded into the trainer's device buffers once
 and ``step()`` reruns on it, and PyTorch's twin (the same layers, its own initial weights: the timing does
 not depend on them) keeps its batch on its device too. Every round times ``--steps`` steps of each engine in
 turn, after the previous engine's threads have parked (tools/timing.py); the table gives the median step
@@ -55,18 +55,21 @@ class Work:
         self.graph, self.inputs, self.loss, self.step, self.session = graph, inputs, loss, step, session
         self.batch, self.twin, self.torch_input = batch, twin, torch_input
 
-    def export(self, folder):
-        path = os.path.join(folder, "step.onnx")
+    def export(self, folder, device):
+        """The static step as ``fit`` trains it on ``device``: loops unrolled for CUDA (capturable), Scans on
+        the CPU (faster there)."""
+        path = os.path.join(folder, f"step_{device}.onnx")
         export.to_onnx(self.graph, path, inputs=self.inputs, outputs=[self.loss], train_op=self.step,
-                       session=self.session, batch_size=len(self.batch[0]))
+                       session=self.session, batch_size=len(self.batch[0]), unroll=device == "cuda")
         return path
 
 
-def _zoo(model, x, y, torch_input):
+def _zoo(model, x, y):
+    """A zoo model's SGD step: (graph, inputs, loss, step, session, batch), Work's first arguments."""
     model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy")
     compiled = model._compiled
     return model.graph, [model.input_placeholders[0], compiled["targets"]], compiled["loss"], \
-        compiled["train_op"], model.session, [x, y], torch_input
+        compiled["train_op"], model.session, [x, y]
 
 
 @workload
@@ -75,7 +78,7 @@ def mlp():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(128, 784)).astype(np.float32), rng.integers(0, 10, 128)
     twin = nn.Sequential(nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, 10))
-    return Work(*_zoo(models.mlp(input_shape=(784,), num_classes=10, hidden=(512, 256)), x, y, x), twin, x)
+    return Work(*_zoo(models.mlp(input_shape=(784,), num_classes=10, hidden=(512, 256)), x, y), twin, x)
 
 
 @workload
@@ -83,7 +86,7 @@ def lenet5():
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 32, 32, 1)).astype(np.float32), rng.integers(0, 10, 64)
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    return Work(*_zoo(models.lenet5(), x, y, nchw)[:-1], benchmark.lenet5_twin(), nchw)
+    return Work(*_zoo(models.lenet5(), x, y), benchmark.lenet5_twin(), nchw)
 
 
 @workload
@@ -107,7 +110,7 @@ def _resnet(size):
     x, y = rng.normal(size=(64, size, size, 3)).astype(np.float32), rng.integers(0, 10, 64)
     nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     model = models.resnet18(input_shape=(size, size, 3), num_classes=10)
-    return Work(*_zoo(model, x, y, nchw)[:-1], resnet18_twin(10), nchw)
+    return Work(*_zoo(model, x, y), resnet18_twin(10), nchw)
 
 
 @workload
@@ -202,10 +205,9 @@ def main(argv=None):
     for name in args.workloads or list(WORKLOADS):
         work = WORKLOADS[name]()
         with tempfile.TemporaryDirectory() as folder:
-            path = work.export(folder)
             engines, notes = {}, []
             for device in halves:
-                trainer = trainer_step(path, work.batch, device, args)
+                trainer = trainer_step(work.export(folder, device), work.batch, device, args)
                 if args.cuda_graph and device == "cuda":
                     notes.append("CUDA graph: " + ("captured" if trainer.cuda_graph else trainer.cuda_graph_reason))
                 engines[f"onnxruntime {device}"] = trainer.step
@@ -224,7 +226,7 @@ def main(argv=None):
                              f"{statistics.median(theirs) * 1e3:8.2f} ms, ratio {ratio:.2f}")
             print(f"{name:<13} " + "   ".join(cells) + "".join(f"   [{n}]" for n in notes))
             if args.parity and cuda:
-                loss_rel, state_rel = parity(path, work.batch)
+                loss_rel, state_rel = parity(work.export(folder, "cuda"), work.batch)
                 print(f"{'':<13} parity over 5 steps, CUDA (TF32 off) vs CPU: losses {loss_rel:.1e}, "
                       f"state {state_rel:.1e}")
         sys.stdout.flush()
