@@ -10,8 +10,9 @@ batch 32; ``resnet18_32`` and ``resnet18_224``, the zoo's ResNet-18 (full width,
 224×224, batch 64.
 
 Each workload's step is exported as a static file (``to_onnx(..., batch_size=N)``: every shape constant;
-loops unrolled for CUDA, ONNX Scans for the CPU, as ``fit`` exports them) and run by ``export.OnnxTrainer``; the batch is loaded into the trainer's device buffers once
-and ``step()`` reruns on it, and PyTorch's twin (the same layers, its own initial weights: the timing does
+loops unrolled for CUDA, ONNX Scans for the CPU, as ``fit`` exports them) and run by
+``export.OnnxTrainer``; the batch is loaded into the trainer's device buffers once and ``step()`` reruns
+on it, and PyTorch's twin (the same layers, its own initial weights: the timing does
 not depend on them) keeps its batch on its device too. Every round times ``--steps`` steps of each engine in
 turn, after the previous engine's threads have parked (tools/timing.py); the table gives the median step
 times and the median of the per-round ratios to PyTorch on the same device (below 1: faster).
