@@ -22,17 +22,18 @@ register_internal_dir(__file__)
 
 from . import convert_array, convert_grad, convert_linalg, convert_math, convert_nn, convert_scan, convert_state  # noqa: E402,F401,E501
 from . import convert_cond  # noqa: E402,F401  (Cond → If)
+from . import convert_norm  # noqa: E402,F401  (batch normalisation, forward and backward)
 from .check import CheckResult, check  # noqa: E402
 from .exporter import DEFAULT_OPSET, EXTERNAL_DATA_THRESHOLD, SUPPORTED_OPSETS, save, to_onnx  # noqa: E402
 from .registry import CONVERTERS, LEAVES, REASONS, ExportError  # noqa: E402
 from .runtime import InferenceSession, gpu_available  # noqa: E402
 from . import bench, precision, triton  # noqa: E402,F401  (serving: benchmarks, half precision, Triton)
 from .trainer import OnnxTrainer  # noqa: E402
-from .training import METADATA_KEY, read_contract  # noqa: E402
+from .training import METADATA_KEY, initial_values, read_contract  # noqa: E402
 
 __all__ = ["to_onnx", "InferenceSession", "check", "CheckResult", "ExportError", "CONVERTERS", "REASONS",
            "LEAVES", "DEFAULT_OPSET", "SUPPORTED_OPSETS", "EXTERNAL_DATA_THRESHOLD", "gpu_available", "OnnxTrainer",
-           "METADATA_KEY", "read_contract", "save", "bench", "precision", "triton"]
+           "METADATA_KEY", "initial_values", "read_contract", "save", "bench", "precision", "triton"]
 
 from . import convert_cell  # noqa: E402,F401  (the fused LSTM cell ops' converters)
 

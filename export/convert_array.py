@@ -18,8 +18,9 @@ def _reshape(ctx, node):
     """(N, ...) → (N, features) is Flatten: onnxruntime then reads a convolution's blocked (NCHWc) output
     directly instead of reordering it first, as it must for a general Reshape."""
     x, target = node.inputs[0], node.attrs["shape"]
-    features = None if None in x.shape[1:] else int(np.prod(x.shape[1:]))
-    if len(target) == 2 and x.ndim > 2 and target[1] == features and target[0] in (-1, x.shape[0]):
+    dims = ctx.dims(x)
+    features = None if None in dims[1:] else int(np.prod(dims[1:]))
+    if len(target) == 2 and x.ndim > 2 and target[1] == features and target[0] in (-1, dims[0]):
         ctx.emit("Flatten", [ctx.input(x)], out=node.outputs[0], axis=1)
     else:
         ctx.emit("Reshape", [ctx.input(x), ints(ctx, target, "shape")], out=node.outputs[0])
@@ -31,8 +32,8 @@ def _transpose(ctx, node):
     (ONNX: copy that dimension) marks a kept batch axis, so ``optimize`` can merge it into a following
     Reshape or Flatten (Flatten's channels-last transpose of a 1×1 feature map; a 1-channel input)."""
     x, perm, out = node.inputs[0], list(node.attrs["perm"]), node.outputs[0]
-    moved = [p for p in perm if x.shape[p] != 1]
-    shape = [0 if i == 0 and perm[0] == 0 else -1 if d is None else d for i, d in enumerate(out.shape)]
+    moved = [p for p in perm if ctx.dims(x)[p] != 1]
+    shape = [0 if i == 0 and perm[0] == 0 else -1 if d is None else d for i, d in enumerate(ctx.dims(out))]
     if moved == sorted(moved) and shape.count(-1) <= 1:
         ctx.emit("Reshape", [ctx.input(x), ints(ctx, shape, "shape")], out=out)
     else:

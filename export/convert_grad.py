@@ -3,15 +3,15 @@
 onnxruntime's own gradient kernels (ConvGrad, MaxPoolGrad, SoftmaxGrad) live in its training build and
 ``ai.onnx.preview.training`` is not run at all (DESIGN.md §5), so each adjoint is rebuilt from forward ops:
 
-* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d], one GEMM per
-  kernel tap over the whole batch (dy as (O, N·Ho·Wo) rows against the tap's slice of x). Grouped and very
-  large kernels use the other reading, itself a convolution: with the batch axis turned into channels one
-  Conv computes it, strides and dilations swapped.
+* **Conv2DBackpropFilter**: dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i·d, w·s + j·d], spelled by
+  shape: one GEMM of dy as (O, N·Ho·Wo) rows against x's column matrix (its kh·kw strided slices), one GEMM
+  per tap when each is large already, or the other reading, itself a convolution: with the batch axis turned
+  into channels one Conv computes it, strides and dilations swapped (also for grouped and very large kernels).
 * **MaxPoolGrad** scatters dy to the argmax positions: MaxPool's ``Indices`` output is flattened over the
   whole N·C·H·W tensor, so ScatterElements with ``reduction="add"`` (overlapping windows repeat an index)
   into a flat zero tensor does it. **MaxPoolGradGrad** gathers at the same indices.
-* **AvgPoolGrad** spreads dy over each window: a ConvTranspose of every (image, channel) plane with a ones
-  kernel, after dividing by the window's divisor (a constant map when padding is not counted).
+* **AvgPoolGrad** spreads dy over each window: one ConvTranspose, grouped by channel, whose kernel holds
+  1/window size (dy is divided by a constant map first when padding is not counted).
 * **SliceGrad** pads g back to x's shape when every step is +1 and the sliced dims are known (the common
   case: gate columns, time steps); otherwise it slices an index map of x the way the forward pass sliced x
   and scatters g to those positions, which covers negative and strided steps and unknown dims alike.
@@ -24,56 +24,91 @@ from .convert_nn import onnx_pads
 from .registry import ExportError, converter
 
 
-# Up to this many kernel taps the filter gradient is one GEMM per tap; beyond (AlexNet's 11×11), one Conv.
-MAX_TAPS = 25
-# Below this many input channels a tap's product is too thin for a GEMM (LeNet-5's one-channel images): one Conv.
-MIN_CHANNELS = 8
-
-
-def _known_spatial(node, *tensors):
-    if any(None in t.shape[2:] for t in tensors):
+def _known_spatial(ctx, node, *tensors):
+    if any(None in ctx.dims(t)[2:] for t in tensors):
         raise ExportError(f"{node.type} is exported for known spatial sizes only (got "
-                          f"{', '.join(str(t.shape) for t in tensors)}); export the inference graph, or fix the "
-                          "image size", node)
+                          f"{', '.join(str(ctx.dims(t)) for t in tensors)}); export the inference graph, or fix "
+                          "the image size", node)
 
 
 @converter("Conv2DBackpropFilter")
 def _conv_filter_grad(ctx, node):
-    _known_spatial(node, *node.inputs)
-    a = node.attrs
-    kh, kw = a["kernel_hw"]
-    if a["groups"] == 1 and kh * kw <= MAX_TAPS and node.inputs[0].shape[1] >= MIN_CHANNELS:
-        _filter_grad_by_taps(ctx, node)
-    else:
-        _filter_grad_as_conv(ctx, node)
+    _known_spatial(ctx, node, *node.inputs)
+    FILTER_GRADIENT_FORMS[filter_gradient_form(ctx, node)](ctx, node)
+
+
+# Which spelling is fastest depends on the shapes (tools/bench_filter_grad.py, onnxruntime 1.31.1 CPU, runs on
+# a loaded machine, 2026-12-04; whole small-VGG steps timed against each other decided the thresholds):
+# * a Conv of the transposed operands is fast while its "kernel", dy's Ho×Wo map, is small (LeNet-5's last
+#   layer, ResNet-18's last stages) or x is thin (1 to 7 channels: LeNet-5's first layers, an RGB stem); with a
+#   large map it is 2-5× slower than the products;
+# * one GEMM per tap wins when each product is already large (N·Ho·Wo of 8,192 and more: small VGG's first
+#   layers at batch 32, every ResNet-18 stage at 224×224): building a column matrix there copies the input
+#   nine times for nothing;
+# * in between (8×8 and 4×4 maps with 32-512 channels) one GEMM over the column matrix took 0.3-0.7× the
+#   time of the others.
+THIN_CHANNELS = 8
+SMALL_MAP = 4
+LONG_PRODUCT = 8192
+# Beyond this many kernel taps the column matrix and the per-tap products cost more than one Conv.
+MAX_TAPS = 25
+
+
+def filter_gradient_form(ctx, node):
+    """Which spelling of the filter gradient to emit (``FILTER_GRADIENT_FORMS``); see the measurements above."""
+    (kh, kw), (n, channels) = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[:2]
+    ho, wo = ctx.dims(node.inputs[1])[2:]
+    if node.attrs["groups"] != 1 or kh * kw > MAX_TAPS or channels < THIN_CHANNELS or ho * wo <= SMALL_MAP:
+        return "conv"
+    return "taps" if n is not None and n * ho * wo >= LONG_PRODUCT else "columns"
 
 
 def _filter_grad_by_taps(ctx, node):
     """dW[:, :, i, j] = dy (O, N·Ho·Wo) × x's tap (i, j) (C, N·Ho·Wo)ᵀ: one GEMM per tap over the whole
-    batch. onnxruntime runs a Conv with a Ho×Wo "kernel" (the other form) 4-5× slower than these products."""
+    batch (four nodes per tap)."""
+    (kh, kw), channels, filters = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1], ctx.dims(node.inputs[1])[1]
+    taps, rows = _strided_taps(ctx, node)
+    flat, tap_axis = ints(ctx, [channels, -1], "x_rows"), ints(ctx, [2], "tap_axis")
+    products = [ctx.emit("Unsqueeze", [ctx.emit("Gemm", [rows, ctx.emit("Reshape", [tap, flat])], transB=1),
+                                       tap_axis]) for tap in taps]   # each (O, C, 1)
+    stacked = ctx.emit("Concat", products, axis=2) if len(products) > 1 else products[0]
+    ctx.emit("Reshape", [stacked, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+
+
+def _filter_grad_by_columns(ctx, node):
+    """dW (O, C·kh·kw) = dy (O, N·Ho·Wo) × columns (C·kh·kw, N·Ho·Wo)ᵀ, one GEMM: the columns are x's kh·kw
+    strided taps, each (C, N, Ho, Wo), concatenated on axis 1, which in memory is already (C, tap, N·Ho·Wo)."""
+    (kh, kw), channels, filters = node.attrs["kernel_hw"], ctx.dims(node.inputs[0])[1], ctx.dims(node.inputs[1])[1]
+    taps, rows = _strided_taps(ctx, node)
+    stacked = ctx.emit("Concat", taps, axis=1) if len(taps) > 1 else taps[0]
+    columns = ctx.emit("Reshape", [stacked, ints(ctx, [channels * kh * kw, -1], "columns")])
+    product = ctx.emit("Gemm", [rows, columns], transB=1)                                  # (O, C·kh·kw)
+    ctx.emit("Reshape", [product, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+
+
+def _strided_taps(ctx, node):
+    """x's kh·kw strided slices, each (C, N, Ho, Wo) from x padded and made channel-major, and dy as rows
+    (O, N·Ho·Wo): the batch becomes part of the contracted axis of the filter gradient's products."""
     x, dy = node.inputs
     a = node.attrs
     (kh, kw), (sh, sw), (dh, dw) = a["kernel_hw"], a["strides"], a["dilations"]
-    ho, wo = dy.shape[2:]
-    channels, filters = x.shape[1], dy.shape[1]
+    ho, wo = ctx.dims(dy)[2:]
     value = ctx.input(x)
     if any(a["pads"]):
         top, bottom, left, right = a["pads"]
         value = ctx.emit("Pad", [value, ints(ctx, [0, 0, top, left, 0, 0, bottom, right], "pads")], mode="constant")
-    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])                      # (C, N, Hp, Wp)
-    rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
-                                ints(ctx, [filters, -1], "dy_rows")])                   # (O, N·Ho·Wo)
-    axes, steps, flat = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps"), ints(ctx, [channels, -1], "x_rows")
+    by_channel = ctx.emit("Transpose", [value], perm=[1, 0, 2, 3])
+    axes, steps = ints(ctx, [2, 3], "axes"), ints(ctx, [sh, sw], "steps")
     taps = []
     for i in range(kh):
         for j in range(kw):
             start = [i * dh, j * dw]
             end = [start[0] + sh * (ho - 1) + 1, start[1] + sw * (wo - 1) + 1]
-            tap = ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes, steps])
-            product = ctx.emit("Gemm", [rows, ctx.emit("Reshape", [tap, flat])], transB=1)   # (O, C)
-            taps.append(ctx.emit("Unsqueeze", [product, ints(ctx, [2], "tap_axis")]))
-    stacked = ctx.emit("Concat", taps, axis=2) if len(taps) > 1 else taps[0]
-    ctx.emit("Reshape", [stacked, ints(ctx, [filters, channels, kh, kw], "kernel")], out=node.outputs[0])
+            taps.append(ctx.emit("Slice", [by_channel, ints(ctx, start, "start"), ints(ctx, end, "end"), axes,
+                                           steps]))
+    rows = ctx.emit("Reshape", [ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3]),
+                                ints(ctx, [ctx.dims(dy)[1], -1], "dy_rows")])
+    return taps, rows
 
 
 def _filter_grad_as_conv(ctx, node):
@@ -82,12 +117,12 @@ def _filter_grad_as_conv(ctx, node):
     x, dy = node.inputs
     a = node.attrs
     groups, (kh, kw) = a["groups"], a["kernel_hw"]
-    (h, w), (ho, wo) = x.shape[2:], dy.shape[2:]
+    (h, w), (ho, wo) = ctx.dims(x)[2:], ctx.dims(dy)[2:]
     if groups == 1:
         xt = ctx.emit("Transpose", [ctx.input(x)], perm=[1, 0, 2, 3])
         dyt = ctx.emit("Transpose", [ctx.input(dy)], perm=[1, 0, 2, 3])
     else:   # channels g-major, then the batch: group g of the Conv sees exactly group g of x and of dy
-        cg, og = x.shape[1] // groups, dy.shape[1] // groups
+        cg, og = ctx.dims(x)[1] // groups, ctx.dims(dy)[1] // groups
         xt = _regroup(ctx, ctx.input(x), [0, groups, cg, h, w], [2, 1, 0, 3, 4], [cg, -1, h, w])
         dyt = _regroup(ctx, ctx.input(dy), [0, groups, og, ho, wo], [1, 2, 0, 3, 4], [groups * og, -1, ho, wo])
     full = ctx.emit("Conv", [xt, dyt], kernel_shape=[ho, wo], strides=list(a["dilations"]),
@@ -99,6 +134,11 @@ def _filter_grad_as_conv(ctx, node):
         full = ctx.emit("Slice", [full, ints(ctx, [0, 0], "starts"), ints(ctx, [kh, kw], "ends"),
                                   ints(ctx, [2, 3], "axes")])
     ctx.emit("Transpose", [full], out=node.outputs[0], perm=[1, 0, 2, 3])
+
+
+# The spellings of the filter gradient, which ``tools/bench_filter_grad.py`` times on each layer shape.
+FILTER_GRADIENT_FORMS = {"taps": _filter_grad_by_taps, "columns": _filter_grad_by_columns,
+                         "conv": _filter_grad_as_conv}
 
 
 def _regroup(ctx, value, split_shape, perm, merged_shape):
@@ -136,20 +176,26 @@ def _max_pool_grad_grad(ctx, node):
 
 @converter("AvgPoolGrad")
 def _avg_pool_grad(ctx, node):
-    _known_spatial(node, node.inputs[0], node.outputs[0])
+    """One grouped ConvTranspose spreads each channel's dy over its windows, the kernel holding 1/window size
+    (when every window has the same divisor; otherwise dy is first divided by the per-position map).
+    Measured on onnxruntime 1.31 CPU: 1.4-3.7× faster than the same over (image, channel) planes reshaped
+    into one channel, and one node instead of four."""
+    _known_spatial(ctx, node, node.inputs[0], node.outputs[0])
     dy, out = node.inputs[0], node.outputs[0]
     a = node.attrs
-    (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], dy.shape[2:]
+    (kh, kw), (h, w), (ho, wo) = a["kernel"], a["input_hw"], ctx.dims(dy)[2:]
+    channels = ctx.dims(dy)[1]
     divisor = _window_sizes(a, (h, w), (ho, wo))
-    scale = ctx.const((1.0 / divisor).astype(dy.dtype), f"{node.name}/inverse_divisor")
-    planes = ctx.emit("Reshape", [ctx.emit("Mul", [ctx.input(dy), scale]), ints(ctx, [-1, 1, ho, wo], "planes")])
+    value, weight = ctx.input(dy), 1.0 / divisor.flat[0]
+    if np.any(divisor != divisor.flat[0]):
+        value = ctx.emit("Mul", [value, ctx.const((1.0 / divisor).astype(dy.dtype), f"{node.name}/inverse_divisor")])
+        weight = 1.0
     natural = [(n - 1) * s - p0 - p1 + k for n, s, p0, p1, k in
                zip((ho, wo), a["strides"], a["pads"][::2], a["pads"][1::2], (kh, kw))]
     extra = [size - n for size, n in zip((h, w), natural)]
-    ones = ctx.const(np.ones((1, 1, kh, kw), dy.dtype), f"{node.name}/window")
-    spread = ctx.emit("ConvTranspose", [planes, ones], strides=list(a["strides"]), pads=onnx_pads(a["pads"]),
-                      kernel_shape=[kh, kw], **({"output_padding": extra} if any(extra) else {}))
-    ctx.emit("Reshape", [spread, _shape_of_output(ctx, dy, out)], out=out)
+    kernel = ctx.const(np.full((channels, 1, kh, kw), weight, dy.dtype), f"{node.name}/window")
+    ctx.emit("ConvTranspose", [value, kernel], out=out, strides=list(a["strides"]), pads=onnx_pads(a["pads"]),
+             kernel_shape=[kh, kw], group=channels, **({"output_padding": extra} if any(extra) else {}))
 
 
 def _window_sizes(attrs, input_hw, output_hw):
@@ -166,20 +212,11 @@ def _window_sizes(attrs, input_hw, output_hw):
     return np.outer(counts[0], counts[1]).astype(np.float64)
 
 
-def _shape_of_output(ctx, like_batch, out):
-    """``out``'s shape: a constant when known, else ``like_batch``'s runtime (N, C) and out's static rest."""
-    if None not in out.shape:
-        return ints(ctx, list(out.shape), "shape")
-    head = ctx.emit("Slice", [ctx.emit("Shape", [ctx.input(like_batch)]), ints(ctx, [0], "zero"),
-                              ints(ctx, [2], "two")])
-    return ctx.emit("Concat", [head, ints(ctx, list(out.shape[2:]), "spatial")], axis=0)
-
-
 @converter("SliceGrad")
 def _slice_grad(ctx, node):
     g, x = node.inputs
     key = node.attrs["key"]
-    pads = _unit_step_pads(x.shape, key)
+    pads = _unit_step_pads(ctx.dims(x), key)
     if pads is None:
         _scatter_into_slice(ctx, node)
         return

@@ -137,12 +137,16 @@ def _sum_to(ctx, node):
     """ReduceSum over the broadcast axes (decided from the static shapes), then Reshape to ``like``."""
     g, like = node.inputs
     lead = g.ndim - like.ndim
-    axes = list(range(lead)) + [lead + i for i, d in enumerate(like.shape) if d == 1 and g.shape[lead + i] != 1]
+    g_dims, like_dims = ctx.dims(g), ctx.dims(like)
+    axes = list(range(lead)) + [lead + i for i, d in enumerate(like_dims) if d == 1 and g_dims[lead + i] != 1]
     value = ctx.input(g)
     if axes:
         value = ctx.emit("ReduceSum", [value, ctx.const(np.array(axes, np.int64), f"{node.name}/axes")],
                          keepdims=1)
-    ctx.emit("Reshape", [value, ctx.shape(like)], out=node.outputs[0])
+    if not axes and g_dims == like_dims and None not in g_dims:   # nothing was broadcast: no node at all
+        ctx.alias(node.outputs[0], value)
+    else:
+        ctx.emit("Reshape", [value, ctx.shape(like)], out=node.outputs[0])
 
 
 def fill(ctx, shape, value, dtype, out=None):

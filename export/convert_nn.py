@@ -1,4 +1,4 @@
-"""Converters for convolution, pooling, softmax and the training-switched ops (dropout, batch norm).
+"""Converters for convolution, pooling, softmax and dropout (batch normalisation: ``convert_norm``).
 
 graphcore pads are (top, bottom, left, right); ONNX wants all begins then all ends: (top, left, bottom, right).
 """
@@ -6,7 +6,7 @@ import numpy as np
 from onnx import helper
 
 from .convert_math import fill
-from .registry import ExportError, converter
+from .registry import converter
 
 
 def onnx_pads(pads):
@@ -104,7 +104,7 @@ def _softmax(ctx, node):
     ctx.emit(node.type, [ctx.input(node.inputs[0])], out=node.outputs[0], axis=node.attrs["axis"])
 
 
-def _training_switch(ctx, node):
+def training_switch(ctx, node):
     """The training switch (the node's last input): True or False when it is static, else the name of the
     bool value it is fed as. A training-step export folds the learning phase to True, an inference export to
     its default, False."""
@@ -113,7 +113,7 @@ def _training_switch(ctx, node):
     return ctx.input(switch) if value is None else bool(value)
 
 
-def _switched(ctx, switch, when_training, otherwise, out=None):
+def switched(ctx, switch, when_training, otherwise, out=None):
     """``when_training()`` or ``otherwise()`` for a static switch, a Where of both for a fed one."""
     if switch is True or switch is False:
         value = when_training() if switch else otherwise()
@@ -130,7 +130,7 @@ def _dropout(ctx, node):
     from .convert_state import uniform_like
     x = node.inputs[0]
     rate = node.attrs["rate"]
-    switch = _training_switch(ctx, node)
+    switch = training_switch(ctx, node)
 
     def drawn_mask():
         keep = ctx.emit("GreaterOrEqual", [uniform_like(ctx, ctx.input(x), x.dtype),
@@ -145,55 +145,5 @@ def _dropout(ctx, node):
         if ctx.is_read(node.outputs[1]):
             fill(ctx, ctx.shape(x), 1, x.dtype, out=node.outputs[1])
         return
-    mask = _switched(ctx, switch, drawn_mask, ones, out=node.outputs[1])
+    mask = switched(ctx, switch, drawn_mask, ones, out=node.outputs[1])
     ctx.emit("Mul", [ctx.input(x), mask], out=node.outputs[0])
-
-
-@converter("BatchNorm")
-def _batch_norm(ctx, node):
-    """Inference: BatchNormalization with the moving statistics (onnxruntime folds it into a preceding
-    Conv), whose 'mean/variance used' outputs are the moving statistics themselves. Training: the batch's
-    mean and biased variance, composed from reductions as the kernel computes them (onnxruntime's
-    BatchNormalization has no training mode outside its training build)."""
-    x, gamma, beta, mean, var, _ = node.inputs
-    axis, eps = node.attrs["axis"], node.attrs["epsilon"]
-    switch = _training_switch(ctx, node)
-    if switch is False:
-        if axis == 1:
-            ctx.emit("BatchNormalization", [ctx.input(t) for t in (x, gamma, beta, mean, var)],
-                     out=node.outputs[0], epsilon=eps)
-        else:
-            _batch_norm_affine(ctx, node, x, gamma, beta, mean, var, axis, eps)
-        ctx.alias(node.outputs[1], ctx.input(mean))
-        ctx.alias(node.outputs[2], ctx.input(var))
-        return
-    reduce_axes = ctx.const(np.array([i for i in range(x.ndim) if i != axis], np.int64), f"{node.name}/axes")
-    shape = ctx.const(np.array([-1 if i == axis else 1 for i in range(x.ndim)], np.int64), f"{node.name}/shape")
-    batch = {}
-
-    def batch_mean():
-        batch["mean"] = ctx.emit("ReduceMean", [ctx.input(x), reduce_axes], keepdims=0)
-        return batch["mean"]
-
-    def batch_var():
-        centered = ctx.emit("Sub", [ctx.input(x), ctx.emit("Reshape", [batch["mean"], shape])])
-        return ctx.emit("ReduceMean", [ctx.emit("Mul", [centered, centered]), reduce_axes], keepdims=0)
-    used_mean = _switched(ctx, switch, batch_mean, lambda: ctx.input(mean), out=node.outputs[1])
-    used_var = _switched(ctx, switch, batch_var, lambda: ctx.input(var), out=node.outputs[2])
-    std = ctx.emit("Sqrt", [ctx.emit("Add", [used_var, ctx.const(np.array(eps, x.dtype), f"{node.name}/epsilon")])])
-    scale = ctx.emit("Div", [ctx.input(gamma), std])
-    shift = ctx.emit("Sub", [ctx.input(beta), ctx.emit("Mul", [used_mean, scale])])
-    scaled = ctx.emit("Mul", [ctx.input(x), ctx.emit("Reshape", [scale, shape])])
-    ctx.emit("Add", [scaled, ctx.emit("Reshape", [shift, shape])], out=node.outputs[0])
-
-
-def _batch_norm_affine(ctx, node, x, gamma, beta, mean, var, axis, eps):
-    """ONNX normalises axis 1 only; elsewhere y = x·scale + shift, folded to two constants."""
-    values = [ctx.value(t) for t in (gamma, beta, mean, var)]
-    if any(v is None for v in values):
-        raise ExportError(f"BatchNorm over axis {axis} needs constant parameters to export", node)
-    g, b, m, v = values
-    scale = g / np.sqrt(v + x.dtype.type(eps))
-    shape = [-1 if i == axis else 1 for i in range(x.ndim)]
-    scaled = ctx.emit("Mul", [ctx.input(x), ctx.const(scale.reshape(shape), f"{node.name}/scale")])
-    ctx.emit("Add", [scaled, ctx.const((b - m * scale).reshape(shape), f"{node.name}/shift")], out=node.outputs[0])

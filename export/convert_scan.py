@@ -17,13 +17,16 @@ from graphcore.session import Session
 
 from . import convert_recurrent
 from .exporter import Context
-from .registry import converter
+from .registry import ExportError, converter
 from .source import Source
 
 
 @converter("Scan")
 def _scan(ctx, node):
     if convert_recurrent.native(ctx, node):
+        return
+    if ctx.unroll:
+        _unrolled(ctx, node)
         return
     a = node.attrs
     n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
@@ -77,7 +80,8 @@ def _body(ctx, node, caps, counter, entering, with_steps):
     names += [prefix + a["state_in"][k].name + "/entering" for k in entering]
     declared = [a["time_in"]] * counter + list(a["state_in"] + a["seq_in"])
     source = Source(a["body"], declared, outputs, Session(a["body"]), prefix[:-1])
-    body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=static, output_names=names)
+    body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=static, output_names=names, shapes=ctx.shapes,
+                   unroll=ctx.unroll)
     for ph, t in zip(a["cap_in"], caps):
         if ph in static:
             body.alias(ph, ctx.input(t))   # read the outer initializer; folding still sees the value
@@ -92,3 +96,56 @@ def _body(ctx, node, caps, counter, entering, with_steps):
     if with_steps:
         trailing = [helper.make_tensor_value_info(prefix + "step", TensorProto.FLOAT, [])]
     return body.make_graph(None, prefix[:-1].replace("/", "_"), leading_outputs=leading, trailing_inputs=trailing)
+
+
+def _unrolled(ctx, node):
+    """The loop as T copies of its body in the enclosing graph (``to_onnx(unroll=True)``): step t reads slice t
+    of each sequence (a Gather), the previous step's states and the captures by name, and its step index as a
+    constant; each stacked output is the steps' values concatenated on the batch axis and reshaped to
+    (T, ...), which is the same memory. Stacks of the states entering each step are built only when read."""
+    a = node.attrs
+    n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
+    seqs, inits, caps = node.inputs[:n_seq], node.inputs[n_seq:n_seq + n_state], node.inputs[n_seq + n_state:]
+    steps = ctx.dims(seqs[0])[0] if seqs else a["n_steps"]
+    if steps is None:
+        raise ExportError("unroll=True needs the number of time steps known: fix the sequence length (or export "
+                          "with unroll=False, which writes an ONNX Scan)", node)
+    entering = [k for k, t in enumerate(node.outputs[n_state + n_out:]) if ctx.is_read(t)]
+    static = {ph: ctx.value(t) for ph, t in zip(a["cap_in"], caps) if ctx.is_static(t)}
+    captured = {ph: ctx.input(t) for ph, t in zip(a["cap_in"], caps)}
+    states = [ctx.input(t) for t in inits]
+    per_step = {t: [None] * steps for t in range(n_out + len(entering))}
+    body_outputs = list(a["state_out"] + a["out"])
+    for t in (reversed(range(steps)) if a["reverse"] else range(steps)):
+        prefix = f"{node.name}/step{t}/"
+        index = ctx.const(np.array(t, np.int64), f"{node.name}/index{t}")
+        bound = dict(captured)
+        bound.update((ph, ctx.emit("Gather", [ctx.input(seq), index], axis=0))
+                     for ph, seq in zip(a["seq_in"], seqs))
+        bound.update(zip(a["state_in"], states))
+        feeds = dict(static)
+        if a["time_in"] is not None:
+            feeds[a["time_in"]] = np.array(t, a["time_in"].dtype)
+        names = [f"{prefix}out{k}" for k in range(len(body_outputs))]
+        source = Source(a["body"], [], body_outputs, Session(a["body"]), prefix[:-1])
+        body = Context(source, ctx.opset, prefix=prefix, bound=bound, feeds=feeds, output_names=names,
+                       shapes=ctx.shapes, unroll=True)
+        body.convert()
+        ctx.nodes.extend(body.nodes)
+        ctx.initializers.update(body.initializers)
+        for k, e in enumerate(entering):
+            per_step[n_out + k][t] = states[e]
+        states = names[:n_state]
+        for k in range(n_out):
+            per_step[k][t] = names[n_state + k]
+    for t, name in zip(node.outputs[:n_state], states):
+        ctx.alias(t, name)
+    targets = list(node.outputs[n_state:n_state + n_out]) + [node.outputs[n_state + n_out + e] for e in entering]
+    for k, out in enumerate(targets):
+        target = [-1 if d is None else d for d in ctx.dims(out)]
+        if out.ndim > 1 and target.count(-1) <= 1:   # (T·B, ...) in memory is (T, B, ...)
+            joined = ctx.emit("Concat", per_step[k], axis=0)
+            ctx.emit("Reshape", [joined, ctx.const(np.array(target, np.int64), f"{node.name}/stacked")], out=out)
+        else:
+            axis = ctx.const(np.array([0], np.int64), f"{node.name}/axis0")
+            ctx.emit("Concat", [ctx.emit("Unsqueeze", [v, axis]) for v in per_step[k]], out=out, axis=0)

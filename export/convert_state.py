@@ -24,7 +24,7 @@ from .registry import ExportError, converter
 @converter("Assign")
 def _assign(ctx, node):
     var, value = node.inputs
-    if tuple(value.shape) == tuple(var.shape):
+    if tuple(ctx.dims(value)) == tuple(var.shape):
         ctx.alias(node.outputs[0], ctx.input(value))
     else:   # a value of compatible but less known shape: the kernel reshapes it to the variable's
         shape = ctx.const(np.array(var.shape, np.int64), f"{node.name}/shape")

@@ -23,12 +23,14 @@ from onnx import helper, numpy_helper
 import graphcore
 from graphcore.graph import ancestors
 from graphcore.io import atomic_write, refuse_non_file, write_errors
+from graphcore.shapes import format_shape
 
 from . import optimize
 from . import precision as half
 from .registry import CONVERTERS, ExportError, unsupported
 from .source import resolve
-from .training import METADATA_KEY, training_step
+from .static_shapes import fixed_shapes
+from .training import METADATA_KEY, initial_state_info, training_step
 
 # Opset 18 (IR 8): loads in every onnxruntime since 1.14 (2023) and in the pinned 1.31. Not 21: from opset 19
 # on, AveragePool is version 19, which onnxruntime 1.31 runs on a generic path ~6× slower than version 11 (it
@@ -41,11 +43,17 @@ DEFAULT_OPSET = 18
 SUPPORTED_OPSETS = range(13, 26)
 # Protocol buffers cannot serialise a message over 2 GiB: larger models keep their weights in a side file.
 EXTERNAL_DATA_THRESHOLD = 2**31 - 2**26
+# Ops that read some inputs only for their shape (op type → those inputs' indices): with every size known
+# they are as static as their other inputs (a loss's gradient seed, its broadcast over the batch).
+SHAPE_INPUTS = {"Shape": (0,), "Size": (0,), "FillLike": (0,), "BroadcastLike": (1,), "ReshapeLike": (1,),
+                "SumTo": (1,)}
+# A static value larger than this, computed from smaller ones, is left to onnxruntime to expand at load.
+FOLD_LIMIT = 4096
 
 
 def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dynamic_batch=True, session=None,
-            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, precision=None,
-            io_dtype="float32"):
+            external_data_threshold=EXTERNAL_DATA_THRESHOLD, training=False, train_op=None, batch_size=None,
+            unroll=None, precision=None, io_dtype="float32"):
     """Export the inference graph of a model (or of a graph's ``outputs`` as functions of its ``inputs``),
     or with ``training=True`` (a compiled model) or ``train_op=step`` (a raw graph) its whole training step,
     state in and new state out, with the contract in ``metadata_props`` (see ``training.py``).
@@ -55,6 +63,13 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     whose inputs' unknown leading sizes are not one batch. ``batch`` is a promise onnxruntime holds the file
     to: it plans shared buffers for values whose shapes it equates, and fails ("Shape mismatch attempting to
     re-use buffer") when two inputs declared ``batch`` differ.
+
+    ``batch_size=N`` writes a *static* file instead: the data inputs' unknown leading size is N and every
+    shape in the graph is a constant, so no shape arithmetic is left to run (what onnxruntime's CUDA provider
+    would place on the CPU, and what CUDA graph capture needs). Every other input size must be known.
+    ``unroll`` (default: True for a static file) writes loops (recurrent layers' forward and backward passes)
+    as one copy of the body per time step instead of an ONNX Scan, which CUDA graphs cannot capture; it
+    needs the number of steps known. Inference files keep the native RNN/LSTM/GRU ops either way.
 
     Weights come from ``session`` (a Session or a dict of variable values), from a model's own session, or
     from a raw graph's initial values. When the initializers exceed
@@ -79,9 +94,13 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     step = None
     if training or train_op is not None:
         step = training_step(model_or_graph, inputs, outputs, train_op, session)
-        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names)
+        fixed = _fixed_inputs(step.source.inputs[:len(step.contract["inputs"])], batch_size)
+        ctx = Context(step.source, opset, feeds=step.feeds, output_names=step.output_names, fixed_inputs=fixed,
+                      unroll=batch_size is not None if unroll is None else unroll)
     else:
-        ctx = Context(resolve(model_or_graph, inputs, outputs, session), opset)
+        source = resolve(model_or_graph, inputs, outputs, session)
+        ctx = Context(source, opset, fixed_inputs=_fixed_inputs(source.inputs, batch_size),
+                      unroll=batch_size is not None if unroll is None else unroll)
     ctx.convert()
     graph = ctx.make_graph(dynamic_batch)
     purpose = "inference" if step is None else "training (one step: state in, new state out)"
@@ -91,7 +110,7 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
                                          f"for {purpose} (ONNX opset {opset})")
     model.ir_version = helper.find_min_ir_version_for(model.opset_import)
     if step is not None:
-        _add_state_defaults(model, ctx, step)
+        _add_initial_state(model, ctx, step, external_data_threshold)
     if precision is not None:
         model = half.to_half(model, precision, io_dtype)
     if path is None:
@@ -101,15 +120,37 @@ def to_onnx(model_or_graph, path=None, inputs=None, outputs=None, opset=None, dy
     return model
 
 
-def _add_state_defaults(model, ctx, step):
-    """Each state and parameter input's current value as an initializer of the same name (an overridable
-    default), and the contract as metadata."""
+def _fixed_inputs(data_inputs, batch_size):
+    """{input: shape with the batch filled in} for a static export (``batch_size`` set), else None."""
+    if batch_size is None:
+        return None
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ExportError(f"batch_size must be a positive integer (or None for a symbolic batch), got {batch_size!r}")
+    fixed = {}
+    for t in data_inputs:
+        unknown = [axis for axis, d in enumerate(t.shape) if d is None and axis > 0]
+        if unknown:
+            raise ExportError(f"input '{t.name}' has unknown size {format_shape(t.shape)} on axis {unknown[0]}: a "
+                              "static file (batch_size=) needs every other size known; build the model with a "
+                              "fixed size there (e.g. gc.Input((50, 64)) for 50 time steps)", t.node)
+        fixed[t] = tuple(int(batch_size) if d is None else d for d in t.shape)
+    return fixed
+
+
+def _add_initial_state(model, ctx, step, external_data_threshold):
+    """Each state and parameter input's current value in the file's ``training_info`` (see ``training.py``:
+    not as initializers of the inputs, which onnxruntime warns about once per state tensor), and the
+    contract as metadata. A file whose weights go to an external-data file keeps them as initializers of the
+    inputs instead: onnx's external-data format covers only the graph's initializers."""
     first = len(step.contract["inputs"])
     names = [name for name, _ in step.contract["state"]] + step.contract["parameters"]
-    values = ctx.source.session.run(ctx.source.inputs[first:first + len(names)])
-    for name, value in zip(names, values):
-        model.graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-        ctx.initializers[name] = np.asarray(value)
+    values = [np.asarray(v) for v in ctx.source.session.run(ctx.source.inputs[first:first + len(names)])]
+    initial = [numpy_helper.from_array(value, name) for name, value in zip(names, values)]
+    if ctx.initializer_bytes + sum(v.nbytes for v in values) > external_data_threshold:
+        model.graph.initializer.extend(initial)
+    else:
+        model.training_info.append(initial_state_info(initial))
+    ctx.initializers.update(zip(names, values))
     helper.set_model_props(model, {METADATA_KEY: json.dumps(step.contract)})
 
 
@@ -144,11 +185,13 @@ class Context:
     A loop body is exported by a nested Context (see ``convert_scan``): ``prefix`` keeps its value names
     apart from the outer graph's, ``bound`` maps body placeholders to outer values the body reads by name
     (ONNX subgraphs see the enclosing scope), ``feeds`` gives the static ones their values, and
-    ``output_names`` names its results (a body may return one tensor twice).
+    ``output_names`` names its results (a body may return one tensor twice). ``shapes`` are the sizes a
+    static export knows (``fixed_inputs`` computes them at the top), ``unroll`` whether loops are unrolled.
     """
 
-    def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None):
-        self.source, self.opset, self.prefix = source, opset, prefix
+    def __init__(self, source, opset, prefix="", bound=None, feeds=None, output_names=None, fixed_inputs=None,
+                 shapes=None, unroll=False):
+        self.source, self.opset, self.prefix, self.unroll = source, opset, prefix, unroll
         self.feeds = dict(feeds or {})
         self.nodes, self.initializers = [], {}
         self.names = {t: prefix + t.name for t in source.inputs}   # graphcore tensor → ONNX value name
@@ -160,9 +203,26 @@ class Context:
         self._direct = dict(zip(reversed(source.outputs), reversed(self.output_names)))
         self._used_values = set(self.names.values()) | set(self.output_names)
         self._used_nodes = set()
-        self._values = dict(self.feeds)   # a fed placeholder's value is its feed (a plan cannot fetch its feeds)
-        self._order, self._static = _plan(source, self._inputs, self.feeds)
+        order = sorted(ancestors([t.node for t in source.outputs if t not in self._inputs], stop=self._inputs,
+                                 controls=False), key=lambda n: n.id)
+        # A static export knows every size (``static_shapes``); a nested body shares its loop's sizes.
+        if fixed_inputs is not None:
+            given = {t: np.shape(v) for t, v in self.feeds.items()}
+            self.shapes = fixed_shapes(order, {**given, **fixed_inputs})
+        else:
+            self.shapes = shapes or {}
+        self._values = dict(self.feeds)   # a fed tensor's value is its feed (a plan cannot fetch its feeds)
+        self._order, self._static = order, _static_nodes(order, self._inputs, self.feeds, self.dims)
         self.converted_nodes = [n for n in self._order if n not in self._static]
+        # A static node may read a value only for its shape (below): the interpreter gets a stand-in of that
+        # shape, a zero-stride view that allocates nothing.
+        self._stand_ins = {t: np.broadcast_to(np.zeros((), t.dtype), self.dims(t)) for node in self._static
+                           for k, t in enumerate(node.inputs) if k in SHAPE_INPUTS.get(node.type, ())
+                           and t.node not in self._static}
+
+    def _run(self, tensors):
+        """Static tensors' values from the interpreter."""
+        return self.source.session.run(tensors, {**self.feeds, **self._stand_ins})
 
     # ----- walking ------------------------------------------------------------------------------------------
     def convert(self):
@@ -180,7 +240,8 @@ class Context:
                 self.node = t.node
                 self.emit("Identity", [self.input(t)], out_name=name)
         self.node = None
-        self.nodes = optimize.run(self.nodes, self.initializers, set(self.output_names))
+        dims = {name: tuple(self.dims(t)) for t, name in self.names.items()}
+        self.nodes = optimize.run(self.nodes, self.initializers, set(self.output_names), dims)
 
     def _prefetch(self):
         """Evaluate the static tensors that converted nodes read, all in one interpreter run."""
@@ -188,7 +249,7 @@ class Context:
         wanted += [t for t in self.source.outputs if self.is_static(t)]
         wanted = list(dict.fromkeys(t for t in wanted if t not in self._values))
         if wanted:
-            self._values.update(zip(wanted, self.source.session.run(wanted, self.feeds)))
+            self._values.update(zip(wanted, self._run(wanted)))
 
     # ----- reading inputs -----------------------------------------------------------------------------------
     def is_static(self, tensor):
@@ -199,7 +260,7 @@ class Context:
         if not self.is_static(tensor):
             return None
         if tensor not in self._values:
-            self._values[tensor] = self.source.session.run(tensor, self.feeds)
+            self._values[tensor] = self._run([tensor])[0]
         return np.asarray(self._values[tensor])
 
     def input(self, tensor):
@@ -221,10 +282,14 @@ class Context:
         self.initializers[name] = np.asarray(array, order="C")   # (ascontiguousarray makes 0-d arrays 1-d)
         return name
 
+    def dims(self, tensor):
+        """``tensor``'s shape as this export knows it: with the batch fixed (``batch_size=``), every size."""
+        return self.shapes.get(tensor, tensor.shape)
+
     def shape(self, tensor):
         """An int64 1-D value holding ``tensor``'s runtime shape: a constant when it is known statically."""
-        if None not in tensor.shape:
-            return self.const(np.array(tensor.shape, np.int64), f"{self.node.name}/shape")
+        if None not in self.dims(tensor):
+            return self.const(np.array(self.dims(tensor), np.int64), f"{self.node.name}/shape")
         return self.emit("Shape", [self.input(tensor)])
 
     # ----- emitting -----------------------------------------------------------------------------------------
@@ -278,44 +343,66 @@ class Context:
     def make_graph(self, dynamic_batch, name=None, leading_outputs=(), trailing_inputs=()):
         used = {name for node in self.nodes for name in optimize.reads(node)}
         initializers = [numpy_helper.from_array(a, name) for name, a in self.initializers.items() if name in used]
-        inputs = [_value_info(self.names[t], t, dynamic_batch) for t in self.source.inputs] + list(trailing_inputs)
-        outputs = list(leading_outputs) + [_value_info(n, t, dynamic_batch)
+        inputs = [_value_info(self.names[t], t, self.dims(t), dynamic_batch) for t in self.source.inputs]
+        outputs = list(leading_outputs) + [_value_info(n, t, self.dims(t), dynamic_batch)
                                            for t, n in zip(self.source.outputs, self.output_names)]
-        return helper.make_graph(self.nodes, name or _graph_name(self.source.name), inputs, outputs, initializers,
+        return helper.make_graph(self.nodes, name or _graph_name(self.source.name), inputs + list(trailing_inputs),
+                                 outputs, initializers,
                                  doc_string=f"graphcore graph '{self.source.name}'")
 
 
-def _plan(source, inputs, feeds):
-    """Nodes the outputs need (creation order) and the set of static ones; checks that inputs suffice."""
-    needed = ancestors([t.node for t in source.outputs if t not in inputs], stop=inputs, controls=False)
-    order = sorted(needed, key=lambda n: n.id)
+def _static_nodes(order, inputs, feeds, dims):
+    """The static nodes among ``order`` (the nodes the outputs need, in creation order); checks that the
+    inputs suffice. A fed tensor (a placeholder's fixed value, a folded shape) makes its node static. A node
+    that would blow small static values up into a large one (a folded seed broadcast to a batch of images) is
+    converted instead, so the file holds the small values and onnxruntime expands them when it loads it."""
     static = set()
     for node in order:
-        if node.type == "Placeholder":
+        if node.outputs and all(t in feeds for t in node.outputs):
+            static.add(node)
+        elif node.type == "Placeholder":
             if "default" not in node.attrs and node.outputs[0] not in feeds:
                 raise ExportError(f"placeholder '{node.name}' feeds the outputs but is not among the inputs: "
                                   "list it in inputs=", node)
             static.add(node)
         elif node.type in ("Constant", "Variable") or (
-                not node.op.stateful and all(t.node in static and t not in inputs for t in node.inputs)):
+                not node.op.stateful and not _expands(node, dims)
+                and all(_known(k, t, node, static, inputs, dims) for k, t in enumerate(node.inputs))):
             static.add(node)
-    return order, static
+    return static
 
 
-def _value_info(name, tensor, dynamic_batch):
+def _known(k, tensor, node, static, inputs, dims):
+    """Whether input ``k`` of ``node`` is known at export time: a static value, or a value read only for its
+    shape whose every size is known."""
+    if k in SHAPE_INPUTS.get(node.type, ()) and None not in dims(tensor):
+        return True
+    return tensor.node in static and tensor not in inputs
+
+
+def _expands(node, dims):
+    """Whether ``node``'s outputs hold more than FOLD_LIMIT values and more than its inputs together."""
+    def size(t):
+        return np.prod(dims(t), dtype=np.float64) if None not in dims(t) else np.inf
+    produced = sum(size(t) for t in node.outputs)
+    read = sum(size(t) for k, t in enumerate(node.inputs) if k not in SHAPE_INPUTS.get(node.type, ()))
+    return produced > FOLD_LIMIT and produced > read
+
+
+def _value_info(name, tensor, dims, dynamic_batch):
     """The declared type of a graph input or output: unknown leading dims are the symbolic ``batch`` (or 1,
     ``dynamic_batch=False``); ``dynamic_batch=None`` (a loop body) gives every unknown dim its own name, since
     a body's values are sliced and stacked views whose leading sizes onnxruntime holds them to."""
-    dims = []
-    for axis, d in enumerate(tensor.shape):
+    declared = []
+    for axis, d in enumerate(dims):
         if d is not None:
-            dims.append(d)
+            declared.append(d)
         elif axis == 0 and dynamic_batch is not None:
-            dims.append("batch" if dynamic_batch else 1)
+            declared.append("batch" if dynamic_batch else 1)
         else:
-            dims.append(f"{name}_dim{axis}")
+            declared.append(f"{name}_dim{axis}")
     elem = helper.np_dtype_to_tensor_dtype(tensor.dtype)
-    return helper.make_tensor_value_info(name, elem, dims)
+    return helper.make_tensor_value_info(name, elem, declared)
 
 
 def _graph_name(name):

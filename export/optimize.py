@@ -2,18 +2,33 @@
 
 graphcore layers compute ``conv(x, W) + reshape(b, (C, 1, 1))`` and ``x @ W + b``; after constant folding
 these are Conv + Add and Gemm + Add, which become one Conv (bias B) and one Gemm (bias C), as PyTorch's
-exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Nodes whose
-outputs nothing reads go last (a native recurrent op reads the raw input, leaving the projection that fed the
-generic loop unread). Values that are graph outputs are never rewritten away.
+exporter writes them. Chains of Reshapes (Flatten of a 1×1 feature map) collapse into one. Converters emit
+their own small constants (axes, shapes, scalars) and sometimes the same node twice (batch normalisation's
+centred input, in its forward and backward converters; the transposed input two convolutions' gradients
+share): equal constants become one initializer and equal nodes one node (common-subexpression elimination;
+random draws are never merged). A value computed only to be copied into a graph output under another name
+(a variable's new value) is computed under that name. Nodes whose outputs nothing reads go last (a native
+recurrent op reads the raw input, leaving the projection that fed the generic loop unread). Values that are
+graph outputs are never rewritten away.
 """
 from collections import defaultdict
 
 import numpy as np
 
 
-def run(nodes, initializers, outputs):
-    for rewrite in (_merge_reshapes, _fuse_bias, _drop_dead):
-        nodes = rewrite(nodes, initializers, outputs)
+# Ops whose equal-looking nodes compute different values (random draws): never merged.
+RANDOM = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Bernoulli",
+                    "Multinomial"})
+
+
+def run(nodes, initializers, outputs, dims=None):
+    """The rewrites in order; ``dims`` maps value names to their static shapes where the exporter knows them
+    (None for a size known only at run time)."""
+    dims = dict(dims or {})
+    dims.update((name, array.shape) for name, array in initializers.items())
+    for rewrite in (_merge_constants, _merge_equal_nodes, _skip_multiply_by_one, _merge_reshapes, _fuse_bias,
+                    _reduce_into_shape, _compute_outputs_in_place, _drop_dead):
+        nodes = rewrite(nodes, initializers, outputs, dims)
     return nodes
 
 
@@ -42,7 +57,91 @@ def _consumers(nodes):
     return consumers
 
 
-def _merge_reshapes(nodes, initializers, outputs):
+def _renamed(nodes, renames):
+    """Point every explicit input named in ``renames`` at its new name (in place); returns ``nodes``."""
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name in renames:
+                node.input[i] = renames[name]
+    return nodes
+
+
+def _implicit_reads(nodes):
+    """Names loop bodies read from the enclosing scope: those cannot be renamed by editing inputs."""
+    return {name for node in nodes for name in reads(node) - set(node.input)}
+
+
+def _merge_constants(nodes, initializers, outputs, dims):
+    """Initializers with equal dtype, shape and values become one (the first name). Only arrays that share a
+    dtype and shape with another are compared, so a model's distinct weights cost nothing here."""
+    implicit, groups = _implicit_reads(nodes), defaultdict(list)
+    for name, array in initializers.items():
+        if name not in outputs and name not in implicit:
+            groups[(array.dtype.str, array.shape)].append(name)
+    renames = {}
+    for names in groups.values():
+        first = {}
+        for name in names if len(names) > 1 else ():
+            first.setdefault(initializers[name].tobytes(), name)
+            if first[initializers[name].tobytes()] != name:
+                renames[name] = first[initializers[name].tobytes()]
+    return _renamed(nodes, renames)
+
+
+def _merge_equal_nodes(nodes, initializers, outputs, dims):
+    """A node equal to an earlier one (op, inputs, attributes) is dropped and its outputs read from the
+    earlier node's; not random draws, loops, graph outputs or values a loop body reads by name."""
+    seen, renames, kept, implicit = {}, {}, [], _implicit_reads(nodes)
+    for node in nodes:
+        _renamed([node], renames)
+        mergeable = node.op_type not in RANDOM and not any(a.type == a.GRAPH for a in node.attribute) and \
+            not (set(node.output) & (outputs | implicit))
+        key = (node.domain, node.op_type, tuple(node.input), tuple(a.SerializeToString() for a in node.attribute),
+               len(node.output))
+        if mergeable and key in seen:
+            renames.update(zip(node.output, seen[key].output))
+            continue
+        if mergeable:
+            seen[key] = node
+        kept.append(node)
+    return kept
+
+
+def _skip_multiply_by_one(nodes, initializers, outputs, dims):
+    """Mul(x, ones) that leaves x's shape as it is → x (a loss weighted by the default sample weights)."""
+    renames, kept = {}, []
+    for node in nodes:
+        _renamed([node], renames)
+        if node.op_type == "Mul" and node.output[0] not in outputs and None not in dims.get(node.output[0], (None,)):
+            for value, other in (node.input, node.input[::-1]):
+                ones = initializers.get(other)
+                if ones is not None and np.all(ones == 1) and dims.get(value) == dims[node.output[0]]:
+                    renames[node.output[0]] = value
+                    break
+            if node.output[0] in renames:
+                continue
+        kept.append(node)
+    return kept
+
+
+def _compute_outputs_in_place(nodes, initializers, outputs, dims):
+    """Identity(x) → y, y a graph output: the node computing x computes y instead (and x's readers read y),
+    unless x is itself a graph output, an input or initializer, or read by name inside a loop body."""
+    producer = {name: node for node in nodes for name in node.output}
+    implicit, renames, dropped = _implicit_reads(nodes), {}, set()
+    for node in nodes:
+        if node.op_type != "Identity" or node.output[0] not in outputs:
+            continue
+        source = node.input[0]
+        if source in producer and source not in outputs and source not in implicit and source not in renames:
+            out = producer[source].output
+            out[list(out).index(source)] = node.output[0]
+            renames[source] = node.output[0]
+            dropped.add(id(node))
+    return _renamed([n for n in nodes if id(n) not in dropped], renames)
+
+
+def _merge_reshapes(nodes, initializers, outputs, dims):
     """Reshape(Reshape(x, a), b) → Reshape(x, b), and Flatten(Reshape(x, (0, ...)), axis=1) → Flatten(x) when
     the Reshape keeps the batch axis (a leading 0), when nothing else reads the intermediate."""
     consumers, dropped = _consumers(nodes), set()
@@ -60,42 +159,73 @@ def _merge_reshapes(nodes, initializers, outputs):
     return [n for n in nodes if id(n) not in dropped]
 
 
-def _fuse_bias(nodes, initializers, outputs):
-    """Conv/Gemm followed by Add of a per-channel constant → the bias input of the Conv/Gemm itself."""
+def _fuse_bias(nodes, initializers, outputs, dims):
+    """Conv/Gemm followed by the Add of one value per output channel (Conv) or column (Gemm) → that value as
+    the node's own bias input. A constant addend is reshaped at export time; a bias that is a graph input (a
+    training step's state) is reshaped to (C, 1, 1) by the layer, so the Conv reads the (C,) value instead."""
     consumers, dropped = _consumers(nodes), set()
+    producers = {name: node for node in nodes for name in node.output}
     for node in nodes:
-        if node.op_type not in ("Conv", "Gemm") or len(node.input) != 2 or node.input[1] not in initializers:
+        channels = (dims.get(node.output[0]) or (None, None))[1] if node.op_type in ("Conv", "Gemm") else None
+        if channels is None or len(node.input) != 2:
             continue
         add = _sole_consumer(node.output[0], consumers, outputs)
         if add is None or add.op_type != "Add":
             continue
         other = add.input[1] if add.input[0] == node.output[0] else add.input[0]
-        bias = _bias(node, initializers[node.input[1]], initializers.get(other))
+        bias = _bias(node, other, channels, initializers, producers, dims)
         if bias is None:
             continue
-        name = other if initializers[other].shape == bias.shape else f"{node.name}/bias"
-        initializers[name] = bias
-        node.input.append(name)
+        node.input.append(bias)
         node.output[0] = add.output[0]
         dropped.add(id(add))
     return [n for n in nodes if id(n) not in dropped]
 
 
-def _bias(node, weights, addend):
-    """The addend as a 1-D bias when it adds one value per output channel (Conv) or column (Gemm)."""
-    if addend is None or addend.dtype != weights.dtype:
+def _bias(node, addend, channels, initializers, producers, dims):
+    """The name of a (channels,) value equal to ``addend`` as a per-channel (Conv) or per-column (Gemm) bias,
+    or None."""
+    per_channel = [(channels, 1, 1), (1, channels, 1, 1)] if node.op_type == "Conv" else [(channels,), (1, channels)]
+    if addend in initializers:
+        value = initializers[addend]
+        if value.shape not in per_channel:
+            return None
+        name = addend if value.shape == (channels,) else f"{node.name}/bias"
+        initializers[name] = np.ascontiguousarray(value.reshape(channels))
+        return name
+    if node.op_type == "Gemm":
+        return addend if dims.get(addend) in per_channel else None
+    reshape = producers.get(addend)
+    if reshape is None or reshape.op_type != "Reshape" or reshape.input[1] not in initializers:
         return None
-    if node.op_type == "Conv":
-        channels = weights.shape[0]
-        ok = addend.shape in ((channels, 1, 1), (1, channels, 1, 1))
-    else:
-        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
-        channels = weights.shape[0] if trans_b else weights.shape[1]
-        ok = addend.shape in ((channels,), (1, channels))
-    return np.ascontiguousarray(addend.reshape(channels)) if ok else None
+    target = tuple(int(d) for d in initializers[reshape.input[1]])
+    flat = dims.get(reshape.input[0]) == (channels,)
+    return reshape.input[0] if flat and target in per_channel + [(-1, 1, 1), (1, -1, 1, 1)] else None
 
 
-def _drop_dead(nodes, initializers, outputs):
+def _reduce_into_shape(nodes, initializers, outputs, dims):
+    """ReduceSum(keepdims=1) whose only reader reshapes it to the shape without the reduced axes (a bias
+    gradient) → ReduceSum(keepdims=0) computing the Reshape's output."""
+    consumers, dropped = _consumers(nodes), set()
+    for node in nodes:
+        keep = next((a for a in node.attribute if a.name == "keepdims"), None)
+        if node.op_type != "ReduceSum" or keep is None or keep.i != 1 or len(node.input) < 2 or \
+                node.input[1] not in initializers or dims.get(node.input[0]) is None:
+            continue
+        reshape = _sole_consumer(node.output[0], consumers, outputs)
+        if reshape is None or reshape.op_type != "Reshape" or reshape.input[1] not in initializers:
+            continue
+        shape = dims[node.input[0]]
+        axes = {int(a) % len(shape) for a in initializers[node.input[1]]}
+        squeezed = [d for i, d in enumerate(shape) if i not in axes]
+        if None not in squeezed and initializers[reshape.input[1]].tolist() == squeezed:
+            keep.i = 0
+            node.output[0] = reshape.output[0]
+            dropped.add(id(reshape))
+    return [n for n in nodes if id(n) not in dropped]
+
+
+def _drop_dead(nodes, initializers, outputs, dims):
     """Nodes none of whose outputs is a graph output or read by a kept node (ONNX ops have no side effects)."""
     live, kept = set(outputs), []
     for node in reversed(nodes):

@@ -5,11 +5,15 @@ it needs no second exporter: the same converter table runs over the step, and on
 Every variable the step writes (trainable weights, optimizer slots and step counters, batch-norm moving
 statistics) becomes
 
-* a graph **input** named like the variable, with its current value as an initializer of the same name, so
-  the file trains as it is and a caller may override the state, and
+* a graph **input** named like the variable, and
 * a graph **output** ``<variable>/new`` carrying the value the step writes (the last write, if several).
 
-Variables the step only reads stay initializers. The learning phase of a compiled model is folded to True
+The state's current values travel in the file as ONNX's place for them, ``training_info[0].initialization``
+(a graph of no nodes whose initializers are named like the state inputs): onnxruntime ignores it, and
+reading the first values takes one line. (Initializers of the inputs themselves, overridable defaults,
+would make onnxruntime warn once per state tensor whenever the file is opened; files graphcore wrote
+before 2026-12 did that, and ``initial_values`` still reads them.) Variables the step only reads stay
+initializers. The learning phase of a compiled model is folded to True
 (dropout draws, batch norm uses the batch statistics). Every output is computed from the state *before* the
 update, so the loss is the loss ``fit`` reports for that batch.
 
@@ -17,15 +21,17 @@ The file's ``metadata_props`` hold the contract under ``graphcore.training`` as 
 ``{"state": [[input, output], ...], "loss": output, "inputs": [data inputs: the model's, then its targets],
 "metrics": {name: output}, "parameters": [input, ...], "indices": {input: {...}}}`` — all a user needs to
 train from the file with any onnxruntime. ``parameters`` are hyperparameter variables the step reads but never
-writes (a learning rate): inputs with their value as initializer, to override when a schedule changes them.
-``indices`` are the data inputs the graph checks as indices (class labels of a sparse cross-entropy, embedding
-ids): ``{"limit": n, "what": "label", "fix": ...}``, valid values 0 to n − 1. ONNX cannot raise, so the
-interpreter's run-time check (``CheckIndices``) is exported as this promise, which ``OnnxTrainer`` keeps.
+writes (a learning rate): inputs like the state (their values beside the state's), to feed again when a schedule
+changes them. ``indices`` are the data inputs the graph checks as indices (class labels of a sparse
+cross-entropy, embedding ids): ``{"limit": n, "what": "label", "fix": ...}``, valid values 0 to n − 1. ONNX
+cannot raise, so the interpreter's run-time check (``CheckIndices``) is exported as this promise, which
+``OnnxTrainer`` keeps.
 """
 import json
 from dataclasses import dataclass
 
 import numpy as np
+import onnx
 
 from graphcore.graph import Graph, Node, ancestors
 from graphcore.layers.base import existing_learning_phase
@@ -63,6 +69,9 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
         compiled = getattr(model, "_compiled", None)
         if compiled is None:
             raise ExportError("training=True exports a compiled model's step: call model.compile(...) first")
+        if compiled.get("loss") is None:
+            raise ExportError("the model was compiled without a loss, so it has no training step: call "
+                              "model.compile(optimizer, loss=...) first")
         train_op = compiled["train_op"] if train_op is None else train_op
         data = list(inputs) if inputs is not None else list(model.input_placeholders) + [compiled["targets"]]
         base = resolve(model, data, [compiled["loss"], *compiled["metrics"].values()], session)
@@ -118,6 +127,27 @@ def _learning_phase_feeds(graph):
 
 def _name(train_op):
     return getattr(train_op, "name", repr(train_op))
+
+
+def initial_state_info(initializers):
+    """The ``TrainingInfoProto`` holding the state's first values: an initialization graph of no nodes whose
+    initializers they are."""
+    info = onnx.TrainingInfoProto()
+    info.initialization.CopyFrom(onnx.helper.make_graph([], "initial_state", [], [], initializers,
+                                                        doc_string="the training state's values when exported"))
+    return info
+
+
+def initial_values(model_proto):
+    """{input name: array} of a training step's state and parameters as the file holds them."""
+    contract = read_contract(model_proto)
+    names = [name for name, _ in contract["state"]] + list(contract.get("parameters", []))
+    held = [t for info in model_proto.training_info for t in info.initialization.initializer]
+    held += [t for t in model_proto.graph.initializer if t.name in names]   # files written before 2026-12
+    values = {}
+    for t in held:
+        values.setdefault(t.name, onnx.numpy_helper.to_array(t))
+    return {name: values[name] for name in names if name in values}
 
 
 def read_contract(model_proto):

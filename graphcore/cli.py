@@ -5,6 +5,7 @@
     graphcore render resnet50 -o resnet50.svg --view layer --depth 1
     graphcore export lenet5 -o lenet5.onnx --opset 21
     graphcore export lenet5 --training -o step.onnx      # the whole training step, trainable by onnxruntime
+    graphcore export lenet5 --training --batch-size 64 -o step64.onnx   # static: for CUDA graphs
     graphcore export resnet18 -o r18.onnx --precision float16 --triton models/   # half precision, Triton repo
     graphcore bench r18.onnx --device cuda --batch 1 32  # latency/throughput: NumPy path vs device buffers
     graphcore train lenet5 --epochs 10 --out out/lenet5 [--backend onnxruntime]
@@ -146,7 +147,7 @@ def cmd_export(args):
                 raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
             _compile_classifier(model, args.optimizer)
         proto = export.to_onnx(model, args.output, opset=args.opset, training=args.training,
-                               precision=args.precision, io_dtype=args.io_dtype)
+                               precision=args.precision, io_dtype=args.io_dtype, batch_size=args.batch_size)
     if args.output:
         detail = (" (training step; contract in metadata 'graphcore.training')" if args.training else
                   f" ({args.precision} weights and activations, {args.io_dtype} inputs and outputs)" if args.precision
@@ -449,6 +450,8 @@ def _parser():
     p.add_argument("--triton", metavar="DIR", default=None,
                    help="write a Triton model repository: DIR/MODEL/config.pbtxt and DIR/MODEL/1/model.onnx")
     p.add_argument("--max-batch-size", type=int, default=64, help="Triton's max_batch_size (dynamic batching)")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="a static file for batches of this size: every shape constant, loops unrolled")
     p.set_defaults(run=cmd_export)
     p = sub.add_parser("bench", help="inference latency and throughput per batch size, NumPy path vs on device")
     p.add_argument("model", help="FILE.onnx, or a zoo model name (exported at its default size)")

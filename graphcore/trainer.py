@@ -182,8 +182,9 @@ class Trainer:
         progress bar, 2 one line per epoch.
 
         graphcore's own keywords: ``seed`` (the shuffling), ``backend="numpy"`` (the interpreter) or
-        ``"onnxruntime"`` (the step exported once and run by ``export.OnnxTrainer`` on ``device``: "auto" is CUDA
-        when a GPU is usable, else CPU; weights and optimizer state end up in the model's session either way),
+        ``"onnxruntime"`` (the step exported as a static file for ``batch_size``, a smaller last batch with a
+        step of its own, and run by ``export.OnnxTrainer`` on ``device``: "auto" is CUDA when a GPU is usable,
+        else CPU; weights and optimizer state end up in the model's session either way),
         and ``terminate_on_nan`` (see the module docstring)."""
         from .callbacks import CallbackList, TerminateOnNaN
         _refuse_steps(steps_per_epoch, validation_steps)
@@ -203,7 +204,7 @@ class Trainer:
             held_out = _training_data(self, *_validation_tuple(validation_data), purpose="fit (validation_data)")
         else:
             held_out = None
-        steps = self._training_steps(backend, device, data)
+        steps = self._training_steps(backend, device, data, batch_size)
         names = ["loss", *compiled["metrics"]]
         batches = math.ceil(data.n / batch_size)
         params = {"verbose": verbose, "epochs": epochs, "steps": batches, "batch_size": batch_size,
@@ -290,7 +291,7 @@ class Trainer:
                                f"restored) in the interpreter, every tensor of the step's forward pass is finite (a "
                                f"random op, or the backend, differs). {fix}{site}")
 
-    def _training_steps(self, backend, device, data):
+    def _training_steps(self, backend, device, data, batch_size):
         """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
         state in the model's session; ``undo()`` puts back the state of before the last step."""
         if backend == "numpy":
@@ -302,7 +303,7 @@ class Trainer:
                                  "sample or class weights; use backend='numpy' for the others")
             key = ("onnxruntime", device, id(self._compiled))
             if getattr(self, "_onnx_steps", (None, None))[0] != key:
-                self._onnx_steps = (key, FitSteps(self, device))
+                self._onnx_steps = (key, FitSteps(self, device, batch_size=min(batch_size, data.n)))
             steps = self._onnx_steps[1]
             steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
             return _OnnxSteps(steps)

@@ -127,6 +127,15 @@ def test_train_runs_every_kind_of_zoo_model(name, tmp_path, capsys):
     assert (tmp_path / "model.onnx").is_file()
 
 
+def test_export_a_static_training_step(tmp_path, capsys):
+    import onnx
+    path = tmp_path / "step.onnx"
+    assert main(["export", "lenet5", "--training", "--batch-size", "8", "-o", str(path)]) == 0
+    assert "training step" in capsys.readouterr().out
+    declared = [[d.dim_value for d in i.type.tensor_type.shape.dim] for i in onnx.load(path).graph.input[:2]]
+    assert declared == [[8, 32, 32, 1], [8]]
+
+
 def test_render_grad_view_compiles_a_zoo_model_and_draws_its_backward_pass(tmp_path, capsys):
     path = tmp_path / "mlp.dot"
     assert main(["render", "mlp", "-o", str(path), "--view", "grad", "--optimizer", "sgd"]) == 0

@@ -1,5 +1,6 @@
 """One training step under three engines, interleaved: graphcore's NumPy interpreter, graphcore's exported
-step in onnxruntime (``export.OnnxTrainer`` on the CPU) and PyTorch CPU eager.
+step in onnxruntime (a static file, ``batch_size=``, loops as Scans, in ``export.OnnxTrainer`` on the CPU)
+and PyTorch CPU eager.
 
     python tools/bench_train_backends.py                      # all four workloads
     python tools/bench_train_backends.py lenet5 lstm --rounds 15
@@ -50,9 +51,11 @@ class Workload:
         return lambda: self.session.run(fetches, self.feeds)
 
     def onnx_step(self, folder):
+        """The static step in an OnnxTrainer, as ``fit(backend="onnxruntime")`` trains it on the CPU
+        (``batch_size=``, loops kept as ONNX Scans)."""
         path = os.path.join(folder, "step.onnx")
         export.to_onnx(self.graph, path, inputs=self.inputs, outputs=[self.loss], train_op=self.step,
-                       session=self.session)
+                       session=self.session, batch_size=len(self.feeds[self.inputs[0]]), unroll=False)
         trainer = export.OnnxTrainer(path, device="cpu")
         batch = [self.feeds[t] for t in self.inputs]
         return (lambda: trainer.step(batch)), path
@@ -165,11 +168,8 @@ def main(argv=None):
                   f"{medians['pytorch'] * 1e3:>7.2f} ms   {ratios['numpy']:.2f}, {ratios['onnxruntime']:.2f}")
             if args.sizes:
                 proto = onnx.load(path)
-                state = {n for n, _ in export.read_contract(proto)["state"]}
-                state_bytes = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer
-                                  if t.name in state)
-                other = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer
-                            if t.name not in state)
+                state_bytes = sum(a.nbytes for a in export.initial_values(proto).values())
+                other = sum(onnx.numpy_helper.to_array(t).nbytes for t in proto.graph.initializer)
                 print(f"{'':<10} file {os.path.getsize(path) / 2**20:.2f} MiB: state {state_bytes / 2**20:.2f} "
                       f"MiB, other constants {other / 2**10:.1f} KiB, graph {proto.graph.ByteSize() / 2**20:.2f} "
                       "MiB in all")

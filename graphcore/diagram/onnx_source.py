@@ -42,10 +42,12 @@ def from_proto(model, name=None):
     out = OpGraph(name=name or model.graph.name or "onnx", ops=[], values={}, source="onnx",
                   training_step=contract is not None)
     # A training step's weights are the state it writes; its other initializers (OneHot's values, a learning
-    # rate) are settings, not parameters, so the file counts what the model counts.
+    # rate) are settings, not parameters, so the file counts what the model counts. The state's first values
+    # are in training_info (export/training.py), drawn as the initializers they stand for.
     weights = ({state for state, _ in contract.get("state", [])} | set(contract.get("parameters", []))
                if contract else None)
-    _read(model.graph, out, prefix="", scope=(), depth=0, outer={}, weights=weights)
+    first_values = [t for info in model.training_info for t in info.initialization.initializer]
+    _read(model.graph, out, prefix="", scope=(), depth=0, outer={}, weights=weights, defaults=first_values)
     for state, new in contract.get("state", []) if contract else ():
         out.new_values[new] = state
     if contract and contract.get("loss") in out.values:
@@ -71,8 +73,9 @@ def _dim_name(param):
     return None if not param or param.startswith("unk__") else param
 
 
-def _read(graph, out, prefix, scope, depth, outer, weights=None):
-    """Add ``graph``'s initializers, inputs and nodes; ``outer`` maps names visible from enclosing graphs."""
+def _read(graph, out, prefix, scope, depth, outer, weights=None, defaults=()):
+    """Add ``graph``'s initializers (and ``defaults``, values held elsewhere for its inputs), inputs and nodes;
+    ``outer`` maps names visible from enclosing graphs."""
     types = _value_types(graph)
     visible = dict(outer)
 
@@ -92,7 +95,7 @@ def _read(graph, out, prefix, scope, depth, outer, weights=None):
         out.ops.append(record)
         return record
 
-    for init in graph.initializer:
+    for init in list(graph.initializer) + list(defaults):
         array_shape, dtype = tuple(init.dims), helper.tensor_dtype_to_np_dtype(init.data_type).name
         types[init.name] = (array_shape, dtype)
         size = int(np.prod(array_shape, dtype=np.int64))
@@ -104,7 +107,7 @@ def _read(graph, out, prefix, scope, depth, outer, weights=None):
             add(init.name, "Initializer", "constant", [shape_text(array_shape)], op_scope=init_scope)
         else:
             add(init.name, "Initializer", "variable", [shape_text(array_shape)], params=size, op_scope=init_scope)
-    initialized = {init.name for init in graph.initializer}
+    initialized = {init.name for init in list(graph.initializer) + list(defaults)}
     for info in graph.input:
         if info.name not in initialized:
             add(info.name, "Input", "placeholder", [types.get(info.name, (None, "?"))[1]])

@@ -26,7 +26,7 @@ from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import format_shape
 from .array import concat, split
 from .state import constant
-from .math import identity, matmul, sigmoid, tanh, zeros_like
+from .math import identity, is_zeros_fill, matmul, sigmoid, tanh, zeros_like
 
 
 def lstm_gates(z, c):
@@ -138,7 +138,7 @@ class LSTMCell(Op):
         grad_h = zeros_like(node.outputs[0]) if grad_h is None else grad_h
         grad_c = zeros_like(node.outputs[1]) if grad_c is None else grad_c
         dz, dc = apply_op("LSTMCellGrad", [a, c, grad_h, grad_c])
-        if grad_a is not None and not _zeros(grad_a):
+        if grad_a is not None and not is_zeros_fill(grad_a):
             dz = dz + grad_a * gate_slopes(a)
         return [dz, matmul(dz, kernel, False, True) if wants_gradient(1) else None, dc,
                 matmul(h, dz, True, False) if wants_gradient(3) else None]
@@ -146,11 +146,6 @@ class LSTMCell(Op):
     def samples(self, rng):
         xp, h, c = rng.normal(size=(3, 8)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
         yield [xp, h, c, rng.normal(size=(2, 8)) * 0.5], {}
-
-
-def _zeros(t):
-    """A zeros_like filler (``gradients`` gives one for each unused output of a multi-output node)."""
-    return t.node.op.type == "FillLike" and t.node.attrs["value"] == 0
 
 
 @register

@@ -94,6 +94,12 @@ def fill_like(x, value, dtype=None, name=None):
     return apply_op("FillLike", [x], name=name, value=value, dtype=dtype and _dt.as_dtype(dtype))
 
 
+def is_zeros_fill(t):
+    """Whether ``t`` is a zeros_like filler (``gradients`` gives one for each unused output of a multi-output
+    node), so a gradient rule may treat it as no gradient at all."""
+    return t.node.op.type == "FillLike" and t.node.attrs["value"] == 0
+
+
 def zeros_like(x, dtype=None, name=None, optimize=True):
     """Zeros shaped like ``x`` (TF1's ``tf.zeros_like``; ``optimize`` is accepted and has nothing to do)."""
     return fill_like(x, 0, dtype, name)

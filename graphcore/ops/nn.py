@@ -140,32 +140,99 @@ class BatchNorm(Op):
         return y, mean, var
 
     def grad(self, node, g, g_mean, g_var):
-        # Chain rule through the statistics used: in training they depend on x; in inference they are the
-        # moving statistics (inputs 3 and 4). t ∈ {0, 1} selects between the two without branching.
-        from .array import reshape
-        from .math import cast, rsqrt, size
-        from .reduce import reduce_sum
+        from .math import is_zeros_fill
         x, gamma, _, _, _, training = node.inputs
         _, mean, var = node.outputs
-        axis, epsilon = node.attrs["axis"], node.attrs["epsilon"]
-        reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
-        shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
-        rstd = rsqrt(var + epsilon)
-        centered = x - reshape(mean, shape)
-        xhat = centered * reshape(rstd, shape)
-        t = cast(training, x.dtype)
-        count = size(x, x.dtype) / size(mean, x.dtype)
-        d_mean = -reduce_sum(g, reduce_axes) * gamma * rstd + g_mean
-        d_var = reduce_sum(g * centered, reduce_axes) * gamma * (-0.5) * rstd * rstd * rstd + g_var
-        dx = g * reshape(gamma * rstd, shape) + t * (reshape(d_mean, shape) + 2.0 * centered * reshape(d_var, shape)) / count
-        return [dx, reduce_sum(g * xhat, reduce_axes), reduce_sum(g, reduce_axes), (1.0 - t) * d_mean,
-                (1.0 - t) * d_var, None]
+        g_mean, g_var = (None if t is None or is_zeros_fill(t) else t for t in (g_mean, g_var))
+        if g_mean is None and g_var is None:   # the usual case: nothing differentiates the statistics used
+            dx, d_gamma, d_beta, d_mean, d_var = apply_op("BatchNormGrad", [g, x, gamma, mean, var, training],
+                                                          **node.attrs)
+            return [dx, d_gamma, d_beta, d_mean, d_var, None]
+        return list(batch_norm_grad(g, x, gamma, mean, var, training, g_mean, g_var, **node.attrs)) + [None]
 
     def samples(self, rng):
         c = 3
         params = [rng.uniform(0.5, 1.5, size=c), rng.normal(size=c), rng.normal(size=c), rng.uniform(0.5, 2, size=c)]
         for training in (True, False):
             yield [rng.normal(size=(4, c, 2, 2))] + params + [np.array(training)], {"axis": 1, "epsilon": 1e-3}
+
+
+def batch_norm_grad(g, x, gamma, mean, var, training, g_mean=None, g_var=None, axis=1, epsilon=1e-3):
+    """BatchNorm's input gradients (dx, dγ, dβ, d moving mean, d moving variance) in primitive ops, the
+    chain rule through the statistics used: in training they depend on x; in inference they are the moving
+    statistics (inputs 3 and 4). t ∈ {0, 1} selects between the two without branching. ``g_mean`` and
+    ``g_var`` are gradients arriving at the statistics outputs, if any."""
+    from .array import reshape
+    from .math import cast, rsqrt, size
+    from .reduce import reduce_sum
+    reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
+    shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
+    rstd = rsqrt(var + epsilon)
+    centered = x - reshape(mean, shape)
+    xhat = centered * reshape(rstd, shape)
+    t = cast(training, x.dtype)
+    count = size(x, x.dtype) / size(mean, x.dtype)
+    d_mean = -reduce_sum(g, reduce_axes) * gamma * rstd
+    d_var = reduce_sum(g * centered, reduce_axes) * gamma * (-0.5) * rstd * rstd * rstd
+    d_mean = d_mean if g_mean is None else d_mean + g_mean
+    d_var = d_var if g_var is None else d_var + g_var
+    through_statistics = reshape(d_mean, shape) + 2.0 * centered * reshape(d_var, shape)
+    dx = g * reshape(gamma * rstd, shape) + t * through_statistics / count
+    return dx, reduce_sum(g * xhat, reduce_axes), reduce_sum(g, reduce_axes), (1.0 - t) * d_mean, (1.0 - t) * d_var
+
+
+@register
+class BatchNormGrad(Op):
+    """BatchNorm's gradient as one op (``batch_norm_grad`` composes the same from primitives, ~25 nodes):
+    inputs g, x, γ, the mean and variance used (BatchNorm's outputs 1 and 2) and the training switch;
+    outputs dx, dγ, dβ and the gradients of the moving mean and variance (zero in training).
+
+    One node lets the interpreter run one kernel and the exporter write the compact form (a handful of ONNX
+    nodes instead of one per primitive). Its own gradient differentiates ``batch_norm_grad``."""
+
+    def infer(self, node):
+        require_float(node, 0, 1, 2, 3, 4)
+        g, x, gamma = node.inputs[:3]
+        if g.shape != x.shape and None not in g.shape + x.shape:
+            raise BuildError(f"the gradient {g.shape} must have x's shape {x.shape}")
+        channels = gamma.shape
+        return [(x.dtype, x.shape)] + [(x.dtype, channels)] * 4
+
+    def compute(self, g, x, gamma, mean, var, training, axis, epsilon):
+        reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
+        shape = [1] * x.ndim
+        shape[axis] = -1
+        rstd = 1 / np.sqrt(var + x.dtype.type(epsilon))
+        centered = x - mean.reshape(shape)
+        sum_g = g.sum(axis=reduce_axes)
+        sum_gc = (g * centered).sum(axis=reduce_axes)
+        d_mean = -sum_g * gamma * rstd
+        d_var = sum_gc * gamma * x.dtype.type(-0.5) * rstd * rstd * rstd
+        dx = g * (gamma * rstd).reshape(shape)
+        if training:
+            count = x.dtype.type(x.size / mean.size)
+            dx += (d_mean.reshape(shape) + x.dtype.type(2) * centered * d_var.reshape(shape)) / count
+            d_mean, d_var = np.zeros_like(d_mean), np.zeros_like(d_var)
+        return dx, sum_gc * rstd, sum_g, d_mean, d_var
+
+    def grad(self, node, *output_grads):
+        from ..gradients import gradients
+        from .math import identity, zeros_like
+        # Fresh tensors standing for the inputs (identities, so higher orders still flow through): the inputs
+        # depend on one another (the mean and variance on x), and these are partial derivatives.
+        leaves = [identity(t) for t in node.inputs[:5]]
+        outputs = batch_norm_grad(*leaves, node.inputs[5], **node.attrs)
+        seeds = [zeros_like(y) if dy is None else dy for y, dy in zip(outputs, output_grads)]
+        return gradients(list(outputs), leaves, grad_ys=seeds, unconnected="zero") + [None]
+
+    def samples(self, rng):
+        c = 3
+        x = rng.normal(size=(4, c, 2, 2))
+        for training in (True, False):
+            mean, var = (x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))) if training else \
+                (rng.normal(size=c), rng.uniform(0.5, 2, size=c))
+            yield [rng.normal(size=x.shape), x, rng.uniform(0.5, 1.5, size=c), mean, var, np.array(training)], \
+                {"axis": 1, "epsilon": 1e-3}
 
 
 def batch_norm(x, gamma, beta, moving_mean, moving_var, training, axis=1, epsilon=1e-3, name=None):
