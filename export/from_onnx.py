@@ -192,7 +192,7 @@ class TiedInitializerWarning(UserWarning):
     """One float initializer is read by the nodes of several modules: fine-tuning will train them as one."""
 
 
-def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None, untie=False):
+def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None, untie=False, trainable=None):
     """Import an ONNX model (a file path or an ``onnx.ModelProto``) as an ``ImportedModel``.
 
     ``max_bytes`` caps every declared or computed tensor size (default 4 GiB). ``static_inputs`` (ONNX input
@@ -203,25 +203,32 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     layer), but torch's exporter also merges initializers that merely hold equal values (two LayerNorms'
     initial ones), so each tie is reported with a ``TiedInitializerWarning``; ``untie=True`` gives every
     module its own copy (named ``<initializer>@<module>`` after the first).
+
+    ``trainable`` (initializer names) says which float initializers are parameters; the others import as
+    non-trainable variables. ONNX does not tell a parameter from a constant the exporter stored as an
+    initializer (torch's dynamo exporter writes folded constants such as attention's scale, and transposed
+    weights, as ``val_N`` initializers), so by default every float initializer but batch-norm statistics
+    trains; name the parameters to train exactly those.
     """
     from . import (import_array, import_control, import_features, import_index, import_losses,  # noqa: F401
                    import_math, import_nn, import_quantize, import_recurrent, import_resize, import_sample,
                    import_spectral)
     with _without_cycle_collection(), pinned_site():
         model, _, order = onnx_safety.load(path_or_proto, max_bytes)
-        return _imported(model, order, max_bytes, static_inputs, untie)
+        return _imported(model, order, max_bytes, static_inputs, untie, trainable)
 
 
-def _imported(model, order, max_bytes, static_inputs, untie):
+def _imported(model, order, max_bytes, static_inputs, untie, trainable):
     opsets = onnx_safety.opset_versions(model)
     graph = gc.Graph()
     ctx = ImportContext(opsets, max_bytes, order)
     static_inputs = dict(static_inputs or {})
     with graph.as_default():
-        ties = tied_initializers(model.graph)
+        parameters = _parameters(model.graph, trainable)
+        ties = {name: tie for name, tie in tied_initializers(model.graph).items() if name in parameters}
         if ties and not untie:
             _warn_ties(ties)
-        variables = _leaves(ctx, model.graph, static_inputs, ties if untie else {})
+        variables = _leaves(ctx, model.graph, static_inputs, ties if untie else {}, parameters)
         inputs = {name: ctx.values[name] for name in ctx.input_names.values()}
         walk(ctx, model.graph)
         outputs = _outputs(ctx, model.graph)
@@ -299,7 +306,24 @@ def _warn_ties(ties):
                   "model sharing them, import with from_onnx(..., untie=True)", TiedInitializerWarning, stacklevel=3)
 
 
-def _leaves(ctx, graph, static_inputs, untied):
+def _parameters(graph, trainable):
+    """The names of the float initializers that train: ``trainable`` (checked against the file), or all of
+    them but batch-norm statistics."""
+    floats = {t.name for t in graph.initializer
+              if _dt.is_floating(helper.tensor_dtype_to_np_dtype(t.data_type))}
+    if trainable is None:
+        return floats - _statistics(graph)
+    if isinstance(trainable, str):
+        raise OnnxImportError(f"trainable must be a collection of initializer names, got the string {trainable!r}")
+    wanted = set(trainable)
+    unknown = sorted(wanted - floats)
+    if unknown:
+        raise OnnxImportError(f"trainable names {unknown[:5]}{' …' if len(unknown) > 5 else ''} are not float "
+                              f"initializers of this file ({len(floats)} are, e.g. {sorted(floats)[:3]})")
+    return wanted
+
+
+def _leaves(ctx, graph, static_inputs, untied, parameters):
     initialized = {t.name for t in graph.initializer}
     for v in graph.input:
         if v.name in initialized:
@@ -311,20 +335,20 @@ def _leaves(ctx, graph, static_inputs, untied):
         ph = gc.placeholder(dtype, shape, name=v.name)
         ctx.values[v.name] = ph
         ctx.input_names[ph.node] = v.name
-    statistics, variables = _statistics(graph), {}
+    variables = {}
     for t in graph.initializer:
         array = numpy_helper.to_array(t)
         if _dt.is_floating(array.dtype):
-            var = gc.Variable(array, name=t.name, trainable=t.name not in statistics)
+            trains = t.name in parameters
+            var = gc.Variable(array, name=t.name, trainable=trains)
             variables[t.name] = ctx.values[t.name] = var
             ctx.initial_values[var] = array
             aliases, scopes = untied.get(t.name, ((), {}))
             for alias in aliases:   # the alias's Identity node is skipped: its output is this copy
-                variables[alias] = ctx.values[alias] = gc.Variable(array.copy(), name=alias,
-                                                                   trainable=t.name not in statistics)
+                variables[alias] = ctx.values[alias] = gc.Variable(array.copy(), name=alias, trainable=trains)
                 ctx.untied_aliases.add(alias)
             for scope, readers in scopes.items():   # the first module keeps the original
-                copy = gc.Variable(array.copy(), name=f"{t.name}@{scope}", trainable=t.name not in statistics)
+                copy = gc.Variable(array.copy(), name=f"{t.name}@{scope}", trainable=trains)
                 variables[f"{t.name}@{scope}"] = copy
                 ctx.untied.update({(t.name, reader): copy for reader in readers})
         else:

@@ -79,6 +79,38 @@ def test_integer_initializers_become_constants_and_symbolic_dims_stay_unknown():
     np.testing.assert_array_equal(out, 2 * np.arange(12, dtype=np.float32).reshape(2, 2, 3))
 
 
+def _two_weight_model():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 2])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    w = numpy_helper.from_array(np.ones((2, 2), np.float32), "w")
+    scale = numpy_helper.from_array(np.array(0.5, np.float32), "val_7")
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["h"]),
+                               helper.make_node("Mul", ["h", "val_7"], ["y"])], "g", [x], [y], [w, scale])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+
+
+def test_trainable_names_the_parameters_and_the_other_initializers_stay_put():
+    # torch's dynamo exporter stores folded constants as initializers (val_N): a user names the parameters.
+    every = export.from_onnx(_two_weight_model())
+    assert [v.trainable for v in every.variables.values()] == [True, True]
+    named = export.from_onnx(_two_weight_model(), trainable=["w"])
+    assert {n: v.trainable for n, v in named.variables.items()} == {"w": True, "val_7": False}
+    with named.graph.as_default():
+        loss = gc.reduce_sum(named.outputs["y"])
+        step = gc.train.SGD(0.1).minimize(loss)
+    named.session.run(step, {named.inputs["x"]: np.ones((1, 2), np.float32)})
+    w, scale = named.session.run([named.variables["w"], named.variables["val_7"]])
+    np.testing.assert_allclose(w, np.full((2, 2), 0.95))       # d loss / d w = 0.5 per entry
+    assert scale == 0.5
+
+
+@pytest.mark.parametrize("trainable, words", [(["w", "ghost"], "['ghost'] are not float initializers"),
+                                              ("w", "a collection of initializer names, got the string")])
+def test_trainable_names_must_be_the_files_float_initializers(trainable, words):
+    with pytest.raises(export.OnnxImportError, match=words.replace("[", r"\[").replace("]", r"\]")):
+        export.from_onnx(_two_weight_model(), trainable=trainable)
+
+
 def test_gradients_render_and_export_again(cnn, tmp_path):
     _, proto = cnn
     imported = export.from_onnx(proto)
