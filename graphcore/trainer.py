@@ -376,7 +376,7 @@ def _diverged(model, steps, batch, loss, step, previous):
     site = f"\n  at {creation_site()}"
     x, y, weights = batch
     try:
-        model.session.run(model.compilation.loss, feed_dict(self, x, y, training=True, sample_weight=weights),
+        model.session.run(model.compilation.loss, feed_dict(model, x, y, training=True, sample_weight=weights),
                          check_numerics=True)
     except NumericsError as e:
         node = e.node
