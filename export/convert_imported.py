@@ -5,7 +5,7 @@ from onnx import TensorProto, numpy_helper
 from .registry import ExportError, converter
 
 
-@converter("Shape", "Erf", "NonZero", "Range", "BitwiseAnd", "BitwiseOr", "BitwiseXor", "BitwiseNot")
+@converter("Shape", "NonZero", "Range")
 def _same(ctx, node):
     ctx.emit(node.type, [ctx.input(t) for t in node.inputs], out=node.outputs[0])
 

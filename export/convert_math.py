@@ -4,18 +4,12 @@ from onnx import TensorProto, helper
 
 from graphcore import dtypes as _dt
 
+from .onnx_names import ELEMENTWISE
 from .registry import ExportError, converter
 
-# graphcore op type → the ONNX op computing the same elementwise function.
-SAME = {
-    "Neg": "Neg", "Abs": "Abs", "Sign": "Sign", "Sqrt": "Sqrt", "Reciprocal": "Reciprocal", "Exp": "Exp",
-    "Log": "Log", "Sin": "Sin", "Cos": "Cos", "Tanh": "Tanh", "Sigmoid": "Sigmoid", "Softplus": "Softplus",
-    "Relu": "Relu", "Floor": "Floor", "Not": "Not", "Asin": "Asin", "Acos": "Acos", "Atan": "Atan", "Asinh": "Asinh",
-    "Acosh": "Acosh", "Atanh": "Atanh",
-    "Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "Div", "Pow": "Pow", "Maximum": "Max", "Minimum": "Min",
-    "Less": "Less", "LessEqual": "LessOrEqual", "Greater": "Greater", "GreaterEqual": "GreaterOrEqual",
-    "Equal": "Equal", "Where": "Where", "AddN": "Sum",
-}
+# graphcore op type → the ONNX op computing the same elementwise function: the one-to-one names, and the ops
+# that map one way only (ONNX's Max, Min and Sum are variadic; Div and Pow import with integer rules).
+SAME = {**ELEMENTWISE, "Div": "Div", "Pow": "Pow", "Maximum": "Max", "Minimum": "Min", "AddN": "Sum"}
 
 
 @converter(*SAME)

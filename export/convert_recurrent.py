@@ -16,17 +16,16 @@ the generic ONNX Scan (``convert_scan``) then exports the loop exactly as the in
 import numpy as np
 from onnx import TensorProto
 
+from .onnx_names import RECURRENT_OPS, RNN_ACTIVATIONS
+
 # ONNX's gate order per cell; ``meta["gate_order"]`` says the graphcore (Keras) one.
 ONNX_GATES = {"LSTM": "iofc", "GRU": "zrh"}
-ONNX_OPS = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
-# SimpleRNN activations with an ONNX RNN equivalent (ONNX's names).
-ONNX_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
 
 
 def native(ctx, node):
     """Emit the native ONNX op for a recurrent-layer Scan; False (emitting nothing) when it does not apply."""
     meta, a = node.attrs["meta"], node.attrs
-    if meta.get("cell") not in ONNX_OPS:
+    if meta.get("cell") not in RECURRENT_OPS:
         return False
     n_state, n_out = len(a["state_in"]), len(a["out"])
     x = _raw_input(ctx, node)
@@ -34,7 +33,7 @@ def native(ctx, node):
     if (x is None   # not the projection graphcore.recurrent builds (e.g. a hand-made Scan that sets meta)
             # onnxruntime's CPU RNN/LSTM/GRU kernels are float32-only ("does not support double yet").
             or x.dtype != np.float32
-            or (meta["cell"] == "SimpleRNN" and meta["activation"] not in ONNX_ACTIVATIONS)
+            or (meta["cell"] == "SimpleRNN" and meta["activation"] not in RNN_ACTIVATIONS)
             # The stacked states entering each step are backpropagation residuals the native ops do not give.
             or any(ctx.is_read(t) for t in node.outputs[n_state + n_out:])
             # Reordering gates needs the weights' values; weights computed from inputs stay in the Scan.
@@ -52,10 +51,10 @@ def native(ctx, node):
     if meta["cell"] == "GRU":
         attrs["linear_before_reset"] = int(meta["reset_after"])
     if meta["cell"] == "SimpleRNN":
-        attrs["activations"] = [ONNX_ACTIVATIONS[meta["activation"]]]
+        attrs["activations"] = [RNN_ACTIVATIONS[meta["activation"]]]
     # ONNX: Y (T, directions, B, U), Y_h and Y_c (directions, B, U); the Scan: finals (B, U), stacked h (T, B, U).
     wanted = [(node.outputs[n_state], 1)] + [(t, 0) for t in node.outputs[:n_state]]
-    values = ctx.emit(ONNX_OPS[meta["cell"]], _trim(inputs), outs=[None] * len(wanted), **attrs)
+    values = ctx.emit(RECURRENT_OPS[meta["cell"]], _trim(inputs), outs=[None] * len(wanted), **attrs)
     native_node = ctx.nodes[-1]
     for k, (value, (out, axis)) in enumerate(zip(values, wanted)):
         if ctx.is_read(out):

@@ -210,9 +210,6 @@ def from_onnx(path_or_proto, max_bytes=onnx_safety.MAX_BYTES, static_inputs=None
     weights, as ``val_N`` initializers), so by default every float initializer but batch-norm statistics
     trains; name the parameters to train exactly those.
     """
-    from . import (import_array, import_control, import_features, import_index, import_losses,  # noqa: F401
-                   import_math, import_nn, import_quantize, import_recurrent, import_resize, import_sample,
-                   import_spectral)
     with _without_cycle_collection(), pinned_site():
         model, _, order = onnx_safety.load(path_or_proto, max_bytes)
         return _imported(model, order, max_bytes, static_inputs, untie, trainable)

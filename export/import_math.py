@@ -7,45 +7,39 @@ import numpy as np
 
 import graphcore as gc
 from graphcore import dtypes as _dt
+from graphcore.op import apply_op
 
 from .from_onnx import onnx_dtype
 from .import_registry import importer
+from .onnx_names import ELEMENTWISE_FROM_ONNX
 
-UNARY = {
-    "Neg": gc.negative, "Abs": gc.abs, "Sign": gc.sign, "Sqrt": gc.sqrt, "Reciprocal": gc.reciprocal,
-    "Exp": gc.exp, "Log": gc.log, "Sin": gc.sin, "Cos": gc.cos, "Tanh": gc.tanh, "Sigmoid": gc.sigmoid,
-    "Softplus": gc.softplus, "Relu": gc.relu, "Floor": gc.floor, "Not": gc.logical_not, "Erf": gc.erf,
+# ONNX ops built from graphcore's primitives (no op of their own), and ONNX ops that import one way only.
+COMPOSED = {
     "Ceil": lambda x: -gc.floor(-x),
     "Tan": lambda x: gc.sin(x) / gc.cos(x),
     "Sinh": lambda x: (gc.exp(x) - gc.exp(-x)) * 0.5,
     "Cosh": lambda x: (gc.exp(x) + gc.exp(-x)) * 0.5,
     "Softsign": lambda x: x / (1.0 + gc.abs(x)),
     "Mish": lambda x: x * gc.tanh(gc.softplus(x)),
-    "Asin": gc.asin, "Acos": gc.acos, "Atan": gc.atan, "Asinh": gc.asinh, "Acosh": gc.acosh, "Atanh": gc.atanh,
     "Det": gc.det,
+    "And": gc.logical_and, "Or": gc.logical_or, "Xor": gc.not_equal,
 }
 
-BINARY = {
-    "Add": gc.add, "Sub": gc.subtract, "Mul": gc.multiply, "Less": gc.less, "LessOrEqual": gc.less_equal,
-    "Greater": gc.greater, "GreaterOrEqual": gc.greater_equal, "Equal": gc.equal, "And": gc.logical_and,
-    "Or": gc.logical_or, "Xor": gc.not_equal,
-}
+
+@importer(*ELEMENTWISE_FROM_ONNX)
+def _one_to_one(ctx, node, inputs):
+    """The graphcore op of the same function (``onnx_names.ELEMENTWISE``, read by the exporter too)."""
+    return [apply_op(ELEMENTWISE_FROM_ONNX[node.op_type], [ctx.tensor(v) for v in inputs])]
+
+
+@importer(*COMPOSED)
+def _composed(ctx, node, inputs):
+    return [COMPOSED[node.op_type](*(ctx.tensor(v) for v in inputs))]
 
 
 def scalar(value, like):
     """A 0-d array of ``like``'s dtype (ONNX never mixes dtypes, so constants must match x)."""
     return np.asarray(value, dtype=like.dtype)
-
-
-@importer(*UNARY)
-def _unary(ctx, node, inputs):
-    return [UNARY[node.op_type](ctx.tensor(inputs[0]))]
-
-
-@importer(*BINARY)
-def _binary(ctx, node, inputs):
-    a, b = (ctx.tensor(v) for v in inputs)
-    return [BINARY[node.op_type](a, b)]
 
 
 @importer("Div")
@@ -96,12 +90,6 @@ def _cast(ctx, node, inputs):
     if isinstance(inputs[0], np.ndarray):
         return [_dt.convert(inputs[0], dtype, saturate, round_mode)]
     return [gc.cast(inputs[0], dtype, saturate=saturate, round_mode=round_mode)]
-
-
-@importer("Where")
-def _where(ctx, node, inputs):
-    cond, a, b = (ctx.tensor(v) for v in inputs)
-    return [gc.where(cond, a, b)]
 
 
 @importer("Clip")
@@ -370,20 +358,6 @@ def _einsum(ctx, node, inputs):
 
 
 # ----- bits ---------------------------------------------------------------------------------------------------
-
-BITWISE = {"BitwiseAnd": gc.bitwise_and, "BitwiseOr": gc.bitwise_or, "BitwiseXor": gc.bitwise_xor}
-
-
-@importer(*BITWISE)
-def _bitwise(ctx, node, inputs):
-    a, b = (ctx.tensor(v) for v in inputs)
-    return [BITWISE[node.op_type](a, b)]
-
-
-@importer("BitwiseNot")
-def _bitwise_not(ctx, node, inputs):
-    return [gc.bitwise_not(ctx.tensor(inputs[0]))]
-
 
 @importer("BitShift")
 def _bit_shift(ctx, node, inputs):

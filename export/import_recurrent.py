@@ -9,11 +9,11 @@ import graphcore as gc
 from graphcore import recurrent
 
 from .import_registry import importer
+from .onnx_names import RNN_ACTIVATIONS_FROM_ONNX
 
 # Keras order as indices into ONNX's gate blocks.
 _ORDER = {"LSTM": (0, 2, 3, 1), "GRU": (0, 1, 2), "RNN": (0,)}
 _ACTIVATIONS = {"LSTM": ["Sigmoid", "Tanh", "Tanh"], "GRU": ["Sigmoid", "Tanh"], "RNN": ["Tanh"]}
-_RNN_ACTIVATIONS = {"Tanh": "tanh", "Relu": "relu", "Sigmoid": "sigmoid"}
 
 
 def _keras_kernel(w, order):
@@ -41,8 +41,9 @@ def _recurrent(ctx, node, inputs):
     direction = node.attr("direction", "forward")
     directions = 2 if direction == "bidirectional" else 1
     activation = "tanh"
-    if kind == "RNN" and activations is not None and len(set(activations)) == 1 and activations[0] in _RNN_ACTIVATIONS:
-        activation = _RNN_ACTIVATIONS[activations[0]]
+    one_activation = activations is not None and len(set(activations)) == 1
+    if kind == "RNN" and one_activation and activations[0] in RNN_ACTIVATIONS_FROM_ONNX:
+        activation = RNN_ACTIVATIONS_FROM_ONNX[activations[0]]
     elif activations is not None and list(activations) != _ACTIVATIONS[kind] * directions:
         raise node.error(f"non-default activations {activations} (graphcore's cells use {_ACTIVATIONS[kind]})")
     if lengths is not None and direction != "forward":

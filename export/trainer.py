@@ -330,7 +330,7 @@ class FitSteps:
 
     def __init__(self, model, device="auto", batch_size=32):
         self.model, self.device = model, device
-        self.metrics = list(model._compiled["metrics"])
+        self.metrics = list(model.compilation.metrics)
         self._trainers = {}
         self.trainer = self._trainer(batch_size)
         self.description = f"onnxruntime ({self.trainer.provider})"

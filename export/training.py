@@ -66,18 +66,18 @@ def training_step(model_or_graph, inputs=None, outputs=None, train_op=None, sess
         feeds = {}
     else:
         model = model_or_graph
-        compiled = getattr(model, "_compiled", None)
+        compiled = getattr(model, "compilation", None)
         if compiled is None:
             raise ExportError("training=True exports a compiled model's step: call model.compile(...) first")
-        if compiled.get("loss") is None:
+        if compiled.loss is None:
             raise ExportError("the model was compiled without a loss, so it has no training step: call "
                               "model.compile(optimizer, loss=...) first")
-        train_op = compiled["train_op"] if train_op is None else train_op
-        data = list(inputs) if inputs is not None else list(model.input_placeholders) + [compiled["targets"]]
-        base = resolve(model, data, [compiled["loss"], *compiled["metrics"].values()], session)
-        names = ["loss"] + list(compiled["metrics"])
-        metric_names = {name: name for name in compiled["metrics"]}
-        feeds = compiled.get("training_feeds") or _learning_phase_feeds(model.graph)
+        train_op = compiled.train_op if train_op is None else train_op
+        data = list(inputs) if inputs is not None else list(model.input_placeholders) + [compiled.target]
+        base = resolve(model, data, [compiled.loss, *compiled.metrics.values()], session)
+        names = ["loss"] + list(compiled.metrics)
+        metric_names = {name: name for name in compiled.metrics}
+        feeds = compiled.training_feeds or _learning_phase_feeds(model.graph)
     state_in, state_out, parameters = _state(train_op)
     if not state_in:
         raise ExportError(f"the training step {_name(train_op)} writes no variables: nothing to train")

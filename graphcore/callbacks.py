@@ -348,7 +348,7 @@ def set_learning_rate(model, value):
 
 
 def _learning_rate_variable(model):
-    var = (getattr(model, "_compiled", None) or {}).get("learning_rate")
+    var = model.compilation.learning_rate if getattr(model, "compilation", None) else None
     if var is None:
         raise BuildError("this callback adjusts the learning rate: compile the model with a numeric learning "
                          "rate (an optimizer name or e.g. gc.train.Adam(0.01)), not a tensor")

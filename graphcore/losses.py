@@ -1,7 +1,18 @@
-"""Losses, composed from primitives: the notes' and TF1's (``mean_squared_error`` here is TF1's
-``tf.losses`` form, a scalar), and Keras's per-example functions and loss classes below. Cross-entropies work
-on logits through the fused log-softmax, so they stay finite for logits of ±1e4; the TF1 ones return
-per-example values unless they say mean.
+"""Losses, composed from primitives: one set of formulas, each reduced the way the tool its name comes from
+reduces it.
+
+- TF1's and the notes' functions reduce the whole batch to one number: ``mean_squared_error`` is TF1's
+  ``tf.losses.mean_squared_error`` (the mean over every element), ``quadratic`` the notes' ½ Σ (y − ŷ)²,
+  ``mean_absolute_percentage_error`` and ``binary_cross_entropy`` the mean over every element; TF1's
+  ``*_with_logits`` functions keep TF1's per-example (or elementwise) values.
+- Keras's functions (``binary_crossentropy``, ``mean_absolute_error``, ...) give one value per example, the
+  last axis reduced as Keras reduces it, and the loss classes reduce those (``reduction``); ``compile`` weights
+  and reduces them, and maps each whole-batch function above to its per-example form (``resolve``), so
+  ``compile(loss=gc.losses.mean_squared_error)`` and ``compile(loss="mse")`` train alike.
+
+The elementwise terms (``_squared_error``, ``_absolute_percentage_error``, ``_binary_cross_entropy``) are
+written once and both families reduce them. Cross-entropies work on logits through the fused log-softmax (or
+the logits of a sigmoid output), so they stay finite for logits of ±1e4.
 """
 import sys
 from typing import NamedTuple
@@ -52,25 +63,30 @@ def sigmoid_cross_entropy_with_logits(labels, logits):
     return relu(logits) - logits * labels + log1p(exp(-abs(logits)))
 
 
+@compat.same_as("TF1", "tf.losses.mean_squared_error(labels, predictions)",
+                note="the mean over every element, one number (TF1's default weights=1.0); weight examples with "
+                     "compile's sample_weight")
 def mean_squared_error(y_true, y_pred):
-    """Mean over all elements of (y − ŷ)²."""
-    return reduce_mean(square(y_pred - y_true))
+    """TF1's ``tf.losses.mean_squared_error``: the mean of (y − ŷ)² over every element, one number. Keras's
+    per-example ``keras.losses.mean_squared_error`` is ``MeanSquaredError(reduction=None)`` or ``get("mse")``."""
+    return reduce_mean(_squared_error(y_true, y_pred))
 
 
 def quadratic(y_true, y_pred):
     """The notes' quadratic cost ½ Σ (y − ŷ)² (summed; its gradient is ŷ − y)."""
-    return 0.5 * reduce_sum(square(y_pred - y_true))
+    return 0.5 * reduce_sum(_squared_error(y_true, y_pred))
 
 
 def mean_absolute_percentage_error(y_true, y_pred, epsilon=1e-7):
-    """100 · mean(|y − ŷ| / max(|y|, ε)), Keras's definition."""
-    return 100.0 * reduce_mean(abs(y_true - y_pred) / maximum(abs(y_true), epsilon))
+    """100 · mean(|y − ŷ| / max(|y|, ε)) over every element, one number (Keras's formula; its per-example
+    form is ``MeanAbsolutePercentageError(reduction=None)`` or ``get("mape")``)."""
+    return reduce_mean(_absolute_percentage_error(y_true, y_pred, epsilon))
 
 
 def binary_cross_entropy(y_true, y_pred, epsilon=1e-7):
-    """Mean binary cross-entropy on probabilities (clipped to [ε, 1−ε] like Keras)."""
-    p = minimum(maximum(y_pred, epsilon), 1.0 - epsilon)
-    return -reduce_mean(y_true * log(p) + (1.0 - y_true) * log(1.0 - p))
+    """The mean binary cross-entropy over every element, one number: Keras's ``binary_crossentropy`` (p clipped
+    to [ε, 1−ε], or the logits when ``y_pred`` is a sigmoid's output) averaged over the batch too."""
+    return reduce_mean(_binary_cross_entropy(y_true, y_pred, epsilon=epsilon))
 
 
 mse = mean_squared_error
@@ -92,8 +108,28 @@ def _logits_of(output, activation):
     return node.inputs[0] if node is not None and node.op.type == activation else None
 
 
-def _clipped(p):
-    return minimum(maximum(p, EPSILON), 1.0 - EPSILON)
+def _clipped(p, epsilon=EPSILON):
+    return minimum(maximum(p, epsilon), 1.0 - epsilon)
+
+
+# The elementwise terms, written once: Keras's functions below reduce them per example, the whole-batch
+# functions above over everything.
+def _squared_error(y_true, y_pred):
+    return square(y_true - y_pred)
+
+
+def _absolute_percentage_error(y_true, y_pred, epsilon=EPSILON):
+    return 100.0 * abs(y_true - y_pred) / maximum(abs(y_true), epsilon)
+
+
+def _binary_cross_entropy(y_true, y_pred, from_logits=False, epsilon=EPSILON):
+    """−(y·log p + (1−y)·log(1−p)) elementwise: from the logits when given them or when ``y_pred`` is a
+    sigmoid's output (the stable route Keras's TensorFlow backend takes), else on p clipped to [ε, 1−ε]."""
+    logits = y_pred if from_logits else _logits_of(y_pred, "Sigmoid")
+    if logits is not None:
+        return sigmoid_cross_entropy_with_logits(y_true, logits)
+    p = _clipped(y_pred, epsilon)
+    return -(y_true * log(p) + (1.0 - y_true) * log(1.0 - p))
 
 
 def sparse_categorical_crossentropy(y_true, y_pred, from_logits=False):
@@ -121,16 +157,12 @@ def binary_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=0.0):
     """Mean over the last axis of −(y·log p + (1−y)·log(1−p)), p clipped to [ε, 1−ε] (Keras)."""
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + 0.5 * label_smoothing
-    logits = y_pred if from_logits else _logits_of(y_pred, "Sigmoid")
-    if logits is not None:
-        return reduce_mean(sigmoid_cross_entropy_with_logits(y_true, logits), -1)
-    p = _clipped(y_pred)
-    return -reduce_mean(y_true * log(p) + (1.0 - y_true) * log(1.0 - p), -1)
+    return reduce_mean(_binary_cross_entropy(y_true, y_pred, from_logits), -1)
 
 
 def _mean_squared_error(y_true, y_pred):
     """mean((y − ŷ)², axis=−1): Keras's per-example ``keras.losses.mean_squared_error``."""
-    return reduce_mean(square(y_true - y_pred), -1)
+    return reduce_mean(_squared_error(y_true, y_pred), -1)
 
 
 def mean_absolute_error(y_true, y_pred):
@@ -140,7 +172,7 @@ def mean_absolute_error(y_true, y_pred):
 
 def _mean_absolute_percentage_error(y_true, y_pred):
     """100 · mean(|y − ŷ| / max(|y|, ε), axis=−1): Keras's per-example ``mean_absolute_percentage_error``."""
-    return 100.0 * reduce_mean(abs(y_true - y_pred) / maximum(abs(y_true), EPSILON), -1)
+    return reduce_mean(_absolute_percentage_error(y_true, y_pred), -1)
 
 
 def mean_squared_logarithmic_error(y_true, y_pred):
@@ -328,13 +360,13 @@ for _cls in (MeanSquaredError, MeanAbsoluteError, MeanAbsolutePercentageError, M
 
 def quadratic_loss(y_true, y_pred):
     """The notes' ½ Σ (y − ŷ)², per example; ``compile`` sums it over the batch (the notes' cost)."""
-    return 0.5 * reduce_sum(square(y_pred - y_true), list(range(1, y_pred.ndim))) if y_pred.ndim > 1 else \
-        0.5 * square(y_pred - y_true)
+    error = _squared_error(y_true, y_pred)
+    return 0.5 * reduce_sum(error, list(range(1, error.ndim))) if error.ndim > 1 else 0.5 * error
 
 
 # Keras's loss names (``keras.losses.get``), graphcore's own ("quadratic", the *_from_logits shortcuts) and
-# the per-example function each names. A loss given as one of gc.losses' TF1-style scalar functions is
-# mapped to its per-example form too, so sample weights apply to it.
+# the per-example function each names. A loss given as one of the whole-batch functions (TF1's and the
+# notes') is mapped to its per-example form too, so sample weights apply to it.
 LOSS_NAMES = {
     "mean_squared_error": _mean_squared_error, "mse": _mean_squared_error, "MSE": _mean_squared_error,
     "mean_absolute_error": mean_absolute_error, "mae": mean_absolute_error, "MAE": mean_absolute_error,
@@ -356,7 +388,8 @@ LOSS_NAMES = {
 SPARSE = {sparse_categorical_crossentropy, LOSS_NAMES["sparse_categorical_crossentropy_from_logits"]}
 SUMMED = {quadratic_loss}   # summed over the batch (the notes' cost), not averaged
 _PER_EXAMPLE_OF = {mean_squared_error: _mean_squared_error, mean_absolute_percentage_error:
-                   _mean_absolute_percentage_error, quadratic: quadratic_loss}
+                   _mean_absolute_percentage_error, quadratic: quadratic_loss,
+                   binary_cross_entropy: binary_crossentropy}
 for _name in ("mse", "mae", "mape", "msle", "binary_crossentropy", "categorical_crossentropy",
               "sparse_categorical_crossentropy", "hinge", "squared_hinge", "categorical_hinge", "huber", "log_cosh",
               "kl_divergence", "poisson", "cosine_similarity"):

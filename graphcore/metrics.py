@@ -144,11 +144,13 @@ TopKCategoricalAccuracy = _metric_class("TopKCategoricalAccuracy", top_k_categor
                                         k=5)
 SparseTopKCategoricalAccuracy = _metric_class("SparseTopKCategoricalAccuracy", sparse_top_k_categorical_accuracy,
                                               "class index in top k.", sparse=True, k=5)
-MeanSquaredError = _metric_class("MeanSquaredError", _losses._mean_squared_error, "mean squared error.")
-RootMeanSquaredError = _metric_class("RootMeanSquaredError", _losses._mean_squared_error,
+# Keras's per-example MSE and MAPE (gc.losses.mean_squared_error is TF1's whole-batch function).
+_MSE, _MAPE = _losses.get("mse"), _losses.get("mape")
+MeanSquaredError = _metric_class("MeanSquaredError", _MSE, "mean squared error.")
+RootMeanSquaredError = _metric_class("RootMeanSquaredError", _MSE,
                                      "√(mean squared error over all examples seen).", finish=np.sqrt)
 MeanAbsoluteError = _metric_class("MeanAbsoluteError", _losses.mean_absolute_error, "mean absolute error.")
-MeanAbsolutePercentageError = _metric_class("MeanAbsolutePercentageError", _losses._mean_absolute_percentage_error,
+MeanAbsolutePercentageError = _metric_class("MeanAbsolutePercentageError", _MAPE,
                                             "mean absolute percentage error.")
 MeanSquaredLogarithmicError = _metric_class("MeanSquaredLogarithmicError", _losses.mean_squared_logarithmic_error,
                                             "mean squared logarithmic error.")

@@ -16,7 +16,7 @@ from .errors import BuildError, CompatError
 from .graph import Graph
 from .layers.base import (InputLayer, WeightLists, _as_list, _check_call, adopt_input, adopted, fixed_training,
                           layer_calls, model_scope, session_for)
-from .trainer import Trainer
+from .trainer import Trainer, compile_graph
 
 SUBCLASSING = compat.difference(
     "Keras", "class MyModel(keras.Model): def call(self, x) (subclassing)", "gc.Model(inputs, outputs)",
@@ -65,7 +65,7 @@ class Model(Trainer, WeightLists):
         if missing:
             raise BuildError(f"model inputs must come from gc.Input(...): {[t.name for t in missing]}")
         self.input_layers = [inputs_by_tensor[t] for t in self.inputs]
-        self._compiled = None
+        self.compilation = None
         if not self._trainable:
             self.trainable = False
 
@@ -329,7 +329,7 @@ class Sequential(Model):
         self.name = name or "sequential"
         self.inputs, self.outputs, self._layers, self._calls, self._pending = [], [], [], [], []
         self.input_layers = []
-        self._compiled = None
+        self.compilation = None
         self._trainable = bool(trainable)
         for layer in layers or []:
             self.add(layer)
@@ -404,7 +404,7 @@ class Sequential(Model):
             self.add(layer)
         self._compile_args = compile_args
         if compile_args is not None:   # compiled before it was built (Keras allows it): the training graph now
-            self._assemble()
+            compile_graph(self)
 
     def _build_from_data(self, x):
         if self.built or x is None:

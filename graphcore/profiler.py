@@ -154,6 +154,7 @@ def profile_training_step(model, batch=8, steps=1, seed=0):
     """Profile ``steps`` SGD training steps of a classifier on a random batch (after one untimed step, which
     plans and initialises): what ``graphcore profile MODEL`` reports."""
     from .model import Model
+    from .trainer import feed_dict
     if not isinstance(model, Model):
         raise ValueError(f"profiling times a classifier's training step; a {type(model).__name__} trains with its "
                          "own loop (profile it in code: with gc.profile() as prof: ...)")
@@ -164,7 +165,7 @@ def profile_training_step(model, batch=8, steps=1, seed=0):
     x = rng.normal(size=(batch,) + tuple(d or 1 for d in inputs.shape[1:])).astype(inputs.dtype)
     y = rng.integers(0, output.shape[-1] or 2, size=batch)
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    train_op, feed = model._compiled["train_op"], model._feed(x, y, training=True)
+    train_op, feed = model.compilation.train_op, feed_dict(model, x, y, training=True)
     model.session.run(train_op, feed)
     with profile() as collected:
         for _ in range(steps):

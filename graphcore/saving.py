@@ -279,11 +279,10 @@ def save_model(model, filepath, overwrite=True, include_optimizer=True):
     arrays.update({f"weight_{i:04d}": v for i, v in enumerate(values)})
     args = getattr(model, "_compile_args", None)
     if args is not None and include_optimizer:
-        compiled = model._compiled or {}
         settings = {k: _serialize_setting(args[k]) for k in ("loss", "metrics", "loss_weights")}
         settings["optimizer"] = _optimizer_config(model.optimizer)
         arrays["compile"] = np.array(json.dumps(settings, default=_json_default))
-        arrays.update(_optimizer_state(model, compiled))
+        arrays.update(_optimizer_state(model, model.compilation))
     save_arrays(path, arrays)
     return filepath
 
@@ -295,8 +294,8 @@ def _optimizer_state(model, compiled):
         return state
     index = {w: i for i, w in enumerate(model.weights)}
     named = {"optimizer/iterations": optimizer.iterations}
-    if compiled.get("learning_rate") is not None:
-        named["optimizer/learning_rate"] = compiled["learning_rate"]
+    if compiled is not None and compiled.learning_rate is not None:
+        named["optimizer/learning_rate"] = compiled.learning_rate
     for (var, slot), tensor in optimizer._slots.items():
         if var in index:
             named[f"optimizer/{index[var]:04d}/{slot}"] = tensor
@@ -380,13 +379,13 @@ def _compile_from(model, archive, path, custom_objects):
         model.compile(optimizer=optimizer, **settings_by_name)
     except (KeyError, TypeError, AttributeError, ValueError) as e:
         raise FileFormatError(f"{path}: the compile settings cannot be restored ({_detail(e)})") from None
-    compiled = model._compiled or {}
+    compiled = model.compilation
     state = _optimizer_state(model, compiled)   # what the new optimizer has: names, shapes, dtypes
     slots = {f"optimizer/{i:04d}/{slot}": tensor for i, w in enumerate(model.weights)
              for (var, slot), tensor in model.optimizer._slots.items() if var is w}
     targets = {"optimizer/iterations": model.optimizer.iterations, **slots}
-    if compiled.get("learning_rate") is not None:
-        targets[rate_name] = compiled["learning_rate"]
+    if compiled is not None and compiled.learning_rate is not None:
+        targets[rate_name] = compiled.learning_rate
     checked = {targets[key].node.name: _checked_entry(archive, key, current, f"the optimizer state {key}",
                                                       "the optimizer")
                for key, current in state.items()}

@@ -22,6 +22,7 @@ from . import training as _training
 from .errors import BuildError, CompatError, DivergenceError, NumericsError
 from .graph import creation_site
 from .layers.base import learning_phase
+from .ops.math import add_n
 from .ops.state import Variable, group
 
 STEPS = compat.difference(
@@ -64,7 +65,7 @@ compat.declare("Keras", "model.fit(...) loss becomes NaN", "gc.Model.fit(termina
 class Trainer:
     """The mixin ``Model`` inherits: the Keras training API over ``self.graph``."""
 
-    _compiled = None
+    compilation = None   # the CompiledModel compile made (training.CompiledModel)
     stop_training = False
 
     # ----- compile -------------------------------------------------------------------------------------------
@@ -86,59 +87,9 @@ class Trainer:
             raise CompatError(f"compile(steps_per_execution={steps_per_execution!r}): {STEPS_PER_EXECUTION}")
         self._compile_args = dict(optimizer=optimizer, loss=loss, loss_weights=loss_weights, metrics=metrics)
         self.optimizer = _optimizers.get(optimizer)
-        self._compiled = None
+        self.compilation = None
         if self.built:
-            self._assemble()
-
-    def _assemble(self):
-        """Build the training graph from the compile arguments (now, or once a deferred model is built)."""
-        args = self._compile_args
-        if args["loss"] is None:
-            self._compiled = {"loss": None}
-            return
-        optimizer = self.optimizer
-        with self.graph.as_default(), self.graph.name_scope("training/"):
-            assembled = _training.assemble(self.output_tensors, self.output_names, args["loss"],
-                                           args["loss_weights"], args["metrics"])
-            learning_rate = None
-            if isinstance(optimizer.learning_rate, (int, float, np.floating, np.integer)):
-                with self.graph.name_scope(optimizer.name + "/"):   # optimizer state, beside its slots
-                    learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate",
-                                             trainable=False)
-                optimizer.learning_rate = learning_rate
-            elif getattr(optimizer.learning_rate, "node", None) is not None and \
-                    optimizer.learning_rate.node.type == "Variable":
-                learning_rate = optimizer.learning_rate    # compiled before: keep its variable
-            total = assembled.loss
-            regularization = self.losses
-            if regularization:
-                from .ops.math import add_n
-                total = total + add_n(regularization)
-        trainable = self.trainable_weights
-        with self.graph.as_default():
-            step = optimizer.minimize(total, trainable) if trainable else group(name="no_trainable_weights")
-            updates = [u for layer in self._leaf_layers() if layer.trainable for u in layer.updates]
-            train_op = group(step, *updates, name="train_step") if updates else step
-        feeds = {learning_phase(self.graph): np.array(True)}
-        for layer in self._leaf_layers():
-            feeds.update(layer.training_feeds())
-        self._compiled = {"targets": assembled.targets[0], "target_list": assembled.targets,
-                          "sample_weights": assembled.sample_weights, "weightable": assembled.weightable,
-                          "loss": total, "metrics": assembled.metrics, "finish": assembled.finish,
-                          "train_op": train_op, "learning_rate": learning_rate, "training_feeds": feeds,
-                          "trainable": trainable}
-        self.reset_metrics()
-
-    def _require_compiled(self, purpose="fit or evaluate"):
-        if getattr(self, "_compile_args", None) is None:
-            raise BuildError(f"call model.compile(optimizer, loss) before {purpose}")
-        if self._compiled is None:
-            raise BuildError(f"the model is not built yet: call model.build(input_shape) or give it data (fit) "
-                             f"before {purpose}")
-        if self._compiled["loss"] is None:
-            raise BuildError(f"the model was compiled without a loss: call model.compile(optimizer, loss=...) "
-                             f"before {purpose}")
-        return self._compiled
+            compile_graph(self)
 
     @property
     def compiled(self):
@@ -147,26 +98,8 @@ class Trainer:
     @property
     def metrics_names(self):
         """Keras's names of what ``evaluate`` returns, in its order: "loss", then the metrics."""
-        compiled = self._require_compiled("metrics_names")
-        return ["loss", *compiled["metrics"]]
-
-    def _feed(self, x, y=None, training=False, sample_weight=None):
-        """The feed dict of a batch: arrays (lists in input and output order, or one array, or dicts by name)."""
-        xs = x if isinstance(x, list) else _by_name(x, self.input_names, "inputs")
-        feed = {ph: np.asarray(v, dtype=ph.dtype) for ph, v in zip(self.input_placeholders, xs)}
-        if y is not None:
-            compiled = self._compiled
-            ys = y if isinstance(y, list) else _by_name(y, self.output_names, "targets")
-            for targets, value in zip(compiled["target_list"], ys):
-                if targets is not None:
-                    feed[targets] = np.asarray(value, dtype=targets.dtype)
-            for weights, value in zip(compiled["sample_weights"], sample_weight or []):
-                if weights is not None and value is not None:
-                    feed[weights] = np.asarray(value, dtype=weights.dtype)
-        if training:
-            feed.update(self._compiled["training_feeds"] if self._compiled else
-                        {learning_phase(self.graph): np.array(True)})
-        return feed
+        compiled = require_compiled(self, "metrics_names")
+        return ["loss", *compiled.metrics]
 
     # ----- fit -----------------------------------------------------------------------------------------------
     def fit(self, x=None, y=None, batch_size=None, epochs=1, verbose="auto", callbacks=None, validation_split=0.0,
@@ -190,8 +123,8 @@ class Trainer:
         _refuse_steps(steps_per_epoch, validation_steps)
         _refuse_datasets(x)
         self._build_from_data(x)
-        compiled = self._require_compiled("fit")
-        self._warn_if_trainable_changed()
+        compiled = require_compiled(self, "fit")
+        _warn_if_trainable_changed(self)
         batch_size = validation.batch_size(batch_size, "fit")
         validation_batch_size = batch_size if validation_batch_size is None else \
             validation.batch_size(validation_batch_size, "fit", "validation_batch_size")
@@ -205,7 +138,7 @@ class Trainer:
         else:
             held_out = None
         steps = self._training_steps(backend, device, data, batch_size)
-        names = ["loss", *compiled["metrics"]]
+        names = ["loss", *compiled.metrics]
         batches = math.ceil(data.n / batch_size)
         params = {"verbose": verbose, "epochs": epochs, "steps": batches, "batch_size": batch_size,
                   "backend": steps.description}
@@ -228,18 +161,18 @@ class Trainer:
                     batch = data.take(idx)
                     values = steps.run(*batch, keep_previous=check_nan)
                     if check_nan and not math.isfinite(values[0]):
-                        raise self._diverged(steps, batch, values[0], (epoch, epochs, b, batches), previous)
+                        raise _diverged(self, steps, batch, values[0], (epoch, epochs, b, batches), previous)
                     previous = (epoch, b)
                     totals += np.array(values, dtype=np.float64) * len(idx)
                     seen += len(idx)
-                    logs = self._logs(names, totals / seen)
+                    logs = _logged(self, names, totals / seen)
                     hooks.on_train_batch_end(b, logs)
                     if self.stop_training:
                         break
                 logs = dict(logs)
                 if held_out is not None and _validates(epoch, validation_freq):
                     steps.sync()
-                    val = self._evaluate(held_out, validation_batch_size, hooks)
+                    val = _evaluate(self, held_out, validation_batch_size, hooks)
                     logs.update({f"val_{k}": v for k, v in val.items()})
                 steps.sync()
                 hooks.on_epoch_end(epoch, logs)
@@ -249,47 +182,6 @@ class Trainer:
             steps.sync()
         hooks.on_train_end(logs)
         return history
-
-    def _logs(self, names, means):
-        finish = self._compiled.get("finish", {})
-        return {n: float(finish[n](v)) if n in finish else float(v) for n, v in zip(names, means)}
-
-    def _warn_if_trainable_changed(self):
-        """Keras 2's warning: ``trainable`` flags changed since compile take effect at the next compile."""
-        if set(self.trainable_weights) != set(self._compiled["trainable"]):
-            warnings.warn("Discrepancy between trainable weights and the weights compile() collected: did you set "
-                          "`trainable` without calling `model.compile()` after? (The flags take effect at the next "
-                          "compile, as in Keras.)", stacklevel=3)
-
-    def _diverged(self, steps, batch, loss, step, previous):
-        """The ``DivergenceError`` of a step whose loss is ``loss`` (not finite): put back the weights of
-        before the step, then run its forward pass again, checking every tensor, to name the first bad one."""
-        steps.undo()
-        epoch, epochs, b, batches = step
-        kind = "NaN" if math.isnan(loss) else "Inf"
-        where = f"fit: the loss became {kind} at epoch {epoch + 1}/{epochs}, batch {b + 1}/{batches}"
-        fix = ("Lower the learning rate, clip the gradients (e.g. gc.optimizers.Adam(clipnorm=1.0)) or rescale the "
-               "data; fit(terminate_on_nan=False) trains on regardless, and callbacks.TerminateOnNaN() stops quietly "
-               "as in Keras.")
-        site = f"\n  at {creation_site()}"
-        x, y, weights = batch
-        try:
-            self.session.run(self._compiled["loss"], self._feed(x, y, training=True, sample_weight=weights),
-                             check_numerics=True)
-        except NumericsError as e:
-            node = e.node
-            if node.type == "Variable":
-                by = (f"the update of epoch {previous[0] + 1}, batch {previous[1] + 1}" if previous
-                      else "an earlier fit or set_weights")
-                first = (f"the first non-finite tensor is the variable '{node.name}': {by} made it NaN or Inf "
-                         "(the weights are left as that update wrote them)")
-            else:
-                first = (f"the first non-finite tensor of that step is {e.detail.replace('check_numerics: ', '')}; "
-                         "the weights are restored to their values before that step")
-            return DivergenceError(f"{where}: {first}. {fix}{site}", node)
-        return DivergenceError(f"{where} in {steps.description}; run again on the weights of before that step (now "
-                               f"restored) in the interpreter, every tensor of the step's forward pass is finite (a "
-                               f"random op, or the backend, differs). {fix}{site}")
 
     def _training_steps(self, backend, device, data, batch_size):
         """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
@@ -301,7 +193,7 @@ class Trainer:
             if len(self.inputs) != 1 or len(self.outputs) != 1 or any(w is not None for w in data.weights):
                 raise BuildError("fit(backend='onnxruntime') trains one-input, one-output models without "
                                  "sample or class weights; use backend='numpy' for the others")
-            key = ("onnxruntime", device, id(self._compiled))
+            key = ("onnxruntime", device, id(self.compilation))
             if getattr(self, "_onnx_steps", (None, None))[0] != key:
                 self._onnx_steps = (key, FitSteps(self, device, batch_size=min(batch_size, data.n)))
             steps = self._onnx_steps[1]
@@ -319,32 +211,13 @@ class Trainer:
         _refuse_steps(steps)
         _refuse_datasets(x)
         self._build_from_data(x)
-        self._require_compiled("evaluate")
+        require_compiled(self, "evaluate")
         batch_size = validation.batch_size(batch_size, "evaluate")
         _check_verbose(verbose, "evaluate")
         data = _training_data(self, x, y, sample_weight, purpose="evaluate")
         params = {"verbose": verbose, "epochs": 1, "steps": math.ceil(data.n / batch_size)}
         hooks = CallbackList(callbacks, self, params, add_progbar=verbose != 0)
-        return _returned(self._evaluate(data, batch_size, hooks), return_dict)
-
-    def _evaluate(self, data, batch_size, hooks):
-        """Loss and metrics over ``data``; ``hooks`` may be fit's CallbackList (validation calls its
-        ``on_test_*`` hooks, as Keras's does)."""
-        compiled = self._compiled
-        fetches = [compiled["loss"], *compiled["metrics"].values()]
-        names = ["loss", *compiled["metrics"]]
-        hooks.on_test_begin({})
-        totals = np.zeros(len(names))
-        for b, start in enumerate(range(0, data.n, batch_size)):
-            hooks.on_test_batch_begin(b, {})
-            idx = np.arange(start, min(start + batch_size, data.n))
-            x, y, weights = data.take(idx)
-            values = self.session.run(fetches, self._feed(x, y, sample_weight=weights))
-            totals += np.array(values, dtype=np.float64) * len(idx)
-            hooks.on_test_batch_end(b, self._logs(names, totals / (start + len(idx))))
-        results = self._logs(names, totals / data.n)
-        hooks.on_test_end(results)
-        return results
+        return _returned(_evaluate(self, data, batch_size, hooks), return_dict)
 
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Keras's ``predict``: the outputs for ``x`` (an array, a list in input order or a dict by input name)
@@ -364,7 +237,8 @@ class Trainer:
         parts = []
         for b, start in enumerate(range(0, n, batch_size)):
             hooks.on_predict_batch_begin(b, {})
-            parts.append(self.session.run(self.output_tensors, self._feed([v[start:start + batch_size] for v in xs])))
+            batch = [v[start:start + batch_size] for v in xs]
+            parts.append(self.session.run(self.output_tensors, feed_dict(self, batch)))
             hooks.on_predict_batch_end(b, {"outputs": parts[-1]})
         hooks.on_predict_end({})
         outputs = [np.concatenate([p[i] for p in parts]) for i in range(len(self.outputs))]
@@ -376,43 +250,178 @@ class Trainer:
         """One optimizer step on the batch; returns its loss and metrics (before the update), as ``evaluate``
         returns them. ``reset_metrics=False`` averages them over the calls since ``reset_metrics()``."""
         self._build_from_data(x)
-        self._require_compiled("train_on_batch")
+        require_compiled(self, "train_on_batch")
         data = _training_data(self, x, y, sample_weight, class_weight, purpose="train_on_batch")
         xs, ys, weights = data.take(np.arange(data.n))
-        _, *values = self.session.run([self._compiled["train_op"], self._compiled["loss"],
-                                       *self._compiled["metrics"].values()],
-                                      self._feed(xs, ys, training=True, sample_weight=weights))
-        return self._batch_result(values, data.n, reset_metrics, return_dict)
+        _, *values = self.session.run([self.compilation.train_op, self.compilation.loss,
+                                       *self.compilation.metrics.values()],
+                                      feed_dict(self, xs, ys, training=True, sample_weight=weights))
+        return _batch_result(self, values, data.n, reset_metrics, return_dict)
 
     def test_on_batch(self, x, y=None, sample_weight=None, reset_metrics=True, return_dict=False):
         """The loss and metrics of one batch in inference mode."""
         self._build_from_data(x)
-        self._require_compiled("test_on_batch")
+        require_compiled(self, "test_on_batch")
         data = _training_data(self, x, y, sample_weight, purpose="test_on_batch")
         xs, ys, weights = data.take(np.arange(data.n))
-        values = self.session.run([self._compiled["loss"], *self._compiled["metrics"].values()],
-                                  self._feed(xs, ys, sample_weight=weights))
-        return self._batch_result(values, data.n, reset_metrics, return_dict)
+        values = self.session.run([self.compilation.loss, *self.compilation.metrics.values()],
+                                  feed_dict(self, xs, ys, sample_weight=weights))
+        return _batch_result(self, values, data.n, reset_metrics, return_dict)
 
     def predict_on_batch(self, x):
         """The outputs for one batch (no batching, no callbacks)."""
         self._build_from_data(x)
         self._require_built("predict_on_batch")
-        outputs = self.session.run(self.output_tensors, self._feed(_as_inputs(self, x, "predict_on_batch")))
+        outputs = self.session.run(self.output_tensors, feed_dict(self, _as_inputs(self, x, "predict_on_batch")))
         return outputs[0] if len(outputs) == 1 else outputs
 
     def reset_metrics(self):
         """Start the running means of ``train_on_batch``/``test_on_batch(reset_metrics=False)`` afresh."""
         self._batch_totals, self._batch_seen = None, 0
 
-    def _batch_result(self, values, n, reset, return_dict):
-        if reset or self._batch_totals is None:
-            self.reset_metrics()
-            self._batch_totals = np.zeros(len(values))
-        self._batch_totals += np.array(values, np.float64) * n
-        self._batch_seen += n
-        names = ["loss", *self._compiled["metrics"]]
-        return _returned(self._logs(names, self._batch_totals / self._batch_seen), return_dict)
+
+def compile_graph(model):
+    """Build the training graph from the model's compile arguments (at compile, or once a model compiled
+    before it was built gets its input) and keep it as ``model.compilation``."""
+    args, optimizer = model._compile_args, model.optimizer
+    if args["loss"] is None:
+        model.compilation = _training.CompiledModel(optimizer)
+        return
+    graph = model.graph
+    with graph.as_default(), graph.name_scope("training/"):
+        assembled = _training.assemble(model.output_tensors, model.output_names, args["loss"], args["loss_weights"],
+                                       args["metrics"])
+        learning_rate = None
+        if isinstance(optimizer.learning_rate, (int, float, np.floating, np.integer)):
+            with graph.name_scope(optimizer.name + "/"):   # optimizer state, beside its slots
+                learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate", trainable=False)
+            optimizer.learning_rate = learning_rate
+        elif getattr(optimizer.learning_rate, "node", None) is not None and \
+                optimizer.learning_rate.node.type == "Variable":
+            learning_rate = optimizer.learning_rate    # compiled before: keep its variable
+        total = assembled.loss
+        regularization = model.losses
+        if regularization:
+            total = total + add_n(regularization)
+    trainable = model.trainable_weights
+    with graph.as_default():
+        step = optimizer.minimize(total, trainable) if trainable else group(name="no_trainable_weights")
+        updates = [u for layer in model._leaf_layers() if layer.trainable for u in layer.updates]
+        train_op = group(step, *updates, name="train_step") if updates else step
+    feeds = {learning_phase(graph): np.array(True)}
+    for layer in model._leaf_layers():
+        feeds.update(layer.training_feeds())
+    model.compilation = _training.CompiledModel(
+        optimizer, total, train_op, assembled.targets, assembled.sample_weights, assembled.weightable,
+        assembled.metrics, assembled.finish, learning_rate, feeds, trainable)
+    model.reset_metrics()
+
+
+def require_compiled(model, purpose="fit or evaluate"):
+    """The model's ``CompiledModel``, or the error that says which step is missing for ``purpose``."""
+    if getattr(model, "_compile_args", None) is None:
+        raise BuildError(f"call model.compile(optimizer, loss) before {purpose}")
+    if model.compilation is None:
+        raise BuildError(f"the model is not built yet: call model.build(input_shape) or give it data (fit) "
+                         f"before {purpose}")
+    if model.compilation.loss is None:
+        raise BuildError(f"the model was compiled without a loss: call model.compile(optimizer, loss=...) "
+                         f"before {purpose}")
+    return model.compilation
+
+
+def feed_dict(model, x, y=None, training=False, sample_weight=None):
+    """The feed dict of a batch: inputs ``x`` and (compiled models) targets ``y`` and sample weights, each an
+    array, a list in input/output order or a dict by name; ``training`` adds the training step's feeds."""
+    xs = x if isinstance(x, list) else _by_name(x, model.input_names, "inputs")
+    feed = {ph: np.asarray(v, dtype=ph.dtype) for ph, v in zip(model.input_placeholders, xs)}
+    compiled = model.compilation
+    if y is not None:
+        ys = y if isinstance(y, list) else _by_name(y, model.output_names, "targets")
+        for targets, value in zip(compiled.targets, ys):
+            if targets is not None:
+                feed[targets] = np.asarray(value, dtype=targets.dtype)
+        for weights, value in zip(compiled.sample_weights, sample_weight or []):
+            if weights is not None and value is not None:
+                feed[weights] = np.asarray(value, dtype=weights.dtype)
+    if training:
+        feed.update(compiled.training_feeds if compiled else {learning_phase(model.graph): np.array(True)})
+    return feed
+
+
+def _logged(model, names, means):
+    """The logs of ``names`` from their means (RMSE logs the root of its mean)."""
+    finish = model.compilation.finish
+    return {n: float(finish[n](v)) if n in finish else float(v) for n, v in zip(names, means)}
+
+
+def _warn_if_trainable_changed(model):
+    """Keras 2's warning: ``trainable`` flags changed since compile take effect at the next compile."""
+    if set(model.trainable_weights) != set(model.compilation.trainable):
+        warnings.warn("Discrepancy between trainable weights and the weights compile() collected: did you set "
+                      "`trainable` without calling `model.compile()` after? (The flags take effect at the next "
+                      "compile, as in Keras.)", stacklevel=3)
+
+
+def _diverged(model, steps, batch, loss, step, previous):
+    """The ``DivergenceError`` of a step whose loss is ``loss`` (not finite): put back the weights of
+    before the step, then run its forward pass again, checking every tensor, to name the first bad one."""
+    steps.undo()
+    epoch, epochs, b, batches = step
+    kind = "NaN" if math.isnan(loss) else "Inf"
+    where = f"fit: the loss became {kind} at epoch {epoch + 1}/{epochs}, batch {b + 1}/{batches}"
+    fix = ("Lower the learning rate, clip the gradients (e.g. gc.optimizers.Adam(clipnorm=1.0)) or rescale the "
+           "data; fit(terminate_on_nan=False) trains on regardless, and callbacks.TerminateOnNaN() stops quietly "
+           "as in Keras.")
+    site = f"\n  at {creation_site()}"
+    x, y, weights = batch
+    try:
+        model.session.run(model.compilation.loss, feed_dict(model, x, y, training=True, sample_weight=weights),
+                         check_numerics=True)
+    except NumericsError as e:
+        node = e.node
+        if node.type == "Variable":
+            by = (f"the update of epoch {previous[0] + 1}, batch {previous[1] + 1}" if previous
+                  else "an earlier fit or set_weights")
+            first = (f"the first non-finite tensor is the variable '{node.name}': {by} made it NaN or Inf "
+                     "(the weights are left as that update wrote them)")
+        else:
+            first = (f"the first non-finite tensor of that step is {e.detail.replace('check_numerics: ', '')}; "
+                     "the weights are restored to their values before that step")
+        return DivergenceError(f"{where}: {first}. {fix}{site}", node)
+    return DivergenceError(f"{where} in {steps.description}; run again on the weights of before that step (now "
+                           f"restored) in the interpreter, every tensor of the step's forward pass is finite (a "
+                           f"random op, or the backend, differs). {fix}{site}")
+
+
+def _evaluate(model, data, batch_size, hooks):
+    """Loss and metrics over ``data``; ``hooks`` may be fit's CallbackList (validation calls its
+    ``on_test_*`` hooks, as Keras's does)."""
+    compiled = model.compilation
+    fetches = [compiled.loss, *compiled.metrics.values()]
+    names = ["loss", *compiled.metrics]
+    hooks.on_test_begin({})
+    totals = np.zeros(len(names))
+    for b, start in enumerate(range(0, data.n, batch_size)):
+        hooks.on_test_batch_begin(b, {})
+        idx = np.arange(start, min(start + batch_size, data.n))
+        x, y, weights = data.take(idx)
+        values = model.session.run(fetches, feed_dict(model, x, y, sample_weight=weights))
+        totals += np.array(values, dtype=np.float64) * len(idx)
+        hooks.on_test_batch_end(b, _logged(model, names, totals / (start + len(idx))))
+    results = _logged(model, names, totals / data.n)
+    hooks.on_test_end(results)
+    return results
+
+
+def _batch_result(model, values, n, reset, return_dict):
+    if reset or model._batch_totals is None:
+        model.reset_metrics()
+        model._batch_totals = np.zeros(len(values))
+    model._batch_totals += np.array(values, np.float64) * n
+    model._batch_seen += n
+    names = ["loss", *model.compilation.metrics]
+    return _returned(_logged(model, names, model._batch_totals / model._batch_seen), return_dict)
 
 
 def _returned(results, return_dict):
@@ -460,15 +469,15 @@ class _InterpreterSteps:
     description = "the NumPy interpreter"
 
     def __init__(self, model):
-        compiled = model._compiled
+        compiled = model.compilation
         self.model = model
-        self.fetches = [compiled["train_op"], compiled["loss"], *compiled["metrics"].values()]
+        self.fetches = [compiled.train_op, compiled.loss, *compiled.metrics.values()]
         self.previous = None
 
     def run(self, x, y, weights, keep_previous=False):
         variables = self.model.session.variables
         self.previous = dict(variables) if keep_previous else None
-        _, *values = self.model.session.run(self.fetches, self.model._feed(x, y, training=True,
+        _, *values = self.model.session.run(self.fetches, feed_dict(self.model, x, y, training=True,
                                                                             sample_weight=weights))
         return values
 
@@ -561,7 +570,7 @@ def _training_data(model, x, y, sample_weight=None, class_weight=None, purpose="
         validation.check_class_weight(class_weight, purpose)
         from_classes = _training.class_weights_to_sample_weights(ys[0], class_weight).astype(np.float32)
         weights[0] = from_classes if weights[0] is None else weights[0] * from_classes
-    for name, w, weightable in zip(names, weights, model._compiled["weightable"]):
+    for name, w, weightable in zip(names, weights, model.compilation.weightable):
         if w is not None and not weightable:
             raise BuildError(f"sample weights for output {name!r}: its loss returns one number for the batch, "
                              "not one per example, so it cannot be weighted")

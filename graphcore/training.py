@@ -67,6 +67,37 @@ class CompiledLoss:
     finish: dict = field(default_factory=dict)   # logged name → function of the epoch mean (RMSE's sqrt)
 
 
+@dataclass
+class CompiledModel:
+    """What ``Model.compile`` added to the model's graph (``model.compilation``; None before compile, or while a
+    model compiled before it was built waits for its input). Profilers, exporters and tools read it by these
+    names; the training loops in ``trainer.py`` feed and fetch its tensors.
+
+    ``loss`` is the total loss tensor (None: compiled for ``predict`` alone); ``train_op`` the grouped step
+    (optimizer updates and batch-norm updates); ``targets`` and ``sample_weights`` hold one placeholder per
+    output (None for an output without a loss); ``metrics`` maps Keras's logged names to tensors, and ``finish``
+    a logged name to what turns its epoch mean into the logged value (RMSE's sqrt); ``weightable`` says which
+    outputs' losses are per example (so sample weights apply); ``learning_rate`` is the variable callbacks
+    change (None when the optimizer's rate is a tensor); ``training_feeds`` the feeds a training step adds (the
+    learning phase, layers' switches); ``trainable`` the weights compile collected."""
+    optimizer: object
+    loss: object = None
+    train_op: object = None
+    targets: list = field(default_factory=list)
+    sample_weights: list = field(default_factory=list)
+    weightable: list = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+    finish: dict = field(default_factory=dict)
+    learning_rate: object = None
+    training_feeds: dict = field(default_factory=dict)
+    trainable: list = field(default_factory=list)
+
+    @property
+    def target(self):
+        """The labels placeholder of a one-output model (the first output's otherwise)."""
+        return self.targets[0]
+
+
 def assemble(outputs, names, loss, loss_weights=None, metrics=None):
     """Build targets, weights, per-output losses and metrics for ``outputs`` (tensors in the user's layout).
 

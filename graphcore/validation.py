@@ -86,8 +86,7 @@ def check_inputs(model, x, purpose="predict"):
 def check_targets(model, y, n, purpose, output=0):
     """Labels of output number ``output`` matching its compiled targets: ``n`` of them, of the right rank;
     class indices for sparse losses, whole numbers in [0, classes); finite values otherwise."""
-    compiled = model._require_compiled()
-    targets = compiled.get("target_list", [compiled["targets"]])[output]
+    targets = model.compilation.targets[output]   # fit and evaluate checked that the model is compiled
     if targets is None:   # an output without a loss takes no labels
         return _numeric(y, "y", purpose)
     y = _numeric(y, "y", purpose)

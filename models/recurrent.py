@@ -18,6 +18,7 @@ import numpy as np
 import graphcore as gc
 from graphcore import layers, recurrent
 from graphcore.model import Model
+from graphcore.trainer import feed_dict
 
 from .common import fresh_model_graph, functional
 
@@ -89,14 +90,14 @@ class CharModel(Model):
 
     def train(self, iterations, batch_size=32, learning_rate=0.02, seed=0):
         """``iterations`` Adam steps on random windows (logits → sparse cross-entropy per character)."""
-        if self._compiled is None:
+        if self.compilation is None:
             self.compile(gc.train.Adam(learning_rate), "sparse_categorical_crossentropy_from_logits")
         rng = np.random.default_rng(seed)
         losses = []
         for _ in range(iterations):
             x, y = self.windows(batch_size, rng)
-            loss, _ = self.session.run([self._compiled["loss"], self._compiled["train_op"]],
-                                       self._feed(x, y, training=True))
+            loss, _ = self.session.run([self.compilation.loss, self.compilation.train_op],
+                                       feed_dict(self, x, y, training=True))
             losses.append(float(loss))
         return losses
 

@@ -6,6 +6,7 @@ import pytest
 
 import graphcore as gc
 from graphcore import export
+from graphcore.export.onnx_names import ELEMENTWISE
 from graphcore.op import REGISTRY
 
 RTOL, ATOL = 1e-4, 1e-5
@@ -111,3 +112,37 @@ def test_unknown_dimensions_named_apart_for_inputs_that_are_not_one_batch():
     got = export.InferenceSession(proto, device="cpu").run(feeds)
     np.testing.assert_array_equal(got[0], np.stack([feeds["x"] * 2] * 2))
     np.testing.assert_array_equal(got[1], np.full((2, 2, 4), 2.0))
+
+
+def test_converters_and_import_rules_register_the_same_way():
+    """Every module with ``@converter`` rules is imported by export/converters.py, every module with
+    ``@importer`` rules by export/importers.py: a new family registers by being listed there."""
+    import ast
+    import pathlib
+    root = pathlib.Path(export.__file__).parent
+
+    def listed(module):
+        tree = ast.parse((root / f"{module}.py").read_text())
+        return {alias.name for node in tree.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+
+    def registering(prefix, decorator):
+        return {path.stem for path in root.glob(f"{prefix}*.py") if f"@{decorator}(" in path.read_text()}
+    assert registering("convert_", "converter") == listed("converters")
+    assert registering("import_", "importer") == listed("importers")
+    assert len(set(ELEMENTWISE.values())) == len(ELEMENTWISE)   # one-to-one: each ONNX name once
+
+
+@pytest.mark.parametrize("op_type", sorted(ELEMENTWISE))
+def test_one_to_one_names_round_trip_through_one_table(op_type, tmp_path):
+    """export/onnx_names.ELEMENTWISE is read both ways: the op exports as exactly its ONNX op, and that file
+    imports as exactly the graphcore op, computing the same values."""
+    arrays, attrs = next(iter(REGISTRY[op_type].samples(np.random.default_rng(0))))
+    graph, node, feeds = _one_node_graph(op_type, arrays, attrs)
+    proto = export.to_onnx(graph, tmp_path / "op.onnx", inputs=list(feeds), outputs=list(node.outputs))
+    assert [n.op_type for n in proto.graph.node] == [ELEMENTWISE[op_type]]
+    imported = export.from_onnx(tmp_path / "op.onnx")
+    assert [n.type for n in imported.graph.nodes if n.type not in export.LEAVES] == [op_type]
+    (got,) = imported.run({t.name: a for t, a in feeds.items()}).values()
+    with gc.Session(graph) as sess:
+        want = sess.run(node.outputs[0], feeds)
+    np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL)

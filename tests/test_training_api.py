@@ -272,3 +272,42 @@ def test_learning_rate_callbacks_act_on_the_onnxruntime_backend_as_on_the_interp
     np.testing.assert_allclose(histories["onnxruntime"].history["loss"], histories["numpy"].history["loss"],
                                rtol=1e-4)
     assert histories["numpy"].history["loss"][0] != pytest.approx(histories["numpy"].history["loss"][2])
+
+
+def test_the_compiled_state_is_a_public_dataclass_that_fit_and_evaluate_use():
+    # model.compilation (training.CompiledModel) names what compile added; its loss fetched with
+    # trainer.feed_dict is evaluate's number, and its train_op is the step fit runs
+    from graphcore.trainer import feed_dict
+    from graphcore.training import CompiledModel
+    image, extra, label, value = _data()
+    model = _two_headed()
+    assert model.compilation is None
+    model.compile(optimizer=gc.optimizers.SGD(0.1), loss=["sparse_categorical_crossentropy", "mse"],
+                  metrics={"label": ["accuracy"]})
+    compiled = model.compilation
+    assert isinstance(compiled, CompiledModel) and compiled.optimizer is model.optimizer
+    assert [t.dtype.name for t in compiled.targets] == ["int64", "float32"]
+    assert list(compiled.metrics) == ["label_loss", "label_accuracy", "value_loss"]   # output by output
+    assert set(compiled.trainable) == set(model.trainable_weights)
+    x, y = [image, extra], [label, value]
+    loss = model.session.run(compiled.loss, feed_dict(model, x, y))
+    np.testing.assert_allclose(loss, model.evaluate(x, y, batch_size=len(image), verbose=0)[0], rtol=1e-6)
+    before = model.get_weights()
+    model.session.run(compiled.train_op, feed_dict(model, x, y, training=True))
+    assert any(not np.allclose(a, b) for a, b in zip(before, model.get_weights()))
+    assert float(model.session.run(compiled.learning_rate)) == pytest.approx(0.1)
+
+
+def test_a_model_compiled_before_it_is_built_gets_its_compiled_state_when_built():
+    model = gc.Sequential([layers.Dense(2)])
+    model.compile(loss="mse")
+    assert model.compiled and model.compilation is None
+    with pytest.raises(gc.BuildError, match="not built yet"):
+        model.metrics_names
+    model.build((None, 4))
+    assert model.compilation.loss is not None and model.compilation.target.shape == (None, 2)
+    predict_only = gc.Sequential([layers.Dense(2, input_shape=(4,))])
+    predict_only.compile(loss=None)
+    assert predict_only.compilation.loss is None
+    with pytest.raises(gc.BuildError, match="compiled without a loss"):
+        predict_only.fit(np.ones((3, 4), np.float32), np.ones((3, 2), np.float32), verbose=0)

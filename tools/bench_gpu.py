@@ -68,9 +68,9 @@ class Work:
 def _zoo(model, x, y):
     """A zoo model's SGD step: (graph, inputs, loss, step, session, batch), Work's first arguments."""
     model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy")
-    compiled = model._compiled
-    return model.graph, [model.input_placeholders[0], compiled["targets"]], compiled["loss"], \
-        compiled["train_op"], model.session, [x, y]
+    compiled = model.compilation
+    return model.graph, [model.input_placeholders[0], compiled.target], compiled.loss, \
+        compiled.train_op, model.session, [x, y]
 
 
 @workload

@@ -30,6 +30,7 @@ from timing import blas_description, seconds_per_call  # noqa: E402  (each engin
 
 import graphcore as gc  # noqa: E402
 from graphcore import export, models  # noqa: E402
+from graphcore.trainer import feed_dict  # noqa: E402
 
 WORKLOADS = {}
 
@@ -77,7 +78,7 @@ def _from_model(model, torch_module, x, y):
     """A compiled zoo model's step; the twin gets the model's weights (Keras layouts → PyTorch's)."""
     import torch
     model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy")
-    compiled = model._compiled
+    compiled = model.compilation
     params = [p for p in torch_module.parameters()]
     weights = model.get_weights()
     with torch.no_grad():
@@ -85,9 +86,9 @@ def _from_model(model, torch_module, x, y):
             w = np.asarray(w)
             w = w.transpose(3, 2, 0, 1) if w.ndim == 4 else w.T if w.ndim == 2 else w
             p.copy_(torch.from_numpy(np.ascontiguousarray(w)))
-    feeds = model._feed(x, y, training=True)
-    inputs = [model.input_placeholders[0], compiled["targets"]]
-    return Workload(model.graph, inputs, compiled["loss"], compiled["train_op"], feeds, model.session,
+    feeds = feed_dict(model, x, y, training=True)
+    inputs = [model.input_placeholders[0], compiled.target]
+    return Workload(model.graph, inputs, compiled.loss, compiled.train_op, feeds, model.session,
                     _torch_sgd_step(torch_module, x.transpose(0, 3, 1, 2), y))
 
 
@@ -103,9 +104,9 @@ def mlp():
     with torch.no_grad():
         for p, w in zip(twin.parameters(), model.get_weights()):
             p.copy_(torch.from_numpy(np.ascontiguousarray(w.T if w.ndim == 2 else w)))
-    compiled = model._compiled
-    return Workload(model.graph, [model.input_placeholders[0], compiled["targets"]], compiled["loss"],
-                    compiled["train_op"], model._feed(x, y, training=True), model.session,
+    compiled = model.compilation
+    return Workload(model.graph, [model.input_placeholders[0], compiled.target], compiled.loss,
+                    compiled.train_op, feed_dict(model, x, y, training=True), model.session,
                     _torch_sgd_step(twin, x, y))
 
 

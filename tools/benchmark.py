@@ -26,6 +26,7 @@ import time
 import numpy as np
 
 import graphcore as gc
+from graphcore.trainer import feed_dict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from timing import blas_description, seconds_per_call  # noqa: E402
@@ -108,8 +109,8 @@ def _model_case(model, torch_model, x_data, y_data):
     """Training steps (SGD, softmax cross-entropy) of a zoo model and its PyTorch twin on the same batch."""
     import torch
     model.compile(gc.train.SGD(0.01), "sparse_categorical_crossentropy")
-    compiled = model._compiled
-    feed = model._feed(x_data, y_data, training=True)
+    compiled = model.compilation
+    feed = feed_dict(model, x_data, y_data, training=True)
     opt = torch.optim.SGD(torch_model.parameters(), lr=0.01)
     tx = torch.from_numpy(np.ascontiguousarray(x_data.transpose(0, 3, 1, 2)))
     ty = torch.from_numpy(y_data)
@@ -119,7 +120,7 @@ def _model_case(model, torch_model, x_data, y_data):
         torch.nn.functional.cross_entropy(torch_model(tx), ty).backward()
         opt.step()
 
-    return (lambda: model.session.run(compiled["train_op"], feed)), torch_step
+    return (lambda: model.session.run(compiled.train_op, feed)), torch_step
 
 
 def lenet5_twin():

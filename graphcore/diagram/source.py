@@ -20,9 +20,9 @@ def from_graphcore(obj):
     graph = obj if isinstance(obj, Graph) else obj.graph
     out = OpGraph(name=getattr(obj, "name", None) or "graph", ops=[], values={})
     _read(graph, out, prefix="", scope=(), depth=0)
-    compiled = getattr(obj, "_compiled", None)
-    if compiled:
-        out.name_the_loss(_value_id("", compiled["loss"]))
+    compiled = getattr(obj, "compilation", None)
+    if compiled is not None and compiled.loss is not None:
+        out.name_the_loss(_value_id("", compiled.loss))
     for name, layer in _named_layers(getattr(obj, "layers", ()), out.models):
         settings = {k: getattr(layer, k) for k in _LAYER_SETTINGS if _plain(getattr(layer, k, None))}
         out.layers[name] = LayerInfo(type(layer).__name__, attr_lines(settings))

@@ -177,3 +177,72 @@ def test_top_k_categorical_accuracy_by_hand():
     # keras.io/api/metrics/accuracy_metrics, "TopKCategoricalAccuracy(k=1)"
     m = metrics.TopKCategoricalAccuracy(k=1)
     assert m([[0, 0, 1], [0, 1, 0]], [[0.1, 0.9, 0.8], [0.05, 0.95, 0]]) == pytest.approx(0.5)
+
+
+# ----- one set of losses: whole-batch functions (TF1's, the notes') and Keras's per-example ones ---------------
+def _run_losses(build, *arrays):
+    graph = gc.Graph()
+    with graph.as_default():
+        values = build(*[gc.constant(a) for a in arrays])
+    return gc.Session(graph).run(values)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (4, 3), (2, 3, 4)])
+def test_whole_batch_losses_reduce_every_element_as_tf1_and_the_notes_do(shape):
+    # tf.compat.v1.losses.mean_squared_error: "weights=1.0, reduction=SUM_BY_NONZERO_WEIGHTS" — the mean over
+    # every element, one number, for any rank (a scalar too); the notes' quadratic cost sums ½(y − ŷ)²
+    rng = np.random.default_rng(5)
+    yt, yp = rng.uniform(0.5, 2, shape).astype(np.float32), rng.uniform(0.5, 2, shape).astype(np.float32)
+    out = _run_losses(lambda t, p: [losses.mean_squared_error(t, p), losses.quadratic(t, p),
+                                    losses.mean_absolute_percentage_error(t, p),
+                                    losses.binary_cross_entropy(t / 2.5, p / 2.5)], yt, yp)
+    t, p = torch.from_numpy(yt), torch.from_numpy(yp)
+    expected = [F.mse_loss(p, t).item(), 0.5 * F.mse_loss(p, t, reduction="sum").item(),
+                100 * torch.mean(torch.abs(t - p) / torch.abs(t)).item(), F.binary_cross_entropy(p / 2.5, t / 2.5).item()]
+    assert all(np.ndim(v) == 0 for v in out)
+    np.testing.assert_allclose(out, expected, rtol=1e-5)
+
+
+def test_keras_per_example_forms_reduce_the_last_axis():
+    # keras.io/api/losses/regression_losses: mean_squared_error(y_true, y_pred) "loss = mean(square(y_true -
+    # y_pred), axis=-1)"; the same element terms as the whole-batch functions, one value per example
+    rng = np.random.default_rng(6)
+    yt, yp = rng.uniform(0.5, 2, (4, 3)).astype(np.float32), rng.uniform(0.5, 2, (4, 3)).astype(np.float32)
+    out = _run_losses(lambda t, p: [losses.get("mse")(t, p), losses.get("mape")(t, p), losses.quadratic_loss(t, p),
+                                    losses.binary_crossentropy(t / 2.5, p / 2.5)], yt, yp)
+    t, p = torch.from_numpy(yt), torch.from_numpy(yp)
+    expected = [F.mse_loss(p, t, reduction="none").mean(-1), 100 * (torch.abs(t - p) / torch.abs(t)).mean(-1),
+                0.5 * F.mse_loss(p, t, reduction="none").sum(-1),
+                F.binary_cross_entropy(p / 2.5, t / 2.5, reduction="none").mean(-1)]
+    for value, want in zip(out, expected):
+        np.testing.assert_allclose(value, want.numpy(), rtol=1e-5)
+
+
+@pytest.mark.parametrize("function, name", [(losses.mean_squared_error, "mse"),
+                                            (losses.mean_absolute_percentage_error, "mape"),
+                                            (losses.quadratic, "quadratic"),
+                                            (losses.binary_cross_entropy, "binary_crossentropy")])
+def test_a_whole_batch_function_in_compile_trains_as_its_keras_name_and_takes_sample_weights(function, name):
+    # compile maps each whole-batch function to its per-example form: the same loss as the Keras name, and
+    # sample weights apply (Keras's weighted mean; the notes' quadratic is a weighted sum)
+    y = (np.abs(TARGETS) / 3).clip(0.05, 0.95).astype(np.float32)
+    weights = RNG.uniform(0.5, 2, len(X)).astype(np.float32)
+    by_function, by_name = _linear(2, "sigmoid"), _linear(2, "sigmoid")
+    by_function.compile(loss=function)
+    by_name.compile(loss=name)
+    plain = by_function.evaluate(X, y, verbose=0)
+    np.testing.assert_allclose(plain, by_name.evaluate(X, y, verbose=0), rtol=1e-6)
+    weighted = by_function.evaluate(X, y, sample_weight=weights, verbose=0)
+    np.testing.assert_allclose(weighted, by_name.evaluate(X, y, sample_weight=weights, verbose=0), rtol=1e-6)
+    assert weighted != pytest.approx(plain, rel=1e-4)
+
+
+def test_binary_cross_entropy_of_a_sigmoid_output_reads_its_logits():
+    # Keras's TensorFlow backend computes binary_crossentropy of a sigmoid's output from the logits; the
+    # whole-batch binary_cross_entropy shares that term, so a confident wrong prediction costs its exact value
+    # (30 for a logit of 30), not the −log(1e−7) ≈ 16.1 of probabilities clipped at ε
+    logits = np.array([[30.0, -2.0], [0.5, -30.0]], np.float32)
+    labels = np.array([[0.0, 1.0], [1.0, 1.0]], np.float32)
+    value = _run_losses(lambda z, y: losses.binary_cross_entropy(y, gc.sigmoid(z)), logits, labels)
+    expected = F.binary_cross_entropy_with_logits(torch.from_numpy(logits), torch.from_numpy(labels)).item()
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
