@@ -134,7 +134,7 @@ class Cond(Op):
             return values[0] if single else values
         return run_branch
 
-    def grad(self, node, *output_grads):
+    def grad(self, node, output_grads, wanted):
         return _backward(node, output_grads)
 
     def samples(self, rng):

@@ -249,8 +249,8 @@ class Scan(Op):
             return result[0] if len(result) == 1 else result
         return scan
 
-    def grad(self, node, *output_grads):
-        return _backward(node, output_grads)
+    def grad(self, node, output_grads, wanted):
+        return _backward(node, output_grads, wanted)
 
     def samples(self, rng):
         def rnn(x, h, w, u):
@@ -304,19 +304,11 @@ def _pretranspose_captures(plan, cap_slots):
 # Backpropagation through time, symbolically
 # ---------------------------------------------------------------------------------------------------------
 
-def _given(g):
-    """None for a missing output gradient. ``gradients`` fills those of multi-output nodes with zeros_like;
-    recognising them keeps (T, ...) stacks of zeros out of the backward scan."""
-    if g is None or (g.node.op.type == "FillLike" and g.node.attrs["value"] == 0):
-        return None
-    return g
-
-
 def _floating(t):
     return _dt.is_floating(t.dtype)
 
 
-def _backward(node, output_grads):
+def _backward(node, output_grads, wanted):
     """Input gradients of a Scan node: one backward Scan over the reversed time axis.
 
     Per step it takes x_t, the state s_t that entered forward step t, the output gradient of step t (if any) and
@@ -326,9 +318,9 @@ def _backward(node, output_grads):
     from ..gradients import gradients
     a = node.attrs
     n_state, n_out = len(a["state_in"]), len(a["out"])
-    g_final = [_given(g) for g in output_grads[:n_state]]
-    g_out = [_given(g) for g in output_grads[n_state:n_state + n_out]]
-    g_entering = [_given(g) for g in output_grads[n_state + n_out:]]
+    g_final = output_grads[:n_state]
+    g_out = output_grads[n_state:n_state + n_out]
+    g_entering = output_grads[n_state + n_out:]
     seqs, inits, caps = _split(node, list(node.inputs))
     finals, entering = node.outputs[:n_state], node.outputs[n_state + n_out:]
     float_states = [k for k, s in enumerate(a["state_in"]) if _floating(s)]
@@ -350,7 +342,11 @@ def _backward(node, output_grads):
         with body.name_scope("forward"):
             clone(a["body"], mapping)
         ys = [mapping[a["state_out"][k]] for k in float_states] + [mapping[a["out"][k]] for k in with_out]
-        xs = [t for t in x_in + s_in + c_in if _floating(t)]
+        # States carry their gradient back through time whatever is wanted; a sequence or capture only when
+        # some x needs it (no dx for a first layer's input data, no dW for a frozen weight).
+        n_seq, n_state = len(x_in), len(s_in)
+        xs = [t for i, t in enumerate(x_in + s_in + c_in)
+              if _floating(t) and (n_seq <= i < n_seq + n_state or wanted[i])]
         grad_of = dict(zip(xs, gradients(ys, xs, grad_ys=gs_in + gy_in))) if ys else {}
         new_gs = []
         for k in float_states:
