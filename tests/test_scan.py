@@ -131,11 +131,11 @@ def test_node_count_does_not_grow_with_sequence_length():
 
 
 def test_the_body_is_planned_once(monkeypatch):
-    import graphcore.session as session_module
+    import graphcore.control.loop as loop_module
     g, t = _rnn_graph()
     plans = []
-    original = session_module.make_plan
-    monkeypatch.setattr(session_module, "make_plan",
+    original = loop_module.make_plan
+    monkeypatch.setattr(loop_module, "make_plan",
                         lambda leaves, *a, **k: plans.append(leaves[0].graph) or original(leaves, *a, **k))
     with gc.Session(g) as sess:
         for _ in range(3):
