@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import dtypes as _dt
+from . import plan as _plan
 from .compat import declare, same_as
 from .errors import FeedError, FetchError, GraphcoreError
 from .graph import Node, Tensor, get_default_graph, pop_default_session, push_default_session
@@ -20,7 +21,6 @@ from .memory import tune_allocator
 from .nest import rebuild
 from .ops.random import seed_for
 from .ops.state import ReadVariable, VariableOp
-from . import plan as _plan
 from .plan import make_plan, needed_nodes, observer, run_checked, run_plan
 from .shapes import compatible, format_shape, format_type
 

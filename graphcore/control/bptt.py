@@ -81,7 +81,8 @@ def backward(node, output_grads, wanted):
     # recomputing them (its plan then prunes whatever only computed them, e.g. an LSTM's h·R for the gates
     # z it stacks). The gradient graph above was built through the recomputed tensors, so nothing is cut.
     fetched = set(new_states) | set(outputs)
-    fed = [k for k, t in enumerate(a["out"]) if mapping[t] not in fetched and not isinstance(mapping[t].node.op, Placeholder)]
+    fed = [k for k, t in enumerate(a["out"])
+           if mapping[t] not in fetched and not isinstance(mapping[t].node.op, Placeholder)]
     fed = [k for i, k in enumerate(fed) if mapping[a["out"][k]] not in [mapping[a["out"][j]] for j in fed[:i]]]
     attrs = dict(body=body, time_in=time_in, seq_in=tuple(x_in + s_in + gy_in + ge_in + [mapping[a["out"][k]]
                                                                                          for k in fed]),
@@ -89,7 +90,8 @@ def backward(node, output_grads, wanted):
                  reverse=not a["reverse"], n_steps=a["n_steps"], meta={"backward_of": node.name})
     carries = [g_final[k] if g_final[k] is not None else zeros_like(finals[k]) for k in float_states]
     inputs = (seqs + list(entering) + [g_out[k] for k in with_out] + [g_entering[k] for k in with_entering]
-              + [node.outputs[layout.stacked_output(k)] for k in fed] + carries + [zeros_like(caps[j]) for j in cap_idx] + caps)
+              + [node.outputs[layout.stacked_output(k)] for k in fed] + carries
+              + [zeros_like(caps[j]) for j in cap_idx] + caps)
     # In the graph being built, not necessarily the forward node's: a vjp traced into a loop body (gc.jacobian)
     # differentiates an outer Scan from inside that body, which captures the outer inputs.
     back = graph_of(*inputs).create_node(REGISTRY["Scan"], inputs, attrs, name="Scan")
