@@ -19,6 +19,7 @@ value (the same nodes, merged by ``optimize``'s common-subexpression pass). In i
 import numpy as np
 from onnx import helper
 
+from .convert_math import fill
 from .convert_nn import switched, training_switch
 from .registry import ExportError, converter
 
@@ -116,7 +117,11 @@ def _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std):
     d_mean, d_var = node.outputs[3:]
     if not (ctx.is_read(d_mean) or ctx.is_read(d_var)):
         return
-    zero = ctx.const(np.zeros(ctx.dims(d_mean), node.inputs[0].dtype), f"{node.name}/zeros")
+    dims = ctx.dims(d_mean)
+    if None in dims:   # the channel count is known only at run time (an unknown γ size)
+        zero = fill(ctx, ctx.emit("Shape", [sum_g]), 0, node.inputs[0].dtype)
+    else:
+        zero = ctx.const(np.zeros(dims, node.inputs[0].dtype), f"{node.name}/zeros")
     switched(ctx, switch, lambda: zero, lambda: ctx.emit("Neg", [ctx.emit("Mul", [sum_g, scale])]), out=d_mean)
     half = _scalar(ctx, node, -0.5, "minus_half")
     switched(ctx, switch, lambda: zero,

@@ -16,6 +16,8 @@ the generic ONNX Scan (``convert_scan``) then exports the loop exactly as the in
 import numpy as np
 from onnx import TensorProto
 
+from graphcore.control import LoopLayout
+
 from .onnx_names import RECURRENT_OPS, RNN_ACTIVATIONS
 
 # ONNX's gate order per cell; ``meta["gate_order"]`` says the graphcore (Keras) one.
@@ -27,7 +29,8 @@ def native(ctx, node):
     meta, a = node.attrs["meta"], node.attrs
     if meta.get("cell") not in RECURRENT_OPS:
         return False
-    n_state, n_out = len(a["state_in"]), len(a["out"])
+    layout = LoopLayout.of(a)
+    finals, stacked, entering = layout.split_outputs(node.outputs)
     x = _raw_input(ctx, node)
     weights = [None if t is None else ctx.value(t) for t in meta["weights"]]
     if (x is None   # not the projection graphcore.recurrent builds (e.g. a hand-made Scan that sets meta)
@@ -35,7 +38,7 @@ def native(ctx, node):
             or x.dtype != np.float32
             or (meta["cell"] == "SimpleRNN" and meta["activation"] not in RNN_ACTIVATIONS)
             # The stacked states entering each step are backpropagation residuals the native ops do not give.
-            or any(ctx.is_read(t) for t in node.outputs[n_state + n_out:])
+            or any(ctx.is_read(t) for t in entering)
             # Reordering gates needs the weights' values; weights computed from inputs stay in the Scan.
             or any(w is None for w, t in zip(weights, meta["weights"]) if t is not None)
             # A masked scan reads its lengths as the last capture; anything else there is not ours.
@@ -46,14 +49,14 @@ def native(ctx, node):
     inputs = [ctx.emit("Transpose", [ctx.input(x)], perm=[1, 0, 2]),
               ctx.const(W, f"{node.name}/W"), ctx.const(R, f"{node.name}/R"),
               "" if B is None else ctx.const(B, f"{node.name}/B"),
-              _sequence_lens(ctx, node)] + [_initial(ctx, t, axes[0]) for t in node.inputs[1:1 + n_state]]
+              _sequence_lens(ctx, node)] + [_initial(ctx, t, axes[0]) for t in layout.split_inputs(node.inputs)[1]]
     attrs = dict(hidden_size=meta["units"], direction="reverse" if a["reverse"] else "forward")
     if meta["cell"] == "GRU":
         attrs["linear_before_reset"] = int(meta["reset_after"])
     if meta["cell"] == "SimpleRNN":
         attrs["activations"] = [RNN_ACTIVATIONS[meta["activation"]]]
     # ONNX: Y (T, directions, B, U), Y_h and Y_c (directions, B, U); the Scan: finals (B, U), stacked h (T, B, U).
-    wanted = [(node.outputs[n_state], 1)] + [(t, 0) for t in node.outputs[:n_state]]
+    wanted = [(stacked[0], 1)] + [(t, 0) for t in finals]
     values = ctx.emit(RECURRENT_OPS[meta["cell"]], _trim(inputs), outs=[None] * len(wanted), **attrs)
     native_node = ctx.nodes[-1]
     for k, (value, (out, axis)) in enumerate(zip(values, wanted)):

@@ -13,6 +13,7 @@ A Scan built by a recurrent layer (``meta["cell"]``) becomes the native ONNX RNN
 import numpy as np
 from onnx import TensorProto, helper
 
+from graphcore.control import LoopLayout
 from graphcore.session import Session
 
 from . import convert_recurrent
@@ -29,11 +30,11 @@ def _scan(ctx, node):
         _unrolled(ctx, node)
         return
     a = node.attrs
-    n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
-    seqs, inits, caps = (node.inputs[:n_seq], node.inputs[n_seq:n_seq + n_state],
-                         node.inputs[n_seq + n_state:])
+    layout = LoopLayout.of(a)
+    seqs, inits, caps = layout.split_inputs(node.inputs)
+    finals, stacked, all_entering = layout.split_outputs(node.outputs)
     # The stacked states entering each step (backpropagation residuals) are scan outputs only when read.
-    entering = [k for k, t in enumerate(node.outputs[n_state + n_out:]) if ctx.is_read(t)]
+    entering = [k for k, t in enumerate(all_entering) if ctx.is_read(t)]
     # ONNX Scan needs a scan input: a scan without sequences iterates over n_steps zeros.
     outer_seqs = [ctx.input(t) for t in seqs] or [ctx.const(np.zeros(a["n_steps"], np.float32), f"{node.name}/steps")]
     outer_states = [ctx.input(t) for t in inits]
@@ -41,11 +42,10 @@ def _scan(ctx, node):
     if counter:
         outer_states.insert(0, _first_step(ctx, outer_seqs[0], a["reverse"]))
     direction = int(a["reverse"])
-    outs = [None] * counter + list(node.outputs[:n_state + n_out]) + [node.outputs[n_state + n_out + k]
-                                                                      for k in entering]
+    outs = [None] * counter + list(finals + stacked) + [all_entering[k] for k in entering]
     directions = {"scan_input_directions": [direction] * len(outer_seqs)}
-    if n_out + len(entering):   # (an empty list has no attribute type: leave the attribute out)
-        directions["scan_output_directions"] = [direction] * (n_out + len(entering))
+    if stacked or entering:   # (an empty list has no attribute type: leave the attribute out)
+        directions["scan_output_directions"] = [direction] * (len(stacked) + len(entering))
     ctx.emit("Scan", outer_states + outer_seqs, outs=outs, body=_body(ctx, node, caps, counter, entering, not seqs),
              num_scan_inputs=len(outer_seqs), **directions)
 
@@ -104,17 +104,18 @@ def _unrolled(ctx, node):
     constant; each stacked output is the steps' values concatenated on the batch axis and reshaped to
     (T, ...), which is the same memory. Stacks of the states entering each step are built only when read."""
     a = node.attrs
-    n_seq, n_state, n_out = len(a["seq_in"]), len(a["state_in"]), len(a["out"])
-    seqs, inits, caps = node.inputs[:n_seq], node.inputs[n_seq:n_seq + n_state], node.inputs[n_seq + n_state:]
+    layout = LoopLayout.of(a)
+    seqs, inits, caps = layout.split_inputs(node.inputs)
+    finals, stacked, all_entering = layout.split_outputs(node.outputs)
     steps = ctx.dims(seqs[0])[0] if seqs else a["n_steps"]
     if steps is None:
         raise ExportError("unroll=True needs the number of time steps known: fix the sequence length (or export "
                           "with unroll=False, which writes an ONNX Scan)", node)
-    entering = [k for k, t in enumerate(node.outputs[n_state + n_out:]) if ctx.is_read(t)]
+    entering = [k for k, t in enumerate(all_entering) if ctx.is_read(t)]
     static = {ph: ctx.value(t) for ph, t in zip(a["cap_in"], caps) if ctx.is_static(t)}
     captured = {ph: ctx.input(t) for ph, t in zip(a["cap_in"], caps)}
     states = [ctx.input(t) for t in inits]
-    per_step = {t: [None] * steps for t in range(n_out + len(entering))}
+    per_step = {t: [None] * steps for t in range(len(stacked) + len(entering))}
     body_outputs = list(a["state_out"] + a["out"])
     for t in (reversed(range(steps)) if a["reverse"] else range(steps)):
         prefix = f"{node.name}/step{t}/"
@@ -134,13 +135,13 @@ def _unrolled(ctx, node):
         ctx.nodes.extend(body.nodes)
         ctx.initializers.update(body.initializers)
         for k, e in enumerate(entering):
-            per_step[n_out + k][t] = states[e]
-        states = names[:n_state]
-        for k in range(n_out):
-            per_step[k][t] = names[n_state + k]
-    for t, name in zip(node.outputs[:n_state], states):
+            per_step[len(stacked) + k][t] = states[e]
+        states, outputs, _ = layout.split_outputs(names)     # the body's results: new states, then outputs
+        for k, name in enumerate(outputs):
+            per_step[k][t] = name
+    for t, name in zip(finals, states):
         ctx.alias(t, name)
-    targets = list(node.outputs[n_state:n_state + n_out]) + [node.outputs[n_state + n_out + e] for e in entering]
+    targets = list(stacked) + [all_entering[e] for e in entering]
     for k, out in enumerate(targets):
         target = [-1 if d is None else d for d in ctx.dims(out)]
         if out.ndim > 1 and target.count(-1) <= 1:   # (T·B, ...) in memory is (T, B, ...)

@@ -12,6 +12,7 @@ with their placeholders bound to the loop's per-step shapes.
 """
 import numpy as np
 
+from graphcore.control import LoopLayout
 from graphcore.errors import GraphcoreError
 from graphcore.graph import Tensor
 from graphcore.shapes import format_shape
@@ -66,9 +67,8 @@ def _scan_shapes(node, shapes):
     """A loop: its body's placeholders take the per-step shapes of the sequences, states and captures; the
     body is walked, and the loop's outputs are the body's results (stacked over T where the op stacks)."""
     a = node.attrs
-    n_seq, n_state = len(a["seq_in"]), len(a["state_in"])
     outer = [shapes.get(t, t.shape) for t in node.inputs]
-    seqs, inits, caps = outer[:n_seq], outer[n_seq:n_seq + n_state], outer[n_seq + n_state:]
+    seqs, inits, caps = LoopLayout.of(a).split_inputs(outer)
     shapes.update((ph, shape[1:]) for ph, shape in zip(a["seq_in"], seqs))
     shapes.update(zip(a["state_in"], inits))
     shapes.update(zip(a["cap_in"], caps))

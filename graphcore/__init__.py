@@ -15,6 +15,7 @@ from .graph import Graph, Node, Tensor, control_dependencies, get_default_graph,
 from .op import REGISTRY, convert_to_tensor
 from .ops import *  # noqa: F401,F403  (the op library's graph-building functions)
 from .gradients import gradients
+from .control import cond, scan
 from .autodiff import batch_jacobian, hessian, hessians, jacobian, jvp, vjp
 from .session import InteractiveSession, Session
 from .graph import get_default_session

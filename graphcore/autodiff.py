@@ -19,13 +19,13 @@ Session, renders, exports to ONNX and can be differentiated again.
 import numpy as np
 
 from .compat import same_as
+from .control import scan
 from .errors import BuildError
 from .gradients import check_partners, gradients
 from .graph import Tensor
 from .ops.array import reshape, transpose
 from .ops.math import add_n, broadcast_like, cast, equal, zeros_like
 from .ops.reduce import reduce_sum
-from .ops.scan import scan
 from .ops.state import constant
 from .shapes import format_shape, num_elements
 

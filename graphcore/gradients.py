@@ -5,26 +5,19 @@ topological). Each node's op builds its input gradients from ordinary graph ops,
 rendered, exported and differentiated again (second-order gradients, contractive autoencoders).
 Fan-out is summed with one ``AddN`` per tensor; broadcasting is undone inside each op's gradient rule.
 Gradients never flow into integer or boolean tensors.
-"""
-import threading
 
+The contract with an op (``Op.grad(node, output_grads, wanted)``): an output that no gradient reaches gets
+None, never a tensor of zeros, so a rule skips what is zero without recognising it; ``wanted[i]`` says
+whether input i is on a path to some x, so a costly rule builds only what will be used.
+"""
 from . import dtypes as _dt
 from .compat import same_as
 from .errors import GradientError
 from .graph import Tensor, ancestors
 from .shapes import format_type
-from .ops.math import add_n, ones_like, zeros_like
+from .ops.math import add_n, identity, ones_like, zeros_like
 
 _UNCONNECTED = ("none", "zero", "raise")
-_WANTED = threading.local()
-
-
-def wants_gradient(index):
-    """Inside an op's ``grad``: whether input ``index`` needs a gradient. Ops with costly gradients (matmul,
-    convolution) skip building the others — a first layer's gradient for the input images, say — so the
-    gradient graph holds only what can be run."""
-    wanted = getattr(_WANTED, "inputs", None)
-    return wanted is None or wanted[index]
 
 
 def _carries_gradient(tensor):
@@ -85,16 +78,14 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
                 why = f" ({node.op.no_gradient_reason})" if node.op.no_gradient_reason else ""
                 raise GradientError(f"op {node.op.type} is not differentiable{why}, but a gradient must flow "
                                     f"through it (wrap it in gc.stop_gradient if that is intended)", node)
-            if len(out_grads) > 1:
-                out_grads = [g if g is not None else zeros_like(t) for g, t in zip(out_grads, node.outputs)]
-            _WANTED.inputs = [_carries_gradient(t) and (t in x_set or t.node in relevant) for t in node.inputs]
-            try:
-                with graph.name_scope(node.name + "_grad"):
-                    in_grads = node.op.grad(node, *out_grads)
-            finally:
-                _WANTED.inputs = None
-            for t, g in zip(node.inputs, in_grads):
-                if g is not None and _carries_gradient(t) and (t in x_set or t.node in relevant):
+            wanted = [_carries_gradient(t) and (t in x_set or t.node in relevant) for t in node.inputs]
+            with graph.name_scope(node.name + "_grad"):
+                if node.op.formula is not None:
+                    in_grads = _formula_gradients(node, out_grads, wanted)
+                else:
+                    in_grads = node.op.grad(node, out_grads, wanted)
+            for t, g, w in zip(node.inputs, in_grads, wanted):
+                if g is not None and w:
                     contributions.setdefault(t, []).append(g)
         results = []
         for x in xs:
@@ -106,6 +97,18 @@ def gradients(ys, xs, grad_ys=None, unconnected="none", name="gradients"):
                     g = zeros_like(x)
             results.append(g)
     return results
+
+
+def _formula_gradients(node, out_grads, wanted):
+    """The input gradients of an op given by a formula: the formula rebuilt on fresh tensors standing for the
+    inputs (identities, so higher orders still flow through) and differentiated. Fresh tensors, because the
+    inputs may depend on one another (a BatchNormGrad's mean on its x) and these are partial derivatives."""
+    leaves = [identity(t) if w else t for t, w in zip(node.inputs, wanted)]
+    outputs = node.op.formula(node, leaves)
+    given = [(y, g) for y, g in zip(outputs, out_grads) if g is not None]
+    xs = [leaf for leaf, w in zip(leaves, wanted) if w]
+    grads = iter(gradients([y for y, _ in given], xs, grad_ys=[g for _, g in given], unconnected="zero"))
+    return [next(grads) if w else None for w in wanted]
 
 
 def check_partners(values, partners, what):

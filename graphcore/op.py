@@ -4,8 +4,11 @@ An op is one small class carrying, side by side:
 
 * ``infer(node)``: the output ``(dtype, shape)`` list, raising ``BuildError`` for bad inputs at build time;
 * ``compute(*arrays, **attrs)``: the NumPy kernel the interpreter runs;
-* ``grad(node, *output_grads)``: the input gradients, *built from other graph ops*, so a gradient is itself a
-  graph that can be run, rendered, exported and differentiated again;
+* ``grad(node, output_grads, wanted)``: the input gradients, *built from other graph ops*, so a gradient is
+  itself a graph that can be run, rendered, exported and differentiated again. ``output_grads`` holds one
+  gradient per output, None where it is zero (nothing reads that output); ``wanted[i]`` says whether input i
+  needs a gradient, so a costly rule (matmul, convolution) builds only those. It returns one gradient per
+  input (None for none). A fused op may define ``formula`` instead, and its gradient is the formula's;
 * ``samples(rng)``: example inputs, from which the test suite generates shape, gradient and export checks
   for every registered op.
 
@@ -51,8 +54,15 @@ class Op:
     def compute(self, *arrays, **attrs):
         raise NotImplementedError
 
-    def grad(self, node, *output_grads):
+    def grad(self, node, output_grads, wanted):
+        """One gradient (or None) per input, built from graph ops; see the module docstring. ``gradients``
+        calls it only when some output gradient is given, so a single-output op always receives one."""
         raise NotImplementedError(f"{self.type} defines no gradient")
+
+    #: A fused op whose gradient is that of a formula in primitive ops defines ``formula(node, inputs)``: the
+    #: node's outputs as ops of ``inputs`` (tensors standing for its inputs). ``gradients`` then differentiates
+    #: the formula (so the op needs no ``grad``, and no rule of its own for the second order).
+    formula = None
 
     def make_kernel(self, node, runtime):
         """A callable of the input arrays; attributes are bound once, when the session plans."""

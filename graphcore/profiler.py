@@ -7,10 +7,11 @@
 
     sess.run(train_op, feed, profile=True) # the same for one run; the result is sess.last_profile
 
-**The off path costs nothing per node.** Profiling swaps the *plan*, not the loop: while a profile is active a
-session runs, with the same ``session.run_plan``, a copy of its plan whose kernels are wrapped to read the
-clock (``Profile.timed_plan``). The only checks on the ordinary path are one per ``Session.run`` (is a
-profile active?) and one per Scan execution (which plan for the body?).
+**The off path costs nothing per node.** Profiling swaps the *plan*, not the loop: a Profile is a run observer
+(``graphcore.plan.Observer``, in ``plan.observers`` while active), so a session runs, with the same
+``plan.run_plan``, a copy of its plan whose kernels are wrapped to read the clock (``Profile.timed_plan``).
+The only checks on the ordinary path are one per ``Session.run`` (is an observer active?) and one per Scan
+execution (which plan for the body?).
 
 **Loops.** A Scan's body plan runs through the same timed runner, so every body op gets its own events,
 nested inside the Scan node's event on the trace's timeline. The Scan event is *inclusive*; the tables use
@@ -28,9 +29,8 @@ import time
 
 import numpy as np
 
+from . import plan as _plan
 from .io import atomic_write
-
-_active = []     # the Profile collecting now (a stack: the innermost ``gc.profile()`` wins)
 
 
 class Event:
@@ -63,7 +63,7 @@ def layer_of(name):
     return ("(graph)" if top_level else parts[0]), backward
 
 
-class Profile:
+class Profile(_plan.Observer):
     """The events of the runs made while it was active (see the module docstring)."""
 
     def __init__(self):
@@ -85,9 +85,18 @@ class Profile:
         if self._loops:
             self._loops[-1][0].child_time += event.duration
 
+    def session_plan(self, plan):
+        """A Session.run's plan, timed (the observer's hook)."""
+        self.runs += 1
+        return self.timed_plan(plan)
+
+    def body_plans(self):
+        """A loop's body runs timed only while the loop node itself is being timed (the observer's hook)."""
+        return self.timed_plan if self._loops else None
+
     def timed_plan(self, plan):
         """``plan`` with every kernel wrapped to record an event (made once per plan and profile); the
-        session's own ``run_plan`` runs it, errors and all."""
+        planner's own ``run_plan`` runs it, errors and all."""
         timed = self._timed.get(plan)
         if timed is None:
             timed = self._timed[plan] = plan.with_kernels(lambda _, kernel, node: self._timed_kernel(kernel, node))
@@ -190,24 +199,16 @@ def _grouped(events, key):
 def profile():
     """Time every node of every ``Session.run`` inside the block; yields the ``Profile``."""
     collected = Profile()
-    _active.append(collected)
+    _plan.observers.append(collected)
     try:
         yield collected
     finally:
-        _active.remove(collected)
+        _plan.observers.remove(collected)
+
+
+_plan.profiling = profile       # Session.run(..., profile=True) times its run with this
 
 
 def active():
-    """The Profile collecting now, or None."""
-    return _active[-1] if _active else None
-
-
-def body_runner():
-    """The runner a Scan kernel uses for its body, chosen once per Scan execution: the plain hot loop, or,
-    while the Scan node itself is being timed, the hot loop over the body's timed plan (its events nest
-    under the Scan's)."""
-    from .session import run_plan
-    collecting = active()
-    if collecting is None or not collecting._loops:
-        return run_plan
-    return lambda plan, slots: run_plan(collecting.timed_plan(plan), slots)
+    """The Profile collecting now (the innermost ``gc.profile()``), or None."""
+    return next((o for o in reversed(_plan.observers) if isinstance(o, Profile)), None)

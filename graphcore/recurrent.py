@@ -22,11 +22,11 @@ time with ``go_backwards``), then the final states with ``return_state``. ``leng
 length: its states stop at its last valid step (so the "last output" is that step's) and later outputs are 0.
 """
 from . import activations
+from .control import scan
 from .graph import graph_of
 from .ops.array import reshape, split, transpose
 from .ops.cell import lstm_cell as fused_lstm_cell
 from .ops.math import sigmoid, tanh, zeros_like
-from .ops.scan import scan
 
 
 # ----- one step of each cell: xp is the step's projected input x·K (+ input bias) -----------------------------

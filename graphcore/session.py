@@ -1,9 +1,8 @@
-"""The NumPy interpreter.
+"""The NumPy interpreter's user object: ``Session``, TF1's, over the planner (``plan.py``).
 
-``Session.run`` plans once per (fetches, feed keys): it prunes the graph to what the fetches need, orders it
-(creation order is topological), binds each node's kernel with its attributes, and computes where every
-intermediate value is used for the last time. A run is then a flat loop over ``(kernel, input slots, output
-slots, slots to free)`` with no per-run analysis; intermediates are dropped as soon as nothing needs them.
+``Session.run`` checks the fetches and feeds, plans once per (fetches, feed keys) with ``make_plan`` (prune,
+order, bind kernels, free intermediates early) and runs the plan with ``run_plan``; watchers such as the
+profiler swap the plan through ``plan.observers``.
 
 Variables live here, in ``Session.variables`` (name → array). Every random node owns a generator here too,
 so a seeded graph replays the same numbers in every new session.
@@ -14,32 +13,16 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import dtypes as _dt
-from . import profiler
+from . import plan as _plan
 from .compat import declare, same_as
-from .errors import ExecutionError, FeedError, FetchError, GraphcoreError, NumericsError
-from .graph import Node, Tensor, ancestors, get_default_graph, pop_default_session, push_default_session
+from .errors import FeedError, FetchError, GraphcoreError
+from .graph import Node, Tensor, get_default_graph, pop_default_session, push_default_session
 from .memory import tune_allocator
 from .nest import rebuild
-from .program import compile_steps, failed_step
 from .ops.random import seed_for
+from .ops.state import ReadVariable, VariableOp
+from .plan import make_plan, needed_nodes, observer, run_checked, run_plan
 from .shapes import compatible, format_shape, format_type
-
-
-class _Plan:
-    __slots__ = ("steps", "feed_slots", "fetch_slots", "slot_count", "nodes", "runs", "program")
-
-    def __init__(self, steps, feed_slots, fetch_slots, slot_count, nodes):
-        self.steps, self.feed_slots, self.fetch_slots = steps, feed_slots, fetch_slots
-        self.slot_count, self.nodes = slot_count, nodes
-        self.runs = 0
-        self.program = None     # (run, line_steps) of program.compile_steps, made at the second run
-
-    def with_kernels(self, wrap):
-        """The same plan with each kernel replaced by ``wrap(index, kernel, node)``: how the profiler times
-        nodes and tools/bench_floor.py replays them, through the same ``run_plan``."""
-        steps = [(wrap(index, kernel, node), ins, out, frees, node)
-                 for index, (kernel, ins, out, frees, node) in enumerate(self.steps)]
-        return _Plan(steps, self.feed_slots, self.fetch_slots, self.slot_count, self.nodes)
 
 
 @same_as("TF1", "tf.Session", note="Session(graph=g); variables are initialised when first needed")
@@ -141,7 +124,7 @@ class Session:
         if self._closed:
             raise GraphcoreError("this session is closed")
         if profile:
-            with profiler.profile() as self.last_profile:
+            with _plan.profiling() as self.last_profile:
                 return self.run(fetches, feed_dict, check_numerics)
         leaves = []
         structure = _flatten(fetches, leaves, self.graph)
@@ -174,136 +157,22 @@ class Session:
         slots = [None] * plan.slot_count
         for tensor, slot in plan.feed_slots:
             slots[slot] = feeds[tensor]
-        collecting = profiler.active()
+        watching = observer()
         if check_numerics:
-            _run_checked(plan, slots)
-        elif collecting is not None:
-            collecting.runs += 1
-            run_plan(collecting.timed_plan(plan), slots)
+            run_checked(plan, slots)
+        elif watching is not None:
+            run_plan(watching.session_plan(plan), slots)
         else:
             run_plan(plan, slots)
         return [_fetched(leaf, slots[s]) if s is not None else None for leaf, s in zip(leaves, plan.fetch_slots)]
 
     def _make_plan(self, leaves, feeds, init):
-        targets = _targets(leaves, feeds)
-        needed = ancestors(targets, stop=feeds)
+        needed = needed_nodes(leaves, feeds)
         if init:
             stale = [v for v in self.graph.variables if v.node in needed and v.node.name not in self.variables]
             if stale:
                 self.initialize(stale)
         return make_plan(leaves, feeds, self, needed)
-
-
-def make_plan(leaves, feeds, runtime, needed=None):
-    """The flat program computing ``leaves`` (tensors or nodes) from the tensors in ``feeds``: prune, order,
-    bind each kernel to ``runtime`` (its variables and random generators), assign slots and record where
-    each slot is read for the last time. A loop op plans its body with this once, then runs it every step."""
-    if needed is None:
-        needed = ancestors(_targets(leaves, feeds), stop=feeds)
-    order = sorted(needed, key=lambda n: n.id)
-    for node in order:
-        if node.op.type == "Placeholder" and "default" not in node.attrs and \
-                not all(t in feeds for t in node.outputs):
-            runtime.missing_feed(node)()
-    slot_of = {}
-    for tensor in feeds:
-        slot_of[tensor] = len(slot_of)
-    for node in order:
-        for t in node.outputs:
-            if t not in slot_of:
-                slot_of[t] = len(slot_of)
-    fetch_slots = [slot_of[leaf] if isinstance(leaf, Tensor) else None for leaf in leaves]
-    keep = set(fetch_slots)
-    last_use = {}
-    for index, node in enumerate(order):
-        for t in node.inputs:
-            last_use[slot_of[t]] = index
-    frees = [[] for _ in order]
-    for slot, index in last_use.items():
-        if slot not in keep:
-            frees[index].append(slot)
-    read = keep | set(last_use)
-    steps = []
-    for index, node in enumerate(order):
-        outs = tuple(slot_of[t] for t in node.outputs)
-        kernel = node.op.plan_kernel(node, runtime, tuple(s in read for s in outs))
-        steps.append((kernel, tuple(slot_of[t] for t in node.inputs),
-                      outs[0] if len(outs) == 1 else outs, tuple(frees[index]), node))
-    feed_slots = [(t, slot_of[t]) for t in feeds]
-    return _Plan(steps, feed_slots, fetch_slots, len(slot_of), order)
-
-
-def _targets(leaves, feeds):
-    """The nodes to run for ``leaves``: a fetched tensor that is also fed is its fed value (as in TF1), so
-    its node does not run."""
-    return [leaf.node if isinstance(leaf, Tensor) else leaf for leaf in leaves
-            if not (isinstance(leaf, Tensor) and leaf in feeds)]
-
-
-def run_plan(plan, slots):
-    """Run ``plan`` over ``slots`` (fed values already in place): no analysis, no allocation beyond the
-    kernels' own. The first run walks the steps; a plan run again (every loop body, every training step) is
-    compiled to straight-line code once (``program.py``) and runs as that."""
-    if plan.program is None:
-        plan.runs += 1
-        if plan.runs == 1:
-            return _run_steps(plan, slots)
-        plan.program = compile_steps(plan.steps)
-    run, line_steps = plan.program
-    try:
-        run(slots)
-    except GraphcoreError:
-        raise
-    except Exception as e:
-        _raise_failed(plan, failed_step(e.__traceback__, line_steps), slots, e)
-
-
-def _run_steps(plan, slots):
-    """The plan's steps, one by one."""
-    index = 0
-    try:
-        for index, (kernel, ins, out, frees, _) in enumerate(plan.steps):
-            value = kernel(*[slots[i] for i in ins])
-            if type(out) is int:
-                slots[out] = value
-            elif out:
-                for o, v in zip(out, value):
-                    slots[o] = v
-            for f in frees:
-                slots[f] = None
-    except GraphcoreError:
-        raise
-    except Exception as e:
-        _raise_failed(plan, index, slots, e)
-
-
-def _raise_failed(plan, index, slots, error):
-    """A kernel failed: report the node, its inputs and where the user built it."""
-    _, ins, _, _, node = plan.steps[index]
-    raise ExecutionError(f"{node.op.type} failed at run time: {type(error).__name__}: {error}\n  inputs: "
-                         + _describe_arrays(node, [slots[i] for i in ins]), node, original=error) from None
-
-
-def _run_checked(plan, slots):
-    """Like ``run_plan``, step by step, stopping at the first node whose output holds NaN or Inf."""
-    for step in plan.steps:
-        single = _Plan([step], (), (), 0, ())
-        run_plan(single, slots)
-        out, node = step[2], step[4]
-        for o in ((out,) if type(out) is int else out):
-            value = slots[o]
-            if value is not None and np.asarray(value).dtype.kind == "f" and not np.all(np.isfinite(value)):
-                bad = "NaN" if np.isnan(value).any() else "Inf"
-                raise NumericsError(f"check_numerics: {node.op.type} produced {bad} "
-                                    f"(inputs: {_describe_arrays(node, [slots[i] for i in step[1]])})", node)
-
-
-def _describe_arrays(node, arrays):
-    parts = []
-    for t, a in zip(node.inputs, arrays):
-        a = np.asarray(a) if a is not None else None
-        parts.append(f"{t.name}: " + (f"{a.dtype.name}{format_shape(a.shape)}" if a is not None else "freed"))
-    return ", ".join(parts) or "none"
 
 
 def _check_feed(tensor, value):
@@ -345,7 +214,7 @@ def _refuse_overflow(tensor, source, converted):
 
 def _fetched(leaf, value):
     # A variable's array is the session's state: hand out a copy so callers cannot corrupt it.
-    if leaf.node.op.type in ("Variable", "ReadVariable"):
+    if isinstance(leaf.node.op, (VariableOp, ReadVariable)):
         return np.array(value)
     return value
 

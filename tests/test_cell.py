@@ -64,7 +64,7 @@ def test_lstm_step_runs_one_cell_node_per_direction():
         gc.gradients(loss, [kernel, rec])
     forward, backward = [n for n in g.nodes if n.op.type == "Scan"]
     assert [n.op.type for n in forward.attrs["body"].nodes].count("LSTMCell") == 1
-    from graphcore.session import make_plan
+    from graphcore.plan import make_plan
 
     class Runtime:
         def missing_feed(self, node):
@@ -84,8 +84,8 @@ def test_backward_loop_reads_the_recurrent_kernel_transposed_once():
     """dh = dz·Rᵀ in the backward body reads a contiguous Rᵀ the loop makes once, not R transposed per step;
     the gradients stay those of the step-by-step definition."""
     from graphcore import recurrent
-    from graphcore.ops.scan import _pretranspose_captures
-    from graphcore.session import make_plan
+    from graphcore.control.loop import pretranspose_captures
+    from graphcore.plan import make_plan
     rng = np.random.default_rng(2)
     g = gc.Graph()
     with g.as_default():
@@ -105,7 +105,7 @@ def test_backward_loop_reads_the_recurrent_kernel_transposed_once():
     feeds = dict.fromkeys(list(a["seq_in"] + a["state_in"] + a["cap_in"]))
     plan = make_plan(list(a["state_out"] + a["out"]), feeds, None)
     slot = dict(plan.feed_slots)
-    rewritten, pairs = _pretranspose_captures(plan, [slot[t] for t in a["cap_in"]])
+    rewritten, pairs = pretranspose_captures(plan, [slot[t] for t in a["cap_in"]])
     assert [a["cap_in"][k].shape for _, k in pairs] == [(2, 8)]
     matmul_step = next(step for step in rewritten.steps if step[4].op.type == "MatMul")
     assert matmul_step[1][1] == pairs[0][0] and matmul_step[0].keywords == {"transpose_a": False,

@@ -185,3 +185,80 @@ def test_gradients_build_only_what_can_be_needed():
         w = gc.Variable(np.ones((3, 2), np.float32), name="w")
         gc.gradients(gc.reduce_sum(x @ w), [w])
     assert sum(n.type == "MatMul" for n in g.nodes) == 2   # the forward product and dL/dw only
+
+
+def test_grad_rules_receive_none_for_unread_outputs_and_which_inputs_are_wanted(monkeypatch):
+    """The contract: ``grad(node, output_grads, wanted)`` gets None (not zeros) for an output nothing
+    differentiates, and ``wanted[i]`` True only for inputs on a path to some x."""
+    calls = []
+    for op_type in ("TopK", "MatMul"):
+        cls = type(gc.REGISTRY[op_type])
+        original = cls.grad
+
+        def spy(self, node, output_grads, wanted, original=original):
+            calls.append((node.type, [g is not None for g in output_grads], list(wanted)))
+            return original(self, node, output_grads, wanted)
+        monkeypatch.setattr(cls, "grad", spy)
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (2, 3), name="x")
+        w = gc.Variable(np.arange(6.0).reshape(3, 2), name="w")
+        values, _ = gc.top_k(x @ w, 1)
+        (gw,) = gc.gradients(gc.reduce_sum(values), [w])
+    assert calls == [("TopK", [True, False], [True]), ("MatMul", [True], [False, True])]
+    xv = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    expected = np.zeros((3, 2))
+    for row, col in enumerate(np.argmax(xv @ np.arange(6.0).reshape(3, 2), axis=1)):
+        expected[:, col] += xv[row]
+    np.testing.assert_allclose(_run(gw, {x: xv}, g), expected)
+
+
+def test_no_zeros_are_filled_for_outputs_without_a_gradient():
+    """An LSTM cell differentiated through h' only: the fused backward step fills c' (it needs both), and
+    nothing else; the activated gates' output costs nothing."""
+    g = gc.Graph()
+    with g.as_default():
+        xp = gc.placeholder(gc.float64, (2, 8), name="xp")
+        h, c = gc.placeholder(gc.float64, (2, 2), name="h"), gc.placeholder(gc.float64, (2, 2), name="c")
+        r = gc.Variable(np.full((2, 8), 0.1), name="r")
+        h_new, _, _ = gc.lstm_cell(xp, h, c, r)
+        before = len(g.nodes)
+        gc.gradients(gc.reduce_sum(h_new), [r])
+    fills = [n for n in g.nodes[before:] if n.type == "FillLike"]
+    assert [n.inputs[0].node.type for n in fills] == ["ReduceSum", "LSTMCell"]   # the seed, and c''s zeros
+
+
+def test_a_scan_builds_no_gradient_for_its_unwanted_sequences():
+    """Differentiating an RNN for its weights only: the backward loop stacks no dL/dx."""
+    def backward_outputs(wrt_inputs):
+        g = gc.Graph()
+        with g.as_default():
+            x = gc.placeholder(gc.float64, (5, 2, 3), name="x")
+            w = gc.Variable(np.full((3, 4), 0.1), name="w")
+            u = gc.Variable(np.full((4, 4), 0.1), name="u")
+            final, _ = gc.scan(lambda xt, h: (gc.tanh(xt @ w + h @ u), h), [x], gc.zeros((2, 4), gc.float64))
+            grads = gc.gradients(gc.reduce_sum(final), [w, u] + ([x] if wrt_inputs else []))
+        back = [n for n in g.nodes if n.type == "Scan"][-1]
+        return len(back.attrs["out"]), grads, x, g
+    with_x, grads, x, g = backward_outputs(True)
+    without_x, _, _, _ = backward_outputs(False)
+    assert without_x == with_x - 1
+    assert grads[2].shape == (5, 2, 3)
+
+
+def test_jvp_through_a_scan_matches_finite_differences():
+    """Forward mode through a loop: jvp's zero dummy cotangent must reach the backward Scan as a tensor it
+    depends on (a rule that dropped zero-valued seeds would cut the transpose and give zeros)."""
+    g = gc.Graph()
+    with g.as_default():
+        x = gc.placeholder(gc.float64, (4, 3), name="x")
+        t = gc.placeholder(gc.float64, (4, 3), name="t")
+        _, ys = gc.scan(lambda xt, h: (gc.tanh(xt + h), gc.tanh(xt + h) * 2.0), [x], gc.zeros((3,), gc.float64))
+        forward = gc.jvp(ys, x, t)
+    rng = np.random.default_rng(0)
+    xv, tv = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    got = _run(forward, {x: xv, t: tv}, g)
+    eps = 1e-6
+    with gc.Session(g) as sess:
+        numeric = (sess.run(ys, {x: xv + eps * tv}) - sess.run(ys, {x: xv - eps * tv})) / (2 * eps)
+    np.testing.assert_allclose(got, numeric, rtol=1e-6, atol=1e-8)

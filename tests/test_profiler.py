@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import graphcore as gc
-from graphcore import profiler, recurrent, session
+from graphcore import plan, profiler, recurrent
 from graphcore.cli import main
 
 
@@ -59,11 +59,11 @@ def test_scan_bodies_are_timed_op_by_op_inside_the_scan_event():
 
 def test_profiling_off_uses_the_plain_runners():
     assert profiler.active() is None
-    assert profiler.body_runner() is session.run_plan
+    assert plan.body_runner() is plan.run_plan
     with gc.profile() as prof:
-        assert profiler.active() is prof
-        assert profiler.body_runner() is session.run_plan   # a loop only times its body when it is timed itself
-    assert profiler.active() is None
+        assert profiler.active() is prof and plan.observer() is prof
+        assert plan.body_runner() is plan.run_plan   # a loop only times its body when it is timed itself
+    assert profiler.active() is None and plan.observers == []
 
 
 def test_chrome_trace_is_valid_trace_event_json(tmp_path):

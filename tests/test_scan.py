@@ -131,11 +131,11 @@ def test_node_count_does_not_grow_with_sequence_length():
 
 
 def test_the_body_is_planned_once(monkeypatch):
-    import graphcore.session as session_module
+    import graphcore.control.loop as loop_module
     g, t = _rnn_graph()
     plans = []
-    original = session_module.make_plan
-    monkeypatch.setattr(session_module, "make_plan",
+    original = loop_module.make_plan
+    monkeypatch.setattr(loop_module, "make_plan",
                         lambda leaves, *a, **k: plans.append(leaves[0].graph) or original(leaves, *a, **k))
     with gc.Session(g) as sess:
         for _ in range(3):
@@ -199,3 +199,29 @@ def test_clipping_exploding_gradients_by_value_and_global_norm():
     np.testing.assert_allclose(np.sqrt(sum(np.sum(c ** 2) for c in got)), 1.0, rtol=1e-9)
     np.testing.assert_allclose(got[1], raw[1] / got_norm, rtol=1e-9)
     assert np.abs(got_value).max() == 0.5
+
+
+def test_loop_layout_names_every_input_and_output_of_a_scan():
+    """LoopLayout: sequences | states | captures in, final states | stacked outputs | entering states out."""
+    from graphcore.control import LoopLayout
+    g = gc.Graph()
+    with g.as_default():
+        x, y = gc.placeholder(gc.float64, (5, 2, 3), name="x"), gc.placeholder(gc.float64, (5, 2, 3), name="y")
+        h0, c0 = gc.zeros((2, 3), gc.float64), gc.ones((2, 3), gc.float64)
+        w, scale = gc.Variable(np.eye(3), name="w"), gc.placeholder(gc.float64, (), name="scale")
+        (h, c), outs = gc.scan(lambda xt, yt, h, c, s: ([h @ w + xt, c * s + yt], [h + c]), [x, y], [h0, c0],
+                               non_sequences=[scale])
+    node = h.node
+    layout = LoopLayout.of(node.attrs)
+    assert layout == LoopLayout(sequences=2, states=2, captures=2, outputs=1)     # captures: scale, then w
+    seqs, states, caps = layout.split_inputs(list(node.inputs))
+    assert _same(seqs, [x, y]) and _same(states, [h0, c0]) and caps[0] is scale and caps[1].node.name == "w"
+    finals, stacked, entering = layout.split_outputs(list(node.outputs))
+    assert _same(finals, [h, c]) and _same(stacked, outs) and [t.shape for t in entering] == [(5, 2, 3)] * 2
+    assert [layout.state_input(1), layout.capture_input(0), layout.stacked_output(0), layout.entering_output(1)] \
+        == [3, 4, 2, 4]
+    assert node.inputs[layout.capture_input(1)] is caps[1] and node.outputs[layout.entering_output(1)] is entering[1]
+
+
+def _same(tensors, expected):
+    return len(tensors) == len(expected) and all(a is b for a, b in zip(tensors, expected))

@@ -20,20 +20,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchmark  # noqa: E402
 from timing import blas_description, seconds_per_call  # noqa: E402
 
-from graphcore import session  # noqa: E402
+from graphcore import plan as planner  # noqa: E402
+from graphcore.control.scan import Scan  # noqa: E402
 
 
-class ReplayedKernels:
-    """Makes the session's ``run_plan`` run kernels (``replay = False``, recording what each returns) or hand
-    back the recorded values without running them (``replay = True``). Loop kernels (Scan) always run: their
-    bodies go through the same ``run_plan``. Both modes pay for the same wrappers, so their difference is the
+class ReplayedKernels(planner.Observer):
+    """A run observer whose plans run kernels (``replay = False``, recording what each returns) or hand back
+    the recorded values without running them (``replay = True``). Loop kernels (Scan) always run: their
+    bodies' plans are observed the same way. Both modes pay for the same wrappers, so their difference is the
     kernels' time alone."""
 
     def __init__(self):
         self.replay = False
         self.recorded = {}
         self._wrapped = {}      # plan → its copy with recording/replaying kernels
-        self._original = session.run_plan
 
     def _replayable(self, kernel, key):
         def run(*arrays):
@@ -43,20 +43,23 @@ class ReplayedKernels:
             return value
         return run
 
-    def run_plan(self, plan, slots):
+    def session_plan(self, plan):
         wrapped = self._wrapped.get(plan)
         if wrapped is None:
             wrapped = self._wrapped[plan] = plan.with_kernels(
-                lambda index, kernel, node: kernel if node.op.type == "Scan"
+                lambda index, kernel, node: kernel if isinstance(node.op, Scan)
                 else self._replayable(kernel, (id(plan), index)))
-        self._original(wrapped, slots)
+        return wrapped
+
+    def body_plans(self):
+        return self.session_plan
 
     def __enter__(self):
-        session.run_plan = self.run_plan
+        planner.observers.append(self)
         return self
 
     def __exit__(self, *exc):
-        session.run_plan = self._original
+        planner.observers.remove(self)
 
 
 def measure(name, rounds, steps):

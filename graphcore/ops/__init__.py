@@ -19,10 +19,8 @@ from .special import erf
 from .data_dependent import non_max_suppression, nonzero, unique_indices
 from .bits import bit_cast, bit_shift, bitwise_and, bitwise_not, bitwise_or, bitwise_xor
 from .elements import gather_elements, gather_nd, scatter_elements, scatter_nd, top_k
-from .scan import scan  # noqa: E402  (the loop op; binds the name to the function, not the module)
-from .cond import cond  # noqa: E402  (the branch op; likewise)
 
-from ..compat import same_as  # noqa: E402
+from ..compat import same_as
 
 # TF1 spells these ``tf.<name>`` with the same arguments and meaning (docs/compat.md is generated from this).
 for _theirs, _ours in (
@@ -60,4 +58,4 @@ del _theirs, _ours
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
-            "elements", "bits", "data_dependent", "body", "same_as")]
+            "elements", "bits", "data_dependent", "same_as")]

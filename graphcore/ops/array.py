@@ -48,7 +48,8 @@ class Reshape(Op):
     def compute(self, x, shape):
         return x.reshape(shape)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [reshape_like(g, node.inputs[0])]
 
     def samples(self, rng):
@@ -70,7 +71,8 @@ class ReshapeLike(Op):
     def compute(self, x, like):
         return x.reshape(like.shape)
 
-    def grad(self, node, gg):
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
         return [reshape_like(gg, node.inputs[0]), None]
 
     def samples(self, rng):
@@ -96,7 +98,8 @@ class Transpose(Op):
     def compute(self, x, perm):
         return np.transpose(x, perm)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [transpose(g, tuple(int(i) for i in np.argsort(node.attrs["perm"])))]
 
     def samples(self, rng):
@@ -130,7 +133,8 @@ class Concat(Op):
     def compute(self, *xs, axis):
         return np.concatenate(xs, axis=axis)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         axis = node.attrs["axis"]
         sizes = [t.shape[axis] for t in node.inputs]
         if len(sizes) == 1:
@@ -168,9 +172,10 @@ class Split(Op):
     def compute(self, x, sizes, axis):
         return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
-    def grad(self, node, *gs):
+    def grad(self, node, output_grads, wanted):
         from .math import zeros_like
-        parts = [g if g is not None else zeros_like(out) for g, out in zip(gs, node.outputs)]
+        # Concat needs every piece: an output without a gradient contributes zeros.
+        parts = [g if g is not None else zeros_like(out) for g, out in zip(output_grads, node.outputs)]
         return [concat(parts, node.attrs["axis"])]
 
     def samples(self, rng):
@@ -225,7 +230,8 @@ class StridedSlice(Op):
         key = _index(node.attrs["key"])
         return lambda x: x[key]
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [apply_op("SliceGrad", [g, node.inputs[0]], key=node.attrs["key"])]
 
     def samples(self, rng):
@@ -250,7 +256,8 @@ class SliceGrad(Op):
             return out
         return slice_grad
 
-    def grad(self, node, gg):
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
         return [apply_op("StridedSlice", [gg], key=node.attrs["key"]), None]
 
     def samples(self, rng):
@@ -276,7 +283,8 @@ class Gather(Op):
     def compute(self, params, indices, axis):
         return np.take(params, indices, axis=axis)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         params, indices = node.inputs
         return [apply_op("GatherGrad", [g, indices, params], axis=node.attrs["axis"]), None]
 
@@ -299,7 +307,8 @@ class GatherGrad(Op):
         np.add.at(moved, indices, g_moved)
         return out
 
-    def grad(self, node, gg):
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
         return [gather(gg, node.inputs[1], node.attrs["axis"]), None, None]
 
     def samples(self, rng):
@@ -323,7 +332,8 @@ class Pad(Op):
     def compute(self, x, pads, value):
         return np.pad(x, pads, constant_values=value)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         key = tuple(("slice", a, -b if b else None, None) for a, b in node.attrs["pads"])
         return [apply_op("StridedSlice", [g], key=key)]
 
@@ -348,8 +358,9 @@ class Tile(Op):
     def compute(self, x, reps):
         return np.tile(x, reps)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         """g as (reps₀, d₀, reps₁, d₁, …), summed over the reps axes."""
+        (g,) = output_grads
         x, reps = node.inputs[0], node.attrs["reps"]
         from .reduce import reduce_sum
         if sum(d is None for d in x.shape) <= 1:   # reshape infers one unknown size (None → -1)
@@ -384,7 +395,8 @@ class ExpandDims(Op):
     def compute(self, x, axes):
         return np.expand_dims(x, axes)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [reshape_like(g, node.inputs[0])]
 
     def samples(self, rng):
@@ -410,7 +422,8 @@ class Squeeze(Op):
     def compute(self, x, axes):
         return np.squeeze(x, axes)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [reshape_like(g, node.inputs[0])]
 
     def samples(self, rng):
@@ -450,7 +463,7 @@ class CheckIndices(Op):
             return indices
         return check
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -475,7 +488,7 @@ class OneHot(Op):
     def compute(self, labels, depth, dtype):
         return (labels[..., None] == np.arange(depth)).astype(dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):

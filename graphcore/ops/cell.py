@@ -26,7 +26,7 @@ from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import format_shape
 from .array import concat, split
 from .state import constant
-from .math import identity, is_zeros_fill, matmul, sigmoid, tanh, zeros_like
+from .math import matmul, sigmoid, tanh, zeros_like
 
 
 def lstm_gates(z, c):
@@ -131,17 +131,20 @@ class LSTMCell(Op):
         tanh_c *= gates[3]
         return tanh_c, c_new, a
 
-    def grad(self, node, grad_h, grad_c, grad_a):
-        from ..gradients import wants_gradient
+    def grad(self, node, output_grads, wanted):
+        grad_h, grad_c, grad_a = output_grads
         xp, h, c, kernel = node.inputs
         a = node.outputs[2]
-        grad_h = zeros_like(node.outputs[0]) if grad_h is None else grad_h
-        grad_c = zeros_like(node.outputs[1]) if grad_c is None else grad_c
-        dz, dc = apply_op("LSTMCellGrad", [a, c, grad_h, grad_c])
-        if grad_a is not None and not is_zeros_fill(grad_a):
-            dz = dz + grad_a * gate_slopes(a)
-        return [dz, matmul(dz, kernel, False, True) if wants_gradient(1) else None, dc,
-                matmul(h, dz, True, False) if wants_gradient(3) else None]
+        dz = dc = None
+        if grad_h is not None or grad_c is not None:
+            # The fused backward step takes both: the one not given is zero (a loop's last step has no dc').
+            grad_h = zeros_like(node.outputs[0]) if grad_h is None else grad_h
+            grad_c = zeros_like(node.outputs[1]) if grad_c is None else grad_c
+            dz, dc = apply_op("LSTMCellGrad", [a, c, grad_h, grad_c])
+        if grad_a is not None:
+            dz = grad_a * gate_slopes(a) if dz is None else dz + grad_a * gate_slopes(a)
+        return [dz, matmul(dz, kernel, False, True) if wanted[1] else None, dc,
+                matmul(h, dz, True, False) if wanted[3] else None]
 
     def samples(self, rng):
         xp, h, c = rng.normal(size=(3, 8)), rng.normal(size=(3, 2)), rng.normal(size=(3, 2))
@@ -180,14 +183,9 @@ class LSTMCellGrad(Op):
         d_c *= f
         return dz, d_c
 
-    def grad(self, node, grad_dz, grad_dc):
-        from ..gradients import gradients
-        # Fresh tensors standing for the inputs (identities, so higher orders still flow through): the inputs
-        # may depend on one another (a on c through an LSTMCell), and these are partial derivatives.
-        leaves = [identity(t) for t in node.inputs]
-        dz, dc = lstm_gates_grad(*leaves)
-        seeds = [zeros_like(dz) if grad_dz is None else grad_dz, zeros_like(dc) if grad_dc is None else grad_dc]
-        return gradients([dz, dc], leaves, grad_ys=seeds, unconnected="zero")
+    def formula(self, node, inputs):
+        """``lstm_gates_grad`` in primitive ops: LSTMCellGrad's own gradient (second order) is that formula's."""
+        return lstm_gates_grad(*inputs)
 
     def samples(self, rng):
         a, c = rng.uniform(-0.9, 0.9, size=(3, 8)), rng.normal(size=(3, 2))

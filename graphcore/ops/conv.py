@@ -110,14 +110,14 @@ class Conv2D(Op):
     def compute(self, x, w, strides, pads, dilations, groups):
         return conv_kernels.conv2d(x, w, strides, pads, dilations, groups)
 
-    def grad(self, node, g):
-        from ..gradients import wants_gradient
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, w = node.inputs
         attrs = dict(node.attrs)
         like = [x] if None in x.shape[2:] else []
-        return [apply_op("Conv2DBackpropInput", [g, w] + like, input_hw=x.shape[2:], **attrs) if wants_gradient(0)
+        return [apply_op("Conv2DBackpropInput", [g, w] + like, input_hw=x.shape[2:], **attrs) if wanted[0]
                 else None,
-                apply_op("Conv2DBackpropFilter", [x, g], kernel_hw=w.shape[2:], **attrs) if wants_gradient(1) else None]
+                apply_op("Conv2DBackpropFilter", [x, g], kernel_hw=w.shape[2:], **attrs) if wanted[1] else None]
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 2, 5, 5)), rng.normal(size=(3, 2, 3, 3))], \
@@ -151,7 +151,8 @@ class Conv2DBackpropInput(Op):
         hw = like[0].shape[2:] if like else input_hw
         return conv_kernels.conv2d_input_grad(dy, w, hw, strides, pads, dilations, groups)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         dy, w = node.inputs[:2]
         attrs = {k: v for k, v in node.attrs.items() if k != "input_hw"}
         return [apply_op("Conv2D", [g, w], **attrs),
@@ -184,7 +185,8 @@ class Conv2DBackpropFilter(Op):
     def compute(self, x, dy, strides, pads, dilations, groups, kernel_hw):
         return conv_kernels.conv2d_filter_grad(x, dy, kernel_hw, strides, pads, dilations, groups)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, dy = node.inputs
         attrs = {k: v for k, v in node.attrs.items() if k != "kernel_hw"}
         like = [x] if None in x.shape[2:] else []
@@ -255,7 +257,8 @@ class MaxPool(Pool):
     def compute(self, x, kernel, strides, pads):
         return pool_kernels.max_pool2d(x, kernel, strides, pads)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [apply_op("MaxPoolGrad", [node.inputs[0], g], **node.attrs)]
 
 
@@ -270,7 +273,8 @@ class MaxPoolGrad(Op):
     def compute(self, x, dy, kernel, strides, pads):
         return pool_kernels.max_pool2d_grad(x, dy, kernel, strides, pads)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [None, apply_op("MaxPoolGradGrad", [node.inputs[0], g], **node.attrs)]
 
     def samples(self, rng):
@@ -289,7 +293,8 @@ class MaxPoolGradGrad(Op):
     def compute(self, x, ddx, kernel, strides, pads):
         return pool_kernels.max_pool2d_grad_grad(x, ddx, kernel, strides, pads)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [None, apply_op("MaxPoolGrad", [node.inputs[0], g], **node.attrs)]
 
     def samples(self, rng):
@@ -306,7 +311,8 @@ class AvgPool(Pool):
     def compute(self, x, kernel, strides, pads, count_include_pad):
         return pool_kernels.avg_pool2d(x, kernel, strides, pads, count_include_pad)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x = node.inputs[0]
         like = [x] if None in x.shape[2:] else []
         return [apply_op("AvgPoolGrad", [g] + like, input_hw=x.shape[2:], **node.attrs)]
@@ -326,7 +332,8 @@ class AvgPoolGrad(Op):
         hw = like[0].shape[2:] if like else input_hw
         return pool_kernels.avg_pool2d_grad(dy, hw, kernel, strides, pads, count_include_pad)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         attrs = {k: v for k, v in node.attrs.items() if k != "input_hw"}
         return [apply_op("AvgPool", [g], **attrs)] + [None] * (len(node.inputs) - 1)
 

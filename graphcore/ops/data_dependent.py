@@ -26,7 +26,7 @@ class NonZero(Op):
             return np.zeros((0, int(bool(x))), np.int64)
         return np.array(np.nonzero(x), dtype=np.int64)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -62,7 +62,7 @@ class UniqueIndices(Op):
             first, counts, inverse = first[order], counts[order], rank[inverse]
         return first.astype(np.int64), inverse.astype(np.int64), counts.astype(np.int64)
 
-    def grad(self, node, *gs):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -110,7 +110,7 @@ class NonMaxSuppression(Op):
                 rows += [(b, c, i) for i in kept]
         return np.array(rows, dtype=np.int64).reshape(-1, 3)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None, None]
 
     def samples(self, rng):

@@ -136,7 +136,7 @@ class Shape(Op):
     def compute(self, x):
         return np.asarray(x.shape, dtype=np.int64)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -194,7 +194,8 @@ class ReshapeTo(Op):
     def compute(self, x, shape, allowzero):
         return x.reshape(resolve_reshape(x.shape, shape, allowzero))
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [reshape_like(g, node.inputs[0]), None]
 
     def samples(self, rng):
@@ -226,7 +227,8 @@ class Expand(Op):
         _check_bytes(target, x.dtype, max_bytes)
         return np.broadcast_to(x, target)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [sum_to(g, node.inputs[0]), None]
 
     def samples(self, rng):
@@ -257,7 +259,7 @@ class ConstantOfShape(Op):
         _check_bytes(shape, value.dtype, max_bytes)
         return np.full(tuple(int(d) for d in shape), value, dtype=value.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -295,7 +297,8 @@ class Range(Op):
         _check_bytes([count], start.dtype, max_bytes)
         return (start + np.arange(count, dtype=start.dtype) * delta).astype(start.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         start, _, delta = node.inputs
         if not _dt.is_floating(start.dtype):
             return [None, None, None]

@@ -61,7 +61,8 @@ class GatherElements(Op):
     def compute(self, x, indices, axis):
         return x[_positions(indices, x.shape[axis], axis)]
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, indices = node.inputs
         from .math import zeros_like
         return [scatter_elements(zeros_like(x), indices, g, node.attrs["axis"], "add"), None]
@@ -90,7 +91,8 @@ class ScatterElements(Op):
     def compute(self, data, indices, updates, axis, reduction):
         return _scatter_into(data.copy(), _positions(indices, data.shape[axis], axis), updates, reduction)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         data, indices, updates = node.inputs
         axis, reduction = node.attrs["axis"], node.attrs["reduction"]
         if reduction not in ("none", "add"):
@@ -145,7 +147,8 @@ class GatherND(Op):
     def compute(self, data, indices, batch_dims):
         return data[_nd_positions(data.shape, indices, batch_dims)]
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         data, indices = node.inputs
         from .math import zeros_like
         batch_dims = node.attrs["batch_dims"]
@@ -190,7 +193,8 @@ class ScatterND(Op):
     def compute(self, data, indices, updates, reduction):
         return _scatter_into(data.copy(), _nd_positions(data.shape, indices, 0), updates, reduction)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         data, indices, updates = node.inputs
         reduction = node.attrs["reduction"]
         if reduction not in ("none", "add"):
@@ -227,8 +231,9 @@ class TopK(Op):
         indices = np.take(order, np.arange(k), axis=axis)
         return np.take_along_axis(x, indices, axis=axis), indices.astype(np.int64)
 
-    def grad(self, node, g, g_indices):
+    def grad(self, node, output_grads, wanted):
         from .math import zeros_like
+        g = output_grads[0]     # the indices are integers: no gradient reaches them
         x, axis = node.inputs[0], node.attrs["axis"]
         return [scatter_elements(zeros_like(x), node.outputs[1], g, axis, "add")]
 

@@ -39,7 +39,8 @@ class LinearSolve(Op):
     def compute(self, a, b, adjoint):
         return np.linalg.solve(a.swapaxes(-1, -2) if adjoint else a, b).astype(b.dtype, copy=False)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         a, b = node.inputs
         x, adjoint = node.outputs[0], node.attrs["adjoint"]
         gb = linear_solve(a, g, adjoint=not adjoint)
@@ -75,7 +76,8 @@ class Det(Op):
     def compute(self, a):
         return np.asarray(np.linalg.det(a), dtype=a.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         from .array import expand_dims
         a, y = node.inputs[0], node.outputs[0]
         eye = zeros_like(a) + np.eye(a.shape[-1], dtype=a.dtype) if a.shape[-1] is not None else None

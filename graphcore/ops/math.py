@@ -31,7 +31,8 @@ class SumTo(Op):
         axes = tuple(range(lead)) + tuple(lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
         return g.sum(axis=axes, keepdims=True).reshape(shape) if axes else g.reshape(shape)
 
-    def grad(self, node, gg):
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
         return [broadcast_like(gg, node.inputs[0]), None]
 
     def samples(self, rng):
@@ -51,7 +52,8 @@ class BroadcastLike(Op):
     def compute(self, x, like):
         return np.broadcast_to(x, like.shape)
 
-    def grad(self, node, gg):
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
         return [sum_to(gg, node.inputs[0]), None]
 
     def samples(self, rng):
@@ -82,7 +84,7 @@ class FillLike(Op):
     def compute(self, like, value, dtype=None):
         return np.full(like.shape, value, dtype=dtype or like.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -92,12 +94,6 @@ class FillLike(Op):
 def fill_like(x, value, dtype=None, name=None):
     """``value`` everywhere, with ``x``'s run-time shape and ``dtype`` (default: ``x``'s)."""
     return apply_op("FillLike", [x], name=name, value=value, dtype=dtype and _dt.as_dtype(dtype))
-
-
-def is_zeros_fill(t):
-    """Whether ``t`` is a zeros_like filler (``gradients`` gives one for each unused output of a multi-output
-    node), so a gradient rule may treat it as no gradient at all."""
-    return t.node.op.type == "FillLike" and t.node.attrs["value"] == 0
 
 
 def zeros_like(x, dtype=None, name=None, optimize=True):
@@ -120,7 +116,7 @@ class Size(Op):
     def compute(self, x, dtype):
         return np.asarray(x.size, dtype=dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):
@@ -152,7 +148,8 @@ class Unary(Op):
             return self.kernel(x.astype(np.float32)).astype(x.dtype)
         return self.kernel(x)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         if self.gradient is None:
             return [None]
         return [self.gradient(node.inputs[0], node.outputs[0], g)]
@@ -222,7 +219,8 @@ class LeakyRelu(Unary):
     def compute(self, x, alpha):
         return np.where(x > 0, x, x * x.dtype.type(alpha))
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x = node.inputs[0]
         return [where(x > 0, g, g * node.attrs["alpha"])]
 
@@ -241,7 +239,8 @@ class Elu(Unary):
     def compute(self, x, alpha):
         return np.where(x > 0, x, x.dtype.type(alpha) * np.expm1(np.minimum(x, 0)))
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, y = node.inputs[0], node.outputs[0]
         return [where(x > 0, g, g * (y + node.attrs["alpha"]))]
 
@@ -310,7 +309,8 @@ def register_binary(type_name, base, doc, **members):
 
 def binary(type_name, kernel, gradient, doc, float_only=False, positive=()):
     """Register a broadcasting binary op; ``gradient(a, b, y, g)`` returns the unreduced input gradients."""
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         a, b = node.inputs
         ga, gb = gradient(a, b, node.outputs[0], g)
         return [ga if ga is None else sum_to(ga, a), gb if gb is None else sum_to(gb, b)]
@@ -342,7 +342,8 @@ class Mod(Binary):
     def compute(self, a, b, fmod):
         return np.fmod(a, b) if fmod else np.mod(a, b)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         a, b = node.inputs
         if not _dt.is_floating(a.dtype):
             return [None, None]
@@ -424,7 +425,8 @@ class Where(Op):
             return np.where(cond, a, b)
         return out if np.isfinite(out).all() else np.where(cond, a, b)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         cond, a, b = node.inputs
         return [None, sum_to(where(cond, g, 0), a), sum_to(where(cond, 0, g), b)]
 
@@ -452,7 +454,8 @@ class Cast(Op):
     def compute(self, x, dtype, saturate=True, round_mode="up"):
         return _dt.convert(x, dtype, saturate, round_mode)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x = node.inputs[0]
         if not _dt.is_floating(x.dtype) or not _dt.is_floating(node.attrs["dtype"]):
             return [None]
@@ -491,7 +494,8 @@ class AddN(Op):
             total += x  # total is a fresh array here, so adding in place is safe
         return total
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [sum_to(g, x) for x in node.inputs]
 
     def samples(self, rng):
@@ -536,7 +540,8 @@ class MatMul(Op):
         out = np.matmul(a.swapaxes(-1, -2) if transpose_a else a, b.swapaxes(-1, -2) if transpose_b else b)
         return out if out.dtype == a.dtype else out.astype(a.dtype)   # ml_dtypes' formats accumulate in float32
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         a, b = node.inputs
         ta, tb = node.attrs["transpose_a"], node.attrs["transpose_b"]
         # (left, right, transpose flags) of each input's gradient product, for the four transpose cases
@@ -544,8 +549,7 @@ class MatMul(Op):
                  (False, True): ((g, b, False, False), (g, a, True, False)),
                  (True, False): ((b, g, False, True), (a, g, False, False)),
                  (True, True): ((b, g, True, True), (g, a, True, True))}[(ta, tb)]
-        from ..gradients import wants_gradient
-        return [sum_to(matmul(left, right, t1, t2), x) if wants_gradient(i) else None
+        return [sum_to(matmul(left, right, t1, t2), x) if wanted[i] else None
                 for i, (x, (left, right, t1, t2)) in enumerate(zip((a, b), rules))]
 
     def samples(self, rng):

@@ -32,7 +32,8 @@ class Softmax(SoftmaxBase):
         e /= e.sum(axis=axis, keepdims=True)
         return e
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
         return [y * (g - reduce_sum(g * y, axis, keepdims=True))]
@@ -46,7 +47,8 @@ class LogSoftmax(SoftmaxBase):
         shifted = x - x.max(axis=axis, keepdims=True)
         return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         from .math import exp
         from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
@@ -90,8 +92,9 @@ class Dropout(Op):
             return x * mask, mask
         return dropout
 
-    def grad(self, node, g, g_mask):
-        return [g * node.outputs[1], None]
+    def grad(self, node, output_grads, wanted):
+        g = output_grads[0]     # the mask is drawn at random: its own gradient reaches nothing
+        return [None if g is None else g * node.outputs[1], None]
 
     def samples(self, rng):
         yield [rng.normal(size=(4, 6)), np.array(True)], {"rate": 1 / 3, "seed": 0}
@@ -139,15 +142,16 @@ class BatchNorm(Op):
         y += (beta - mean * scale).reshape(shape)
         return y, mean, var
 
-    def grad(self, node, g, g_mean, g_var):
-        from .math import is_zeros_fill
+    def grad(self, node, output_grads, wanted):
+        g, g_mean, g_var = output_grads
         x, gamma, _, _, _, training = node.inputs
-        _, mean, var = node.outputs
-        g_mean, g_var = (None if t is None or is_zeros_fill(t) else t for t in (g_mean, g_var))
+        y, mean, var = node.outputs
         if g_mean is None and g_var is None:   # the usual case: nothing differentiates the statistics used
             dx, d_gamma, d_beta, d_mean, d_var = apply_op("BatchNormGrad", [g, x, gamma, mean, var, training],
                                                           **node.attrs)
             return [dx, d_gamma, d_beta, d_mean, d_var, None]
+        from .math import zeros_like
+        g = zeros_like(y) if g is None else g   # only the statistics are differentiated: the formula needs a g
         return list(batch_norm_grad(g, x, gamma, mean, var, training, g_mean, g_var, **node.attrs)) + [None]
 
     def samples(self, rng):
@@ -215,15 +219,9 @@ class BatchNormGrad(Op):
             d_mean, d_var = np.zeros_like(d_mean), np.zeros_like(d_var)
         return dx, sum_gc * rstd, sum_g, d_mean, d_var
 
-    def grad(self, node, *output_grads):
-        from ..gradients import gradients
-        from .math import identity, zeros_like
-        # Fresh tensors standing for the inputs (identities, so higher orders still flow through): the inputs
-        # depend on one another (the mean and variance on x), and these are partial derivatives.
-        leaves = [identity(t) for t in node.inputs[:5]]
-        outputs = batch_norm_grad(*leaves, node.inputs[5], **node.attrs)
-        seeds = [zeros_like(y) if dy is None else dy for y, dy in zip(outputs, output_grads)]
-        return gradients(list(outputs), leaves, grad_ys=seeds, unconnected="zero") + [None]
+    def formula(self, node, inputs):
+        """``batch_norm_grad`` in primitive ops: BatchNormGrad's own gradient (second order) is that formula's."""
+        return batch_norm_grad(*inputs, **node.attrs)
 
     def samples(self, rng):
         c = 3

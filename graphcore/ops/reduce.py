@@ -40,7 +40,8 @@ class ReduceSum(Reduce):
     def compute(self, x, axes, keepdims):
         return np.sum(x, axis=axes, keepdims=keepdims)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [_spread(node, g)]
 
 
@@ -61,7 +62,8 @@ class ReduceMean(Reduce):
         count = max(int(np.prod([x.shape[a] for a in axes], dtype=np.int64)), 1)
         return (np.sign(total) * (np.abs(total) // count)).astype(x.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, y = node.inputs[0], node.outputs[0]
         count = [x.shape[a] for a in node.attrs["axes"]]
         if None in count:
@@ -76,7 +78,8 @@ class ReduceProd(Reduce):
     def compute(self, x, axes, keepdims):
         return np.prod(x, axis=axes, keepdims=keepdims)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, y = node.inputs[0], node.outputs[0]
         return [_spread(node, g * y) / x]
 
@@ -84,7 +87,8 @@ class ReduceProd(Reduce):
 class ReduceExtreme(Reduce):
     """Max/min: the gradient is shared equally between tied extremes (as TensorFlow does)."""
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x, y = node.inputs[0], node.outputs[0]
         y_full = y if node.attrs["keepdims"] else expand_dims(y, node.attrs["axes"])
         mask = cast(equal(x, y_full), x.dtype)
@@ -110,7 +114,7 @@ class ArgExtreme(Reduce):
     def out_dtype(self, x):
         return _dt.int64
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):

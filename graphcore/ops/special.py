@@ -17,7 +17,8 @@ class Erf(Unary):
     def compute(self, x):
         return _erf(x).astype(x.dtype)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         x = node.inputs[0]
         return [g * (_TWO_OVER_SQRT_PI * exp(-square(x)))]
 

@@ -34,7 +34,7 @@ class Constant(Op):
         value = node.attrs["value"]
         return lambda: value
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return []
 
     def samples(self, rng):
@@ -122,7 +122,7 @@ class Placeholder(Op):
             return runtime.missing_feed(node)
         return lambda: default
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return []
 
 
@@ -168,7 +168,7 @@ class VariableOp(Op):
     def make_kernel(self, node, runtime):
         return runtime.variable_reader(node)
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return []
 
 
@@ -280,7 +280,8 @@ class ReadVariable(Op):
         read = runtime.variable_reader(node.inputs[0].node)
         return lambda _snapshot: read()
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
+        (g,) = output_grads
         return [g]
 
     def samples(self, rng):
@@ -416,7 +417,7 @@ class StopGradient(Op):
     def compute(self, x):
         return x
 
-    def grad(self, node, g):
+    def grad(self, node, output_grads, wanted):
         return [None]
 
     def samples(self, rng):

@@ -18,13 +18,15 @@ import numpy as np
 from .. import dtypes as _dt
 from ..compat import difference, same_as
 from ..errors import BuildError
+from ..gradients import gradients
 from ..graph import Graph, Node, Tensor, graph_of
 from ..nest import rebuild
 from ..op import REGISTRY, Op, register
+from ..ops.math import exp, zeros_like
+from ..ops.state import placeholder
+from ..plan import body_runner, make_plan
 from ..shapes import format_type
 from .body import BodyGraph, body_outputs, clone
-from .math import exp, zeros_like
-from .state import placeholder
 
 _PYTHON_PRED = difference("TF1", "tf.cond(True, ...)", "gc.cond(pred_tensor, ...)",
                           "the predicate must be a bool scalar tensor, not a Python bool (as TF1 requires): "
@@ -112,8 +114,6 @@ class Cond(Op):
         return types
 
     def make_kernel(self, node, runtime):
-        from ..profiler import body_runner
-        from ..session import make_plan
         a = node.attrs
         branches = []
         for which in ("true", "false"):
@@ -134,8 +134,8 @@ class Cond(Op):
             return values[0] if single else values
         return run_branch
 
-    def grad(self, node, *output_grads):
-        return _backward(node, output_grads)
+    def grad(self, node, output_grads, wanted):
+        return _backward(node, output_grads, wanted)
 
     def samples(self, rng):
         f8 = _dt.float64
@@ -147,26 +147,25 @@ class Cond(Op):
                    rng.normal(size=(3,))], dict(node.attrs)
 
 
-def _backward(node, output_grads):
+def _backward(node, output_grads, wanted):
     """Input gradients of a Cond node: a Cond over gradient branches (see the module docstring)."""
-    from ..gradients import gradients
     a = node.attrs
     operands = list(node.inputs[1:])
-    wanted = [k for k, (g, t) in enumerate(zip(output_grads, node.outputs)) if g is not None and t.dtype.kind == "f"]
-    floats = [i for i, t in enumerate(operands) if t.dtype.kind == "f"]
-    if not wanted or not floats:
+    given = [k for k, (g, t) in enumerate(zip(output_grads, node.outputs)) if g is not None and t.dtype.kind == "f"]
+    floats = [i for i, t in enumerate(operands) if t.dtype.kind == "f" and wanted[1 + i]]
+    if not given or not floats:
         return [None] * len(node.inputs)
-    seeds = [output_grads[k] for k in wanted]
+    seeds = [output_grads[k] for k in given]
     attrs = {}
     for which in ("true", "false"):
         body = BodyGraph(kind="cond branch", captures_everything=True)
         with body.as_default():
             ins = [placeholder(t.dtype, t.shape, f"operand_{i}") for i, t in enumerate(operands)]
-            seed_ins = [placeholder(g.dtype, g.shape, f"grad_{k}") for k, g in zip(wanted, seeds)]
+            seed_ins = [placeholder(g.dtype, g.shape, f"grad_{k}") for k, g in zip(given, seeds)]
             mapping = {ph: ins[i] for i, ph in enumerate(a[f"{which}_in"]) if ph is not None}
             with body.name_scope("forward"):
                 clone(a[f"{which}_body"], mapping)
-            ys = [mapping[a[f"{which}_out"][k]] for k in wanted]
+            ys = [mapping[a[f"{which}_out"][k]] for k in given]
             own = [i for i in floats if a[f"{which}_in"][i] is not None]
             grads = dict(zip(own, gradients(ys, [ins[i] for i in own], grad_ys=seed_ins, unconnected="zero")))
             results = [grads[i] if i in grads else zeros_like(ins[i]) for i in floats]

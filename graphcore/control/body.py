@@ -8,8 +8,8 @@ cannot create, assign or re-read one.
 from ..errors import BuildError
 from ..graph import Graph, Tensor, get_default_graph
 from ..op import convert_to_tensor
-from .math import identity
-from .state import placeholder
+from ..ops.math import identity
+from ..ops.state import Placeholder, ReadVariable, VariableOp, placeholder
 
 
 class BodyGraph(Graph):
@@ -35,11 +35,11 @@ class BodyGraph(Graph):
         return self.captures[tensor][1]
 
     def create_node(self, op, inputs, attrs, name=None, control_inputs=()):
-        if op.type == "Variable":
+        if isinstance(op, VariableOp):
             raise BuildError(f"variables cannot be created inside a {self.kind}: create them outside and use "
                              "them inside (they are captured)")
         for t in inputs[:op.variable_inputs]:
-            if t.node.graph is not self and op.type == "ReadVariable":
+            if t.node.graph is not self and isinstance(op, ReadVariable):
                 raise BuildError(f"{t.name}.read_value() inside a {self.kind}: use the variable itself there (its "
                                  "value is captured when the op runs)")
             if t.node.graph is not self:
@@ -63,8 +63,13 @@ def body_outputs(body, values):
     with body.as_default():
         for v in values:
             t = body.capture(v) if isinstance(v, Tensor) else convert_to_tensor(v, graph=body)
-            out.append(identity(t) if t.node.op.type == "Placeholder" else t)
+            out.append(identity(t) if isinstance(t.node.op, Placeholder) else t)
     return out
+
+
+def placeholders(specs, prefix):
+    """One placeholder per ``(dtype, shape)`` spec, named ``prefix_0``, ``prefix_1``, …"""
+    return [placeholder(dtype, shape, name=f"{prefix}_{i}") for i, (dtype, shape) in enumerate(specs)]
 
 
 def clone(source, mapping):
