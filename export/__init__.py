@@ -16,7 +16,7 @@ The other direction: ``from_onnx`` (the walker and ``ImportedModel``), ``import_
 builder, or why it is refused), ``import_*`` (the builders by family), ``onnx_safety`` (hostile-file checks),
 ``backend`` (``onnx.backend.base.Backend``) and ``conformance`` (onnx's node cases through the backend).
 """
-from graphcore.graph import register_internal_dir
+from graphcore.sites import register_internal_dir
 
 register_internal_dir(__file__)
 

@@ -24,6 +24,7 @@ from . import compat
 from .errors import BuildError, CompatError
 from .io import atomic_write
 from .lookup import missing_names
+from .progress import progress_bar
 
 
 @compat.same_as("Keras", "keras.callbacks.Callback", note="every hook, on_batch_begin/on_batch_end included")
@@ -155,7 +156,6 @@ class ProgbarLogger(Callback):
     def _begin(self, description):
         self._start, self._seen = time.perf_counter(), 0
         if self.verbose == 1:
-            from .progress import progress_bar
             self._bar = progress_bar(total=self.target, desc=description, unit="batch", leave=True, file=sys.stderr)
 
     def _update(self, batch, logs):

@@ -33,6 +33,7 @@ from .ops.random import random_uniform
 from .ops.reduce import reduce_mean, reduce_sum
 from .ops.state import stop_gradient
 from .shapes import format_shape
+from .unsupported import refuse
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus", "softsign", "softmax",
            "log_softmax", "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
@@ -395,5 +396,4 @@ max_pool2d, avg_pool2d = max_pool, avg_pool
 
 def __getattr__(name):
     """TF1 names graphcore does not provide say why, and what to use instead."""
-    from .unsupported import refuse
     raise refuse("gc.nn", name)

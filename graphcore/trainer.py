@@ -19,10 +19,12 @@ import numpy as np
 from . import compat, validation
 from . import optimizers as _optimizers
 from . import training as _training
+from .callbacks import CallbackList, TerminateOnNaN
 from .errors import BuildError, CompatError, DivergenceError, NumericsError
-from .graph import creation_site
 from .layers.base import learning_phase
+from .ops.math import add_n
 from .ops.state import Variable, group
+from .sites import creation_site
 
 STEPS = compat.difference(
     "Keras", "fit(steps_per_epoch=, validation_steps=) / evaluate(steps=) / predict(steps=)",
@@ -112,7 +114,6 @@ class Trainer:
             total = assembled.loss
             regularization = self.losses
             if regularization:
-                from .ops.math import add_n
                 total = total + add_n(regularization)
         trainable = self.trainable_weights
         with self.graph.as_default():
@@ -186,7 +187,6 @@ class Trainer:
         step of its own, and run by ``export.OnnxTrainer`` on ``device``: "auto" is CUDA when a GPU is usable,
         else CPU; weights and optimizer state end up in the model's session either way),
         and ``terminate_on_nan`` (see the module docstring)."""
-        from .callbacks import CallbackList, TerminateOnNaN
         _refuse_steps(steps_per_epoch, validation_steps)
         _refuse_datasets(x)
         self._build_from_data(x)
@@ -315,7 +315,6 @@ class Trainer:
         """Keras's ``evaluate``: the loss (weighted by ``sample_weight``) and metrics over the data in
         inference mode: a number when there are no metrics, else a list in ``metrics_names`` order, or a dict
         with ``return_dict=True``."""
-        from .callbacks import CallbackList
         _refuse_steps(steps)
         _refuse_datasets(x)
         self._build_from_data(x)
@@ -349,7 +348,6 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Keras's ``predict``: the outputs for ``x`` (an array, a list in input order or a dict by input name)
         in inference mode, batch by batch: one array, or a list for several outputs."""
-        from .callbacks import CallbackList
         _refuse_steps(steps)
         _refuse_datasets(x)
         self._build_from_data(x)

@@ -26,10 +26,12 @@ import numpy as np
 from .. import activations, compat, regularizers
 from .. import dtypes as _dt
 from ..errors import BuildError, CompatError, DataError
-from ..graph import creation_site, get_default_graph, graph_of
+from ..graph import get_default_graph, graph_of
 from ..ops.array import transpose
-from ..ops.math import identity
-from ..ops.state import Variable, placeholder, placeholder_with_default
+from ..ops.math import identity, size
+from ..ops.state import Variable, constant, placeholder, placeholder_with_default
+from ..session import Session
+from ..sites import creation_site
 from .. import initializers
 
 _SESSIONS = weakref.WeakKeyDictionary()
@@ -41,7 +43,6 @@ _TRAINING = weakref.WeakKeyDictionary()   # graph → stack of fixed training sw
 
 def session_for(graph):
     """The session that holds the weights of the layers built in ``graph`` (created on first use)."""
-    from ..session import Session
     if graph not in _SESSIONS:
         _SESSIONS[graph] = Session(graph)
     return _SESSIONS[graph]
@@ -64,7 +65,6 @@ def fixed_training(graph, training):
     if training is None:
         yield
         return
-    from ..ops.state import constant
     with graph.as_default(), graph.name_scope("/"):
         switch = constant(np.array(bool(training)), name="training" if training else "inference")
     stack = _TRAINING.setdefault(graph, [])
@@ -159,7 +159,6 @@ def to_user(x, layout=False):
 
 def _per_batch(penalty, output):
     """An activity penalty divided by the batch size (Keras 2 and 3)."""
-    from ..ops.math import size
     per_example = int(np.prod(output.shape[1:])) if all(d is not None for d in output.shape[1:]) else None
     if per_example is None:
         raise BuildError(f"activity_regularizer needs outputs of known shape per example, got {output.shape}")

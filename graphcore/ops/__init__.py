@@ -23,6 +23,13 @@ from .scan import scan  # noqa: E402  (the loop op; binds the name to the functi
 from .cond import cond  # noqa: E402  (the branch op; likewise)
 
 from ..compat import same_as  # noqa: E402
+from ..graph import OPERATORS  # noqa: E402
+
+# Tensor's operators (``a + b``, ``x[1:]``, ``x.T``) call these.
+OPERATORS.update(
+    add=add, subtract=subtract, multiply=multiply, divide=divide, matmul=matmul, power=power, negative=negative,
+    abs=abs, less=less, less_equal=less_equal, greater=greater, greater_equal=greater_equal, getitem=getitem,
+    transpose=transpose)
 
 # TF1 spells these ``tf.<name>`` with the same arguments and meaning (docs/compat.md is generated from this).
 for _theirs, _ours in (
@@ -60,4 +67,4 @@ del _theirs, _ours
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
-            "elements", "bits", "data_dependent", "body", "same_as")]
+            "elements", "bits", "data_dependent", "body", "same_as", "OPERATORS")]

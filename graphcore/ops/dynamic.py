@@ -14,8 +14,9 @@ from ..errors import BuildError
 from ..graph import Tensor
 from ..op import Op, apply_op, convert_to_tensor, register
 from ..shapes import broadcast_shapes, format_shape
-from .array import reshape_like
-from .math import sum_to
+from .array import gather, reshape_like
+from .math import cast, maximum, minimum, sum_to, where
+from .reduce import reduce_sum
 
 #: The default cap on a tensor computed at run time from a shape value (4 GiB, as the ONNX importer's).
 MAX_BYTES = 4 << 30
@@ -299,7 +300,6 @@ class Range(Op):
         start, _, delta = node.inputs
         if not _dt.is_floating(start.dtype):
             return [None, None, None]
-        from .reduce import reduce_sum
         steps = (node.outputs[0] - start) / delta   # i, the position of each element
         return [reduce_sum(g), None, reduce_sum(g * steps)]
 
@@ -317,8 +317,6 @@ def slice_along(x, axis, start, end, step=1):
     run-time scalars, as ONNX Slice reads them: negative bounds count from the end, then they are clamped
     to the axis ([0, size] going forward, [−1, size − 1] going back). A gather at the computed positions, so
     the gradient is gather's."""
-    from .array import gather
-    from .math import cast, maximum, minimum, where
     size = cast(shape_of(x)[axis], _dt.int64)
 
     def bound(value, low, high):

@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import broadcast_shapes, format_shape
+from .array import expand_dims
 from .math import matmul, sum_to, zeros_like
 
 
@@ -76,7 +77,6 @@ class Det(Op):
         return np.asarray(np.linalg.det(a), dtype=a.dtype)
 
     def grad(self, node, g):
-        from .array import expand_dims
         a, y = node.inputs[0], node.outputs[0]
         eye = zeros_like(a) + np.eye(a.shape[-1], dtype=a.dtype) if a.shape[-1] is not None else None
         if eye is None:

@@ -10,6 +10,9 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float
 from ..shapes import normalize_axes
+from .array import reshape
+from .math import cast, exp, identity, is_zeros_fill, rsqrt, size, zeros_like
+from .reduce import reduce_sum
 
 
 class SoftmaxBase(Op):
@@ -33,7 +36,6 @@ class Softmax(SoftmaxBase):
         return e
 
     def grad(self, node, g):
-        from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
         return [y * (g - reduce_sum(g * y, axis, keepdims=True))]
 
@@ -47,8 +49,6 @@ class LogSoftmax(SoftmaxBase):
         return shifted - np.log(np.exp(shifted).sum(axis=axis, keepdims=True))
 
     def grad(self, node, g):
-        from .math import exp
-        from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
         return [g - exp(y) * reduce_sum(g, axis, keepdims=True)]
 
@@ -140,7 +140,6 @@ class BatchNorm(Op):
         return y, mean, var
 
     def grad(self, node, g, g_mean, g_var):
-        from .math import is_zeros_fill
         x, gamma, _, _, _, training = node.inputs
         _, mean, var = node.outputs
         g_mean, g_var = (None if t is None or is_zeros_fill(t) else t for t in (g_mean, g_var))
@@ -162,9 +161,6 @@ def batch_norm_grad(g, x, gamma, mean, var, training, g_mean=None, g_var=None, a
     chain rule through the statistics used: in training they depend on x; in inference they are the moving
     statistics (inputs 3 and 4). t ∈ {0, 1} selects between the two without branching. ``g_mean`` and
     ``g_var`` are gradients arriving at the statistics outputs, if any."""
-    from .array import reshape
-    from .math import cast, rsqrt, size
-    from .reduce import reduce_sum
     reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
     shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
     rstd = rsqrt(var + epsilon)
@@ -217,7 +213,6 @@ class BatchNormGrad(Op):
 
     def grad(self, node, *output_grads):
         from ..gradients import gradients
-        from .math import identity, zeros_like
         # Fresh tensors standing for the inputs (identities, so higher orders still flow through): the inputs
         # depend on one another (the mean and variance on x), and these are partial derivatives.
         leaves = [identity(t) for t in node.inputs[:5]]

@@ -15,6 +15,7 @@ from ..errors import BuildError
 from ..graph import Tensor, get_default_graph
 from ..op import Op, apply_op, register, require_float
 from ..shapes import normalize_shape
+from .dynamic import shape_source, static_value
 
 
 class RandomOp(Op):
@@ -106,7 +107,6 @@ def _shape_or_like(shape):
     value (``tf.shape(x)``: shaped like x; a constant: its value); a float tensor is a tensor to shape like."""
     if not isinstance(shape, Tensor) or shape.dtype.kind == "f":
         return shape
-    from .dynamic import shape_source, static_value
     if shape.ndim != 1:
         raise BuildError(f"a shape tensor must be 1-D, got {shape.name} of shape {shape.shape}")
     like = shape_source(shape)
