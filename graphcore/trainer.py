@@ -11,6 +11,7 @@ Two things graphcore adds to Keras's loop, both about numbers going wrong:
   (``fit(terminate_on_nan=False)`` trains on regardless; Keras's ``TerminateOnNaN`` callback, when given, stops
   quietly instead, as in Keras).
 """
+import importlib
 import math
 import warnings
 
@@ -294,20 +295,13 @@ class Trainer:
     def _training_steps(self, backend, device, data, batch_size):
         """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
         state in the model's session; ``undo()`` puts back the state of before the last step."""
-        if backend == "numpy":
-            return _InterpreterSteps(self)
-        if backend == "onnxruntime":
-            from graphcore.export.trainer import FitSteps
-            if len(self.inputs) != 1 or len(self.outputs) != 1 or any(w is not None for w in data.weights):
-                raise BuildError("fit(backend='onnxruntime') trains one-input, one-output models without "
-                                 "sample or class weights; use backend='numpy' for the others")
-            key = ("onnxruntime", device, id(self._compiled))
-            if getattr(self, "_onnx_steps", (None, None))[0] != key:
-                self._onnx_steps = (key, FitSteps(self, device, batch_size=min(batch_size, data.n)))
-            steps = self._onnx_steps[1]
-            steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
-            return _OnnxSteps(steps)
-        raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
+        make = BACKENDS.get(backend)
+        if isinstance(make, str):   # not loaded yet: its module registers it when imported
+            importlib.import_module(make)
+            make = BACKENDS[backend]
+        if make is None:
+            raise BuildError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        return make(self, device, data, batch_size)
 
     # ----- evaluate / predict --------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -477,21 +471,18 @@ class _InterpreterSteps:
         pass
 
 
-class _OnnxSteps:
-    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature; a
-    learning rate a callback changes reaches the file as one of its parameters (``FitSteps.run``)."""
+def register_backend(name, make_steps):
+    """Make ``fit(backend=name)`` train with the step runner ``make_steps(model, device, data, batch_size)``
+    returns: ``run(x, y, weights, keep_previous=False)`` → [loss, *metrics], ``undo()``, ``sync()`` and a
+    ``description`` (``_InterpreterSteps`` is one)."""
+    BACKENDS[name] = make_steps
 
-    def __init__(self, steps):
-        self.steps, self.description = steps, steps.description
 
-    def run(self, x, y, weights, keep_previous=False):
-        return self.steps.run(x[0], y[0])
-
-    def undo(self):
-        self.steps.undo()
-
-    def sync(self):
-        self.steps.sync()
+#: ``fit``'s backends: a name → its ``make_steps``, or the module that registers it when imported (as an entry
+#: point names its module). onnxruntime's steps live in graphcore.export, above the engine, which the training
+#: layer never imports: the first ``fit(backend="onnxruntime")`` loads it by this name.
+BACKENDS = {"numpy": lambda model, device, data, batch_size: _InterpreterSteps(model),
+            "onnxruntime": "graphcore.export.trainer"}
 
 
 # ----- data: Keras's forms, normalised to lists of checked arrays ---------------------------------------------
