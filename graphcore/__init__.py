@@ -7,6 +7,8 @@ ONNX export and graphviz diagrams.
     with gc.Session() as sess:
         sess.run(loss, feed_dict={x: data})
 """
+import importlib as _importlib
+
 from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
 from .errors import (BuildError, CheckpointError, CompatError, DataError, DivergenceError, ExecutionError, FeedError,
                      FetchError, FileFormatError, FileWriteError, GradientError, GraphcoreError, GraphFinalizedError,
@@ -40,10 +42,14 @@ from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_
 
 
 
+#: Modules that load on first use, by name: the zoo and the exporter import onnx and every model;
+#: ``gc.search`` is where the tutorial's image search was before it moved with the applications.
+_LAZY = {"models": "graphcore.models", "export": "graphcore.export", "search": "graphcore.apps.search"}
+
+
 def __getattr__(name):
-    """``gc.models`` and ``gc.export`` load on first use (they import onnx and the whole zoo)."""
-    if name in ("models", "export"):
-        import importlib
-        return importlib.import_module(f"graphcore.{name}")
+    """``gc.models``, ``gc.export`` (and ``gc.search``) load on first use."""
+    if name in _LAZY:
+        return _importlib.import_module(_LAZY[name])
     from .unsupported import refuse
     raise refuse("gc", name)

@@ -14,7 +14,7 @@ import numpy as np
 from graphcore import Graph
 from graphcore.callbacks import CallbackList
 from graphcore.layers.base import session_for
-from graphcore.plot import write_png
+from graphcore.io import write_png
 
 
 @contextlib.contextmanager
