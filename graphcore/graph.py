@@ -146,7 +146,7 @@ class Graph:
         self._consumers = None   # node → the nodes that read it, made on first use (consumers_of)
         self.finalized = False
         self.seed = None
-        self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
+        self.seed_skipped_ids = []   # ids (ascending) of nodes random ops' seed positions leave out
         self.collections = {}       # TF1's named collections: name → list (see graphcore.variables)
         self.initializer_ops = {}   # variable node → the node its ``.initializer`` made (made on first use)
 

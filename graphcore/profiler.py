@@ -26,6 +26,7 @@ import contextlib
 import json
 import time
 
+from .graph import Graph
 from .io import atomic_write
 
 _active = []     # the Profile collecting now (a stack: the innermost ``gc.profile()`` wins)
@@ -92,7 +93,7 @@ class Profile:
         return timed
 
     def _timed_kernel(self, kernel, node):
-        loop = node.op.type in ("Scan", "Cond")   # ops whose body ops nest under them
+        loop = any(isinstance(v, Graph) for v in node.attrs.values())   # Scan, Cond: their body ops nest under them
 
         def timed(*arrays):
             event, owner = self._open(node)

@@ -24,7 +24,7 @@ from .callbacks import CallbackList, TerminateOnNaN
 from .errors import BuildError, CompatError, DivergenceError, NumericsError
 from .layers.base import learning_phase
 from .ops.math import add_n
-from .ops.state import Variable, group
+from .ops.state import Variable, VariableOp, group
 from .sites import creation_site
 
 STEPS = compat.difference(
@@ -110,7 +110,7 @@ class Trainer:
                                              trainable=False)
                 optimizer.learning_rate = learning_rate
             elif getattr(optimizer.learning_rate, "node", None) is not None and \
-                    optimizer.learning_rate.node.type == "Variable":
+                    isinstance(optimizer.learning_rate.node.op, VariableOp):
                 learning_rate = optimizer.learning_rate    # compiled before: keep its variable
             total = assembled.loss
             regularization = self.losses
@@ -279,7 +279,7 @@ class Trainer:
                              check_numerics=True)
         except NumericsError as e:
             node = e.node
-            if node.type == "Variable":
+            if isinstance(node.op, VariableOp):
                 by = (f"the update of epoch {previous[0] + 1}, batch {previous[1] + 1}" if previous
                       else "an earlier fit or set_weights")
                 first = (f"the first non-finite tensor is the variable '{node.name}': {by} made it NaN or Inf "
