@@ -136,3 +136,19 @@ def test_the_type_string_search_finds_the_idioms():
     assert all(_TYPE_TEST.search(s) for s in ('node.type == "Variable"', "op.type in ('Scan', 'Cond')",
                                               'x.op.type != "Reshape"', 'node.type not in {"A"}'))
     assert not any(_TYPE_TEST.search(s) for s in ('proto.op_type == "Constant"', "node.type = 'x'"))
+
+
+def test_every_table_filled_from_above_is_filled_by_a_higher_layer():
+    import importlib
+    for filler, holder, name in layering.FILLED_FROM_ABOVE:
+        assert layering.layer_index(filler) > layering.layer_index(holder), (filler, holder)
+        before = dict(getattr(importlib.import_module(holder), name))
+        importlib.import_module(filler)
+        table = getattr(importlib.import_module(holder), name)
+        assert table and any(table[k] is not before.get(k) for k in table) or before, (filler, holder, name)
+
+
+def test_the_architecture_picture_and_section_are_current():
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "tools", "architecture_doc.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
