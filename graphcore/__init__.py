@@ -51,5 +51,4 @@ def __getattr__(name):
     """``gc.models``, ``gc.export`` (and ``gc.search``) load on first use."""
     if name in _LAZY:
         return _importlib.import_module(_LAZY[name])
-    from .unsupported import refuse
-    raise refuse("gc", name)
+    raise unsupported.refuse("gc", name)

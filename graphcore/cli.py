@@ -22,9 +22,13 @@ import pathlib
 import re
 import shutil
 import sys
+import tempfile
 import textwrap
+import warnings
 
-from .errors import GraphcoreError
+from .diagram import load, render, views
+from .diagram.text import shape_text
+from .errors import FileFormatError, GraphcoreError
 
 
 def _models():
@@ -96,7 +100,6 @@ def cmd_summary(args):
     if not isinstance(target, str):
         target.summary()
         return
-    from .diagram import load, views
     graph = load(target)
     ops = [op for op in graph.ops if op.kind == "op"]
     types = {}
@@ -112,15 +115,12 @@ def cmd_summary(args):
 
 
 def _shape(graph, op):
-    from .diagram.text import shape_text
     return shape_text(graph.values[op.outputs[0]].shape) if op.outputs else ""
 
 
 def cmd_render(args):
     """Draw a zoo model or an ONNX file; for the grad view a zoo model is compiled first (as ``train`` does),
     so there is a backward pass to draw. Notes from the renderer are one line each, without a source line."""
-    import warnings
-    from .diagram import render
     target = _target(args.model)
     if args.view == "grad" and not isinstance(target, str) and hasattr(target, "compile") \
             and args.model in _models().CLASSIFIERS and args.model != "perceptron":
@@ -167,7 +167,6 @@ def cmd_export(args):
 
 def onnx_load(path):
     import onnx
-    from .errors import FileFormatError
     try:
         return onnx.load(path)
     except Exception as e:   # protobuf's DecodeError and friends
@@ -176,7 +175,6 @@ def onnx_load(path):
 
 def cmd_bench(args):
     """Latency and throughput per batch size: the NumPy path against device-resident buffers (and CUDA graphs)."""
-    import tempfile
 
     from graphcore.export import bench, to_onnx
     with tempfile.TemporaryDirectory(prefix="graphcore-bench-") as folder:
