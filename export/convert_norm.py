@@ -19,6 +19,7 @@ value (the same nodes, merged by ``optimize``'s common-subexpression pass). In i
 import numpy as np
 from onnx import helper
 
+from .convert_math import fill
 from .convert_nn import switched, training_switch
 from .registry import ExportError, converter
 
@@ -116,7 +117,9 @@ def _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std):
     d_mean, d_var = node.outputs[3:]
     if not (ctx.is_read(d_mean) or ctx.is_read(d_var)):
         return
-    zero = ctx.const(np.zeros(ctx.dims(d_mean), node.inputs[0].dtype), f"{node.name}/zeros")
+    dtype, dims = node.inputs[0].dtype, ctx.dims(d_mean)
+    zero = (ctx.const(np.zeros(dims, dtype), f"{node.name}/zeros") if None not in dims
+            else fill(ctx, ctx.shape(node.inputs[2]), 0, dtype))   # gamma's shape, known only at run time
     switched(ctx, switch, lambda: zero, lambda: ctx.emit("Neg", [ctx.emit("Mul", [sum_g, scale])]), out=d_mean)
     half = _scalar(ctx, node, -0.5, "minus_half")
     switched(ctx, switch, lambda: zero,
