@@ -139,13 +139,14 @@ def test_the_type_string_search_finds_the_idioms():
 
 
 def test_every_table_filled_from_above_is_filled_by_a_higher_layer():
+    """FILLED_FROM_ABOVE (the dashed arrows of the picture) is true: the table exists in the lower module and
+    holds values the higher module defined."""
     import importlib
     for filler, holder, name in layering.FILLED_FROM_ABOVE:
         assert layering.layer_index(filler) > layering.layer_index(holder), (filler, holder)
-        before = dict(getattr(importlib.import_module(holder), name))
         importlib.import_module(filler)
         table = getattr(importlib.import_module(holder), name)
-        assert table and any(table[k] is not before.get(k) for k in table) or before, (filler, holder, name)
+        assert any(getattr(value, "__module__", "").startswith(filler) for value in table.values()), (filler, name)
 
 
 def test_the_architecture_picture_and_section_are_current():
