@@ -36,6 +36,8 @@ def test_every_entry_of_the_table_names_a_module_once():
     assert len(entries) == len(set(entries)), "a module is listed in two layers"
     stale = [e for e in entries if e not in known and e not in layering.PENDING_MODULES]
     assert not stale, f"LAYERS names modules that do not exist: {stale}"
+    arrived = [m for m in layering.PENDING_MODULES if m in known]
+    assert not arrived, f"these modules exist now: drop them from PENDING_MODULES: {arrived}"
 
 
 def test_no_import_goes_up(found):

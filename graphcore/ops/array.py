@@ -356,8 +356,9 @@ class Tile(Op):
         else:   # more: the interleaved shape is computed at run time from x's
             from .dynamic import reshape_to, shape_of
             size = shape_of(x)
-            split_g = reshape_to(g, concat([part for i, r in enumerate(reps)
-                                            for part in (convert_to_tensor(np.array([r], np.int64)), size[i:i + 1])], 0))
+            parts = [part for i, r in enumerate(reps) for part in (convert_to_tensor(np.array([r], np.int64)),
+                                                                    size[i:i + 1])]
+            split_g = reshape_to(g, concat(parts, 0))
         # The sum is built by its registered type: reduce.py builds on this module, not the other way round.
         return [apply_op("ReduceSum", [split_g], axes=tuple(range(0, 2 * x.ndim, 2)), keepdims=False)]
 
