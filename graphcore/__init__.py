@@ -35,6 +35,7 @@ from .model import Model, Sequential, model_from_json
 from .saving import load_model
 from .version import __version__
 from .diagram import render
+from .diagram import notebook as _notebook  # noqa: F401  (fills graph.NOTEBOOK_VIEWS: graphs in Jupyter)
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
                      sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,

@@ -81,7 +81,4 @@ def _advice(view, depth):
     return "render a part of the model, or write .dot and open it in an interactive viewer"
 
 
-# Last, since it uses the functions above: how graphs and models show themselves in Jupyter.
-from . import notebook  # noqa: E402,F401
-
 __all__ = ["render", "load", "dot_available", "VIEWS"]

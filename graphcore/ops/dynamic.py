@@ -16,7 +16,6 @@ from ..op import Op, apply_op, convert_to_tensor, register
 from ..shapes import broadcast_shapes, format_shape
 from .array import gather, reshape_like
 from .math import cast, maximum, minimum, sum_to, where
-from .reduce import reduce_sum
 
 #: The default cap on a tensor computed at run time from a shape value (4 GiB, as the ONNX importer's).
 MAX_BYTES = 4 << 30
@@ -270,6 +269,12 @@ def constant_of_shape(shape, value, max_bytes=MAX_BYTES, name=None):
                     max_bytes=int(max_bytes))
 
 
+def _total(vector):
+    """The sum of a vector, made by its registered type: reduce.py builds on array.py, whose gradients of
+    run-time shapes use this module, so importing reduce.py here would close a cycle."""
+    return apply_op("ReduceSum", [vector], axes=(0,), keepdims=False)
+
+
 @register
 class Range(Op):
     """start, start + delta, … up to ``limit`` (excluded) from three scalars (ONNX Range, NumPy's arange with
@@ -301,7 +306,7 @@ class Range(Op):
         if not _dt.is_floating(start.dtype):
             return [None, None, None]
         steps = (node.outputs[0] - start) / delta   # i, the position of each element
-        return [reduce_sum(g), None, reduce_sum(g * steps)]
+        return [_total(g), None, _total(g * steps)]
 
     def samples(self, rng):
         yield [np.array(1.2), np.array(4.0), np.array(0.5)], {"max_bytes": MAX_BYTES}   # the count is not at a step
