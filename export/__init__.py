@@ -20,7 +20,7 @@ checks), ``backend`` (``onnx.backend.base.Backend``) and ``conformance`` (onnx's
 backend). ``onnx_names`` holds the names that map one-to-one both ways (elementwise ops, recurrent cells and
 their activations); both directions read it.
 """
-from graphcore.graph import register_internal_dir
+from graphcore.sites import register_internal_dir
 
 from . import converters, importers  # noqa: F401  (fill CONVERTERS and IMPORTERS: each rule registers on import)
 from . import backend  # noqa: F401  (onnx.backend.base.Backend over the importer and the interpreter)

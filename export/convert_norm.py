@@ -117,11 +117,9 @@ def _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std):
     d_mean, d_var = node.outputs[3:]
     if not (ctx.is_read(d_mean) or ctx.is_read(d_var)):
         return
-    dims = ctx.dims(d_mean)
-    if None in dims:   # the channel count is known only at run time (an unknown γ size)
-        zero = fill(ctx, ctx.emit("Shape", [sum_g]), 0, node.inputs[0].dtype)
-    else:
-        zero = ctx.const(np.zeros(dims, node.inputs[0].dtype), f"{node.name}/zeros")
+    dtype, dims = node.inputs[0].dtype, ctx.dims(d_mean)
+    zero = (ctx.const(np.zeros(dims, dtype), f"{node.name}/zeros") if None not in dims
+            else fill(ctx, ctx.shape(node.inputs[2]), 0, dtype))   # gamma's shape, known only at run time
     switched(ctx, switch, lambda: zero, lambda: ctx.emit("Neg", [ctx.emit("Mul", [sum_g, scale])]), out=d_mean)
     half = _scalar(ctx, node, -0.5, "minus_half")
     switched(ctx, switch, lambda: zero,

@@ -28,7 +28,8 @@ from onnx import AttributeProto, TensorProto, helper, numpy_helper
 import graphcore as gc
 from graphcore import dtypes as _dt
 from graphcore.errors import GraphcoreError
-from graphcore.graph import Tensor, ancestors, pinned_site
+from graphcore.graph import Tensor, ancestors
+from graphcore.sites import pinned_site
 
 from . import onnx_safety
 from .import_registry import IMPORTERS, NeedsStaticValue, OnnxImportError, refusal

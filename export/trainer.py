@@ -26,7 +26,8 @@ import onnx
 import onnxruntime as ort
 from onnxruntime import OrtValue
 
-from graphcore.errors import DataError, FeedError, FileFormatError, FileWriteError, MissingFileError
+from graphcore.errors import BuildError, DataError, FeedError, FileFormatError, FileWriteError, MissingFileError
+from graphcore.trainer import register_backend
 
 from . import onnx_safety, placement, runtime
 from .import_registry import OnnxImportError
@@ -384,3 +385,37 @@ class FitSteps:
     def sync(self):
         trained = self.trainer.state()
         self.model.session.variables.update({name: trained[name] for name in self.trainer.state_names})
+
+
+def fit_steps(model, device, data, batch_size):
+    """``Model.fit(backend="onnxruntime")``'s step runner (registered below): the model's ``FitSteps``, kept
+    on the model while its compiled step and the device stay the same, loaded with the session's weights."""
+    if len(model.inputs) != 1 or len(model.outputs) != 1 or any(w is not None for w in data.weights):
+        raise BuildError("fit(backend='onnxruntime') trains one-input, one-output models without "
+                         "sample or class weights; use backend='numpy' for the others")
+    key = ("onnxruntime", device, id(model.compilation))
+    if getattr(model, "_onnx_steps", (None, None))[0] != key:
+        model._onnx_steps = (key, FitSteps(model, device, batch_size=min(batch_size, data.n)))
+    steps = model._onnx_steps[1]
+    steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
+    return _OnnxSteps(steps)
+
+
+class _OnnxSteps:
+    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature; a
+    learning rate a callback changes reaches the file as one of its parameters (``FitSteps.run``)."""
+
+    def __init__(self, steps):
+        self.steps, self.description = steps, steps.description
+
+    def run(self, x, y, weights, keep_previous=False):
+        return self.steps.run(x[0], y[0])
+
+    def undo(self):
+        self.steps.undo()
+
+    def sync(self):
+        self.steps.sync()
+
+
+register_backend("onnxruntime", fit_steps)

@@ -7,6 +7,8 @@ ONNX export and graphviz diagrams.
     with gc.Session() as sess:
         sess.run(loss, feed_dict={x: data})
 """
+import importlib as _importlib
+
 from .dtypes import bool_, float16, float32, float64, int8, int32, int64, uint8
 from .errors import (BuildError, CheckpointError, CompatError, DataError, DivergenceError, ExecutionError, FeedError,
                      FetchError, FileFormatError, FileWriteError, GradientError, GraphcoreError, GraphFinalizedError,
@@ -32,19 +34,23 @@ from . import layers
 from .layers import Input
 from .model import Model, Sequential, model_from_json
 from .saving import load_model
+from .version import __version__
 from .diagram import render
+from .diagram import notebook as _notebook  # noqa: F401  (fills graph.NOTEBOOK_VIEWS: graphs in Jupyter)
 from .activations import binary_sigmoid, binary_step, bipolar_sigmoid, bipolar_step, linear, ramp
 from .losses import (binary_cross_entropy, mean_absolute_percentage_error, mean_squared_error,
                      sigmoid_cross_entropy_with_logits, softmax_cross_entropy_with_logits,
                      sparse_softmax_cross_entropy_with_logits)
 
-__version__ = "0.1.0"
+
+
+#: Modules that load on first use, by name: the zoo and the exporter import onnx and every model;
+#: ``gc.search`` is where the tutorial's image search was before it moved with the applications.
+_LAZY = {"models": "graphcore.models", "export": "graphcore.export", "search": "graphcore.apps.search"}
 
 
 def __getattr__(name):
-    """``gc.models`` and ``gc.export`` load on first use (they import onnx and the whole zoo)."""
-    if name in ("models", "export"):
-        import importlib
-        return importlib.import_module(f"graphcore.{name}")
-    from .unsupported import refuse
-    raise refuse("gc", name)
+    """``gc.models``, ``gc.export`` (and ``gc.search``) load on first use."""
+    if name in _LAZY:
+        return _importlib.import_module(_LAZY[name])
+    raise unsupported.refuse("gc", name)

@@ -24,6 +24,8 @@ from . import compat
 from .errors import BuildError, CompatError
 from .io import atomic_write
 from .lookup import missing_names
+from .progress import progress_bar
+from .saving import require_model_file_name
 
 
 @compat.same_as("Keras", "keras.callbacks.Callback", note="every hook, on_batch_begin/on_batch_end included")
@@ -155,7 +157,6 @@ class ProgbarLogger(Callback):
     def _begin(self, description):
         self._start, self._seen = time.perf_counter(), 0
         if self.verbose == 1:
-            from .progress import progress_bar
             self._bar = progress_bar(total=self.target, desc=description, unit="batch", leave=True, file=sys.stderr)
 
     def _update(self, batch, logs):
@@ -291,7 +292,6 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath, monitor="val_loss", verbose=0, save_best_only=False, save_weights_only=False,
                  mode="auto", save_freq="epoch", initial_value_threshold=None):
-        from .saving import require_model_file_name
         super().__init__()
         require_model_file_name(filepath)       # at construction, as Keras checks, not after the first epoch
         self.filepath, self.monitor, self.verbose = os.fspath(filepath), monitor, verbose

@@ -22,16 +22,25 @@ import pathlib
 import re
 import shutil
 import sys
+import tempfile
 import textwrap
+import warnings
 
-import numpy as np
-
-from .errors import GraphcoreError
+from .diagram import load, render, views
+from .diagram.text import shape_text
+from .errors import FileFormatError, GraphcoreError
 
 
 def _models():
     import graphcore.models as zoo
     return zoo
+
+
+def _recipes():
+    """What ``train``, ``profile`` and ``search`` run (they load the zoo and the exporter, as ``_models``: only
+    the commands that need them pay for the import)."""
+    from .apps import recipes
+    return recipes
 
 
 def _is_onnx(name):
@@ -91,7 +100,6 @@ def cmd_summary(args):
     if not isinstance(target, str):
         target.summary()
         return
-    from .diagram import load, views
     graph = load(target)
     ops = [op for op in graph.ops if op.kind == "op"]
     types = {}
@@ -107,19 +115,16 @@ def cmd_summary(args):
 
 
 def _shape(graph, op):
-    from .diagram.text import shape_text
     return shape_text(graph.values[op.outputs[0]].shape) if op.outputs else ""
 
 
 def cmd_render(args):
     """Draw a zoo model or an ONNX file; for the grad view a zoo model is compiled first (as ``train`` does),
     so there is a backward pass to draw. Notes from the renderer are one line each, without a source line."""
-    import warnings
-    from .diagram import render
     target = _target(args.model)
     if args.view == "grad" and not isinstance(target, str) and hasattr(target, "compile") \
             and args.model in _models().CLASSIFIERS and args.model != "perceptron":
-        _compile_classifier(target, args.optimizer)
+        _recipes().compile_classifier(target, args.optimizer)
     with warnings.catch_warnings(record=True) as notes:
         warnings.simplefilter("always")
         render(target, args.output, view=args.view, depth=args.depth, rankdir=args.rankdir)
@@ -145,7 +150,7 @@ def cmd_export(args):
         if args.training:
             if not hasattr(model, "compile") or args.model == "perceptron":
                 raise ValueError(f"{args.model} has no compile/fit training step to export; classifiers do")
-            _compile_classifier(model, args.optimizer)
+            _recipes().compile_classifier(model, args.optimizer)
         proto = export.to_onnx(model, args.output, opset=args.opset, training=args.training,
                                precision=args.precision, io_dtype=args.io_dtype, batch_size=args.batch_size)
     if args.output:
@@ -162,7 +167,6 @@ def cmd_export(args):
 
 def onnx_load(path):
     import onnx
-    from .errors import FileFormatError
     try:
         return onnx.load(path)
     except Exception as e:   # protobuf's DecodeError and friends
@@ -171,7 +175,6 @@ def onnx_load(path):
 
 def cmd_bench(args):
     """Latency and throughput per batch size: the NumPy path against device-resident buffers (and CUDA graphs)."""
-    import tempfile
 
     from graphcore.export import bench, to_onnx
     with tempfile.TemporaryDirectory(prefix="graphcore-bench-") as folder:
@@ -187,217 +190,27 @@ def cmd_bench(args):
     print(bench.table(rows))
 
 
-def _compile_classifier(model, optimizer):
-    """How the command line trains every classifier: labels as class indices, accuracy reported."""
-    model.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-
-
 def cmd_profile(args):
     """Time one training step node by node: top op types and layers, and a Chrome trace."""
-    from .profiler import profile_training_step
-    collected = profile_training_step(_build(args.model), batch=args.batch, steps=args.steps)
+    collected = _recipes().profile_training_step(_build(args.model), batch=args.batch, steps=args.steps)
     print(collected.table(top=args.top))
     print(f"chrome trace: {collected.save_chrome_trace(args.trace)} (open in chrome://tracing or ui.perfetto.dev)")
 
 
-def digits_dataset(input_shape, seed=0):
-    """sklearn's 8×8 digits scaled to [0, 1], shaped for a model: flat 64-vectors, 8 rows of 8 pixels (a
-    sequence), or images resized (nearest pixel) to (H, W) with C channels; a stratified 75/25 train/test
-    split with a fixed seed."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-    digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
-    if len(input_shape) == 1:
-        x = images.reshape(len(images), -1)
-    elif len(input_shape) == 2:
-        x = images
-    else:
-        h, w, c = input_shape
-        rows, cols = np.arange(h) * 8 // h, np.arange(w) * 8 // w
-        x = np.repeat(images[:, rows][:, :, cols][..., None], c, axis=-1)
-    return train_test_split(x, digits.target.astype(np.int64), test_size=0.25, random_state=seed,
-                            stratify=digits.target)
-
-
-def classifier_configuration(name, full=False):
-    """The keyword arguments a classifier trains with on the digits: its small configuration (``SMALL``: a
-    narrow model on small images, fast in the interpreter) or, with ``full``, the builder's defaults. The
-    input follows the digits where the model reads a flat vector or a sequence (64 features; 8 steps of 8
-    pixels); images are resized to the configuration's size."""
-    zoo = _models()
-    parameters = inspect.signature(zoo.CLASSIFIERS[name]).parameters.values()
-    defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-    config = {**defaults, **({} if full else zoo.SMALL[name]), "num_classes": 10}
-    shape = tuple(config["input_shape"])
-    config["input_shape"] = {1: (64,), 2: (8, 8)}.get(len(shape), shape)
-    return config
-
-
-def _differences(config, other):
-    """``key=value`` for the settings of ``config`` that ``other`` does not share."""
-    return ", ".join(f"{key}={value!r}" for key, value in config.items() if other.get(key) != value)
-
-
 def cmd_train(args):
-    zoo = _models()
-    if args.model not in zoo.available():
-        raise ValueError(f"unknown model {args.model!r}; `graphcore models` lists them")
-    if args.full and (args.model not in zoo.CLASSIFIERS or args.model == "perceptron"):
-        raise ValueError(f"--full picks a compile/fit classifier's configuration; {args.model} trains with its "
-                         "own settings")
-    out = pathlib.Path(args.out or f"out/{args.model}")
-    out.mkdir(parents=True, exist_ok=True)
-    if args.backend != "numpy" and (args.model in zoo.UNSUPERVISED or args.model == "perceptron"):
-        raise ValueError(f"--backend {args.backend} trains compile/fit classifiers; {args.model} has its own "
-                         "training loop in the interpreter")
-    if args.model in zoo.UNSUPERVISED:
-        artefacts = _train_unsupervised(args, out)
-    elif args.model == "perceptron":
-        artefacts = _train_perceptron(args, out)
-    else:
-        artefacts = _train_classifier(args, out)
+    """Train a zoo model on the bundled digits; print where its artefacts went."""
+    artefacts = _recipes().train(args.model, args.out or f"out/{args.model}", epochs=args.epochs,
+                                 batch_size=args.batch_size, optimizer=args.optimizer, backend=args.backend,
+                                 full=args.full)
     for name, path in artefacts.items():
         print(f"{name + ':':12s}{path}")
 
 
-def _train_classifier(args, out):
-    """compile/fit on the digits, test accuracy, then the artefacts of every trained model. Where the small
-    configuration is not the full model, the first and the last line say so and how to get the full one: a
-    learner reading "test accuracy: 0.32" should know it measured a deliberately tiny network."""
-    from .plot import plot_history
-    zoo = _models()
-    small, full = classifier_configuration(args.model), classifier_configuration(args.model, full=True)
-    config = full if args.full else small
-    tiny = config != full
-    if tiny:
-        print(f"training {args.model} at its small configuration ({_differences(small, full)}): fast, and "
-              f"less accurate than the full model (--full: {_differences(full, small)})")
-    elif args.full and small != full:
-        print(f"training {args.model} at its full configuration ({_differences(full, small)})")
-    model = zoo.get(args.model, **config)
-    x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"])
-    _compile_classifier(model, args.optimizer)
-    history = model.fit(x_train, y_train, epochs=10 if args.epochs is None else args.epochs,
-                        batch_size=args.batch_size,
-                        validation_split=0.1, verbose=1, backend=args.backend)
-    print(f"trained by {history.params['backend']}")
-    loss, accuracy = model.evaluate(x_test, y_test)
-    print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits"
-          + (f", by the small configuration of {args.model} (--full trains the full model)" if tiny else ""))
-    artefacts = {"curves": plot_history(history.history, out / "curves.png"),
-                 "checkpoint": model.save(str(out / "model.npz"))}
-    artefacts.update(_export_and_render(model, x_test[:16], out))
-    return artefacts
-
-
-def _train_perceptron(args, out):
-    """The perceptron rule on a linearly separable pair of digit classes (0 against 1)."""
-    zoo = _models()
-    x_train, x_test, y_train, y_test = digits_dataset((64,))
-    pick_train, pick_test = y_train <= 1, y_test <= 1
-    model = zoo.perceptron(input_shape=(64,))
-    mistakes = model.fit(x_train[pick_train], np.where(y_train[pick_train] == 1, 1.0, -1.0),
-                         epochs=20 if args.epochs is None else args.epochs)
-    predictions = model.predict(x_test[pick_test])[:, 0]
-    accuracy = np.mean(predictions == np.where(y_test[pick_test] == 1, 1.0, -1.0))
-    print(f"perceptron rule: mistakes per epoch {mistakes}; test accuracy on 0 vs 1: {accuracy:.4f}")
-    return _export_and_render(model, x_test[pick_test][:16], out)
-
-
-def _train_unsupervised(args, out):
-    """A family's own training function; prints its metrics, saves its curves (and a GAN's sample grid),
-    exports and renders its inference model."""
-    from .plot import plot_history
-    zoo = _models()
-    kwargs = {"seed": 0}
-    if args.epochs is not None:
-        kwargs["epochs"] = args.epochs
-    if args.model in ("gan", "dcgan"):
-        kwargs["png_path"] = str(out / "samples.png")
-    result = zoo.TRAINERS[args.model](**kwargs)
-    for key, value in result.items():
-        numbers = isinstance(value, list) and all(isinstance(v, (float, int, np.floating)) for v in value)
-        if isinstance(value, (float, int, np.floating)) or numbers or (isinstance(value, dict) and key != "history"):
-            print(f"{key}: {value}")
-    artefacts = {"samples": result["png"]} if "png" in result else {}
-    history = result.get("history")
-    if isinstance(history, dict) and history:
-        artefacts["curves"] = plot_history(history, out / "curves.png")
-    inference = _inference_model(result["model"])
-    if inference is not None:
-        sample = np.zeros((4,) + tuple(d or 1 for d in inference.input_placeholders[0].shape[1:]), np.float32)
-        artefacts.update(_export_and_render(inference, sample, out))
-    else:   # an RBM or a stacking network: no feed-forward inference model to export; draw its graph
-        from .diagram import dot_available, render
-        artefacts["diagram"] = out / ("model.svg" if dot_available() else "model.dot")
-        render(result["model"].graph, artefacts["diagram"])
-    return artefacts
-
-
-def _inference_model(trained):
-    """The part of a trained family that runs at inference: an autoencoder, a generator, or a classifier."""
-    from .model import Model
-    for attribute in ("autoencoder", "generator"):
-        if isinstance(getattr(trained, attribute, None), Model):
-            return getattr(trained, attribute)
-    return trained if isinstance(trained, Model) else None
-
-
-def _export_and_render(model, sample, out):
-    """ONNX file with its onnxruntime parity check on ``sample``, and the diagram."""
-    from graphcore import export
-    from .diagram import dot_available, render
-    path = out / "model.onnx"
-    export.to_onnx(model, str(path))
-    parity = export.check(str(path), model, feeds={model.input_placeholders[0].name: sample}, verbose=False)
-    print(f"onnxruntime parity: {parity}")
-    if not parity.ok:
-        raise GraphcoreError(f"onnxruntime disagrees with the interpreter: {parity}")
-    diagram = out / ("model.svg" if dot_available() else "model.dot")
-    render(model, diagram)
-    return {"onnx": path, "diagram": diagram}
-
-
 def cmd_search(args):
-    """Image search: train (or load) the embedding, export its encoder, index images, answer queries, write
-    a results grid, and report precision@k on held-out digits for the embedding and for raw pixels."""
-    from . import search
-    from graphcore.models.unsupervised import digits
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    data = digits()
-    model_path = pathlib.Path(args.model) if args.model else out / "embedding.npz"
-    if model_path.is_file() and not args.retrain:
-        embed = search.Embedding.load(model_path)
-        print(f"embedding: loaded {model_path}")
-    else:
-        embed = search.train_embedding(data, epochs=args.epochs, seed=args.seed)
-        embed.save(model_path)
-        print(f"embedding: trained on {len(data.x_train)} digits, saved to {model_path}")
-    print(f"onnx: {embed.to_onnx(out / 'encoder.onnx')}")
-    for name, fn in (("learned embedding", embed), ("raw pixels", search.raw_pixels)):
-        engine = search.ImageSearch(fn, data.x_train, data.y_train, backend=args.backend)
-        value = engine.precision_at_k(data.x_test, data.y_test, args.k)
-        print(f"precision@{args.k} on {len(data.x_test)} held-out digits, {name}: {value:.3f}")
-    if args.index:
-        paths = search.image_files(args.index)
-        images = search.read_images(paths, dark_ink=not args.light_ink)
-    else:
-        paths, images = None, data.x_train
-    engine = search.ImageSearch(embed, images, paths=paths, backend=args.backend)
-    if args.query:
-        queries = search.read_images(args.query, dark_ink=not args.light_ink)
-        names = [str(q) for q in args.query]
-    else:
-        queries = data.x_test[:args.queries]
-        names = [f"held-out digit {i} (a {data.y_test[i]})" for i in range(len(queries))]
-    neighbours = engine.search(queries, min(args.k, len(images)))
-    for name, row in zip(names, neighbours):
-        found = [str(paths[i]) for i in row] if paths else [f"#{i} ({data.y_train[i]})" for i in row]
-        print(f"{name}: {', '.join(found)}")
-    print(f"results: {search.write_results(out / 'results.png', queries, images, neighbours)} "
-          f"(index of {len(images)} images, {engine.index.backend} search)")
+    """The image-search demo, or an index of the user's images (``graphcore.apps.recipes.search_demo``)."""
+    _recipes().search_demo(args.out, model=args.model, retrain=args.retrain, epochs=args.epochs, seed=args.seed,
+                           k=args.k, backend=args.backend, index=args.index, query=args.query,
+                           queries=args.queries, light_ink=args.light_ink)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -11,6 +11,8 @@ but their ``kind`` is ``'V'``, so code asks ``is_floating``/``is_integer`` rathe
 import ml_dtypes
 import numpy as np
 
+from .errors import BuildError
+
 float16 = np.dtype("float16")
 float32 = np.dtype("float32")
 float64 = np.dtype("float64")
@@ -51,7 +53,6 @@ def as_dtype(dtype):
     try:
         return np.dtype(dtype)
     except TypeError:
-        from .errors import BuildError
         raise BuildError(f"unknown dtype {dtype!r}; use a NumPy dtype or a name such as 'float32'") from None
 
 

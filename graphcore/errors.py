@@ -3,6 +3,7 @@
 Every error raised about a node names the node, its op type and the file:line of the user code that created
 it, so a shape mismatch found at run time can still be traced to the line that built the bad op.
 """
+from .sites import creation_site
 
 
 class GraphcoreError(Exception):
@@ -27,7 +28,6 @@ class BuildError(GraphcoreError, ValueError):
     def __init__(self, message, node=None):
         super().__init__(message, node)
         if node is None and "\n  at " not in message:
-            from .graph import creation_site   # graph imports this module
             self.args = (f"{self.args[0]}\n  at {creation_site()}",)
 
 

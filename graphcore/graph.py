@@ -6,9 +6,7 @@ output of a node with a static dtype and shape. Nodes only ever refer to nodes c
 creation order is a topological order and a graph can never contain a cycle.
 """
 import contextlib
-import os
 import re
-import sys
 import threading
 
 import numpy as np
@@ -17,57 +15,7 @@ from . import dtypes as _dt
 from .compat import declare, same_as
 from .errors import BuildError, FetchError, GraphFinalizedError, GraphcoreError
 from .shapes import format_type
-
-# Directories whose frames are skipped when looking for the user's line: the engine, the zoo and the exporter.
-_INTERNAL_DIRS = {os.path.dirname(os.path.abspath(__file__)) + os.sep}
-_STDLIB_DIR = os.path.dirname(contextlib.__file__) + os.sep
-
-
-_internal_code = {}   # code object → whether its frames are skipped (asked once per function, not per node)
-_sites = {}           # (file, line) → "file:line", one string shared by every node made there
-
-
-def register_internal_dir(path):
-    """Mark a package directory as graphcore's own (``graphcore.models`` and ``graphcore.export`` call this)."""
-    _INTERNAL_DIRS.add(os.path.dirname(os.path.abspath(path)) + os.sep)
-    _internal_code.clear()
-
-
-def creation_site():
-    """file:line of the first stack frame outside graphcore (and outside the standard library), or the site
-    ``pinned_site`` holds."""
-    pinned = _default_stack.sites
-    if pinned:
-        return pinned[-1]
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        internal = _internal_code.get(code)
-        if internal is None:
-            prefixes = tuple(_INTERNAL_DIRS) + (_STDLIB_DIR, "<frozen")
-            internal = _internal_code[code] = code.co_filename.startswith(prefixes)
-        if not internal:
-            key = (code.co_filename, frame.f_lineno)
-            site = _sites.get(key)
-            if site is None:
-                site = _sites[key] = f"{key[0]}:{key[1]}"
-            return site
-        frame = frame.f_back
-    return "<unknown>"
-
-
-@contextlib.contextmanager
-def pinned_site(site=None):
-    """Inside, every node made (and every error raised) in this thread gets the creation site ``site``,
-    by default the caller's as ``creation_site`` finds it. For builders that make many nodes from one call of
-    the user's (the ONNX importer): the stack walk per node would find that same site each time."""
-    pinned = _default_stack.sites
-    pinned.append(site or creation_site())
-    try:
-        yield
-    finally:
-        pinned.pop()
-
+from .sites import creation_site
 
 class Tensor:
     """Output ``index`` of ``node``: a symbolic value with a static dtype and shape.
@@ -124,35 +72,40 @@ class Tensor:
         """The static shape, ``None`` for unknown sizes (TF1's ``Tensor.get_shape()``, as a tuple)."""
         return self.shape
 
-    # Operators: thin wrappers over the op library (imported late: the op library imports this module).
-    def __add__(self, other): return _ops().add(self, other)
-    def __radd__(self, other): return _ops().add(other, self)
-    def __sub__(self, other): return _ops().subtract(self, other)
-    def __rsub__(self, other): return _ops().subtract(other, self)
-    def __mul__(self, other): return _ops().multiply(self, other)
-    def __rmul__(self, other): return _ops().multiply(other, self)
-    def __truediv__(self, other): return _ops().divide(self, other)
-    def __rtruediv__(self, other): return _ops().divide(other, self)
-    def __matmul__(self, other): return _ops().matmul(self, other)
-    def __rmatmul__(self, other): return _ops().matmul(other, self)
-    def __pow__(self, other): return _ops().power(self, other)
-    def __rpow__(self, other): return _ops().power(other, self)
-    def __neg__(self): return _ops().negative(self)
-    def __abs__(self): return _ops().abs(self)
-    def __lt__(self, other): return _ops().less(self, other)
-    def __le__(self, other): return _ops().less_equal(self, other)
-    def __gt__(self, other): return _ops().greater(self, other)
-    def __ge__(self, other): return _ops().greater_equal(self, other)
-    def __getitem__(self, key): return _ops().getitem(self, key)
+    # Operators: thin wrappers over the op library, through the table it fills in (OPERATORS, below).
+    def __add__(self, other): return OPERATORS["add"](self, other)
+    def __radd__(self, other): return OPERATORS["add"](other, self)
+    def __sub__(self, other): return OPERATORS["subtract"](self, other)
+    def __rsub__(self, other): return OPERATORS["subtract"](other, self)
+    def __mul__(self, other): return OPERATORS["multiply"](self, other)
+    def __rmul__(self, other): return OPERATORS["multiply"](other, self)
+    def __truediv__(self, other): return OPERATORS["divide"](self, other)
+    def __rtruediv__(self, other): return OPERATORS["divide"](other, self)
+    def __matmul__(self, other): return OPERATORS["matmul"](self, other)
+    def __rmatmul__(self, other): return OPERATORS["matmul"](other, self)
+    def __pow__(self, other): return OPERATORS["power"](self, other)
+    def __rpow__(self, other): return OPERATORS["power"](other, self)
+    def __neg__(self): return OPERATORS["negative"](self)
+    def __abs__(self): return OPERATORS["abs"](self)
+    def __lt__(self, other): return OPERATORS["less"](self, other)
+    def __le__(self, other): return OPERATORS["less_equal"](self, other)
+    def __gt__(self, other): return OPERATORS["greater"](self, other)
+    def __ge__(self, other): return OPERATORS["greater_equal"](self, other)
+    def __getitem__(self, key): return OPERATORS["getitem"](self, key)
 
     @property
     def T(self):
-        return _ops().transpose(self)
+        return OPERATORS["transpose"](self)
 
 
-def _ops():
-    from . import ops
-    return ops
+#: The functions behind Tensor's operators (``+`` is ``OPERATORS["add"]``), filled in by the op library
+#: (``graphcore.ops``) when it is imported. The graph sits below the ops and never imports them: JAX's
+#: autodidax gives its tracers their operators the same way.
+OPERATORS = {}
+
+#: How Jupyter shows a graph or a model (``mimebundle``, ``svg``), filled in by ``graphcore.diagram.notebook``
+#: when graphcore is imported: the diagrams sit above the graph.
+NOTEBOOK_VIEWS = {}
 
 
 class Node:
@@ -193,7 +146,7 @@ class Graph:
         self._consumers = None   # node → the nodes that read it, made on first use (consumers_of)
         self.finalized = False
         self.seed = None
-        self.layout_ids = []   # ids of the layers' NHWC output transposes (not counted in seed positions)
+        self.seed_skipped_ids = []   # ids (ascending) of nodes random ops' seed positions leave out
         self.collections = {}       # TF1's named collections: name → list (see graphcore.variables)
         self.initializer_ops = {}   # variable node → the node its ``.initializer`` made (made on first use)
 
@@ -396,12 +349,10 @@ class Graph:
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows a graph as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
-        from .diagram.notebook import mimebundle
-        return mimebundle(self, include, exclude)
+        return NOTEBOOK_VIEWS["mimebundle"](self, include, exclude)
 
     def _repr_svg_(self):
-        from .diagram.notebook import svg
-        return svg(self)
+        return NOTEBOOK_VIEWS["svg"](self)
 
 
 def _read_late(inputs, skip):
@@ -471,7 +422,6 @@ def _describe_inputs(inputs):
 class _DefaultStack(threading.local):
     def __init__(self):
         self.graphs = []
-        self.sites = []   # pinned_site's, innermost last
 
 
 _default_stack = _DefaultStack()

@@ -252,3 +252,24 @@ def _format_errors(path, entry=None):
         where = f" (entry '{entry}')" if entry else ""
         raise FileFormatError(f"{path} is not a readable graphcore array archive{where} "
                               f"({type(e).__name__}: {e})") from None
+
+
+def encode_png(pixels):
+    """PNG bytes of an 8-bit image, grey (h, w) or RGB (h, w, 3), with zlib alone: signature, IHDR, one
+    IDAT of filter-0 scanlines, IEND."""
+    pixels = np.ascontiguousarray(pixels, np.uint8)
+    h, w = pixels.shape[:2]
+    colour_type = 2 if pixels.ndim == 3 else 0
+    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+
+
+def write_png(path, pixels):
+    """Write ``pixels`` (see ``encode_png``) to ``path`` atomically; returns the path."""
+    with atomic_write(path) as f:
+        f.write(encode_png(pixels))
+    return path

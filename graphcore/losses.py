@@ -15,12 +15,14 @@ written once and both families reduce them. Cross-entropies work on logits throu
 the logits of a sigmoid output), so they stay finite for logits of ±1e4.
 """
 import sys
+import re
 from typing import NamedTuple
 
 import numpy as np
 
 from . import compat
 from .errors import BuildError, CompatError
+from .graph import Graph
 from .lookup import missing_names
 from .op import convert_to_tensor
 from .ops.array import check_indices, one_hot, squeeze
@@ -28,6 +30,8 @@ from .ops.math import (abs, cast, equal, exp, less_equal, log, log1p, logical_an
                        ones_like, relu, rsqrt, softplus, square, where)
 from .ops.nn import log_softmax
 from .ops.reduce import reduce_max, reduce_mean, reduce_sum
+from .ops.state import constant
+from .session import Session
 from .shapes import format_shape
 
 
@@ -254,9 +258,6 @@ def reduce_weighted(values, weights, reduction):
 
 def _evaluate(build, *arrays):
     """Keras's standalone use of a loss or metric on NumPy data: build it in a scratch graph and run it."""
-    from .graph import Graph
-    from .ops.state import constant
-    from .session import Session
     graph = Graph()
     with graph.as_default():
         tensors = [None if a is None else constant(np.asarray(a, np.float32 if np.asarray(a).dtype.kind in "fb"
@@ -318,7 +319,6 @@ class Loss:
 
 
 def _snake(name):
-    import re
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
 
 

@@ -13,7 +13,7 @@ import numpy as np
 from . import compat
 from . import saving as _saving
 from .errors import BuildError, CompatError
-from .graph import Graph
+from .graph import NOTEBOOK_VIEWS, Graph
 from .layers.base import (InputLayer, WeightLists, _as_list, _check_call, adopt_input, adopted, fixed_training,
                           layer_calls, model_scope, session_for)
 from .trainer import Trainer, compile_graph
@@ -194,12 +194,10 @@ class Model(Trainer, WeightLists):
 
     def _repr_mimebundle_(self, include=None, exclude=None):
         """Jupyter shows a model as its diagram, and a one-line summary as text (graphcore.diagram.notebook)."""
-        from .diagram.notebook import mimebundle
-        return mimebundle(self, include, exclude)
+        return NOTEBOOK_VIEWS["mimebundle"](self, include, exclude)
 
     def _repr_svg_(self):
-        from .diagram.notebook import svg
-        return svg(self)
+        return NOTEBOOK_VIEWS["svg"](self)
 
     def summary(self, print_fn=print, **kwargs):
         """A Keras-style table: layer (type), output shape, parameter count; totals at the end."""

@@ -16,7 +16,7 @@ import numbers
 from .compat import difference, same_as
 from .errors import BuildError
 from .graph import Tensor
-from .layers.base import to_internal
+from .layers.layout import TO_NHWC, to_internal
 from .losses import sigmoid_cross_entropy_with_logits as _sigmoid_ce
 from .losses import softmax_cross_entropy_with_logits as _softmax_ce
 from .losses import sparse_softmax_cross_entropy_with_logits as _sparse_softmax_ce
@@ -33,6 +33,7 @@ from .ops.random import random_uniform
 from .ops.reduce import reduce_mean, reduce_sum
 from .ops.state import stop_gradient
 from .shapes import format_shape
+from .unsupported import refuse
 
 __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "softplus", "softsign", "softmax",
            "log_softmax", "softmax_cross_entropy_with_logits", "softmax_cross_entropy_with_logits_v2",
@@ -41,7 +42,6 @@ __all__ = ["relu", "relu6", "leaky_relu", "elu", "selu", "sigmoid", "tanh", "sof
            "conv2d_transpose", "depthwise_conv2d", "max_pool", "avg_pool", "max_pool2d", "avg_pool2d"]
 
 _HWIO_TO_OIHW = (3, 2, 0, 1)
-_TO_NHWC = (0, 2, 3, 1)
 _SELU_ALPHA, _SELU_SCALE = 1.6732632423543772848170429916717, 1.0507009873554804934193349852946
 
 # ----- activations --------------------------------------------------------------------------------------------
@@ -299,7 +299,7 @@ def _in(x, channels_first):
 
 def _out(y, channels_first, name):
     """The NCHW result in the caller's layout, the user-visible tensor named ``name``."""
-    return _as(y, name) if channels_first else transpose(y, _TO_NHWC, name=name)
+    return _as(y, name) if channels_first else transpose(y, TO_NHWC, name=name)
 
 
 def _either(a, b, what):
@@ -395,5 +395,4 @@ max_pool2d, avg_pool2d = max_pool, avg_pool
 
 def __getattr__(name):
     """TF1 names graphcore does not provide say why, and what to use instead."""
-    from .unsupported import refuse
     raise refuse("gc.nn", name)

@@ -90,12 +90,11 @@ def convert_to_tensor(value, dtype=None, graph=None, name=None):
     """A tensor as is, or a constant node for a Python/NumPy value (Python scalars take ``dtype``)."""
     if isinstance(value, Tensor):
         return value
-    from .ops.state import constant
     if dtype is not None and not isinstance(value, np.ndarray):
         array = np.asarray(value, dtype=dtype)
     else:
         array = ndarray_type(value)
-    return constant(array, name=name, graph=graph)
+    return REGISTRY["Constant"].make(array, name=name, graph=graph)   # the op library registers it (ops/state.py)
 
 
 def convert_inputs(values, graph):

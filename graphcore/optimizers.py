@@ -15,6 +15,7 @@ import numpy as np
 from . import compat
 from .errors import BuildError, CompatError
 from .lookup import missing_names
+from .losses import _evaluate
 from .op import apply_op
 from .ops.math import cast, exp, floor, less_equal, maximum, minimum, sqrt, where
 from .ops.reduce import reduce_sum
@@ -175,7 +176,6 @@ class LearningRateSchedule:
 
     def __call__(self, step):
         if not hasattr(step, "node"):
-            from .losses import _evaluate
             return _evaluate(self.__call__, np.float32(step))
         return self.rate(step)
 

@@ -27,9 +27,8 @@ import contextlib
 import json
 import time
 
-import numpy as np
-
 from . import plan as _plan
+from .graph import Graph
 from .io import atomic_write
 
 
@@ -103,7 +102,7 @@ class Profile(_plan.Observer):
         return timed
 
     def _timed_kernel(self, kernel, node):
-        loop = node.op.type in ("Scan", "Cond")   # ops whose body ops nest under them
+        loop = any(isinstance(v, Graph) for v in node.attrs.values())   # Scan, Cond: their body ops nest under them
 
         def timed(*arrays):
             event, owner = self._open(node)
@@ -157,29 +156,6 @@ class Profile(_plan.Observer):
         with atomic_write(path, "w") as f:
             json.dump(self.chrome_trace(), f)
         return path
-
-
-def profile_training_step(model, batch=8, steps=1, seed=0):
-    """Profile ``steps`` SGD training steps of a classifier on a random batch (after one untimed step, which
-    plans and initialises): what ``graphcore profile MODEL`` reports."""
-    from .model import Model
-    from .trainer import feed_dict
-    if not isinstance(model, Model):
-        raise ValueError(f"profiling times a classifier's training step; a {type(model).__name__} trains with its "
-                         "own loop (profile it in code: with gc.profile() as prof: ...)")
-    if len(model.input_placeholders) != 1 or len(model.output_tensors) != 1:
-        raise ValueError("profiling needs a model with one input and one output")
-    rng = np.random.default_rng(seed)
-    inputs, output = model.input_placeholders[0], model.output_tensors[0]
-    x = rng.normal(size=(batch,) + tuple(d or 1 for d in inputs.shape[1:])).astype(inputs.dtype)
-    y = rng.integers(0, output.shape[-1] or 2, size=batch)
-    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    train_op, feed = model.compilation.train_op, feed_dict(model, x, y, training=True)
-    model.session.run(train_op, feed)
-    with profile() as collected:
-        for _ in range(steps):
-            model.session.run(train_op, feed)
-    return collected
 
 
 def _shape_text(shape):

@@ -10,17 +10,21 @@ Keras's does. A weights file holds the weights alone.
 State changes are all or nothing: every array is checked (count, shape, dtype) before any weight or slot is
 set, and a failed ``set_weights``/``load_weights`` leaves the model as it was.
 """
+import importlib
 import json
 import os
 
 import numpy as np
 
-from . import compat
+from . import compat, losses, metrics, optimizers, train
+from . import layers as layer_module
 from .errors import BuildError, DataError, FileFormatError, GraphcoreError
-from .graph import Graph, creation_site
+from .graph import Graph
 from .io import load_json, open_arrays, refuse_non_file, save_arrays
-from .layers.base import InputLayer, _as_list
+from .layers.base import InputLayer, Layer, _as_list
 from .shapes import format_shape
+from .sites import creation_site
+from .version import __version__
 
 FORMAT = "graphcore-model-1"
 _MAX_JSON_BYTES = 64 << 20   # an entry of JSON text (as UTF-32), architecture or compile settings: far more than needed
@@ -74,7 +78,6 @@ def model_config(model):
 def _layer_config(layer):
     """A layer's constructor arguments as JSON-able data; wrapped layers (Bidirectional, TimeDistributed)
     nest as ``{"layer": class name, "config": ...}``."""
-    from .layers.base import Layer
     config = {}
     for key, value in layer.get_config().items():
         if isinstance(value, Layer):
@@ -99,7 +102,6 @@ def _serialized_object(value):
 
 def _deserialized(value):
     if isinstance(value, dict) and set(value) == {"object", "module", "config"}:
-        import importlib
         if not value["module"].startswith("graphcore."):
             raise BuildError(f"unknown object module {value['module']!r}")
         cls = getattr(importlib.import_module(value["module"]), value["object"], None)
@@ -110,7 +112,6 @@ def _deserialized(value):
 
 
 def _layer_from_config(class_name, config):
-    from . import layers as layer_module
     config = {k: _layer_from_config(v["layer"], v["config"]) if isinstance(v, dict) and set(v) == {"layer", "config"}
               else _deserialized(v) for k, v in config.items()}
     cls = getattr(layer_module, str(class_name), None)
@@ -197,7 +198,7 @@ def _check_format(config, where):
     if not isinstance(config, dict) or config.get("format") != FORMAT:
         found = config.get("format") if isinstance(config, dict) else None
         raise FileFormatError(f"{where}: unsupported model format {found!r}; this graphcore "
-                              f"({_version()}) reads {FORMAT!r}")
+                              f"({__version__}) reads {FORMAT!r}")
 
 
 def _detail(e):
@@ -209,7 +210,6 @@ def _serialize_setting(value):
     """A loss or metric (or a list/dict of them) as JSON: names stay names, gc.losses/gc.metrics objects become
     {"class_name", "config"}, graphcore's functions {"function": "<module>.<name>"}, a user's function
     {"custom": name} (``load_model(custom_objects={name: fn})`` finds it again)."""
-    from . import losses, metrics
     if value is None or isinstance(value, (str, int, float)):
         return value
     if isinstance(value, (list, tuple)):
@@ -228,7 +228,6 @@ def _serialize_setting(value):
 
 
 def _deserialize_setting(value, custom_objects, path):
-    import importlib
     if isinstance(value, list):
         return [_deserialize_setting(v, custom_objects, path) for v in value]
     if not isinstance(value, dict):
@@ -252,7 +251,6 @@ def _deserialize_setting(value, custom_objects, path):
 
 
 def _optimizer_config(optimizer):
-    from . import optimizers
     if isinstance(optimizer, optimizers.KerasOptimizer):
         return {"module": "optimizers", **optimizers.serialize(optimizer)}
     keys = ("momentum", "nesterov", "rho", "epsilon", "beta1", "beta2")
@@ -261,7 +259,6 @@ def _optimizer_config(optimizer):
 
 
 def _optimizer_from_config(config, learning_rate):
-    from . import optimizers, train
     if config["module"] == "optimizers":
         inner = dict(config["config"])
         if learning_rate is not None:
@@ -472,8 +469,3 @@ def set_all_weights(model, weights):
         start += n
     for layer, values in prepared:
         layer.write_weights(values)
-
-
-def _version():
-    from . import __version__
-    return __version__

@@ -11,6 +11,7 @@ Two things graphcore adds to Keras's loop, both about numbers going wrong:
   (``fit(terminate_on_nan=False)`` trains on regardless; Keras's ``TerminateOnNaN`` callback, when given, stops
   quietly instead, as in Keras).
 """
+import importlib
 import math
 import warnings
 
@@ -19,11 +20,12 @@ import numpy as np
 from . import compat, validation
 from . import optimizers as _optimizers
 from . import training as _training
+from .callbacks import CallbackList, TerminateOnNaN
 from .errors import BuildError, CompatError, DivergenceError, NumericsError
-from .graph import creation_site
 from .layers.base import learning_phase
 from .ops.math import add_n
-from .ops.state import Variable, group
+from .ops.state import Variable, VariableOp, group
+from .sites import creation_site
 
 STEPS = compat.difference(
     "Keras", "fit(steps_per_epoch=, validation_steps=) / evaluate(steps=) / predict(steps=)",
@@ -119,7 +121,6 @@ class Trainer:
         step of its own, and run by ``export.OnnxTrainer`` on ``device``: "auto" is CUDA when a GPU is usable,
         else CPU; weights and optimizer state end up in the model's session either way),
         and ``terminate_on_nan`` (see the module docstring)."""
-        from .callbacks import CallbackList, TerminateOnNaN
         _refuse_steps(steps_per_epoch, validation_steps)
         _refuse_datasets(x)
         self._build_from_data(x)
@@ -186,20 +187,13 @@ class Trainer:
     def _training_steps(self, backend, device, data, batch_size):
         """The step runner of a backend: ``run(x, y, weights)`` → [loss, *metrics]; ``sync()`` leaves the
         state in the model's session; ``undo()`` puts back the state of before the last step."""
-        if backend == "numpy":
-            return _InterpreterSteps(self)
-        if backend == "onnxruntime":
-            from graphcore.export.trainer import FitSteps
-            if len(self.inputs) != 1 or len(self.outputs) != 1 or any(w is not None for w in data.weights):
-                raise BuildError("fit(backend='onnxruntime') trains one-input, one-output models without "
-                                 "sample or class weights; use backend='numpy' for the others")
-            key = ("onnxruntime", device, id(self.compilation))
-            if getattr(self, "_onnx_steps", (None, None))[0] != key:
-                self._onnx_steps = (key, FitSteps(self, device, batch_size=min(batch_size, data.n)))
-            steps = self._onnx_steps[1]
-            steps.load_from_session()   # weights set since the last fit (set_weights, the interpreter) count
-            return _OnnxSteps(steps)
-        raise BuildError(f"backend must be 'numpy' or 'onnxruntime', got {backend!r}")
+        make = BACKENDS.get(backend)
+        if isinstance(make, str):   # not loaded yet: its module registers it when imported
+            importlib.import_module(make)
+            make = BACKENDS[backend]
+        if make is None:
+            raise BuildError(f"backend must be one of {sorted(BACKENDS)}, got {backend!r}")
+        return make(self, device, data, batch_size)
 
     # ----- evaluate / predict --------------------------------------------------------------------------------
     def evaluate(self, x=None, y=None, batch_size=None, verbose="auto", sample_weight=None, steps=None,
@@ -207,7 +201,6 @@ class Trainer:
         """Keras's ``evaluate``: the loss (weighted by ``sample_weight``) and metrics over the data in
         inference mode: a number when there are no metrics, else a list in ``metrics_names`` order, or a dict
         with ``return_dict=True``."""
-        from .callbacks import CallbackList
         _refuse_steps(steps)
         _refuse_datasets(x)
         self._build_from_data(x)
@@ -222,7 +215,6 @@ class Trainer:
     def predict(self, x, batch_size=None, verbose="auto", steps=None, callbacks=None):
         """Keras's ``predict``: the outputs for ``x`` (an array, a list in input order or a dict by input name)
         in inference mode, batch by batch: one array, or a list for several outputs."""
-        from .callbacks import CallbackList
         _refuse_steps(steps)
         _refuse_datasets(x)
         self._build_from_data(x)
@@ -297,7 +289,7 @@ def compile_graph(model):
                 learning_rate = Variable(np.float32(optimizer.learning_rate), name="learning_rate", trainable=False)
             optimizer.learning_rate = learning_rate
         elif getattr(optimizer.learning_rate, "node", None) is not None and \
-                optimizer.learning_rate.node.type == "Variable":
+                isinstance(optimizer.learning_rate.node.op, VariableOp):
             learning_rate = optimizer.learning_rate    # compiled before: keep its variable
         total = assembled.loss
         regularization = model.losses
@@ -380,7 +372,7 @@ def _diverged(model, steps, batch, loss, step, previous):
                          check_numerics=True)
     except NumericsError as e:
         node = e.node
-        if node.type == "Variable":
+        if isinstance(node.op, VariableOp):
             by = (f"the update of epoch {previous[0] + 1}, batch {previous[1] + 1}" if previous
                   else "an earlier fit or set_weights")
             first = (f"the first non-finite tensor is the variable '{node.name}': {by} made it NaN or Inf "
@@ -488,21 +480,18 @@ class _InterpreterSteps:
         pass
 
 
-class _OnnxSteps:
-    """The exported step (one input, one output, unweighted) behind the interpreter's ``run`` signature; a
-    learning rate a callback changes reaches the file as one of its parameters (``FitSteps.run``)."""
+def register_backend(name, make_steps):
+    """Make ``fit(backend=name)`` train with the step runner ``make_steps(model, device, data, batch_size)``
+    returns: ``run(x, y, weights, keep_previous=False)`` → [loss, *metrics], ``undo()``, ``sync()`` and a
+    ``description`` (``_InterpreterSteps`` is one)."""
+    BACKENDS[name] = make_steps
 
-    def __init__(self, steps):
-        self.steps, self.description = steps, steps.description
 
-    def run(self, x, y, weights, keep_previous=False):
-        return self.steps.run(x[0], y[0])
-
-    def undo(self):
-        self.steps.undo()
-
-    def sync(self):
-        self.steps.sync()
+#: ``fit``'s backends: a name → its ``make_steps``, or the module that registers it when imported (as an entry
+#: point names its module). onnxruntime's steps live in graphcore.export, above the engine, which the training
+#: layer never imports: the first ``fit(backend="onnxruntime")`` loads it by this name.
+BACKENDS = {"numpy": lambda model, device, data, batch_size: _InterpreterSteps(model),
+            "onnxruntime": "graphcore.export.trainer"}
 
 
 # ----- data: Keras's forms, normalised to lists of checked arrays ---------------------------------------------

@@ -18,6 +18,7 @@ from . import dtypes as _dt
 from . import losses as _losses
 from . import metrics as _metrics
 from .errors import BuildError
+from .ops.reduce import reduce_mean
 from .ops.state import placeholder
 
 
@@ -34,7 +35,6 @@ def reduce_loss(spec, per_example, weights):
     if per_example.ndim == 0:
         return per_example
     if per_example.ndim > 1:   # per example and time step (or pixel): the mean over those axes per example
-        from .ops.reduce import reduce_mean
         per_example = reduce_mean(per_example, list(range(1, per_example.ndim)))
     reduction = "sum_over_batch_size" if spec.reduction in ("none", None) else spec.reduction   # as Keras's compile
     return _losses.reduce_weighted(per_example, weights, reduction)

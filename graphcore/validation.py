@@ -8,8 +8,8 @@ argument, what was expected, what was given, and the user's file:line that made 
 import numpy as np
 
 from .errors import DataError
-from .graph import creation_site
 from .shapes import format_shape
+from .sites import creation_site
 
 
 def _fail(message):

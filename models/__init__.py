@@ -3,7 +3,7 @@
 Each builder takes ``input_shape`` and ``num_classes`` (plus width/depth knobs where the architecture has
 them) and returns a model in a fresh graph; ``available()`` lists the names and ``get(name, **kw)`` builds one.
 """
-from graphcore.graph import register_internal_dir
+from graphcore.sites import register_internal_dir
 
 register_internal_dir(__file__)
 

@@ -12,8 +12,9 @@ from types import SimpleNamespace
 import numpy as np
 
 from graphcore import Graph
+from graphcore.callbacks import CallbackList
 from graphcore.layers.base import session_for
-from graphcore.plot import write_png
+from graphcore.io import write_png
 
 
 @contextlib.contextmanager
@@ -62,7 +63,6 @@ def run_epochs(session, phases, feed, arrays, epochs, batch_size=64, seed=0, cal
     metrics are fetched in the same run as their update, so they describe the weights before it.
     ``callbacks`` (``gc.callbacks``) are called at Keras's hooks with ``model`` as their model; one that
     sets ``model.stop_training`` ends training after the batch."""
-    from graphcore.callbacks import CallbackList
     rng = np.random.default_rng(seed)
     n = len(arrays[0])
     history = {name: [] for _, metrics in phases for name in metrics}

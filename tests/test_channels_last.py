@@ -8,6 +8,7 @@ import torch
 import graphcore as gc
 from graphcore import export, layers
 from graphcore.graph import ancestors
+from graphcore.layers import layout as graphcore_layout
 
 RNG = np.random.default_rng(0)
 
@@ -91,7 +92,8 @@ def test_seeded_draws_do_not_count_the_layout_transposes():
     model = gc.Sequential([layers.Conv2D(4, 3, input_shape=(8, 8, 1)), layers.Conv2D(4, 3), layers.Flatten()])
     model.graph.seed = 0
     graph = model.graph
-    layout = set(graph.layout_ids)
+    layout = graphcore_layout.layout_transposes(graph)
+    assert sorted(layout) == graph.seed_skipped_ids
     assert layout and all(graph.nodes[i].type == "Transpose" for i in layout)
     own = [n for n in graph.nodes if n.id not in layout]
     for position, node in enumerate(own):

@@ -9,7 +9,8 @@ import pytest
 
 import graphcore as gc
 import graphcore.models as zoo
-from graphcore.cli import classifier_configuration, first_sentence, main
+from graphcore.apps.recipes import classifier_configuration
+from graphcore.cli import first_sentence, main
 
 
 def _listing(out):

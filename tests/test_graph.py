@@ -82,7 +82,7 @@ def test_consumers_are_the_same_whether_asked_while_building_or_after():
 
 
 def test_a_pinned_creation_site_names_every_node_made_inside():
-    from graphcore.graph import pinned_site
+    from graphcore.sites import pinned_site
     g = gc.Graph()
     with g.as_default():
         line = __import__("inspect").currentframe().f_lineno + 1

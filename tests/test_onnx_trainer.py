@@ -6,7 +6,8 @@ import pytest
 
 import graphcore as gc
 from graphcore import export, layers, models
-from graphcore.cli import main, digits_dataset
+from graphcore.apps.recipes import digits_dataset
+from graphcore.cli import main
 from test_export_training import _batches, _compiled_small, assert_parity, train_from_file
 
 

@@ -7,7 +7,8 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from graphcore import cli, search  # noqa: E402
+from graphcore import cli  # noqa: E402
+from graphcore.apps import search  # noqa: E402
 from graphcore.errors import BuildError  # noqa: E402
 from graphcore.models.unsupervised import digits  # noqa: E402
 

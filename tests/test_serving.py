@@ -15,7 +15,8 @@ from onnx.reference import ReferenceEvaluator
 
 import graphcore as gc
 from graphcore import export, models
-from graphcore.cli import classifier_configuration, digits_dataset, main
+from graphcore.apps.recipes import classifier_configuration, digits_dataset
+from graphcore.cli import main
 from graphcore.errors import FeedError, ServingError
 from graphcore.export import ExportError, precision, runtime, triton
 

@@ -214,7 +214,7 @@ def test_dsn_upper_weights_are_the_regularised_least_squares_solution():
 def test_image_search_precision_at_10_against_raw_pixels():
     """The autoencoder's codes retrieve well, though not better than pixels (tests/test_search.py checks the
     embedding ``graphcore search`` uses does)."""
-    from graphcore import search
+    from graphcore.apps import search
     data, encoder = digits(), trained_autoencoder("convolutional")["model"]
     results = {name: search.ImageSearch(embed, data.x_train, data.y_train).precision_at_k(data.x_test, data.y_test)
                for name, embed in (("autoencoder", encoder.encode), ("raw_pixels", search.raw_pixels))}

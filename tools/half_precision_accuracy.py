@@ -16,7 +16,7 @@ import numpy as np
 from onnx.reference import ReferenceEvaluator
 
 from graphcore import export, models
-from graphcore.cli import classifier_configuration, digits_dataset
+from graphcore.apps.recipes import classifier_configuration, digits_dataset
 
 CLASSIFIERS = [n for n in models.available("classifier") if n != "perceptron"]
 

@@ -10,7 +10,7 @@ import numpy as np
 
 
 def main(argv=None):
-    from graphcore import search
+    from graphcore.apps import search
     from graphcore.models.autoencoders import train_autoencoder
     from graphcore.models.unsupervised import digits
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

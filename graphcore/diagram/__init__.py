@@ -9,9 +9,12 @@ import os
 import warnings
 
 from ..errors import GraphcoreError
+from ..graph import Graph
 from . import dot, output, views
 from .model import OpGraph
 from .output import dot_available
+from .page import page_html
+from .source import from_graphcore
 from .views import VIEWS
 
 # Above this many boxes graphviz gets slow and the picture unreadable: say so, and what to do instead.
@@ -28,9 +31,7 @@ def load(obj):
     if type(obj).__name__ == "ModelProto":
         from .onnx_source import from_proto
         return from_proto(obj)
-    from ..graph import Graph
     if isinstance(obj, Graph) or isinstance(getattr(obj, "graph", None), Graph):
-        from .source import from_graphcore
         return from_graphcore(obj)
     raise GraphcoreError(f"cannot render a {type(obj).__name__}: pass a model, a gc.Graph, an onnx.ModelProto "
                          "or the path of an .onnx file")
@@ -65,7 +66,6 @@ def render(obj, path=None, view=None, depth=1, show_shapes=True, show_params=Tru
                       stacklevel=2)
     digraph = dot.to_digraph(diagram, rankdir, legend, show_shapes)
     if path is not None and str(path).lower().endswith((".html", ".htm")):
-        from .page import page_html
         output.write_text(page_html(graph, depth, view, show_shapes, show_params, rankdir, legend,
                                     show_initializers), path)
     elif path is not None:

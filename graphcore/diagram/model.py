@@ -46,6 +46,7 @@ class OpRecord:
     body_depth: int = 0        # how many body graphs this node sits inside
     site: str = ""             # file:line of the user code that created it (tooltips)
     details: list = field(default_factory=list)   # every attribute, "name=value" (tooltips)
+    sums_fan_in: bool = False  # graphcore's AddN: in a backward pass, the sum of a value's gradients
 
 
 @dataclass

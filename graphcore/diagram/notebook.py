@@ -9,13 +9,17 @@ holds the WebAssembly graphviz (about 0.8 MB per displayed output, saved in the 
 import html
 import warnings
 
+from ..graph import NOTEBOOK_VIEWS
+from . import dot_available, load, render, views
+from .page import page_html
+from .text import shape_text
+
 INTERACTIVE = True
 PAGE_HEIGHT = 640
 
 
 def summary(obj, graph=None):
     """One line: what it is, its size, its inputs."""
-    from . import load, views
     graph = graph or load(obj)
     phases = views.phases_of(graph)
     params = sum(op.params for op, p in zip(graph.ops, phases) if op.kind == "variable" and p == "forward")
@@ -28,15 +32,12 @@ def summary(obj, graph=None):
 
 
 def _shape(graph, op):
-    from .text import shape_text
     return shape_text(graph.values[op.outputs[0]].shape) if op.outputs else ""
 
 
 def mimebundle(obj, include=None, exclude=None):
     """IPython's ``_repr_mimebundle_``: text always; SVG where graphviz's ``dot`` is installed; the page when
     ``INTERACTIVE``. Never raises: a display hook that fails would hide the object itself."""
-    from . import dot_available, load, render
-    from .page import page_html
     try:
         graph = load(obj)
     except Exception as error:   # noqa: BLE001 — show what it is, and why there is no picture
@@ -57,3 +58,7 @@ def mimebundle(obj, include=None, exclude=None):
 def svg(obj):
     """IPython's ``_repr_svg_``: the static diagram, or None without graphviz's ``dot``."""
     return mimebundle(obj, include={"image/svg+xml"}).get("image/svg+xml")
+
+
+# Graphs and models (below the diagrams) show themselves through these.
+NOTEBOOK_VIEWS.update(mimebundle=mimebundle, svg=svg)

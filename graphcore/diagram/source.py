@@ -7,10 +7,14 @@ one level deeper.
 import numpy as np
 
 from ..graph import Graph
+from ..layers.layout import internal_of, layout_transposes
+from ..ops.array import Reshape
+from ..ops.math import AddN
+from ..ops.state import Constant, Placeholder, VariableOp
 from .model import LayerInfo, OpGraph, OpRecord, Value
 from .text import attr_lines, detail_lines, shape_text, value_text
 
-_KINDS = {"Placeholder": "placeholder", "Variable": "variable", "Constant": "constant"}
+_KINDS = {Placeholder: "placeholder", VariableOp: "variable", Constant: "constant"}   # by op class
 _LAYER_SETTINGS = ("filters", "units", "kernel_size", "pool_size", "strides", "padding", "dilation_rate",
                    "groups", "depth_multiplier", "activation", "rate", "target_shape")
 
@@ -30,16 +34,10 @@ def from_graphcore(obj):
         for t in outputs:
             # a layer returns NHWC images; the next layer reads the NCHW tensor beneath (the layout pass),
             # so that is the edge a layer view draws: label it with the user's shape too
-            for value in (t, _internal_of(t)) if t is not None else ():
+            for value in (t, internal_of(t)) if t is not None else ():
                 if value is not None and _value_id("", value) in out.values:
                     out.values[_value_id("", value)].user_shape = tuple(t.shape)
     return out
-
-
-def _internal_of(tensor):
-    """The NCHW tensor a layer's NHWC output was transposed from, or None."""
-    node = tensor.node
-    return node.inputs[0] if node.type == "Transpose" and tuple(node.attrs["perm"]) == (0, 2, 3, 1) else None
 
 
 def _named_layers(layers, models, prefix=""):
@@ -63,7 +61,7 @@ def _plain(value):
 
 def _read(graph, out, prefix, scope, depth):
     index_of = {}
-    unread = set(getattr(graph, "layout_ids", ()))
+    unread = layout_transposes(graph)
     for node in graph.nodes:
         if node.id in unread and not graph.consumers_of(node):
             continue   # a layer's NHWC output that nothing reads: the layout pass never runs it
@@ -72,7 +70,7 @@ def _read(graph, out, prefix, scope, depth):
         name = prefix + node.name
         path = tuple(node.name.split("/"))
         bodies = {k: v for k, v in node.attrs.items() if isinstance(v, Graph)}
-        kind = _KINDS.get(node.type, "op")
+        kind = _KINDS.get(type(node.op), "op")
         record = OpRecord(
             index=index, name=name, type=node.type, kind=kind,
             scope=scope + (path if bodies else path[:-1]),
@@ -81,7 +79,8 @@ def _read(graph, out, prefix, scope, depth):
             controls=[index_of[c] for c in node.control_inputs],
             attrs=_display_attrs(node, kind),
             body_depth=depth, site=node.site or "",
-            details=detail_lines({k: v for k, v in node.attrs.items() if k not in bodies and k != "initializer"}))
+            details=detail_lines({k: v for k, v in node.attrs.items() if k not in bodies and k != "initializer"}),
+            sums_fan_in=isinstance(node.op, AddN))
         if kind == "variable":
             record.params = int(np.prod(node.attrs["shape"], dtype=np.int64))
             record.trainable = bool(node.attrs["trainable"])
@@ -107,7 +106,7 @@ def _display_attrs(node, kind):
     if kind == "placeholder":
         return [node.attrs["dtype"].name] + (["has default"] if node.attrs.get("default") is not None else [])
     attrs = dict(node.attrs)
-    if "shape" in attrs and node.type != "Reshape":
+    if "shape" in attrs and not isinstance(node.op, Reshape):
         attrs.pop("shape")
     elif "shape" in attrs:
         attrs["target_shape"] = attrs.pop("shape")

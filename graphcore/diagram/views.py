@@ -274,7 +274,7 @@ def label_box(box, graph, placement, show_params):
         target = _updated_variable(graph, op) if box.phase == "update" and op.kind == "op" else None
         if target is not None:
             box.title = f"update {target}"
-        if box.phase == "gradient" and op.type == "AddN":   # a value read twice gets the sum of both gradients
+        if box.phase == "gradient" and op.sums_fan_in:   # a value read twice gets the sum of both gradients
             box.title, box.lines = "Σ ∇", ["sum of the gradients", "of a value read twice"]
     elif box.phase == "update" and (targets := [t for op in ops if (t := _updated_variable(graph, op))]):
         box.kind, box.category, box.title = "block", "update", f"update {targets[0]}"

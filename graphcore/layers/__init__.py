@@ -3,7 +3,8 @@ import sys
 
 from .. import compat
 from ..lookup import missing_names
-from .base import Input, InputLayer, Layer, learning_phase, session_for, to_internal, to_user
+from .base import Input, InputLayer, Layer, learning_phase, session_for
+from .layout import to_internal, to_user
 from .core import (ELU, Activation, Add, Average, Concatenate, Dense, Dropout, Flatten, GlobalAveragePooling1D,
                    GlobalMaxPooling1D, Lambda, LeakyReLU, Maximum, Minimum, Multiply, ReLU, RepeatVector, Rescaling,
                    Reshape, Softmax, Subtract, UpSampling2D, add, average, concatenate, multiply, subtract)

@@ -4,13 +4,9 @@ A layer is a recipe: the first call creates its variables under its own name sco
 every call adds its ops under that scope, so diagrams collapse a layer into one box. Users speak Keras's
 channels-last language everywhere: ``gc.Input((128, 128, 3))`` is a (None, 128, 128, 3) tensor, every layer
 returns NHWC images, so graph ops applied to layer outputs see NHWC, and ``get_weights()`` are in Keras
-layouts. Inside, a layer computes on NCHW (what the convolution kernels and ONNX want).
-
-The layout pass: a layer call converts its image inputs with ``to_internal`` and its image outputs with
-``to_user``, and ``to_internal`` of a tensor that ``to_user`` made returns the NCHW tensor it came from
-instead of transposing back. So between two layers no transpose runs: the NHWC transpose a layer leaves
-behind is computed only if something reads it (the interpreter and the exporter only run the ancestors of
-what is fetched), and a stack of layers costs one transpose at the input and one at the output, as before.
+layouts. Inside, a layer computes on NCHW (what the convolution kernels and ONNX want): a layer call
+converts its image inputs with ``to_internal`` and its image outputs with ``to_user`` (``layout.py``, the
+one module that knows both layouts).
 
 Each graph has one ``learning_phase`` switch (a bool placeholder defaulting to False): dropout and batch
 normalisation read it, ``fit`` feeds True. Layer calls are recorded per graph so a functional ``Model`` can
@@ -26,10 +22,12 @@ import numpy as np
 from .. import activations, compat, regularizers
 from .. import dtypes as _dt
 from ..errors import BuildError, CompatError, DataError
-from ..graph import creation_site, get_default_graph, graph_of
-from ..ops.array import transpose
-from ..ops.math import identity
-from ..ops.state import Variable, placeholder, placeholder_with_default
+from ..graph import get_default_graph, graph_of
+from ..ops.math import identity, size
+from ..ops.state import Variable, constant, placeholder, placeholder_with_default
+from ..session import Session
+from ..sites import creation_site
+from .layout import to_internal, to_user
 from .. import initializers
 
 _SESSIONS = weakref.WeakKeyDictionary()
@@ -41,7 +39,6 @@ _TRAINING = weakref.WeakKeyDictionary()   # graph → stack of fixed training sw
 
 def session_for(graph):
     """The session that holds the weights of the layers built in ``graph`` (created on first use)."""
-    from ..session import Session
     if graph not in _SESSIONS:
         _SESSIONS[graph] = Session(graph)
     return _SESSIONS[graph]
@@ -64,7 +61,6 @@ def fixed_training(graph, training):
     if training is None:
         yield
         return
-    from ..ops.state import constant
     with graph.as_default(), graph.name_scope("/"):
         switch = constant(np.array(bool(training)), name="training" if training else "inference")
     stack = _TRAINING.setdefault(graph, [])
@@ -124,42 +120,8 @@ def _call_scope(graph, layer_name):
     return "".join(f"{name}/" for name in _MODEL_SCOPES.get(graph, ())) + layer_name + "/"
 
 
-_TO_NCHW, _TO_NHWC = (0, 3, 1, 2), (0, 2, 3, 1)
-
-
-def _undone(x, perm):
-    """The input of ``x`` if ``x`` is the transpose ``perm`` (so transposing back would undo it), else None."""
-    node = x.node
-    if node.op.type == "Transpose" and tuple(node.attrs["perm"]) == perm:
-        return node.inputs[0]
-    return None
-
-
-def to_internal(x):
-    """A user (NHWC) image tensor as the NCHW tensor layers compute on; other ranks as they are."""
-    if x.ndim != 4:
-        return x
-    inner = _undone(x, _TO_NHWC)
-    return inner if inner is not None else transpose(x, _TO_NCHW)
-
-
-def to_user(x, layout=False):
-    """An NCHW image tensor in the user's NHWC layout; other ranks as they are. ``layout``: the transpose is
-    a layer's output, which the next layer skips; it is recorded so seeded draws do not count it."""
-    if x.ndim != 4:
-        return x
-    outer = _undone(x, _TO_NCHW)
-    if outer is not None:
-        return outer
-    y = transpose(x, _TO_NHWC)
-    if layout:
-        y.graph.layout_ids.append(y.node.id)
-    return y
-
-
 def _per_batch(penalty, output):
     """An activity penalty divided by the batch size (Keras 2 and 3)."""
-    from ..ops.math import size
     per_example = int(np.prod(output.shape[1:])) if all(d is not None for d in output.shape[1:]) else None
     if per_example is None:
         raise BuildError(f"activity_regularizer needs outputs of known shape per example, got {output.shape}")

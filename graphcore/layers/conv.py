@@ -3,7 +3,7 @@ Keras's layouts by ``get_weights``/``set_weights`` (Conv2D kernel (kh, kw, in, o
 import numpy as np
 
 from .. import activations, compat
-from ..ops.array import pad
+from ..ops.array import pad, reshape
 from ..ops.reduce import reduce_max, reduce_mean
 from ..ops.conv import _pair, avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d
 from .base import Layer, activate
@@ -37,7 +37,6 @@ class _Conv(Layer):
         return activate(self.activation, y)
 
     def _add_bias(self, channels):
-        from ..ops.array import reshape
         if self.use_bias:
             self.bias = self.add_weight("bias", (channels,), self.bias_initializer, regularizer=self.bias_regularizer)
             self.bias_broadcast = reshape(self.bias, (channels, 1, 1))

@@ -10,7 +10,8 @@ from ..ops.math import add_n, elu, maximum, minimum, relu, where
 from ..ops.math import multiply as multiply_op
 from ..ops.nn import dropout, softmax
 from ..ops.reduce import reduce_max, reduce_mean
-from .base import Layer, _as_list, activate, to_internal, to_user
+from .base import Layer, _as_list, activate
+from .layout import to_internal, to_user
 
 
 @compat.same_as("Keras", "keras.layers.Dense", "keras.layers.Dense(input_dim=)")

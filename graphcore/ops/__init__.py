@@ -21,6 +21,13 @@ from .bits import bit_cast, bit_shift, bitwise_and, bitwise_not, bitwise_or, bit
 from .elements import gather_elements, gather_nd, scatter_elements, scatter_nd, top_k
 
 from ..compat import same_as
+from ..graph import OPERATORS
+
+# Tensor's operators (``a + b``, ``x[1:]``, ``x.T``) call these.
+OPERATORS.update(
+    add=add, subtract=subtract, multiply=multiply, divide=divide, matmul=matmul, power=power, negative=negative,
+    abs=abs, less=less, less_equal=less_equal, greater=greater, greater_equal=greater_equal, getitem=getitem,
+    transpose=transpose)
 
 # TF1 spells these ``tf.<name>`` with the same arguments and meaning (docs/compat.md is generated from this).
 for _theirs, _ours in (
@@ -58,4 +65,4 @@ del _theirs, _ours
 # Everything imported above is public: the graph-building functions ``graphcore`` re-exports.
 __all__ = [name for name in dir() if not name.startswith("_") and name not in
            ("state", "math", "array", "reduce", "nn", "random", "conv", "linalg", "cell", "dynamic", "special",
-            "elements", "bits", "data_dependent", "same_as")]
+            "elements", "bits", "data_dependent", "same_as", "OPERATORS")]

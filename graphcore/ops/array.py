@@ -3,8 +3,9 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError, InvalidValueError
-from ..op import Op, apply_op, register, same_dtype
+from ..op import Op, apply_op, convert_to_tensor, register, same_dtype
 from ..shapes import format_shape, normalize_axes, num_elements
+from .math import zeros_like
 
 # Stand-ins for unknown dims when a shape rule is evaluated on a zero-stride dummy array: two different
 # sizes tell which output dims depend on the unknown ones.
@@ -173,7 +174,6 @@ class Split(Op):
         return tuple(np.split(x, np.cumsum(sizes)[:-1], axis=axis))
 
     def grad(self, node, output_grads, wanted):
-        from .math import zeros_like
         # Concat needs every piece: an output without a gradient contributes zeros.
         parts = [g if g is not None else zeros_like(out) for g, out in zip(output_grads, node.outputs)]
         return [concat(parts, node.attrs["axis"])]
@@ -362,16 +362,16 @@ class Tile(Op):
         """g as (reps₀, d₀, reps₁, d₁, …), summed over the reps axes."""
         (g,) = output_grads
         x, reps = node.inputs[0], node.attrs["reps"]
-        from .reduce import reduce_sum
         if sum(d is None for d in x.shape) <= 1:   # reshape infers one unknown size (None → -1)
             split_g = reshape(g, tuple(v for r, d in zip(reps, x.shape) for v in (r, d)))
         else:   # more: the interleaved shape is computed at run time from x's
             from .dynamic import reshape_to, shape_of
-            from .state import constant
             size = shape_of(x)
-            split_g = reshape_to(g, concat([part for i, r in enumerate(reps)
-                                            for part in (constant(np.array([r], np.int64)), size[i:i + 1])], 0))
-        return [reduce_sum(split_g, tuple(range(0, 2 * x.ndim, 2)))]
+            parts = [part for i, r in enumerate(reps) for part in (convert_to_tensor(np.array([r], np.int64)),
+                                                                    size[i:i + 1])]
+            split_g = reshape_to(g, concat(parts, 0))
+        # The sum is built by its registered type: reduce.py builds on this module, not the other way round.
+        return [apply_op("ReduceSum", [split_g], axes=tuple(range(0, 2 * x.ndim, 2)), keepdims=False)]
 
     def samples(self, rng):
         yield [rng.normal(size=(2, 3))], {"reps": (2, 3)}

@@ -13,6 +13,7 @@ from ..kernels import conv as conv_kernels
 from ..kernels import pool as pool_kernels
 from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import format_shape
+from .reduce import reduce_mean
 
 
 def _pair(value, what):
@@ -368,5 +369,4 @@ def sum_pool2d(x, pool_size=2, strides=None, padding="valid", name=None):
 
 def global_avg_pool2d(x, keepdims=False, name=None):
     """Mean over H and W: (N, C, H, W) → (N, C)."""
-    from .reduce import reduce_mean
     return reduce_mean(x, (2, 3), keepdims=keepdims, name=name)

@@ -14,8 +14,8 @@ from ..errors import BuildError
 from ..graph import Tensor
 from ..op import Op, apply_op, convert_to_tensor, register
 from ..shapes import broadcast_shapes, format_shape
-from .array import reshape_like
-from .math import sum_to
+from .array import gather, reshape_like
+from .math import cast, maximum, minimum, sum_to, where
 
 #: The default cap on a tensor computed at run time from a shape value (4 GiB, as the ONNX importer's).
 MAX_BYTES = 4 << 30
@@ -271,6 +271,12 @@ def constant_of_shape(shape, value, max_bytes=MAX_BYTES, name=None):
                     max_bytes=int(max_bytes))
 
 
+def _total(vector):
+    """The sum of a vector, made by its registered type: reduce.py builds on array.py, whose gradients of
+    run-time shapes use this module, so importing reduce.py here would close a cycle."""
+    return apply_op("ReduceSum", [vector], axes=(0,), keepdims=False)
+
+
 @register
 class Range(Op):
     """start, start + delta, … up to ``limit`` (excluded) from three scalars (ONNX Range, NumPy's arange with
@@ -302,9 +308,8 @@ class Range(Op):
         start, _, delta = node.inputs
         if not _dt.is_floating(start.dtype):
             return [None, None, None]
-        from .reduce import reduce_sum
         steps = (node.outputs[0] - start) / delta   # i, the position of each element
-        return [reduce_sum(g), None, reduce_sum(g * steps)]
+        return [_total(g), None, _total(g * steps)]
 
     def samples(self, rng):
         yield [np.array(1.2), np.array(4.0), np.array(0.5)], {"max_bytes": MAX_BYTES}   # the count is not at a step
@@ -320,8 +325,6 @@ def slice_along(x, axis, start, end, step=1):
     run-time scalars, as ONNX Slice reads them: negative bounds count from the end, then they are clamped
     to the axis ([0, size] going forward, [−1, size − 1] going back). A gather at the computed positions, so
     the gradient is gather's."""
-    from .array import gather
-    from .math import cast, maximum, minimum, where
     size = cast(shape_of(x)[axis], _dt.int64)
 
     def bound(value, low, high):

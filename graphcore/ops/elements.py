@@ -11,6 +11,9 @@ import numpy as np
 from ..errors import BuildError, GradientError
 from ..op import Op, apply_op, register, same_dtype
 from ..shapes import format_shape
+from .array import concat
+from .math import cast, zeros_like
+from .state import constant
 
 # reduction → the ufunc whose ``at`` applies it at (possibly repeated) positions
 _REDUCE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
@@ -64,7 +67,6 @@ class GatherElements(Op):
     def grad(self, node, output_grads, wanted):
         (g,) = output_grads
         x, indices = node.inputs
-        from .math import zeros_like
         return [scatter_elements(zeros_like(x), indices, g, node.attrs["axis"], "add"), None]
 
     def samples(self, rng):
@@ -97,7 +99,6 @@ class ScatterElements(Op):
         axis, reduction = node.attrs["axis"], node.attrs["reduction"]
         if reduction not in ("none", "add"):
             raise _no_gradient(node)
-        from .math import zeros_like
         g_data = g if reduction == "add" else scatter_elements(g, indices, zeros_like(updates), axis, "none")
         return [g_data, None, gather_elements(g, indices, axis)]
 
@@ -150,14 +151,10 @@ class GatherND(Op):
     def grad(self, node, output_grads, wanted):
         (g,) = output_grads
         data, indices = node.inputs
-        from .math import zeros_like
         batch_dims = node.attrs["batch_dims"]
         if batch_dims:   # ScatterND has no batch axes: prepend the batch coordinates to the index tuples
             if None in indices.shape:
                 raise GradientError("the gradient of GatherND with batch_dims needs a known indices shape", node)
-            from .array import concat
-            from .math import cast
-            from .state import constant
             lead = indices.shape[:-1]
             grid = np.stack(np.meshgrid(*[np.arange(n) for n in lead[:batch_dims]], indexing="ij"), -1)
             grid = np.broadcast_to(grid.reshape(lead[:batch_dims] + (1,) * (len(lead) - batch_dims) + (batch_dims,)),
@@ -199,7 +196,6 @@ class ScatterND(Op):
         reduction = node.attrs["reduction"]
         if reduction not in ("none", "add"):
             raise _no_gradient(node)
-        from .math import zeros_like
         g_data = g if reduction == "add" else scatter_nd(g, indices, zeros_like(updates), "none")
         return [g_data, None, gather_nd(g, indices)]
 
@@ -232,7 +228,6 @@ class TopK(Op):
         return np.take_along_axis(x, indices, axis=axis), indices.astype(np.int64)
 
     def grad(self, node, output_grads, wanted):
-        from .math import zeros_like
         g = output_grads[0]     # the indices are integers: no gradient reaches them
         x, axis = node.inputs[0], node.attrs["axis"]
         return [scatter_elements(zeros_like(x), node.outputs[1], g, axis, "add")]

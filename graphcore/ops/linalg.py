@@ -10,6 +10,7 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float, same_dtype
 from ..shapes import broadcast_shapes, format_shape
+from .array import expand_dims
 from .math import matmul, sum_to, zeros_like
 
 
@@ -78,7 +79,6 @@ class Det(Op):
 
     def grad(self, node, output_grads, wanted):
         (g,) = output_grads
-        from .array import expand_dims
         a, y = node.inputs[0], node.outputs[0]
         eye = zeros_like(a) + np.eye(a.shape[-1], dtype=a.dtype) if a.shape[-1] is not None else None
         if eye is None:

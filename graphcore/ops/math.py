@@ -7,7 +7,8 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError
-from ..op import Op, apply_op, register, require_float, same_dtype
+from ..graph import graph_of
+from ..op import Op, apply_op, convert_inputs, register, require_float, same_dtype
 from ..shapes import broadcast_shapes, format_shape, is_fully_defined
 
 # ---------------------------------------------------------------------------------------------------------
@@ -435,8 +436,6 @@ class Where(Op):
 
 
 def where(cond, a, b, name=None):
-    from ..op import convert_inputs
-    from ..graph import graph_of
     graph = graph_of(cond, a, b)
     a, b = convert_inputs([a, b], graph)  # a Python 0 takes the other branch's dtype
     return apply_op("Where", [cond, a, b], name=name)

@@ -10,6 +10,9 @@ import numpy as np
 from ..errors import BuildError
 from ..op import Op, apply_op, register, require_float
 from ..shapes import normalize_axes
+from .array import reshape
+from .math import cast, exp, identity, rsqrt, size, zeros_like
+from .reduce import reduce_sum
 
 
 class SoftmaxBase(Op):
@@ -34,7 +37,6 @@ class Softmax(SoftmaxBase):
 
     def grad(self, node, output_grads, wanted):
         (g,) = output_grads
-        from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
         return [y * (g - reduce_sum(g * y, axis, keepdims=True))]
 
@@ -49,8 +51,6 @@ class LogSoftmax(SoftmaxBase):
 
     def grad(self, node, output_grads, wanted):
         (g,) = output_grads
-        from .math import exp
-        from .reduce import reduce_sum
         y, axis = node.outputs[0], node.attrs["axis"]
         return [g - exp(y) * reduce_sum(g, axis, keepdims=True)]
 
@@ -150,7 +150,6 @@ class BatchNorm(Op):
             dx, d_gamma, d_beta, d_mean, d_var = apply_op("BatchNormGrad", [g, x, gamma, mean, var, training],
                                                           **node.attrs)
             return [dx, d_gamma, d_beta, d_mean, d_var, None]
-        from .math import zeros_like
         g = zeros_like(y) if g is None else g   # only the statistics are differentiated: the formula needs a g
         return list(batch_norm_grad(g, x, gamma, mean, var, training, g_mean, g_var, **node.attrs)) + [None]
 
@@ -166,9 +165,6 @@ def batch_norm_grad(g, x, gamma, mean, var, training, g_mean=None, g_var=None, a
     chain rule through the statistics used: in training they depend on x; in inference they are the moving
     statistics (inputs 3 and 4). t ∈ {0, 1} selects between the two without branching. ``g_mean`` and
     ``g_var`` are gradients arriving at the statistics outputs, if any."""
-    from .array import reshape
-    from .math import cast, rsqrt, size
-    from .reduce import reduce_sum
     reduce_axes = tuple(i for i in range(x.ndim) if i != axis)
     shape = tuple(-1 if i == axis else 1 for i in range(x.ndim))
     rstd = rsqrt(var + epsilon)

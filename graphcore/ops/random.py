@@ -15,6 +15,7 @@ from ..errors import BuildError
 from ..graph import Tensor, get_default_graph
 from ..op import Op, apply_op, register, require_float
 from ..shapes import normalize_shape
+from .dynamic import shape_source, static_value
 
 
 class RandomOp(Op):
@@ -106,7 +107,6 @@ def _shape_or_like(shape):
     value (``tf.shape(x)``: shaped like x; a constant: its value); a float tensor is a tensor to shape like."""
     if not isinstance(shape, Tensor) or shape.dtype.kind == "f":
         return shape
-    from .dynamic import shape_source, static_value
     if shape.ndim != 1:
         raise BuildError(f"a shape tensor must be 1-D, got {shape.name} of shape {shape.shape}")
     like = shape_source(shape)
@@ -166,10 +166,11 @@ def bernoulli(probs, seed=None, name=None):
 
 def seed_for(node):
     """The deterministic seed of a random node: its own, else (graph seed, node position), else None.
-    The position leaves out the transposes the layers' layout pass adds (``Graph.layout_ids``), so seeded
-    programs draw the same numbers whether or not a layer's NHWC output is materialised."""
+    The position leaves out the nodes in ``Graph.seed_skipped_ids`` (the layers' layout transposes,
+    graphcore.layers.layout), so seeded programs draw the same numbers whether or not a layer's NHWC output
+    is materialised."""
     if node.attrs.get("seed") is not None:
         return (int(node.graph.seed or 0), int(node.attrs["seed"]))
     if node.graph.seed is not None:
-        return (int(node.graph.seed), node.id - bisect.bisect_left(node.graph.layout_ids, node.id))
+        return (int(node.graph.seed), node.id - bisect.bisect_left(node.graph.seed_skipped_ids, node.id))
     return None

@@ -15,14 +15,22 @@ import numpy as np
 from .. import dtypes as _dt
 from ..compat import declare, difference
 from ..errors import BuildError
-from ..graph import Tensor, get_default_graph, graph_of, ndarray_type
+from ..graph import Tensor, _session_for, get_default_graph, graph_of, ndarray_type
 from ..op import REGISTRY, Op, apply_op, register, same_dtype
 from ..shapes import compatible, format_shape, normalize_shape
+from .dynamic import constant_of_shape, shape_source
+from .math import fill_like, negative
 
 
 @register
 class Constant(Op):
     """A value baked into the graph (kept as a read-only array)."""
+
+    def make(self, value, name=None, graph=None):
+        """A constant node holding the array ``value`` (``convert_to_tensor``, below the op library, builds its
+        constants through this: it finds the op in the registry rather than importing this module)."""
+        graph = graph or get_default_graph()
+        return graph.create_node(self, [], {"value": _readonly(value)}, name=name or "Const").outputs[0]
 
     def infer(self, node):
         value = node.attrs["value"]
@@ -60,8 +68,7 @@ def constant(value, dtype=None, shape=None, name=None, verify_shape=False, graph
     array = ndarray_type(value) if dtype is None else np.asarray(value, dtype=_dt.as_dtype(dtype))
     if shape is not None:
         array = _shaped(array, normalize_shape(shape), verify_shape)
-    graph = graph or get_default_graph()
-    return graph.create_node(REGISTRY["Constant"], [], {"value": _readonly(array)}, name=name or "Const").outputs[0]
+    return REGISTRY["Constant"].make(array, name=name, graph=graph)
 
 
 def _shaped(array, shape, verify_shape):
@@ -87,8 +94,6 @@ def fill(dims, value, name=None):
     """A tensor of shape ``dims`` filled with ``value`` (TF1's ``tf.fill``); ``dims`` may be ``gc.shape_of(x)``."""
     value = ndarray_type(value)
     if isinstance(dims, Tensor):
-        from .dynamic import constant_of_shape, shape_source
-        from .math import fill_like
         like = shape_source(dims)
         if like is not None:   # fill(shape_of(x)): x's shape, kept static where it is known
             return fill_like(like, value.item(), value.dtype, name=name)
@@ -210,7 +215,6 @@ class VariableTensor(Tensor):
     def load(self, value, session=None):
         """Write ``value`` into the variable in ``session`` (default: the default session), as TF1's
         ``v.load``; nothing is added to the graph."""
-        from ..graph import _session_for
         session = _session_for(self, session)
         session.load_variable(self, value)
 
@@ -380,7 +384,6 @@ def assign_add(var, delta, name=None):
 
 
 def assign_sub(var, delta, name=None):
-    from .math import negative
     return assign_add(var, negative(delta) if isinstance(delta, Tensor) else -np.asarray(delta), name=name)
 
 

@@ -1,4 +1,5 @@
 """Training: optimizers as graph update ops, gradient clipping and checkpoints."""
+from ..unsupported import refuse
 from .apply_ops import ApplyAdam, ApplyGradientDescent, ApplyMomentum, ApplyRMSProp  # noqa: F401 (registers)
 from .clipping import clip_by_global_norm, clip_by_value, global_norm
 from .optimizers import SGD, Adam, GradientDescent, Momentum, Optimizer, RMSProp, get
@@ -9,5 +10,4 @@ from .tf1 import (AdagradOptimizer, AdamOptimizer, GradientDescentOptimizer, Mom
 
 def __getattr__(name):
     """TF1 names graphcore does not provide say why, and what to use instead."""
-    from ..unsupported import refuse
     raise refuse("gc.train", name)

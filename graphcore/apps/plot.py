@@ -4,12 +4,9 @@
 (validation curves dashed), each with axes, min/max tick labels and a legend. Text uses a built-in 3×5
 pixel font, so the file looks the same everywhere and matplotlib stays out of the dependencies.
 """
-import struct
-import zlib
-
 import numpy as np
 
-from .io import atomic_write
+from ..io import write_png
 
 _FONT = {  # 3×5 glyphs, one row per string, '#' = ink
     "0": "### #.# #.# #.# ###", "1": ".#. ##. .#. .#. ###", "2": "### ..# ### #.. ###", "3": "### ..# ### ..# ###",
@@ -93,27 +90,6 @@ def _panel(canvas, x, y, w, h, title, series):
         lx, ly = right - 170, legend_top + 16 * k
         canvas.line(lx, ly + 4, lx + 24, ly + 4, colour, dashed=name.startswith("val_"))
         canvas.text(lx + 30, ly, name)
-
-
-def encode_png(pixels):
-    """PNG bytes of an 8-bit image, grey (h, w) or RGB (h, w, 3), with zlib alone: signature, IHDR, one
-    IDAT of filter-0 scanlines, IEND."""
-    pixels = np.ascontiguousarray(pixels, np.uint8)
-    h, w = pixels.shape[:2]
-    colour_type = 2 if pixels.ndim == 3 else 0
-    raw = b"".join(b"\x00" + row.tobytes() for row in pixels)
-
-    def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-    header = struct.pack(">IIBBBBB", w, h, 8, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-
-
-def write_png(path, pixels):
-    """Write ``pixels`` (see ``encode_png``) to ``path`` atomically; returns the path."""
-    with atomic_write(path) as f:
-        f.write(encode_png(pixels))
-    return path
 
 
 def plot_history(history, path, width=900, height=360):

@@ -16,7 +16,12 @@ import pathlib
 
 import numpy as np
 
-from .errors import BuildError
+from .. import export, models, train
+from ..errors import BuildError
+from ..io import write_png
+from ..model import Model
+from ..models.unsupervised import image_grid
+from ..saving import load_model
 
 #: Above this many indexed rows, ``make_index("auto")`` uses faiss when it is installed.
 LARGE_INDEX = 50_000
@@ -129,12 +134,10 @@ class Embedding:
 
     @classmethod
     def load(cls, path):
-        from .saving import load_model
         return cls(load_model(path))
 
     def to_onnx(self, path):
         """Export the encoder (images → unnormalised codes) as an ONNX file; returns the path."""
-        from graphcore import export
         export.to_onnx(self.encoder, path)
         return path
 
@@ -142,8 +145,6 @@ class Embedding:
 def train_embedding(data, epochs=30, hidden=(128, 64), seed=0, verbose=0):
     """Train the zoo's MLP classifier on ``data.x_train``/``y_train`` and return its last hidden layer as
     an ``Embedding``."""
-    from graphcore import models, train
-    from .model import Model
     classifier = models.mlp(input_shape=(data.x_train.shape[1],), num_classes=data.num_classes, hidden=hidden)
     classifier.graph.seed = seed
     classifier.compile(train.Adam(0.005), "sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -206,7 +207,6 @@ def image_files(folder):
 
 def results_grid(queries, database, neighbours):
     """One row per query: the query, a blank cell, then its results nearest first, as a uint8 picture."""
-    from graphcore.models.unsupervised import image_grid
     k = neighbours.shape[1]
     blank = np.zeros(IMAGE_SHAPE, np.float32)
     cells = []
@@ -216,5 +216,4 @@ def results_grid(queries, database, neighbours):
 
 
 def write_results(path, queries, database, neighbours):
-    from .plot import write_png
     return write_png(os.fspath(path), results_grid(queries, database, neighbours))
