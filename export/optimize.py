@@ -29,8 +29,9 @@ def run(nodes, initializers, outputs, dims=None):
     (None for a size known only at run time)."""
     dims = dict(dims or {})
     dims.update((name, array.shape) for name, array in initializers.items())
-    for rewrite in (_merge_constants, _merge_equal_nodes, _skip_multiply_by_one, _merge_reshapes, _fuse_bias,
-                    _reduce_into_shape, _moving_average_of_a_mean, _compute_outputs_in_place, _drop_dead):
+    for rewrite in (_merge_constants, _merge_equal_nodes, _skip_multiply_by_one, _skip_broadcast_before_arithmetic,
+                    _negate_the_constant, _merge_reshapes, _fuse_bias, _reduce_into_shape, _moving_average_of_a_mean,
+                    _compute_outputs_in_place, _drop_dead):
         nodes = rewrite(nodes, initializers, outputs, dims)
     return nodes
 
@@ -125,6 +126,43 @@ def _skip_multiply_by_one(nodes, initializers, outputs, dims):
                 continue
         kept.append(node)
     return kept
+
+
+# Elementwise ops that broadcast their operands as NumPy does.
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div"})
+
+
+def _skip_broadcast_before_arithmetic(nodes, initializers, outputs, dims):
+    """Expand(x, shape) read only by an Add/Sub/Mul/Div whose other operand has that shape already → the
+    arithmetic reads x (broadcasting gives the same values): a gradient's seed spread over the batch."""
+    consumers, renames = _consumers(nodes), {}
+    for node in nodes:
+        shape = dims.get(node.output[0]) if node.op_type == "Expand" else None
+        user = _sole_consumer(node.output[0], consumers, outputs) if shape and None not in shape else None
+        if user is None or user.op_type not in BROADCASTING or len(set(user.input)) != 2:
+            continue
+        other = user.input[1] if user.input[0] == node.output[0] else user.input[0]
+        if dims.get(other) == shape:
+            renames[node.output[0]] = node.input[0]
+    return _renamed([n for n in nodes if n.output[0] not in renames], renames)
+
+
+def _negate_the_constant(nodes, initializers, outputs, dims):
+    """Neg(Mul(x, c)) with c a constant and the Mul read only there → Mul(x, −c)."""
+    consumers, producers, dropped = _consumers(nodes), {name: node for node in nodes for name in node.output}, set()
+    for node in nodes:
+        mul = producers.get(node.input[0]) if node.op_type == "Neg" else None
+        if mul is None or mul.op_type != "Mul" or _sole_consumer(mul.output[0], consumers, outputs) is not node:
+            continue
+        i = next((i for i, name in enumerate(mul.input) if name in initializers), None)
+        if i is None:
+            continue
+        negated = f"{mul.input[i]}/negated"
+        initializers[negated] = -initializers[mul.input[i]]
+        mul.input[i] = negated
+        mul.output[0] = node.output[0]
+        dropped.add(id(node))
+    return [n for n in nodes if id(n) not in dropped]
 
 
 def _compute_outputs_in_place(nodes, initializers, outputs, dims):
