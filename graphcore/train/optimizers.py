@@ -1,7 +1,9 @@
 """Optimizers add update ops to the graph (TensorFlow 1 style): a training step is itself a graph node.
 
 ``minimize(loss)`` = ``compute_gradients`` (symbolic, under ``gradients/``) + ``apply_gradients`` (one fused
-update node per variable, under the optimizer's name scope), grouped into one fetchable ``NoOp``.
+update node per variable, under the optimizer's name scope), grouped into one fetchable ``NoOp``; for plain
+gradient descent the gradients are those of η·L (the backward pass seeded with the learning rate), so each
+update is a subtraction.
 Slot variables (momentum buffers, Adam moments) are ordinary non-trainable variables, so checkpoints hold them.
 """
 import numpy as np
