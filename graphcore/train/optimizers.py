@@ -85,13 +85,15 @@ class Optimizer:
         being linear in its seed), so each update is one subtraction and an exported step has one node per
         variable fewer. ``compute_gradients`` still gives the gradients of L."""
         var_list = list(var_list) if var_list is not None else loss.graph.trainable_variables
-        if not (var_list and self._update_is_linear_in_rate()
+        if not (var_list and self._update_is_linear_in_rate() and tuple(loss.shape) == ()
                 and all(v.dtype == loss.dtype for v in var_list)):
             return self.apply_gradients(self.compute_gradients(loss, var_list), global_step=global_step)
         with loss.graph.as_default(), loss.graph.name_scope(self.name + "/"):
             rate = self._learning_rate_for(loss, loss.graph)
         grads = gradients(loss, var_list, grad_ys=rate)
         pairs = [(g, v) for g, v in zip(grads, var_list) if g is not None]
+        if not pairs:
+            self.compute_gradients(loss, var_list)   # raises, naming the variables and the loss
         self._rate_in_gradients = True
         try:
             return self.apply_gradients(pairs, global_step=global_step)
