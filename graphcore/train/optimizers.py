@@ -34,6 +34,7 @@ class Optimizer:
         self.iterations = None
         self._slots = {}
         self._learning_rates = {}
+        self._unit_rates = {}   # the rate 1 of updates whose gradients hold the learning rate (``minimize``)
         self._rate_in_gradients = False
 
     def compute_gradients(self, loss, var_list=None):
@@ -106,7 +107,11 @@ class Optimizer:
         return False
 
     def _unit_rate(self, var, graph):
-        return convert_to_tensor(np.ones((), var.dtype), graph=graph, name="rate_in_gradients")
+        """The rate of an update whose gradient holds the learning rate already: 1, one constant per dtype."""
+        if var.dtype not in self._unit_rates:
+            self._unit_rates[var.dtype] = convert_to_tensor(np.ones((), var.dtype), graph=graph,
+                                                            name="rate_in_gradients")
+        return self._unit_rates[var.dtype]
 
     def slot(self, var, name):
         return self._slots[(var, name)]
