@@ -295,6 +295,8 @@ def _moving_average_of_a_mean(nodes, initializers, outputs, dims):
                 np.prod(shape) > MOVING_AVERAGE_PASS_LIMIT:
             continue
         dtype = initializers[mul_b.input[1] if mul_b.input[0] == mean_of else mul_b.input[0]].dtype
+        if dtype.kind != "f":   # (BatchNormalization is defined for floating types only)
+            continue
         scale, unit = f"{add.name}/rate", f"{add.name}/unit_variance"
         initializers[scale] = np.full(channels, beta, dtype)
         initializers[unit] = np.full(channels, 1 - UNIT_EPSILON, dtype)
