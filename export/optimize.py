@@ -327,7 +327,8 @@ def _mean_over_channels(reduce, initializers, producers, dims):
     keep = next((a.i for a in reduce.attribute if a.name == "keepdims"), 1)
     if shape is None or None in shape or len(shape) < 2 or keep != 0:
         return False
-    return sorted(int(a) % len(shape) for a in initializers[reduce.input[1]]) == [i for i in range(len(shape)) if i != 1]
+    axes = sorted(int(a) % len(shape) for a in initializers[reduce.input[1]])
+    return axes == [i for i in range(len(shape)) if i != 1]
 
 
 def _elementwise_shape(name, producers, dims):
