@@ -4,14 +4,22 @@ ONNX's BatchNormalization normalises with statistics it is given. Its training m
 step: onnxruntime's CUDA kernel ignores it at opset 15 (it runs cuDNN's training mode only when all five
 outputs of the opset-9 form are asked for) and cuDNN's moving variance is the unbiased one. So in training
 the converter computes the batch statistics (mean, then the mean square of x − mean, as graphcore's kernel
-does) and hands them to BatchNormalization, which applies the per-channel affine map in one node:
+does) and hands them to BatchNormalization, which applies the per-channel affine map in one node; x − mean
+is itself a BatchNormalization with unit scale and variance (five nodes in all):
 
     mean = ReduceMean(x), centered = x − mean, var = ReduceMean(centered²),
     y = BatchNormalization(x, γ, β, mean, var)
 
-The backward (graphcore's fused ``BatchNormGrad``) in training, with M the count per channel, s = γ/√(var+ε):
+The backward (graphcore's fused ``BatchNormGrad``) in training on the channel axis is the closed form, with
+x̂ = (x − mean)/σ again one BatchNormalization of x (nine nodes):
 
-    dβ = Σ g,   dγ = Σ g·centered / √(var+ε),   dx = s·g − s·dβ/M − centered·s·dγ/(M·√(var+ε))
+    dβ = Σ g,   dγ = Σ g·x̂,   dx = γ·(g − x̂·mean(g·x̂) − mean(g))/σ
+
+whose last step is one more BatchNormalization (mean(g) as its mean, var as its variance), so σ = √(var+ε)
+is never spelled out. Other axes, epsilons below cuDNN's minimum and a fed learning phase use the general
+form, with s = γ/σ:
+
+    dβ = Σ g,   dγ = Σ g·centered / σ,   dx = s·g − s·dβ/M − centered·s·dγ/(M·σ)
 
 where s·g + shift is again one BatchNormalization (``per_channel_affine``) and ``centered`` is the forward's
 value (the same nodes, merged by ``optimize``'s common-subexpression pass). In inference dx = s·g.
@@ -84,7 +92,11 @@ def _affine_of_constants(ctx, node, x, gamma, beta, mean, var, axis, eps):
 @converter("BatchNormGrad")
 def _batch_norm_grad(ctx, node):
     g, x, gamma, mean, var, _ = node.inputs
-    dx, d_gamma, d_beta, d_moving_mean, d_moving_var = node.outputs
+    axis, eps = node.attrs["axis"], node.attrs["epsilon"]
+    if training_switch(ctx, node) is True and axis == 1 and eps >= CUDNN_MIN_EPSILON:
+        _training_grad_in_batch_norms(ctx, node)
+        return
+    dx, d_gamma, d_beta = node.outputs[:3]
     switch = training_switch(ctx, node)
     sum_g = _reduce(ctx, node, "ReduceSum", ctx.input(g), out=d_beta)
     centered = _centered(ctx, node, ctx.input(x), ctx.input(mean))
@@ -111,6 +123,30 @@ def _batch_norm_grad(ctx, node):
     _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std)
 
 
+def _training_grad_in_batch_norms(ctx, node):
+    """The training backward on the channel axis in nine nodes, with x̂ = (x − mean)/σ and M values per channel:
+
+        dβ = Σ g,   dγ = Σ g·x̂,   dx = γ·(u − mean(g))/σ   where u = g − x̂·mean(g·x̂)
+
+    The last is one BatchNormalization of u with mean(g) as its mean and the batch variance as its variance,
+    so σ is never spelled out; x̂ is another (of x with unit scale), the forward's own normalisation."""
+    g, x, gamma, mean, var, _ = node.inputs
+    dx, d_gamma, d_beta = node.outputs[:3]
+    eps, count = node.attrs["epsilon"], _count(ctx, node)
+    zeros = _channel_const(ctx, node, 0, "zeros")
+    x_hat = ctx.emit("BatchNormalization", [ctx.input(x), _channel_const(ctx, node, 1, "ones"), zeros,
+                                            ctx.input(mean), ctx.input(var)], epsilon=eps)
+    sum_g = _reduce(ctx, node, "ReduceSum", ctx.input(g), out=d_beta)
+    g_x_hat = ctx.emit("Mul", [ctx.input(g), x_hat])
+    _reduce(ctx, node, "ReduceSum", g_x_hat, out=d_gamma)
+    mean_g = ctx.emit("Mul", [sum_g, _scalar(ctx, node, 1 / count, "inverse")]) if isinstance(count, int) \
+        else _reduce(ctx, node, "ReduceMean", ctx.input(g))
+    mean_g_x_hat = _reduce(ctx, node, "ReduceMean", g_x_hat, keepdims=1)      # (1, C, 1, ...): broadcasts
+    u = ctx.emit("Sub", [ctx.input(g), ctx.emit("Mul", [x_hat, mean_g_x_hat])])
+    ctx.emit("BatchNormalization", [u, ctx.input(gamma), zeros, mean_g, ctx.input(var)], out=dx, epsilon=eps)
+    _moving_statistics_grads(ctx, node, True, None, None, None, None)
+
+
 def _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std):
     """d moving mean = −Σg·s and d moving variance = −½·Σ(g·centered)·s/(var+ε), in inference; zero in
     training. Emitted only when something reads them (a training step never does)."""
@@ -130,11 +166,11 @@ def _moving_statistics_grads(ctx, node, switch, sum_g, sum_gc, scale, std):
 # ----- pieces shared by the forward and backward converters (emitted alike, so the CSE pass merges them) ----
 # node.inputs[0] is the forward's x or the backward's g: the same shape and dtype.
 
-def _reduce(ctx, node, op_type, value, out=None):
-    """A reduction over every axis but the channels, keeping only the channel axis: (C,)."""
+def _reduce(ctx, node, op_type, value, out=None, keepdims=0):
+    """A reduction over every axis but the channels: (C,), or with ``keepdims`` shaped to broadcast."""
     axis, rank = node.attrs["axis"], node.inputs[0].ndim
     axes = ctx.const(np.array([i for i in range(rank) if i != axis], np.int64), f"{node.name}/axes")
-    return ctx.emit(op_type, [value, axes], out=out, keepdims=0)
+    return ctx.emit(op_type, [value, axes], out=out, keepdims=keepdims)
 
 
 def _per_channel(ctx, node, value):
@@ -145,7 +181,19 @@ def _per_channel(ctx, node, value):
 
 
 def _centered(ctx, node, x, mean):
+    """x − mean: on the channel axis one BatchNormalization with unit scale (no reshape of the (C,) mean)."""
+    if node.attrs["axis"] == 1:
+        unit_variance = _channel_const(ctx, node, 1 - UNIT_EPSILON, "unit_variance")
+        return ctx.emit("BatchNormalization", [x, _channel_const(ctx, node, 1, "ones"),
+                                               _channel_const(ctx, node, 0, "zeros"), mean, unit_variance],
+                        epsilon=UNIT_EPSILON)
     return ctx.emit("Sub", [x, _per_channel(ctx, node, mean)])
+
+
+def _channel_const(ctx, node, value, hint):
+    """A (C,) constant for the channel axis (axis 1)."""
+    channels = ctx.dims(node.inputs[0])[1]
+    return ctx.const(np.full(channels, value, node.inputs[0].dtype), f"{node.name}/{hint}")
 
 
 def _std(ctx, node, var):
@@ -171,13 +219,12 @@ def per_channel_affine(ctx, node, value, scale, shift, out=None):
     """value·scale + shift per channel, with (C,) scale and shift (shift None: zero). On the channel axis
     (axis 1) this is one BatchNormalization with mean 0 and variance 1 − ε, whose divisor √((1 − ε) + ε) is
     exactly 1: the only ONNX op that applies per-channel parameters to an NCHW tensor without reshaping them."""
-    axis, dtype = node.attrs["axis"], node.inputs[0].dtype
+    axis = node.attrs["axis"]
     if axis != 1:
         scaled = ctx.emit("Mul", [value, _per_channel(ctx, node, scale)], out=None if shift else out)
         return ctx.emit("Add", [scaled, _per_channel(ctx, node, shift)], out=out) if shift else scaled
-    channels = ctx.dims(node.inputs[0])[1]
-    zeros = ctx.const(np.zeros(channels, dtype), f"{node.name}/zeros")
-    unit_variance = ctx.const(np.full(channels, 1 - UNIT_EPSILON, dtype), f"{node.name}/unit_variance")
+    zeros = _channel_const(ctx, node, 0, "zeros")
+    unit_variance = _channel_const(ctx, node, 1 - UNIT_EPSILON, "unit_variance")
     return ctx.emit("BatchNormalization", [value, scale, shift or zeros, zeros, unit_variance], out=out,
                     epsilon=UNIT_EPSILON)
 

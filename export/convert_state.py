@@ -51,8 +51,12 @@ def _assign_add(ctx, node):
 
 @converter("ApplyGradientDescent")
 def _sgd(ctx, node):
+    """var − lr·g; one Sub when the rate is already in the gradient (``Optimizer.minimize`` seeds the backward
+    pass with it and gives the update a rate of 1)."""
     var, grad, lr = (ctx.input(t) for t in node.inputs)
-    ctx.emit("Sub", [var, ctx.emit("Mul", [lr, grad])], out=node.outputs[0])
+    rate = ctx.value(node.inputs[2])
+    step = grad if rate is not None and np.all(rate == 1) else ctx.emit("Mul", [lr, grad])
+    ctx.emit("Sub", [var, step], out=node.outputs[0])
 
 
 @converter("ApplyMomentum")

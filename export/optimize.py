@@ -14,6 +14,9 @@ graph outputs are never rewritten away.
 from collections import defaultdict
 
 import numpy as np
+from onnx import helper
+
+from .convert_norm import UNIT_EPSILON
 
 
 # Ops whose equal-looking nodes compute different values (random draws): never merged.
@@ -26,8 +29,9 @@ def run(nodes, initializers, outputs, dims=None):
     (None for a size known only at run time)."""
     dims = dict(dims or {})
     dims.update((name, array.shape) for name, array in initializers.items())
-    for rewrite in (_merge_constants, _merge_equal_nodes, _skip_multiply_by_one, _merge_reshapes, _fuse_bias,
-                    _reduce_into_shape, _compute_outputs_in_place, _drop_dead):
+    for rewrite in (_merge_constants, _merge_equal_nodes, _skip_multiply_by_one, _skip_broadcast_before_arithmetic,
+                    _negate_the_constant, _merge_reshapes, _fuse_bias, _reduce_into_shape, _moving_average_of_a_mean,
+                    _compute_outputs_in_place, _drop_dead):
         nodes = rewrite(nodes, initializers, outputs, dims)
     return nodes
 
@@ -122,6 +126,43 @@ def _skip_multiply_by_one(nodes, initializers, outputs, dims):
                 continue
         kept.append(node)
     return kept
+
+
+# Elementwise ops that broadcast their operands as NumPy does.
+BROADCASTING = frozenset({"Add", "Sub", "Mul", "Div"})
+
+
+def _skip_broadcast_before_arithmetic(nodes, initializers, outputs, dims):
+    """Expand(x, shape) read only by an Add/Sub/Mul/Div whose other operand has that shape already → the
+    arithmetic reads x (broadcasting gives the same values): a gradient's seed spread over the batch."""
+    consumers, renames = _consumers(nodes), {}
+    for node in nodes:
+        shape = dims.get(node.output[0]) if node.op_type == "Expand" else None
+        user = _sole_consumer(node.output[0], consumers, outputs) if shape and None not in shape else None
+        if user is None or user.op_type not in BROADCASTING or len(set(user.input)) != 2:
+            continue
+        other = user.input[1] if user.input[0] == node.output[0] else user.input[0]
+        if dims.get(other) == shape:
+            renames[node.output[0]] = node.input[0]
+    return _renamed([n for n in nodes if n.output[0] not in renames], renames)
+
+
+def _negate_the_constant(nodes, initializers, outputs, dims):
+    """Neg(Mul(x, c)) with c a constant and the Mul read only there → Mul(x, −c)."""
+    consumers, producers, dropped = _consumers(nodes), {name: node for node in nodes for name in node.output}, set()
+    for node in nodes:
+        mul = producers.get(node.input[0]) if node.op_type == "Neg" else None
+        if mul is None or mul.op_type != "Mul" or _sole_consumer(mul.output[0], consumers, outputs) is not node:
+            continue
+        i = next((i for i, name in enumerate(mul.input) if name in initializers), None)
+        if i is None:
+            continue
+        negated = f"{mul.input[i]}/negated"
+        initializers[negated] = -initializers[mul.input[i]]
+        mul.input[i] = negated
+        mul.output[0] = node.output[0]
+        dropped.add(id(node))
+    return [n for n in nodes if id(n) not in dropped]
 
 
 def _compute_outputs_in_place(nodes, initializers, outputs, dims):
@@ -223,6 +264,85 @@ def _reduce_into_shape(nodes, initializers, outputs, dims):
             node.output[0] = reshape.output[0]
             dropped.add(id(reshape))
     return [n for n in nodes if id(n) not in dropped]
+
+
+# The largest tensor whose per-channel mean a moving average reads in one more pass (1 MiB of float32: every
+# batch norm of ResNet-18 at 32×32, batch 64, but its stem): the pass costs a fraction of the nodes it saves on
+# a GPU, where a small step is bound by per-node overhead (DESIGN.md §6), and on a CPU it is lost in the noise.
+MOVING_AVERAGE_PASS_LIMIT = 2 ** 18
+
+
+def _moving_average_of_a_mean(nodes, initializers, outputs, dims):
+    """α·v + β·ReduceMean(t) over every axis but 1, with α + β = 1 (batch norm's moving statistics, three nodes)
+    → ReduceMean(β·(t − v) + v): two nodes, the first one BatchNormalization with v as its mean and bias and
+    unit variance, when t is small (``MOVING_AVERAGE_PASS_LIMIT``)."""
+    consumers, dropped, added = _consumers(nodes), set(), {}
+    producers = {name: node for node in nodes for name in node.output}
+    for add in nodes:
+        terms = [_scaled(producers.get(name), initializers, consumers, outputs) for name in add.input]
+        if add.op_type != "Add" or None in terms:
+            continue
+        means = [i for i, (value, _, _) in enumerate(terms)
+                 if _mean_over_channels(producers.get(value), initializers, producers, dims)]
+        if len(means) != 1:
+            continue
+        (mean_of, beta, mul_b), (moving, alpha, mul_a) = terms[means[0]], terms[1 - means[0]]
+        reduce = producers[mean_of]
+        t = reduce.input[0]
+        shape = _elementwise_shape(t, producers, dims)
+        channels = shape[1]
+        if dims.get(moving) != (channels,) or not np.isclose(alpha + beta, 1, rtol=1e-6, atol=0) or \
+                np.prod(shape) > MOVING_AVERAGE_PASS_LIMIT:
+            continue
+        dtype = initializers[mul_b.input[1] if mul_b.input[0] == mean_of else mul_b.input[0]].dtype
+        if dtype.kind != "f":   # (BatchNormalization is defined for floating types only)
+            continue
+        scale, unit = f"{add.name}/rate", f"{add.name}/unit_variance"
+        initializers[scale] = np.full(channels, beta, dtype)
+        initializers[unit] = np.full(channels, 1 - UNIT_EPSILON, dtype)
+        mixed = helper.make_node("BatchNormalization", [t, scale, moving, moving, unit], [f"{add.name}/mixed"],
+                                 name=f"{add.name}/mixed", epsilon=UNIT_EPSILON)
+        added[id(add)] = [mixed, helper.make_node("ReduceMean", [mixed.output[0], *reduce.input[1:]], list(add.output),
+                                                  name=add.name, keepdims=0)]
+        dropped |= {id(mul_a), id(mul_b)}
+    return [new for n in nodes if id(n) not in dropped for new in added.get(id(n), [n])]
+
+
+def _scaled(mul, initializers, consumers, outputs):
+    """(value, c, the Mul) for Mul(value, c) with c a constant scalar read only by one node, else None."""
+    if mul is None or mul.op_type != "Mul" or _sole_consumer(mul.output[0], consumers, outputs) is None:
+        return None
+    for value, other in (mul.input, mul.input[::-1]):
+        c = initializers.get(other)
+        if c is not None and c.size == 1:
+            return value, float(c.reshape(())), mul
+    return None
+
+
+def _mean_over_channels(reduce, initializers, producers, dims):
+    """Whether ``reduce`` is ReduceMean(t, every axis but 1, keepdims=0) of a t of known shape."""
+    if reduce is None or reduce.op_type != "ReduceMean" or len(reduce.input) < 2 or reduce.input[1] not in initializers:
+        return False
+    shape = _elementwise_shape(reduce.input[0], producers, dims)
+    keep = next((a.i for a in reduce.attribute if a.name == "keepdims"), 1)
+    if shape is None or None in shape or len(shape) < 2 or keep != 0:
+        return False
+    axes = sorted(int(a) % len(shape) for a in initializers[reduce.input[1]])
+    return axes == [i for i in range(len(shape)) if i != 1]
+
+
+def _elementwise_shape(name, producers, dims):
+    """``name``'s static shape, or that of the value it was computed from elementwise (a converter's
+    intermediates have none of their own): BatchNormalization keeps its input's shape, as does Mul(x, x)."""
+    for _ in range(len(producers) + 1):
+        if dims.get(name) is not None:
+            return dims[name]
+        node = producers.get(name)
+        if node is None or not (node.op_type == "BatchNormalization" or
+                                node.op_type == "Mul" and node.input[0] == node.input[1]):
+            return None
+        name = node.input[0]
+    return None
 
 
 def _drop_dead(nodes, initializers, outputs, dims):

@@ -122,6 +122,10 @@ class SGD(KerasOptimizer):
         return apply_op("ApplyMomentum", [var, slots[0], grad, lr], name="SGD", momentum=self.momentum,
                         nesterov=self.nesterov, keras=True)
 
+    def _update_is_linear_in_rate(self):
+        return not self.momentum and not isinstance(self.learning_rate, LearningRateSchedule) and \
+            all(getattr(self, c) is None for c in ("clipnorm", "clipvalue", "global_clipnorm"))
+
     def get_config(self):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 

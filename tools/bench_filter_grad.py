@@ -7,7 +7,8 @@ A training step needs dW[o, c, i, j] = Σ dy[n, o, h, w]·x[n, c, h·s + i, w·s
 kernel for it (ConvGrad lives in its training build), so the exporter composes it (export/convert_grad.py):
 
 * ``taps``: one GEMM per kernel tap, dy (O, N·Ho·Wo) × the tap's strided slice of x: four nodes a tap;
-* ``columns``: the kh·kw slices concatenated into one column matrix, then one GEMM (kh·kw + 8 nodes);
+* ``columns``: one column matrix, unfolded from x by a grouped Conv with a one-hot kernel, then one GEMM (seven
+  nodes; until 2026-12-04 the kh·kw slices concatenated, kh·kw + 8 nodes, as fast or slower);
 * ``conv``: one Conv with the batch turned into channels (x as (C, N, H, W), dy as (O, N, Ho, Wo) filters),
   strides and dilations swapped, between three Transposes (four nodes).
 

@@ -1,7 +1,9 @@
 """Optimizers add update ops to the graph (TensorFlow 1 style): a training step is itself a graph node.
 
 ``minimize(loss)`` = ``compute_gradients`` (symbolic, under ``gradients/``) + ``apply_gradients`` (one fused
-update node per variable, under the optimizer's name scope), grouped into one fetchable ``NoOp``.
+update node per variable, under the optimizer's name scope), grouped into one fetchable ``NoOp``; for plain
+gradient descent the gradients are those of η·L (the backward pass seeded with the learning rate), so each
+update is a subtraction.
 Slot variables (momentum buffers, Adam moments) are ordinary non-trainable variables, so checkpoints hold them.
 """
 import numpy as np
@@ -32,6 +34,8 @@ class Optimizer:
         self.iterations = None
         self._slots = {}
         self._learning_rates = {}
+        self._unit_rates = {}   # the rate 1 of updates whose gradients hold the learning rate (``minimize``)
+        self._rate_in_gradients = False
 
     def compute_gradients(self, loss, var_list=None):
         """[(gradient, variable)] for the trainable variables (or ``var_list``); unconnected ones dropped."""
@@ -64,7 +68,7 @@ class Optimizer:
                     self.iterations = Variable(np.int64(0), name="iterations", trainable=False)
             updates = []
             for grad, var in grads_and_vars:
-                lr = self._learning_rate_for(var, graph)
+                lr = self._unit_rate(var, graph) if self._rate_in_gradients else self._learning_rate_for(var, graph)
                 slots = [self._slot(var, s, graph) for s in self.slot_names]
                 updates.append(self._update(var, slots, grad, lr))
             updates.append(assign_add(self.iterations, np.int64(1)))
@@ -75,8 +79,39 @@ class Optimizer:
             return assign_add(global_step, np.ones((), global_step.dtype), name=name or "global_step_increment").node
 
     def minimize(self, loss, var_list=None, global_step=None):
-        """``apply_gradients(compute_gradients(loss, var_list), global_step)``: one fetchable training step."""
-        return self.apply_gradients(self.compute_gradients(loss, var_list), global_step=global_step)
+        """``apply_gradients(compute_gradients(loss, var_list), global_step)``: one fetchable training step.
+
+        An update linear in the learning rate η (plain gradient descent) is built from the gradients of η·L
+        instead: the backward pass is seeded with η rather than 1 (η·∂L/∂w up to rounding, the chain rule
+        being linear in its seed), so each update is one subtraction and an exported step has one node per
+        variable fewer. ``compute_gradients`` still gives the gradients of L."""
+        var_list = list(var_list) if var_list is not None else loss.graph.trainable_variables
+        if not (var_list and self._update_is_linear_in_rate() and tuple(loss.shape) == ()
+                and all(v.dtype == loss.dtype for v in var_list)):
+            return self.apply_gradients(self.compute_gradients(loss, var_list), global_step=global_step)
+        with loss.graph.as_default(), loss.graph.name_scope(self.name + "/"):
+            rate = self._learning_rate_for(loss, loss.graph)
+        grads = gradients(loss, var_list, grad_ys=rate)
+        pairs = [(g, v) for g, v in zip(grads, var_list) if g is not None]
+        if not pairs:
+            self.compute_gradients(loss, var_list)   # raises, naming the variables and the loss
+        self._rate_in_gradients = True
+        try:
+            return self.apply_gradients(pairs, global_step=global_step)
+        finally:
+            self._rate_in_gradients = False
+
+    def _update_is_linear_in_rate(self):
+        """Whether ``minimize`` may seed the backward pass with the learning rate: the update is w − η·g and
+        nothing (clipping) reads the gradients first."""
+        return False
+
+    def _unit_rate(self, var, graph):
+        """The rate of an update whose gradient holds the learning rate already: 1, one constant per dtype."""
+        if var.dtype not in self._unit_rates:
+            self._unit_rates[var.dtype] = convert_to_tensor(np.ones((), var.dtype), graph=graph,
+                                                            name="rate_in_gradients")
+        return self._unit_rates[var.dtype]
 
     def slot(self, var, name):
         return self._slots[(var, name)]
@@ -109,6 +144,9 @@ class SGD(Optimizer):
 
     def _update(self, var, slots, grad, lr):
         return apply_op("ApplyGradientDescent", [var, grad, lr], name="SGD")
+
+    def _update_is_linear_in_rate(self):
+        return self.clip_norm is None
 
 
 class Momentum(Optimizer):
