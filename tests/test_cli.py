@@ -5,11 +5,12 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 import graphcore as gc
 import graphcore.models as zoo
-from graphcore.apps.recipes import classifier_configuration
+from graphcore.apps.recipes import classifier_configuration, digits_dataset
 from graphcore.cli import first_sentence, main
 
 
@@ -68,8 +69,8 @@ def test_train_writes_every_artefact(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "test accuracy:" in out and "onnxruntime parity:" in out
     # the tiny configuration says so, first and last, and how to get the full one
-    assert out.startswith("training mlp at its small configuration (hidden=(8,), dropout=0.5): fast, and less "
-                          "accurate than the full model (--full: hidden=(128,), dropout=0.0)\n")
+    assert out.startswith("training mlp at its small configuration (hidden=(64,)): fast, and less "
+                          "accurate than the full model (--full: hidden=(128,))\n")
     assert re.search(r"test accuracy: [0-9.]+ \(loss [0-9.]+\) on 450 held-out digits, by the small "
                      r"configuration of mlp \(--full trains the full model\)", out)
     for name in ("curves.png", "model.npz", "model.onnx"):
@@ -80,11 +81,22 @@ def test_train_writes_every_artefact(tmp_path, capsys):
 def test_train_full_trains_the_builders_defaults(tmp_path, capsys):
     assert main(["train", "mlp", "--full", "--epochs", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("training mlp at its full configuration (hidden=(128,), dropout=0.0)\n")
+    assert out.startswith("training mlp at its full configuration (hidden=(128,))\n")
     assert "small configuration" not in out
     assert gc.load_model(tmp_path / "model.npz").count_params() == 64 * 128 + 128 + 128 * 10 + 10
     # LeNet-5's small configuration is the full model: nothing to say
     assert classifier_configuration("lenet5") == classifier_configuration("lenet5", full=True)
+
+
+def test_the_small_mlp_learns_the_digits():
+    """What ``graphcore train mlp`` builds learns the held-out digits in 5 epochs of Adam (SMALL's 8 units behind
+    dropout 0.5 reached 34-50 %, as in PyTorch: the digits' settings in ``models.DIGITS`` fix it)."""
+    config = classifier_configuration("mlp")
+    model = zoo.get("mlp", **config)
+    x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.fit(x_train, y_train, epochs=5, batch_size=32, verbose=0, seed=0)
+    assert np.mean(model.predict(x_test, verbose=0).argmax(-1) == y_test) >= 0.85
 
 
 @pytest.mark.parametrize("argv, message", [

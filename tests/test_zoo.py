@@ -112,3 +112,21 @@ def test_lenet5_learns_digits_to_97_percent():
     model.fit(images[:1400], labels[:1400], epochs=6, batch_size=32, verbose=0)
     _, accuracy = model.evaluate(images[1400:], labels[1400:])
     assert accuracy >= 0.97, accuracy
+
+
+def test_the_digits_settings_reach_the_layers():
+    """``models.DIGITS``'s knobs (tools and ``graphcore train`` rely on them to learn the digits) change what they
+    say: a zero-initialised residual block starts as its shortcut, MobileNet's moving statistics decay at
+    ``bn_momentum``, VGG's and GoogLeNet's kernels are drawn at He's scale (std √(2 / fan_in))."""
+    resnet = models.small("resnet50", zero_init_residual=True)
+    gammas = {w.name: resnet.session.run(w) for w in resnet.weights if w.name.endswith("_bn/gamma")}
+    assert all(not v.any() for k, v in gammas.items() if k.endswith("/c_bn/gamma")) and len(gammas) == 53
+    assert all(v.all() for k, v in gammas.items() if not k.endswith("/c_bn/gamma"))
+    mobilenet = models.small("mobilenet", bn_momentum=0.9)
+    assert {layer.momentum for layer in mobilenet.layers if hasattr(layer, "momentum")} == {0.9}
+    for name in ("vgg19", "googlenet"):
+        model = models.small(name, kernel_initializer="he_normal")
+        kernel = next(w for w in model.weights if w.name.endswith("conv2/kernel"))
+        value = model.session.run(kernel)
+        assert abs(value.std() / np.sqrt(2 / np.prod(value.shape[1:])) - 1) < 0.15, name
+    assert set(models.DIGITS) <= set(models.SMALL)

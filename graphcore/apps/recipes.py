@@ -46,12 +46,13 @@ def digits_dataset(input_shape, seed=0):
 
 def classifier_configuration(name, full=False):
     """The keyword arguments a classifier trains with on the digits: its small configuration (``SMALL``: a
-    narrow model on small images, fast in the interpreter) or, with ``full``, the builder's defaults. The
-    input follows the digits where the model reads a flat vector or a sequence (64 features; 8 steps of 8
-    pixels); images are resized to the configuration's size."""
+    narrow model on small images, fast in the interpreter, with the ``DIGITS`` settings it needs to learn them)
+    or, with ``full``, the builder's defaults. The input follows the digits where the model reads a flat vector
+    or a sequence (64 features; 8 steps of 8 pixels); images are resized to the configuration's size."""
     parameters = inspect.signature(zoo.CLASSIFIERS[name]).parameters.values()
     defaults = {p.name: p.default for p in parameters if p.default is not inspect.Parameter.empty}
-    config = {**defaults, **({} if full else zoo.SMALL[name]), "num_classes": 10}
+    small = {**zoo.SMALL[name], **zoo.DIGITS.get(name, {})}
+    config = {**defaults, **({} if full else small), "num_classes": 10}
     shape = tuple(config["input_shape"])
     config["input_shape"] = {1: (64,), 2: (8, 8)}.get(len(shape), shape)
     return config
