@@ -10,12 +10,15 @@ double precision, as the kernel computes them in Python floats.
 
 Random ops become ONNX's own random ops. Their stream is not graphcore's (the file could never replay the
 interpreter's NumPy generator), so only their statistics match; a ``seed`` on the graphcore node is passed on,
-which makes one onnxruntime session's sequence reproducible.
+and a node without one in a seeded graph (``graph.seed``, TF1's ``set_random_seed``) gets one from the graph's
+seed and its position, as the interpreter seeds it: either makes one onnxruntime session's sequence
+reproducible.
 """
 import numpy as np
 from onnx import helper
 
 from graphcore.graph import ancestors
+from graphcore.ops.random import seed_for
 
 from .convert_math import scalar
 from .registry import ExportError, converter
@@ -124,11 +127,20 @@ def _cast(ctx, value, dtype):
 
 # ----- random draws ----------------------------------------------------------------------------------------
 
+def _seed_attrs(node):
+    """ONNX's ``seed`` attribute for a random node: its own seed, else one drawn from the graph's seed and the
+    node's position (``ops.random.seed_for``); none (onnxruntime picks one) in an unseeded graph. The
+    attribute is a float32, so the derived seed stays below 2**24, where every integer is exact."""
+    if node.attrs.get("seed") is not None:
+        return {"seed": float(node.attrs["seed"])}
+    derived = seed_for(node)
+    if derived is None:
+        return {}
+    return {"seed": float(np.random.default_rng(derived).integers(2 ** 24))}
+
+
 def _random_attrs(node, **attrs):
-    seed = node.attrs.get("seed")
-    if seed is not None:
-        attrs["seed"] = float(seed)
-    return dict(attrs, dtype=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
+    return dict(attrs, **_seed_attrs(node), dtype=helper.np_dtype_to_tensor_dtype(node.attrs["dtype"]))
 
 
 # graphcore op → (ONNX op, its attributes from the graphcore node's); "…Like" takes the shape of a tensor.
@@ -148,9 +160,8 @@ def _random_draw(ctx, node):
 
 def uniform_like(ctx, x, dtype):
     """U[0, 1) samples shaped like the value named ``x`` (seeded by the current node's seed, if any)."""
-    seed = ctx.node.attrs.get("seed")
     return ctx.emit("RandomUniformLike", [x], dtype=helper.np_dtype_to_tensor_dtype(np.dtype(dtype)),
-                    **({"seed": float(seed)} if seed is not None else {}))
+                    **_seed_attrs(ctx.node))
 
 
 @converter("Bernoulli")

@@ -263,6 +263,28 @@ def test_dropout_in_a_training_step_keeps_its_rate_and_scale(tmp_path):
     np.testing.assert_allclose(out[kept], 1.5, rtol=1e-6)   # survivors scaled by 1/(1 − rate)
 
 
+def test_a_seeded_graph_seeds_the_exported_draws(tmp_path):
+    """TF1's graph-level seed (``graph.seed``) reaches a random node that has no seed of its own, as in the
+    interpreter: two sessions of the file draw the same mask, another graph seed another one, and an unseeded
+    graph leaves the choice to onnxruntime (no ``seed`` attribute)."""
+    def masks(graph_seed):
+        g = gc.Graph()
+        g.seed = graph_seed
+        with g.as_default():
+            x = gc.placeholder(gc.float32, (None, 300), name="x")
+            y = gc.dropout(x, 0.5, training=gc.constant(True))
+        proto = export.to_onnx(g, inputs=[x], outputs=[y])
+        seeds = [a.f for n in proto.graph.node if n.op_type.startswith("Random") for a in n.attribute
+                 if a.name == "seed"]
+        ones = np.ones((4, 300), np.float32)
+        return seeds, [export.InferenceSession(proto, device="cpu").run(ones) != 0 for _ in range(2)]
+
+    (seeds0, (first, again)), (seeds1, (other, _)), (unseeded, _) = masks(0), masks(1), masks(None)
+    assert len(seeds0) == 1 and seeds0 != seeds1 and unseeded == []
+    np.testing.assert_array_equal(first, again)
+    assert (first != other).any()
+
+
 def test_random_ops_export_with_their_distributions(tmp_path):
     g = gc.Graph()
     with g.as_default():
