@@ -201,7 +201,7 @@ def cmd_train(args):
     """Train a zoo model on the bundled digits; print where its artefacts went."""
     artefacts = _recipes().train(args.model, args.out or f"out/{args.model}", epochs=args.epochs,
                                  batch_size=args.batch_size, optimizer=args.optimizer, backend=args.backend,
-                                 full=args.full)
+                                 full=args.full, seed=args.seed)
     for name, path in artefacts.items():
         print(f"{name + ':':12s}{path}")
 
@@ -292,6 +292,7 @@ def _parser():
     p.add_argument("--backend", choices=("numpy", "onnxruntime"), default="numpy",
                    help="run the training steps in the interpreter or as an exported ONNX step in onnxruntime")
     p.add_argument("--optimizer", default="adam", choices=("sgd", "momentum", "rmsprop", "adam"))
+    p.add_argument("--seed", type=int, default=0, help="initial weights, dropout and shuffling (default 0)")
     p.set_defaults(run=cmd_train)
     p = sub.add_parser("search", help="image search: embed, index, query; precision@k against raw pixels")
     p.add_argument("--out", default="out/search", help="output directory (embedding, encoder.onnx, results.png)")

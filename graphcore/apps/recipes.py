@@ -58,15 +58,23 @@ def classifier_configuration(name, full=False):
     return config
 
 
+def seeded(model, seed):
+    """``model`` with its graph seeded (TF1's ``tf.set_random_seed``): its initial weights and its random ops'
+    draws are the same on every run with the same ``seed``. Before the model's first run, which draws them."""
+    model.graph.seed = int(seed)
+    return model
+
+
 def _differences(config, other):
     """``key=value`` for the settings of ``config`` that ``other`` does not share."""
     return ", ".join(f"{key}={value!r}" for key, value in config.items() if other.get(key) != value)
 
 
 # ----- graphcore train ------------------------------------------------------------------------------------------
-def train(name, out, epochs=None, batch_size=32, optimizer="adam", backend="numpy", full=False):
+def train(name, out, epochs=None, batch_size=32, optimizer="adam", backend="numpy", full=False, seed=0):
     """``graphcore train NAME``: train the zoo model ``name`` on the digits and write its artefacts into the
-    folder ``out``; returns {artefact: path}. ``epochs`` None: 10 for classifiers, a family's own default."""
+    folder ``out``; returns {artefact: path}. ``epochs`` None: 10 for classifiers, a family's own default.
+    ``seed`` fixes the initial weights, the random draws (dropout) and the shuffling: a rerun is the same run."""
     if name not in zoo.available():
         raise ValueError(f"unknown model {name!r}; `graphcore models` lists them")
     if full and (name not in zoo.CLASSIFIERS or name == "perceptron"):
@@ -78,13 +86,13 @@ def train(name, out, epochs=None, batch_size=32, optimizer="adam", backend="nump
         raise ValueError(f"--backend {backend} trains compile/fit classifiers; {name} has its own "
                          "training loop in the interpreter")
     if name in zoo.UNSUPERVISED:
-        return train_unsupervised(name, out, epochs)
+        return train_unsupervised(name, out, epochs, seed)
     if name == "perceptron":
         return train_perceptron(out, epochs)
-    return train_classifier(name, out, epochs, batch_size, optimizer, backend, full)
+    return train_classifier(name, out, epochs, batch_size, optimizer, backend, full, seed)
 
 
-def train_classifier(name, out, epochs=None, batch_size=32, optimizer="adam", backend="numpy", full=False):
+def train_classifier(name, out, epochs=None, batch_size=32, optimizer="adam", backend="numpy", full=False, seed=0):
     """compile/fit on the digits, test accuracy, then the artefacts of every trained model. Where the small
     configuration is not the full model, the first and the last line say so and how to get the full one: a
     learner reading "test accuracy: 0.32" should know it measured a deliberately tiny network."""
@@ -96,11 +104,11 @@ def train_classifier(name, out, epochs=None, batch_size=32, optimizer="adam", ba
               f"less accurate than the full model (--full: {_differences(whole, small)})")
     elif full and small != whole:
         print(f"training {name} at its full configuration ({_differences(whole, small)})")
-    model = zoo.get(name, **config)
+    model = seeded(zoo.get(name, **config), seed)
     x_train, x_test, y_train, y_test = digits_dataset(config["input_shape"])
     compile_classifier(model, optimizer)
     history = model.fit(x_train, y_train, epochs=10 if epochs is None else epochs, batch_size=batch_size,
-                        validation_split=0.1, verbose=1, backend=backend)
+                        validation_split=0.1, verbose=1, backend=backend, seed=seed)
     print(f"trained by {history.params['backend']}")
     loss, accuracy = model.evaluate(x_test, y_test)
     print(f"test accuracy: {accuracy:.4f} (loss {loss:.4f}) on {len(x_test)} held-out digits"
@@ -124,10 +132,10 @@ def train_perceptron(out, epochs=None):
     return export_and_render(model, x_test[pick_test][:16], out)
 
 
-def train_unsupervised(name, out, epochs=None):
+def train_unsupervised(name, out, epochs=None, seed=0):
     """A family's own training function; prints its metrics, saves its curves (and a GAN's sample grid),
     exports and renders its inference model."""
-    kwargs = {"seed": 0}
+    kwargs = {"seed": seed}
     if epochs is not None:
         kwargs["epochs"] = epochs
     if name in ("gan", "dcgan"):
