@@ -78,6 +78,21 @@ def test_train_writes_every_artefact(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
 
 
+def test_train_seed_makes_a_rerun_the_same_run(tmp_path, capsys):
+    """``--seed`` fixes the initial weights and the shuffling: the same seed trains the same weights, another
+    seed other ones."""
+    def weights(seed, folder):
+        assert main(["train", "mlp", "--full", "--epochs", "1", "--seed", str(seed), "--out",
+                     str(tmp_path / folder)]) == 0
+        model = gc.load_model(tmp_path / folder / "model.npz")
+        return [model.session.run(w) for w in model.weights]
+
+    first, again, other = weights(3, "a"), weights(3, "b"), weights(4, "c")
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert any((a != c).any() for a, c in zip(first, other))
+
+
 def test_train_full_trains_the_builders_defaults(tmp_path, capsys):
     assert main(["train", "mlp", "--full", "--epochs", "1", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
