@@ -117,13 +117,19 @@ def test_lenet5_learns_digits_to_97_percent():
 def test_the_digits_settings_reach_the_layers():
     """``models.DIGITS``'s knobs (tools and ``graphcore train`` rely on them to learn the digits) change what they
     say: a zero-initialised residual block starts as its shortcut, MobileNet's moving statistics decay at
-    ``bn_momentum``, VGG's and GoogLeNet's kernels are drawn at He's scale (std √(2 / fan_in))."""
+    ``bn_momentum``, VGG's and GoogLeNet's kernels are drawn at He's scale (std √(2 / fan_in)), and MobileNet
+    for the digits reads 48×48 images, so its last blocks see 2×2 maps rather than 1×1, without dropout."""
     resnet = models.small("resnet50", zero_init_residual=True)
     gammas = {w.name: resnet.session.run(w) for w in resnet.weights if w.name.endswith("_bn/gamma")}
     assert all(not v.any() for k, v in gammas.items() if k.endswith("/c_bn/gamma")) and len(gammas) == 53
     assert all(v.all() for k, v in gammas.items() if not k.endswith("/c_bn/gamma"))
     mobilenet = models.small("mobilenet", bn_momentum=0.9)
     assert {layer.momentum for layer in mobilenet.layers if hasattr(layer, "momentum")} == {0.9}
+    from graphcore.apps.recipes import classifier_configuration
+    digits_mobilenet = models.get("mobilenet", **classifier_configuration("mobilenet"))
+    last = {layer.name: layer for layer in digits_mobilenet.layers}["block13/dw"]
+    assert last.output.shape[1:3] == (2, 2) and digits_mobilenet.input_placeholders[0].shape[1:] == (48, 48, 3)
+    assert not any(isinstance(layer, gc.layers.Dropout) for layer in digits_mobilenet.layers)
     for name in ("vgg19", "googlenet"):
         model = models.small(name, kernel_initializer="he_normal")
         kernel = next(w for w in model.weights if w.name.endswith("conv2/kernel"))
