@@ -428,6 +428,9 @@ def _input_dtype(layer):
     return getattr(layer, "input_dtype", "float32")
 
 
+_saving.MODEL_CLASSES.update(Model=Model, Sequential=Sequential)   # what model files rebuild
+
+
 def model_from_json(json_string, custom_objects=None):
     """Keras's ``keras.models.model_from_json``: a model (new weights) from ``Model.to_json()``."""
     return _saving.from_json(json_string)

@@ -49,9 +49,13 @@ compat.declare("Keras", "model.get_config() / Model.from_config(config)", "gc.Mo
 
 
 # ----- architecture ------------------------------------------------------------------------------------------
+#: The model classes a config names: ``{"Model": Model, "Sequential": Sequential}``. ``model.py`` fills it in
+#: when it defines them: the classes call this module (``Model.save``), so this module does not import theirs.
+MODEL_CLASSES = {}
+
+
 def model_config(model):
     """The architecture as JSON-able data: layer classes and constructor arguments, and the call graph."""
-    from .model import Model
     model._require_built("get_config")
     index = {layer: i for i, layer in enumerate(model._layers)}
     where = {}
@@ -67,7 +71,8 @@ def model_config(model):
     missing = [t.name for t in model.outputs if t not in where]
     if missing:
         raise BuildError(f"outputs {missing} are not produced by layers; only layer graphs can be saved")
-    layers = [{"class": "Model", "name": layer.name, "config": model_config(layer)} if isinstance(layer, Model)
+    layers = [{"class": "Model", "name": layer.name, "config": model_config(layer)}
+              if isinstance(layer, MODEL_CLASSES["Model"])
               else {"class": type(layer).__name__, "name": layer.name, "config": _layer_config(layer)}
               for layer in model._layers]
     return {"format": FORMAT, "name": model.name, "model_class": type(model).__name__,
@@ -123,7 +128,6 @@ def _layer_from_config(class_name, config):
 def model_from_config(config, graph=None):
     """A model from ``model_config`` data, in a fresh graph (or in ``graph``, for a nested model); a
     Sequential comes back as a Sequential."""
-    from .model import Model, Sequential
     if config.get("model_class") == "Sequential" and graph is None:
         return _sequential_from_config(config)
     graph = graph or Graph()
@@ -146,13 +150,12 @@ def model_from_config(config, graph=None):
                 results.append(_as_list(layer(ins[0] if len(ins) == 1 else ins)))
         inputs = [results[c][k] for c, k in config["inputs"]]
         outputs = [results[c][k] for c, k in config["outputs"]]
-    return Model(inputs, outputs, name=config["name"], trainable=config.get("trainable", True))
+    return MODEL_CLASSES["Model"](inputs, outputs, name=config["name"], trainable=config.get("trainable", True))
 
 
 def _sequential_from_config(config):
     """A Sequential from its config: its calls must form a chain, each layer reading the previous output."""
-    from .model import Sequential
-    model = Sequential(name=config["name"])
+    model = MODEL_CLASSES["Sequential"](name=config["name"])
     built_layers = [InputLayer(**spec["config"]) if spec["class"] == "InputLayer" else
                     _layer_from_config(spec["class"], {**spec["config"], "name": spec["name"]})
                     for spec in config["layers"]]

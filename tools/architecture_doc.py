@@ -99,6 +99,9 @@ def section():
         lines += [_wrap(f"- `{a}` → `{b}`: {reason}.", "  ") for (a, b), reason in layering.ALLOWED.items()]
     else:
         lines += ["No import goes upward: the allow-list is empty."]
+    lines += ["", _wrap("Within a layer too the imports run one way: the core (`graphcore/` but the exporter and the "
+                        "zoo) has no import cycle, counting the imports made inside functions "
+                        "(`layering.cycles`, enforced by the same test).")]
     return "\n".join(lines + ["", END])
 
 

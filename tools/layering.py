@@ -13,6 +13,8 @@ import ast
 import os
 from typing import NamedTuple
 
+import networkx as nx
+
 ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 #: Source folders and the package each one installs as (pyproject.toml's package-dir).
@@ -49,7 +51,8 @@ LAYERS = (
     Layer("ops", ("graphcore.ops",), "every primitive: kernel, shape rule, gradient, samples",
           "Every primitive op, one class each: its kernel, shape and dtype rule, gradient built from other ops, "
           "and the samples the registry-driven tests and the fuzzer use. Modules inside the library import one "
-          "another in one direction (`reduce` builds on `array`, never the reverse)."),
+          "another in one direction (`reduce` builds on `array`, `array` on the run-time shape ops of "
+          "`dynamic`, never the reverse)."),
     Layer("engine", ("graphcore.gradients", "graphcore.plan", "graphcore.program", "graphcore.session"),
           "symbolic gradients, the planner, the interpreter",
           "Symbolic differentiation (`gradients`), the planner that orders, prunes and compiles a fetch into "
@@ -71,7 +74,8 @@ LAYERS = (
                                  "graphcore.optimizers"),
           "Model; compile/fit; model files; metrics, callbacks",
           "Keras's `Model` and `Sequential` (structure), `compile`/`fit`/`evaluate`/`predict` (`trainer`), model "
-          "files (`saving`), metrics, callbacks and the checks of user data. `fit`'s backends are a registry "
+          "files (`saving`, which rebuilds models through the classes `model.py` enters in `saving.MODEL_CLASSES`), "
+          "metrics, callbacks and the checks of user data. `fit`'s backends are a registry "
           "(`trainer.BACKENDS`): onnxruntime's entry names the exporter module that registers it, so this "
           "layer never imports the exporter."),
     Layer("tools", ("graphcore.diagram", "graphcore.profiler"), "diagrams, the profiler",
@@ -167,3 +171,19 @@ def upward(found=None):
     return [imp for imp in (all_imports() if found is None else found)
             if layer_index(imp.imported) is not None and layer_index(imp.importer) is not None
             and layer_index(imp.imported) > layer_index(imp.importer)]
+
+
+#: What the no-cycle rule covers: the engine and everything in graphcore/ but the exporter and the zoo, which
+#: sit above the face and import it (``graphcore.export`` imports ``graphcore``, which loads it on first use).
+CORE_EXCLUDES = ("graphcore.export", "graphcore.models")
+
+
+def cycles(found=None):
+    """The import cycles of the core, as sorted lists of modules (strongly connected components of more than
+    one module), counting imports inside functions: within a layer too, imports run one way."""
+    def core(module):
+        return not any(module == e or module.startswith(e + ".") for e in CORE_EXCLUDES)
+    graph = nx.DiGraph()
+    graph.add_edges_from((i.importer, i.imported) for i in (all_imports() if found is None else found)
+                         if core(i.importer) and core(i.imported) and i.importer != i.imported)
+    return sorted(sorted(c) for c in nx.strongly_connected_components(graph) if len(c) > 1)

@@ -6,7 +6,7 @@ from .math import (abs, acos, acosh, add, add_n, asin, asinh, atan, atanh, broad
                    logical_and, logical_not, logical_or, matmul, maximum, minimum, mod, multiply, negative,
                    not_equal, ones_like, power, reciprocal, relu, rsqrt, sigmoid, sign, sin, size, softplus, sqrt,
                    square, step, subtract, sum_to, tanh, where, zeros_like)
-from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape, reshape_like, split, squeeze,
+from .array import (concat, expand_dims, gather, getitem, one_hot, pad, reshape, slice_along, split, squeeze,
                     tile, transpose)
 from .reduce import argmax, argmin, reduce_max, reduce_mean, reduce_min, reduce_prod, reduce_sum
 from .nn import batch_norm, dropout, log_softmax, softmax
@@ -14,7 +14,7 @@ from .random import bernoulli, random_normal, random_uniform, set_random_seed, t
 from .linalg import det, linear_solve
 from .conv import avg_pool2d, conv2d, conv2d_transpose, global_avg_pool2d, max_pool2d, sum_pool2d
 from .cell import lstm_cell
-from .dynamic import arange, constant_of_shape, expand, reshape_to, shape_of, slice_along
+from .dynamic import arange, constant_of_shape, expand, reshape_like, reshape_to, shape_of
 from .special import erf
 from .data_dependent import non_max_suppression, nonzero, unique_indices
 from .bits import bit_cast, bit_shift, bitwise_and, bitwise_not, bitwise_or, bitwise_xor

@@ -3,9 +3,11 @@ import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError, InvalidValueError
+from ..graph import Tensor
 from ..op import Op, apply_op, convert_to_tensor, register, same_dtype
 from ..shapes import format_shape, normalize_axes, num_elements
-from .math import zeros_like
+from .dynamic import arange, reshape_like, reshape_to, shape_of
+from .math import cast, maximum, minimum, where, zeros_like
 
 # Stand-ins for unknown dims when a shape rule is evaluated on a zero-stride dummy array: two different
 # sizes tell which output dims depend on the unknown ones.
@@ -59,31 +61,6 @@ class Reshape(Op):
 
 def reshape(x, shape, name=None):
     return apply_op("Reshape", [x], name=name, shape=tuple(-1 if d is None else int(d) for d in shape))
-
-
-@register
-class ReshapeLike(Op):
-    """Reshape ``x`` to ``like``'s runtime shape (gradients of reshape, squeeze and expand_dims)."""
-
-    def infer(self, node):
-        x, like = node.inputs
-        return [(x.dtype, like.shape)]
-
-    def compute(self, x, like):
-        return x.reshape(like.shape)
-
-    def grad(self, node, output_grads, wanted):
-        (gg,) = output_grads
-        return [reshape_like(gg, node.inputs[0]), None]
-
-    def samples(self, rng):
-        yield [rng.normal(size=(2, 6)), rng.normal(size=(3, 4))], {}
-
-
-def reshape_like(x, like):
-    if x.shape == like.shape and None not in x.shape:
-        return x
-    return apply_op("ReshapeLike", [x, like])
 
 
 @register
@@ -143,7 +120,6 @@ class Concat(Op):
         if None not in sizes:
             return list(split(g, sizes, axis))
         # Sizes known only at run time (a sequence of any length): slice at offsets computed from the shapes.
-        from .dynamic import shape_of, slice_along
         grads, offset = [], 0
         for t in node.inputs:
             end = offset + (t.shape[axis] if t.shape[axis] is not None else shape_of(t)[axis])
@@ -319,6 +295,24 @@ def gather(params, indices, axis=0, name=None):
     return apply_op("Gather", [params, indices], name=name, axis=normalize_axes(axis, params.ndim)[0])
 
 
+def slice_along(x, axis, start, end, step=1):
+    """``x`` sliced along ``axis`` from ``start`` to ``end`` by a static ``step``, with bounds that may be
+    run-time scalars, as ONNX Slice reads them: negative bounds count from the end, then they are clamped
+    to the axis ([0, size] going forward, [−1, size − 1] going back). A gather at the computed positions, so
+    the gradient is gather's."""
+    size = cast(shape_of(x)[axis], _dt.int64)
+
+    def bound(value, low, high):
+        value = cast(convert_to_tensor(np.asarray(value) if not isinstance(value, Tensor) else value), _dt.int64)
+        value = where(value < 0, value + size, value)
+        return minimum(maximum(value, low), high)
+    if step > 0:
+        first, last = bound(start, 0, size), bound(end, 0, size)
+    else:
+        first, last = bound(start, 0, size - 1), bound(end, -1, size - 1)
+    return gather(x, arange(first, last, np.asarray(step, np.int64)), axis)
+
+
 @register
 class Pad(Op):
     """Constant padding; ``pads`` is ((before, after), ...) per axis."""
@@ -365,7 +359,6 @@ class Tile(Op):
         if sum(d is None for d in x.shape) <= 1:   # reshape infers one unknown size (None → -1)
             split_g = reshape(g, tuple(v for r, d in zip(reps, x.shape) for v in (r, d)))
         else:   # more: the interleaved shape is computed at run time from x's
-            from .dynamic import reshape_to, shape_of
             size = shape_of(x)
             parts = [part for i, r in enumerate(reps) for part in (convert_to_tensor(np.array([r], np.int64)),
                                                                     size[i:i + 1])]

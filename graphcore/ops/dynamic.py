@@ -1,4 +1,5 @@
-"""Ops whose output *shape* is a run-time value: the dynamic-shape idioms of imported ONNX models.
+"""Ops whose output *shape* is a run-time value: reshaping to another tensor's shape (the gradients of
+reshapes), and the dynamic-shape idioms of imported ONNX models.
 
 Exporters write ``Reshape(x, Concat(Shape(x)[0], -1))`` or ``ConstantOfShape(Shape(x))`` so that one file
 serves any batch size. When the importer can compute such a shape while importing it folds it into a plain
@@ -6,16 +7,17 @@ graphcore op; these ops carry the cases it cannot, where the shape depends on da
 shape rules read a constant shape input when there is one (so the static shape stays known), and their
 kernels refuse a computed size over ``max_bytes`` before allocating: a hostile shape value met at run time
 is reported as a failure of that node, not as a machine out of memory.
+
+The module sits below ``array.py``: array's gradients for sizes known only at run time (Concat's, Tile's) and
+its ``slice_along`` are built from ``shape_of``, ``reshape_to`` and ``arange``, so nothing here imports it.
 """
 import numpy as np
 
 from .. import dtypes as _dt
 from ..errors import BuildError
-from ..graph import Tensor
-from ..op import Op, apply_op, convert_to_tensor, register
+from ..op import Op, apply_op, register
 from ..shapes import broadcast_shapes, format_shape
-from .array import gather, reshape_like
-from .math import cast, maximum, minimum, sum_to, where
+from .math import sum_to
 
 #: The default cap on a tensor computed at run time from a shape value (4 GiB, as the ONNX importer's).
 MAX_BYTES = 4 << 30
@@ -153,6 +155,31 @@ def shape_source(shape):
     return shape.node.inputs[0] if shape.node.type == "Shape" else None
 
 
+@register
+class ReshapeLike(Op):
+    """Reshape ``x`` to ``like``'s runtime shape (gradients of reshape, squeeze and expand_dims)."""
+
+    def infer(self, node):
+        x, like = node.inputs
+        return [(x.dtype, like.shape)]
+
+    def compute(self, x, like):
+        return x.reshape(like.shape)
+
+    def grad(self, node, output_grads, wanted):
+        (gg,) = output_grads
+        return [reshape_like(gg, node.inputs[0]), None]
+
+    def samples(self, rng):
+        yield [rng.normal(size=(2, 6)), rng.normal(size=(3, 4))], {}
+
+
+def reshape_like(x, like):
+    if x.shape == like.shape and None not in x.shape:
+        return x
+    return apply_op("ReshapeLike", [x, like])
+
+
 def resolve_reshape(in_shape, target, allowzero):
     """ONNX Reshape's target: 0 copies the input's dimension (unless ``allowzero``), one -1 is inferred."""
     out = [in_shape[i] if d == 0 and not allowzero else int(d) for i, d in enumerate(target)]
@@ -272,8 +299,8 @@ def constant_of_shape(shape, value, max_bytes=MAX_BYTES, name=None):
 
 
 def _total(vector):
-    """The sum of a vector, made by its registered type: reduce.py builds on array.py, whose gradients of
-    run-time shapes use this module, so importing reduce.py here would close a cycle."""
+    """The sum of a vector, made by its registered type: reduce.py builds on array.py, which builds on this
+    module, so importing reduce.py here would close a cycle."""
     return apply_op("ReduceSum", [vector], axes=(0,), keepdims=False)
 
 
@@ -318,21 +345,3 @@ class Range(Op):
 
 def arange(start, limit, delta, max_bytes=MAX_BYTES, name=None):
     return apply_op("Range", [start, limit, delta], name=name, max_bytes=int(max_bytes))
-
-
-def slice_along(x, axis, start, end, step=1):
-    """``x`` sliced along ``axis`` from ``start`` to ``end`` by a static ``step``, with bounds that may be
-    run-time scalars, as ONNX Slice reads them: negative bounds count from the end, then they are clamped
-    to the axis ([0, size] going forward, [−1, size − 1] going back). A gather at the computed positions, so
-    the gradient is gather's."""
-    size = cast(shape_of(x)[axis], _dt.int64)
-
-    def bound(value, low, high):
-        value = cast(convert_to_tensor(np.asarray(value) if not isinstance(value, Tensor) else value), _dt.int64)
-        value = where(value < 0, value + size, value)
-        return minimum(maximum(value, low), high)
-    if step > 0:
-        first, last = bound(start, 0, size), bound(end, 0, size)
-    else:
-        first, last = bound(start, 0, size - 1), bound(end, -1, size - 1)
-    return gather(x, arange(first, last, np.asarray(step, np.int64)), axis)
