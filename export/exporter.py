@@ -23,6 +23,7 @@ from onnx import helper, numpy_helper
 import graphcore
 from graphcore.graph import ancestors
 from graphcore.io import atomic_write, refuse_non_file, write_errors
+from graphcore.ops.state import Constant, Placeholder, VariableOp
 from graphcore.shapes import format_shape
 
 from . import optimize
@@ -360,12 +361,12 @@ def _static_nodes(order, inputs, feeds, dims):
     for node in order:
         if node.outputs and all(t in feeds for t in node.outputs):
             static.add(node)
-        elif node.type == "Placeholder":
+        elif isinstance(node.op, Placeholder):
             if "default" not in node.attrs and node.outputs[0] not in feeds:
                 raise ExportError(f"placeholder '{node.name}' feeds the outputs but is not among the inputs: "
                                   "list it in inputs=", node)
             static.add(node)
-        elif node.type in ("Constant", "Variable") or (
+        elif isinstance(node.op, (Constant, VariableOp)) or (
                 not node.op.stateful and not _expands(node, dims)
                 and all(_known(k, t, node, static, inputs, dims) for k, t in enumerate(node.inputs))):
             static.add(node)

@@ -13,8 +13,10 @@ with their placeholders bound to the loop's per-step shapes.
 import numpy as np
 
 from graphcore.control import LoopLayout
+from graphcore.control.scan import Scan
 from graphcore.errors import GraphcoreError
 from graphcore.graph import Tensor
+from graphcore.ops.state import Placeholder
 from graphcore.shapes import format_shape
 
 from .registry import ExportError
@@ -43,9 +45,9 @@ def fixed_shapes(nodes, given):
 def _node_shapes(node, shapes):
     if all(t in shapes for t in node.outputs):
         return
-    if node.type == "Scan":
+    if isinstance(node.op, Scan):
         _scan_shapes(node, shapes)
-    elif node.type == "Placeholder" and "default" in node.attrs:   # not fed: it takes its default
+    elif isinstance(node.op, Placeholder) and "default" in node.attrs:   # not fed: it takes its default
         shapes[node.outputs[0]] = np.shape(node.attrs["default"])
     elif any(shapes.get(t, t.shape) != t.shape for t in node.inputs):
         stand_in = _WithShapes(node, [Tensor(t.node, t.index, t.dtype, shapes.get(t, t.shape)) for t in node.inputs])
@@ -75,7 +77,7 @@ def _scan_shapes(node, shapes):
     if a["time_in"] is not None:
         shapes[a["time_in"]] = a["time_in"].shape
     for inner in a["body"].nodes:
-        if inner.type != "Placeholder":
+        if not isinstance(inner.op, Placeholder):
             _node_shapes(inner, shapes)
     steps = seqs[0][0] if seqs else a["n_steps"]
     results = ([shapes[t] for t in a["state_out"]] + [(steps,) + shapes[t] for t in a["out"]]

@@ -35,7 +35,8 @@ import onnx
 
 from graphcore.graph import Graph, Node, ancestors
 from graphcore.layers.base import existing_learning_phase
-from graphcore.ops.state import WriteOp
+from graphcore.ops.array import CheckIndices
+from graphcore.ops.state import VariableOp, WriteOp
 
 from .registry import ExportError
 from .source import Source, resolve
@@ -96,7 +97,7 @@ def _checked_indices(source):
     checked = {}
     for t in source.inputs:
         for node in source.graph.consumers_of(t.node):
-            if node.type == "CheckIndices" and node.inputs[0] is t:
+            if isinstance(node.op, CheckIndices) and node.inputs[0] is t:
                 checked[t.name] = {key: node.attrs[key] for key in ("limit", "what", "fix")}
     return checked
 
@@ -114,7 +115,7 @@ def _state(train_op):
             for var, new in zip(node.inputs[:node.op.writes], node.outputs):
                 written[var] = new
     ordered = sorted(written, key=lambda var: var.node.id)
-    reads = [n.outputs[0] for n in needed if n.type == "Variable"]
+    reads = [n.outputs[0] for n in needed if isinstance(n.op, VariableOp)]
     parameters = [v for v in reads if v not in written and not v.trainable and int(np.prod(v.shape)) == 1]
     return ordered, [written[var] for var in ordered], parameters
 
