@@ -35,7 +35,6 @@ class Optimizer:
         self._slots = {}
         self._learning_rates = {}
         self._unit_rates = {}   # the rate 1 of updates whose gradients hold the learning rate (``minimize``)
-        self._rate_in_gradients = False
 
     def compute_gradients(self, loss, var_list=None):
         """[(gradient, variable)] for the trainable variables (or ``var_list``); unconnected ones dropped."""
@@ -53,6 +52,10 @@ class Optimizer:
         """One update node per variable plus the step counter increment, grouped into one node. Pairs whose
         gradient is None are skipped. With ``global_step`` (a variable), the returned node also adds 1 to it
         once the updates are done (TF1's ``apply_gradients(global_step=)``)."""
+        return self._apply(grads_and_vars, global_step, name, self._learning_rate_for)
+
+    def _apply(self, grads_and_vars, global_step, name, rate_for):
+        """``apply_gradients`` with each variable's rate from ``rate_for(var, graph)``."""
         pairs = list(grads_and_vars)
         grads_and_vars = [(g, v) for g, v in pairs if g is not None]
         if not grads_and_vars:
@@ -68,7 +71,7 @@ class Optimizer:
                     self.iterations = Variable(np.int64(0), name="iterations", trainable=False)
             updates = []
             for grad, var in grads_and_vars:
-                lr = self._unit_rate(var, graph) if self._rate_in_gradients else self._learning_rate_for(var, graph)
+                lr = rate_for(var, graph)
                 slots = [self._slot(var, s, graph) for s in self.slot_names]
                 updates.append(self._update(var, slots, grad, lr))
             updates.append(assign_add(self.iterations, np.int64(1)))
@@ -95,11 +98,7 @@ class Optimizer:
         pairs = [(g, v) for g, v in zip(grads, var_list) if g is not None]
         if not pairs:
             self.compute_gradients(loss, var_list)   # raises, naming the variables and the loss
-        self._rate_in_gradients = True
-        try:
-            return self.apply_gradients(pairs, global_step=global_step)
-        finally:
-            self._rate_in_gradients = False
+        return self._apply(pairs, global_step, None, self._unit_rate)
 
     def _update_is_linear_in_rate(self):
         """Whether ``minimize`` may seed the backward pass with the learning rate: the update is w − η·g and
